@@ -1,0 +1,129 @@
+// Run-time device discovery. With no GPU, cudaGetDeviceCount fails (error 35, "driver version
+// is insufficient", or 100, "no CUDA-capable device"): that is "no GPU here", not a fault.
+#include "engine/device.h"
+
+#include <mutex>
+#include <sstream>
+
+#include "engine/error.h"
+#include "vggtl/build_info.h"
+
+#if VGGTL_HAVE_CUDA
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#endif
+
+namespace vggtl {
+
+std::string Device::str() const {
+  if (kind == DeviceKind::CPU) return "cpu";
+  return "cuda:" + std::to_string(index);
+}
+
+namespace {
+
+CudaRuntimeInfo probe() {
+  CudaRuntimeInfo info;
+#if VGGTL_HAVE_CUDA
+  info.built = true;
+  cudaRuntimeGetVersion(&info.runtime_version);
+  cudaDriverGetVersion(&info.driver_version);
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    info.unusable_reason = std::string("no usable CUDA device (") + cudaGetErrorString(err) + ")";
+    cudaGetLastError();  // clear the sticky error so later calls start clean
+  } else if (count == 0) {
+    info.unusable_reason = "no CUDA device found";
+  } else {
+    for (int i = 0; i < count; ++i) {
+      cudaDeviceProp p{};
+      if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+      CudaDeviceInfo d;
+      d.index = i;
+      d.name = p.name;
+      d.cc_major = p.major;
+      d.cc_minor = p.minor;
+      d.multiprocessors = p.multiProcessorCount;
+      d.total_memory = p.totalGlobalMem;
+      info.devices.push_back(d);
+    }
+    info.usable = !info.devices.empty();
+    if (!info.usable) info.unusable_reason = "CUDA devices found but none could be queried";
+  }
+  // Library versions answer without a device; they tell which shared objects were loaded.
+  info.cudnn_version = cudnnGetVersion();
+  int v = 0;
+  if (cublasGetProperty(MAJOR_VERSION, &v) == CUBLAS_STATUS_SUCCESS) {
+    int mi = 0, pa = 0;
+    cublasGetProperty(MINOR_VERSION, &mi);
+    cublasGetProperty(PATCH_LEVEL, &pa);
+    info.cublas_version = v * 10000 + mi * 100 + pa;
+  }
+#else
+  info.unusable_reason = "this build has no CUDA backend (VGGTL_CUDA=OFF)";
+#endif
+  return info;
+}
+
+std::string version_triplet(long v, long major_div, long minor_div) {
+  std::ostringstream os;
+  os << v / major_div << "." << (v % major_div) / minor_div << "." << v % minor_div;
+  return os.str();
+}
+
+}  // namespace
+
+const CudaRuntimeInfo& cuda_runtime_info() {
+  static std::once_flag once;
+  static CudaRuntimeInfo info;
+  std::call_once(once, [] { info = probe(); });
+  return info;
+}
+
+bool cuda_available() { return cuda_runtime_info().usable; }
+
+Device select_device(const std::string& choice, std::string* note) {
+  const CudaRuntimeInfo& info = cuda_runtime_info();
+  if (choice == "cpu") return Device::cpu();
+  if (choice == "cuda") {
+    if (!info.usable) throw InputError("--device cuda: " + info.unusable_reason);
+    return Device::cuda(0);
+  }
+  if (choice == "auto") {
+    if (info.usable) return Device::cuda(0);
+    if (note) *note = "using the CPU: " + info.unusable_reason;
+    return Device::cpu();
+  }
+  throw InputError("--device: expected auto, cuda or cpu, got '" + choice + "'");
+}
+
+std::string version_report() {
+  const CudaRuntimeInfo& info = cuda_runtime_info();
+  std::ostringstream os;
+  os << "vggtl " << VGGTL_VERSION << " (" << VGGTL_BUILD_TYPE << ", " << VGGTL_CXX_COMPILER;
+  if (std::string(VGGTL_SANITIZERS) == "ON") os << ", sanitizers";
+  os << ")\n";
+  if (!info.built) {
+    os << "cuda backend: not built\n";
+  } else {
+    os << "cuda backend: built with " << VGGTL_CUDA_COMPILER << " for sm_" << VGGTL_CUDA_ARCHITECTURES
+       << "; runtime " << version_triplet(info.runtime_version, 1000, 10) << ", driver "
+       << (info.driver_version ? version_triplet(info.driver_version, 1000, 10) : std::string("none"))
+       << ", cuDNN " << (info.cudnn_version ? version_triplet(static_cast<long>(info.cudnn_version), 10000, 100)
+                                             : std::string("?"))
+       << ", cuBLAS " << (info.cublas_version ? version_triplet(info.cublas_version, 10000, 100) : std::string("?"))
+       << "\n";
+  }
+  if (info.usable) {
+    for (const CudaDeviceInfo& d : info.devices)
+      os << "device cuda:" << d.index << ": " << d.name << ", sm_" << d.cc_major << d.cc_minor << ", "
+         << d.multiprocessors << " SMs, " << (d.total_memory >> 20) << " MiB\n";
+  } else {
+    os << "devices: cpu only (" << info.unusable_reason << ")\n";
+  }
+  return os.str();
+}
+
+}  // namespace vggtl

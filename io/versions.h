@@ -1,0 +1,10 @@
+// Versions of the file-format libraries io links, for --version and metrics.json.
+#pragma once
+
+#include <string>
+
+namespace vggtl {
+
+std::string io_library_versions();  // "HDF5 1.10.8; libjpeg-turbo 2.1.5 (API 62); libpng 1.6.39"
+
+}  // namespace vggtl

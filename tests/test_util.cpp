@@ -1,0 +1,107 @@
+// Test helpers (see test_util.h).
+#include "test_util.h"
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+namespace vggtl::test {
+
+std::vector<float> random_floats(size_t n, uint64_t seed, float lo, float hi) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<double> random_doubles(size_t n, uint64_t seed, double lo, double hi) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  std::vector<double> v(n);
+  for (double& x : v) x = dist(rng);
+  return v;
+}
+
+std::string Comparison::str() const {
+  std::ostringstream os;
+  os << "max abs error " << max_abs_error << " at index " << worst_index << ", expected L2 norm "
+     << expected_norm;
+  if (nan_count) os << ", " << nan_count << " NaN";
+  return os.str();
+}
+
+namespace {
+template <typename A, typename E>
+Comparison compare_impl(const A* actual, const E* expected, int64_t n) {
+  Comparison c;
+  double norm2 = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = static_cast<double>(actual[i]);
+    const double e = static_cast<double>(expected[i]);
+    norm2 += e * e;
+    if (std::isnan(a) && !std::isnan(e)) {
+      ++c.nan_count;
+      if (c.worst_index < 0) c.worst_index = i;
+      continue;
+    }
+    const double d = std::fabs(a - e);
+    if (d > c.max_abs_error || c.worst_index < 0) {
+      if (d > c.max_abs_error) c.max_abs_error = d;
+      c.worst_index = i;
+    }
+  }
+  c.expected_norm = std::sqrt(norm2);
+  return c;
+}
+}  // namespace
+
+Comparison compare(const float* a, const float* e, int64_t n) { return compare_impl(a, e, n); }
+Comparison compare(const float* a, const double* e, int64_t n) { return compare_impl(a, e, n); }
+Comparison compare(const double* a, const double* e, int64_t n) { return compare_impl(a, e, n); }
+
+::testing::AssertionResult within(const Comparison& c, double abs_tolerance) {
+  if (c.nan_count == 0 && c.max_abs_error <= abs_tolerance) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << c.str() << " exceeds tolerance " << abs_tolerance;
+}
+
+::testing::AssertionResult within_rms(const Comparison& c, int64_t n, double rel) {
+  const double rms = n > 0 ? c.expected_norm / std::sqrt(static_cast<double>(n)) : 0.0;
+  return within(c, rel * rms);
+}
+
+Tensor host_copy(const Tensor& t) {
+  Tensor h = Tensor::empty(t.shape(), t.dtype());
+  copy(h, t);
+  synchronize(t.device());
+  return h;
+}
+
+Tensor poisoned(const Shape& shape, DType dtype, Device device) {
+  Tensor h = Tensor::empty(shape, dtype);
+  if (dtype == DType::F32) {
+    float* p = h.data<float>();
+    for (int64_t i = 0; i < h.numel(); ++i) p[i] = std::nanf("");
+  } else {
+    std::memset(h.raw(), 0xff, h.nbytes());  // NaN for bf16/f64 too, -1 for integers
+  }
+  if (device.is_cpu()) return h;
+  Tensor d = to_device(h, device);
+  synchronize(device);
+  return d;
+}
+
+std::string temp_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string leaf = name;
+  if (info) leaf = std::string(info->test_suite_name()) + "." + info->name() + "." + name;
+  fs::path p = fs::path(VGGTL_TEST_BINARY_DIR) / "test_tmp" / leaf;
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+}  // namespace vggtl::test

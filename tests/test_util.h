@@ -1,0 +1,53 @@
+// Shared test helpers: GPU skips, deterministic random data, and comparisons that report the
+// worst element. Tolerances are stated by each test, never here.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/tensor.h"
+
+// Skips the current test, with the reason in the output, when no usable GPU is present.
+#define REQUIRE_CUDA_DEVICE()                                                            \
+  do {                                                                                   \
+    if (!::vggtl::cuda_available())                                                      \
+      GTEST_SKIP() << "needs a CUDA device: " << ::vggtl::cuda_runtime_info().unusable_reason; \
+  } while (0)
+
+namespace vggtl::test {
+
+// Uniform values in [lo, hi) from a fixed seed.
+std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f);
+std::vector<double> random_doubles(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0);
+
+struct Comparison {
+  double max_abs_error = 0;  // largest |actual - expected|
+  int64_t worst_index = -1;  // where it is
+  double expected_norm = 0;  // L2 norm of expected, for relative tolerances
+  int64_t nan_count = 0;     // NaN in actual where expected is finite (never passes)
+  std::string str() const;
+};
+
+Comparison compare(const float* actual, const float* expected, int64_t n);
+Comparison compare(const float* actual, const double* expected, int64_t n);
+Comparison compare(const double* actual, const double* expected, int64_t n);
+
+// max |a - e| <= tol * max(1, ||e||_inf-ish scale): the caller passes the scale it wants.
+::testing::AssertionResult within(const Comparison& c, double abs_tolerance);
+// max |a - e| <= rel * ||e||_2 / sqrt(n) (relative to the RMS of the expected values).
+::testing::AssertionResult within_rms(const Comparison& c, int64_t n, double rel);
+
+// Host copy of any tensor (synchronises).
+Tensor host_copy(const Tensor& t);
+// A device tensor filled with NaN (float) so that unwritten outputs fail comparisons.
+Tensor poisoned(const Shape& shape, DType dtype, Device device);
+
+// A fresh empty directory under the build tree for this test (emptied first; kept afterwards
+// so that a failure can be inspected).
+std::string temp_dir(const std::string& name);
+
+}  // namespace vggtl::test
