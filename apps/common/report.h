@@ -1,0 +1,51 @@
+// The run folder's text files, built as strings (the caller writes them atomically):
+// history.csv, test_predictions.csv, confusion_matrix.csv, per_class.csv, bad_files.csv and
+// report.html (self-contained: learning curves and confusion matrix as inline SVG).
+// Tested in tests/apps/test_report.cpp.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "apps/common/metrics.h"
+
+namespace vggtl {
+
+struct EpochRecord {
+  int epoch = 0;  // counted from 1
+  double loss = 0, accuracy = 0, val_loss = 0, val_accuracy = 0, seconds = 0;
+};
+
+struct BadFileRecord {
+  std::string path;
+  std::string reason;
+};
+
+// RFC 4180 field: quoted when it holds a comma, quote, CR or LF.
+std::string csv_field(const std::string& s);
+
+std::string history_csv(const std::vector<EpochRecord>& history);
+// path,true,predicted,p_<class>... (class names as columns)
+std::string predictions_csv(const std::vector<Prediction>& predictions,
+                            const std::vector<std::string>& class_names);
+std::string confusion_csv(const EvalSummary& s, const std::vector<std::string>& class_names);
+std::string per_class_csv(const EvalSummary& s);
+std::string bad_files_csv(const std::vector<BadFileRecord>& bad);
+
+struct ReportInput {
+  std::string title;
+  std::vector<std::pair<std::string, std::string>> facts;  // shown as a table at the top
+  std::vector<EpochRecord> history;
+  std::string monitor;  // e.g. "val_loss"
+  int best_epoch = 0;
+  bool has_test = false;
+  EvalSummary test;
+  std::vector<Prediction> predictions;
+  std::vector<std::string> class_names;
+  std::vector<BadFileRecord> bad_files;
+};
+
+std::string report_html(const ReportInput& in);
+
+}  // namespace vggtl

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages vggtl needs to build and test, skipping those present.
+# The CUDA toolkit (nvcc, cuDNN, cuBLAS) is not installed here: with it the CUDA backend is
+# built, without it a CPU-only engine. Usage: scripts/install_deps.sh [--with-tools]
+#   --with-tools also installs what the checking scripts use (Pillow, h5py, PyTorch, OpenBLAS).
+set -euo pipefail
+
+packages=(build-essential cmake ninja-build pkg-config
+          libhdf5-dev libjpeg62-turbo-dev libpng-dev libssl-dev
+          libdnnl-dev libgtest-dev libcli11-dev nlohmann-json3-dev)
+if [[ "${1:-}" == "--with-tools" ]]; then
+  packages+=(libopenblas-dev python3-numpy python3-pil python3-h5py python3-torch)
+fi
+
+# libjpeg62-turbo-dev is Debian's name; Ubuntu ships libjpeg-turbo8-dev as libjpeg-dev.
+if ! apt-cache show libjpeg62-turbo-dev >/dev/null 2>&1; then
+  packages=("${packages[@]/libjpeg62-turbo-dev/libjpeg-dev}")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install_deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install_deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install_deps: done"
