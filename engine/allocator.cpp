@@ -119,6 +119,9 @@ CachingAllocator& host_allocator() {
 
 #if !VGGTL_HAVE_CUDA
 CachingAllocator& pinned_allocator() { return host_allocator(); }
+CachingAllocator& cuda_allocator(int device) {
+  VGGTL_FAIL("this build has no CUDA backend, cannot allocate on cuda:", device);
+}
 #endif
 
 }  // namespace vggtl

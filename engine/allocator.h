@@ -24,10 +24,6 @@ class RawMemory {
 };
 
 std::unique_ptr<RawMemory> make_host_memory(size_t alignment = 64);
-#if VGGTL_HAVE_CUDA
-std::unique_ptr<RawMemory> make_cuda_device_memory(int device);
-std::unique_ptr<RawMemory> make_cuda_pinned_memory();
-#endif
 
 struct AllocatorStats {
   size_t requests = 0;         // allocate() calls
@@ -76,8 +72,6 @@ class CachingAllocator {
 // Process-wide allocators, created on first use.
 CachingAllocator& host_allocator();
 CachingAllocator& pinned_allocator();  // page-locked when a GPU is usable, else plain host
-#if VGGTL_HAVE_CUDA
-CachingAllocator& cuda_allocator(int device);
-#endif
+CachingAllocator& cuda_allocator(int device);  // throws in a build without CUDA
 
 }  // namespace vggtl

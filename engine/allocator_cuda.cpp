@@ -51,14 +51,9 @@ class CudaPinnedMemory : public RawMemory {
 
 }  // namespace
 
-std::unique_ptr<RawMemory> make_cuda_device_memory(int device) {
-  return std::make_unique<CudaDeviceMemory>(device);
-}
-std::unique_ptr<RawMemory> make_cuda_pinned_memory() { return std::make_unique<CudaPinnedMemory>(); }
-
 CachingAllocator& pinned_allocator() {
   static CachingAllocator* a = new CachingAllocator(
-      cuda_available() ? make_cuda_pinned_memory() : make_host_memory());
+      cuda_available() ? std::unique_ptr<RawMemory>(std::make_unique<CudaPinnedMemory>()) : make_host_memory());
   return *a;
 }
 
@@ -69,7 +64,7 @@ CachingAllocator& cuda_allocator(int device) {
   VGGTL_CHECK(device >= 0 && device < static_cast<int>(cuda_runtime_info().devices.size()),
               "no CUDA device ", device);
   if (per_device.size() <= static_cast<size_t>(device)) per_device.resize(device + 1, nullptr);
-  if (!per_device[device]) per_device[device] = new CachingAllocator(make_cuda_device_memory(device));
+  if (!per_device[device]) per_device[device] = new CachingAllocator(std::make_unique<CudaDeviceMemory>(device));
   return *per_device[device];
 }
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Command (2): installs what is missing, builds and runs the whole test suite, twice:
+#   build/       the default configuration (CUDA backend when the toolkit is found, Release);
+#   build-asan/  the CPU-only configuration with AddressSanitizer + UndefinedBehaviorSanitizer.
+# GPU tests (CTest label gpu) skip with their reason on a machine without a GPU.
+# Usage: scripts/test.sh [--no-asan] [--no-install]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+asan=1
+install=1
+for a in "$@"; do
+  case "$a" in
+    --no-asan) asan=0 ;;
+    --no-install) install=0 ;;
+    *) echo "usage: scripts/test.sh [--no-asan] [--no-install]" >&2; exit 2 ;;
+  esac
+done
+
+[[ $install -eq 1 ]] && scripts/install_deps.sh
+jobs=$(nproc)
+
+echo "== default configuration (build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
+
+if [[ $asan -eq 1 ]]; then
+  echo "== CPU-only configuration with sanitizers (build-asan/)"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVGGTL_CUDA=OFF \
+        -DVGGTL_SANITIZE=ON -DVGGTL_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-asan -j "$jobs"
+  # oneDNN and OpenMP are not instrumented; their thread pools' allocations are not leaks of ours.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp \
+    ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900
+fi
+echo "== all tests passed"
