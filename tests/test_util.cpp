@@ -2,6 +2,7 @@
 #include "test_util.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -98,7 +99,9 @@ std::string temp_dir(const std::string& name) {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string leaf = name;
   if (info) leaf = std::string(info->test_suite_name()) + "." + info->name() + "." + name;
-  fs::path p = fs::path(VGGTL_TEST_BINARY_DIR) / "test_tmp" / leaf;
+  // VGGTL_TEST_TMPDIR moves scratch files elsewhere (binaries run on another machine).
+  const char* env = std::getenv("VGGTL_TEST_TMPDIR");
+  fs::path p = (env && *env ? fs::path(env) : fs::path(VGGTL_TEST_BINARY_DIR) / "test_tmp") / leaf;
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();

@@ -1,0 +1,131 @@
+// Builds the functional-model config with nlohmann::json, layer by layer, in model order.
+#include "apps/common/keras_config.h"
+
+#include <nlohmann/json.hpp>
+
+namespace vggtl {
+
+namespace {
+
+using json = nlohmann::json;
+
+json initializer(const char* name) { return json{{"class_name", name}, {"config", json::object()}}; }
+
+json node(const std::string& name, const std::string& inbound) {
+  json j;
+  j["name"] = name;
+  j["inbound_nodes"] = inbound.empty() ? json::array() : json::array({json::array({json::array({inbound, 0, 0, json::object()})})});
+  return j;
+}
+
+json conv(const std::string& name, int filters, bool trainable) {
+  json c = {{"name", name},
+            {"trainable", trainable},
+            {"dtype", "float32"},
+            {"filters", filters},
+            {"kernel_size", {3, 3}},
+            {"strides", {1, 1}},
+            {"padding", "same"},
+            {"data_format", "channels_last"},
+            {"dilation_rate", {1, 1}},
+            {"groups", 1},
+            {"activation", "relu"},
+            {"use_bias", true},
+            {"kernel_initializer", initializer("GlorotUniform")},
+            {"bias_initializer", initializer("Zeros")},
+            {"kernel_regularizer", nullptr},
+            {"bias_regularizer", nullptr},
+            {"activity_regularizer", nullptr},
+            {"kernel_constraint", nullptr},
+            {"bias_constraint", nullptr}};
+  return c;
+}
+
+json dense(const std::string& name, int units, const char* activation) {
+  return json{{"name", name},
+              {"trainable", true},
+              {"dtype", "float32"},
+              {"units", units},
+              {"activation", activation},
+              {"use_bias", true},
+              {"kernel_initializer", initializer("GlorotUniform")},
+              {"bias_initializer", initializer("Zeros")},
+              {"kernel_regularizer", nullptr},
+              {"bias_regularizer", nullptr},
+              {"activity_regularizer", nullptr},
+              {"kernel_constraint", nullptr},
+              {"bias_constraint", nullptr}};
+}
+
+}  // namespace
+
+std::string keras_model_config(const ArchitectureSpec& a) {
+  json layers = json::array();
+  std::string previous;
+  auto add = [&](const std::string& cls, const std::string& name, json config) {
+    json l = node(name, previous);
+    l["class_name"] = cls;
+    l["config"] = std::move(config);
+    layers.push_back(std::move(l));
+    previous = name;
+  };
+  add("InputLayer", "input_1",
+      json{{"batch_input_shape", {nullptr, a.image_size, a.image_size, 3}},
+           {"dtype", "float32"},
+           {"sparse", false},
+           {"ragged", false},
+           {"name", "input_1"}});
+  const int blocks[5][2] = {{2, 64}, {2, 128}, {3, 256}, {3, 512}, {3, 512}};
+  for (int b = 0; b < 5; ++b) {
+    for (int k = 1; k <= blocks[b][0]; ++k) {
+      const std::string name = "block" + std::to_string(b + 1) + "_conv" + std::to_string(k);
+      add("Conv2D", name, conv(name, blocks[b][1], a.base_trainable));
+    }
+    const std::string pool = "block" + std::to_string(b + 1) + "_pool";
+    add("MaxPooling2D", pool,
+        json{{"name", pool},
+             {"trainable", a.base_trainable},
+             {"dtype", "float32"},
+             {"pool_size", {2, 2}},
+             {"padding", "valid"},
+             {"strides", {2, 2}},
+             {"data_format", "channels_last"}});
+  }
+  add("Flatten", "flatten_1",
+      json{{"name", "flatten_1"}, {"trainable", true}, {"dtype", "float32"}, {"data_format", "channels_last"}});
+  add("Dense", "FC_2", dense("FC_2", a.hidden, "relu"));
+  add("BatchNormalization", "batch_normalization_1",
+      json{{"name", "batch_normalization_1"},
+           {"trainable", true},
+           {"dtype", "float32"},
+           {"axis", {1}},
+           {"momentum", 0.99},
+           {"epsilon", 0.001},
+           {"center", true},
+           {"scale", true},
+           {"beta_initializer", initializer("Zeros")},
+           {"gamma_initializer", initializer("Ones")},
+           {"moving_mean_initializer", initializer("Zeros")},
+           {"moving_variance_initializer", initializer("Ones")},
+           {"beta_regularizer", nullptr},
+           {"gamma_regularizer", nullptr},
+           {"beta_constraint", nullptr},
+           {"gamma_constraint", nullptr}});
+  add("Dropout", "dropout_1",
+      json{{"name", "dropout_1"}, {"trainable", true}, {"dtype", "float32"}, {"rate", a.dropout},
+           {"noise_shape", nullptr}, {"seed", nullptr}});
+  add("Dense", "softmax", dense("softmax", a.classes, "softmax"));
+
+  json model = {{"class_name", "Functional"},
+                {"config",
+                 {{"name", "model"},
+                  {"trainable", true},
+                  {"layers", layers},
+                  {"input_layers", json::array({json::array({"input_1", 0, 0})})},
+                  {"output_layers", json::array({json::array({"softmax", 0, 0})})}}},
+                {"keras_version", "2.15.0"},
+                {"backend", "tensorflow"}};
+  return model.dump();
+}
+
+}  // namespace vggtl

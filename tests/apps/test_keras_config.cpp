@@ -1,0 +1,41 @@
+// The stored Keras model config parses as JSON and describes the architecture we train.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/common/keras_config.h"
+
+namespace vggtl {
+
+TEST(KerasConfig, DescribesBaseAndHeadInModelOrder) {
+  ArchitectureSpec a;
+  a.image_size = 64;
+  a.hidden = 16;
+  a.classes = 5;
+  a.dropout = 0.25;
+  const nlohmann::json j = nlohmann::json::parse(keras_model_config(a));
+  EXPECT_EQ(j["class_name"], "Functional");
+  const auto& layers = j["config"]["layers"];
+  ASSERT_EQ(layers.size(), 24u);  // input, 13 conv, 5 pool, flatten, dense, bn, dropout, dense
+  EXPECT_EQ(layers[0]["config"]["batch_input_shape"][1], 64);
+  EXPECT_EQ(layers[1]["name"], "block1_conv1");
+  EXPECT_EQ(layers[1]["inbound_nodes"][0][0][0], "input_1");
+  EXPECT_EQ(layers[18]["name"], "block5_pool");
+  EXPECT_EQ(layers[20]["name"], "FC_2");
+  EXPECT_EQ(layers[20]["config"]["units"], 16);
+  EXPECT_EQ(layers[21]["config"]["epsilon"], 0.001);
+  EXPECT_EQ(layers[22]["config"]["rate"], 0.25);
+  EXPECT_EQ(layers[23]["name"], "softmax");
+  EXPECT_EQ(layers[23]["config"]["units"], 5);
+  EXPECT_EQ(layers[23]["inbound_nodes"][0][0][0], "dropout_1");
+  EXPECT_EQ(j["config"]["output_layers"][0][0], "softmax");
+  int filters = 0;
+  for (const auto& l : layers)
+    if (l["class_name"] == "Conv2D") {
+      filters += l["config"]["filters"].get<int>();
+      EXPECT_FALSE(l["config"]["trainable"].get<bool>());
+    }
+  EXPECT_EQ(filters, 2 * 64 + 2 * 128 + 3 * 256 + 6 * 512);
+}
+
+}  // namespace vggtl
