@@ -1,0 +1,43 @@
+// CPU twin of the 2x2 max-pool (the specification) and the tensor-level dispatch.
+#include "engine/context.h"
+#include "kernels/maxpool2d.h"
+
+namespace vggtl {
+
+template <typename T>
+void maxpool2d_forward_cpu(T* y, const T* x, int64_t n, int64_t h, int64_t w, int64_t c) {
+  const int64_t ho = h / 2, wo = w / 2;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < ho; ++i)
+      for (int64_t j = 0; j < wo; ++j)
+        for (int64_t k = 0; k < c; ++k) {
+          float m = to_float(x[((b * h + 2 * i) * w + 2 * j) * c + k]);
+          for (int64_t di = 0; di < 2; ++di)
+            for (int64_t dj = 0; dj < 2; ++dj) m = max_nan(m, to_float(x[((b * h + 2 * i + di) * w + 2 * j + dj) * c + k]));
+          y[((b * ho + i) * wo + j) * c + k] = from_float<T>(m);
+        }
+}
+
+template void maxpool2d_forward_cpu<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t);
+template void maxpool2d_forward_cpu<bf16>(bf16*, const bf16*, int64_t, int64_t, int64_t, int64_t);
+
+void maxpool2d_forward(Tensor& y, const Tensor& x) {
+  VGGTL_CHECK(x.ndim() == 4 && (x.dtype() == DType::F32 || x.dtype() == DType::BF16),
+              "maxpool2d: expected (N,H,W,C) f32 or bf16, got ", x.str());
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+  VGGTL_CHECK(y.dtype() == x.dtype() && y.shape() == Shape({n, h / 2, w / 2, c}) && y.device() == x.device(),
+              "maxpool2d: ", x.str(), " -> ", y.str());
+  auto run = [&](auto* yp, const auto* xp) {
+    if (x.is_cuda()) {
+#if VGGTL_HAVE_CUDA
+      maxpool2d_forward_cuda(yp, xp, n, h, w, c, main_stream(x.device()));
+      return;
+#endif
+    }
+    maxpool2d_forward_cpu(yp, xp, n, h, w, c);
+  };
+  if (x.dtype() == DType::F32) run(y.data<float>(), x.data<float>());
+  else run(y.data<bf16>(), x.data<bf16>());
+}
+
+}  // namespace vggtl

@@ -1,0 +1,45 @@
+// 16-byte vectors of f32 or bf16 for the memory-bound kernels: one load or store instruction
+// per vector on the GPU, the same code on the CPU (where the per-thread functions are swept by
+// the tests). Callers guarantee 16-byte alignment; `vec16_ok` says whether a launch may use it.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/dtype.h"
+
+namespace vggtl {
+
+template <typename T>
+struct alignas(16) Vec16 {
+  static constexpr int kSize = static_cast<int>(16 / sizeof(T));
+  T v[kSize];
+};
+
+template <typename T>
+VGGTL_HD Vec16<T> load_vec16(const T* p) {
+  return *reinterpret_cast<const Vec16<T>*>(p);
+}
+
+template <typename T>
+VGGTL_HD void store_vec16(T* p, const Vec16<T>& v) {
+  *reinterpret_cast<Vec16<T>*>(p) = v;
+}
+
+// True when p is 16-byte aligned (tensors from the allocators always are; views may not be).
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// Element <-> float for the two activation types.
+VGGTL_HD float to_float(float x) { return x; }
+VGGTL_HD float to_float(bf16 x) { return bf16_to_float(x); }
+template <typename T>
+VGGTL_HD T from_float(float x);
+template <>
+VGGTL_HD float from_float<float>(float x) {
+  return x;
+}
+template <>
+VGGTL_HD bf16 from_float<bf16>(float x) {
+  return float_to_bf16(x);
+}
+
+}  // namespace vggtl

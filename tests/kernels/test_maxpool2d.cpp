@@ -1,0 +1,139 @@
+// 2x2 max-pool: hand cases (including odd H and W, where 'valid' pooling drops the last row and
+// column), the CPU twin against a plain loop at awkward sizes, NaN propagation, the per-thread
+// function swept over its launch grid, and the GPU twin equal to the CPU one.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "kernels/maxpool2d.h"
+#include "test_util.h"
+
+namespace vggtl {
+namespace {
+
+template <typename F>
+void sweep(int64_t blocks, int threads, F f) {
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int t = 0; t < threads; ++t) f(static_cast<uint32_t>(b), static_cast<uint32_t>(t));
+}
+
+Tensor random_host(const Shape& shape, DType dt, uint64_t seed) {
+  std::vector<float> v = test::random_floats(static_cast<size_t>(shape.numel()), seed, -5.f, 5.f);
+  Tensor t = Tensor::empty(shape, dt);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (dt == DType::F32) t.data<float>()[i] = v[i];
+    else t.data<bf16>()[i] = float_to_bf16(v[i]);
+  }
+  return t;
+}
+
+TEST(MaxPool2d, HandCaseEvenAndOdd) {
+  // 1x4x4x1: four windows.
+  const float x[16] = {1, 2, 0, -1,  //
+                       3, 4, 5, -2,  //
+                       -1, -3, 7, 8,  //
+                       -4, -2, 6, 9};
+  float y[4];
+  maxpool2d_forward_cpu(y, x, 1, 4, 4, 1);
+  EXPECT_EQ(y[0], 4.f);
+  EXPECT_EQ(y[1], 5.f);
+  EXPECT_EQ(y[2], -1.f);
+  EXPECT_EQ(y[3], 9.f);
+  // 1x3x5x1: one row of two windows; the large last row and last column are dropped.
+  const float z[15] = {1, 2, 3, 4, 100,  //
+                       5, 6, 7, 8, 100,  //
+                       100, 100, 100, 100, 100};
+  float w[2];
+  maxpool2d_forward_cpu(w, z, 1, 3, 5, 1);
+  EXPECT_EQ(w[0], 6.f);
+  EXPECT_EQ(w[1], 8.f);
+}
+
+TEST(MaxPool2d, CpuMatchesPlainLoopAtOddSizes) {
+  const int64_t n = 3, h = 7, w = 5, c = 3;
+  Tensor x = random_host({n, h, w, c}, DType::F32, 41);
+  x.data<float>()[((1 * h + 2) * w + 3) * c + 1] = std::nanf("");  // lands in output (1,1,1,1)
+  Tensor y = Tensor::empty({n, h / 2, w / 2, c}, DType::F32);
+  maxpool2d_forward(y, x);
+  const float* xp = x.data<float>();
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < h / 2; ++i)
+      for (int64_t j = 0; j < w / 2; ++j)
+        for (int64_t k = 0; k < c; ++k) {
+          float m = -INFINITY;
+          bool nan = false;
+          for (int64_t di = 0; di < 2; ++di)
+            for (int64_t dj = 0; dj < 2; ++dj) {
+              const float v = xp[((b * h + 2 * i + di) * w + 2 * j + dj) * c + k];
+              nan |= std::isnan(v);
+              m = std::max(m, v);
+            }
+          const float got = y.data<float>()[((b * (h / 2) + i) * (w / 2) + j) * c + k];
+          if (nan) ASSERT_TRUE(std::isnan(got));
+          else ASSERT_EQ(got, m) << b << "," << i << "," << j << "," << k;
+        }
+}
+
+template <typename T>
+void sweep_case(int64_t n, int64_t h, int64_t w, int64_t c, bool vec, bool wide) {
+  const DType dt = std::is_same<T, float>::value ? DType::F32 : DType::BF16;
+  Tensor x = random_host({n, h, w, c}, dt, 42);
+  Tensor want = Tensor::empty({n, h / 2, w / 2, c}, dt), got = Tensor::empty({n, h / 2, w / 2, c}, dt);
+  maxpool2d_forward_cpu(want.data<T>(), x.data<T>(), n, h, w, c);
+  std::memset(got.raw(), 0xee, got.nbytes());
+  const int64_t units = maxpool2d_units<T>(n, h, w, c, vec);
+  const int64_t blocks = (units + kMaxPoolThreads - 1) / kMaxPoolThreads;
+  sweep(blocks, kMaxPoolThreads, [&](uint32_t bl, uint32_t t) {
+    T* y = got.data<T>();
+    const T* xp = x.data<T>();
+    if (vec && wide) maxpool2d_thread<T, true, int64_t>(y, xp, units, h, w, c, bl, t);
+    else if (vec) maxpool2d_thread<T, true, uint32_t>(y, xp, static_cast<uint32_t>(units), static_cast<uint32_t>(h), static_cast<uint32_t>(w), static_cast<uint32_t>(c), bl, t);
+    else if (wide) maxpool2d_thread<T, false, int64_t>(y, xp, units, h, w, c, bl, t);
+    else maxpool2d_thread<T, false, uint32_t>(y, xp, static_cast<uint32_t>(units), static_cast<uint32_t>(h), static_cast<uint32_t>(w), static_cast<uint32_t>(c), bl, t);
+  });
+  ASSERT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0)
+      << n << "x" << h << "x" << w << "x" << c << " vec=" << vec << " wide=" << wide;
+}
+
+TEST(MaxPool2d, ThreadFunctionSweepMatchesCpu) {
+  for (bool wide : {false, true}) {
+    sweep_case<float>(1, 2, 2, 1, false, wide);
+    sweep_case<float>(3, 7, 5, 3, false, wide);
+    sweep_case<float>(2, 9, 6, 8, true, wide);
+    sweep_case<float>(1, 28, 28, 64, true, wide);
+    sweep_case<bf16>(3, 7, 5, 3, false, wide);
+    sweep_case<bf16>(2, 9, 7, 16, true, wide);
+    sweep_case<bf16>(1, 14, 14, 512, true, wide);
+  }
+}
+
+TEST(MaxPool2d, RejectsWrongOutputShape) {
+  Tensor x = Tensor::zeros({1, 5, 5, 2}, DType::F32);
+  Tensor y = Tensor::empty({1, 3, 3, 2}, DType::F32);
+  EXPECT_THROW(maxpool2d_forward(y, x), Error);
+}
+
+TEST(MaxPool2dGpu, MatchesCpu) {
+  REQUIRE_CUDA_DEVICE();
+  const int64_t shapes[][4] = {{1, 2, 2, 1}, {3, 7, 5, 3}, {2, 9, 7, 16}, {30, 28, 28, 256}, {1, 225, 223, 64}};
+  for (const auto& s : shapes) {
+    for (DType dt : {DType::F32, DType::BF16}) {
+      Tensor x = random_host({s[0], s[1], s[2], s[3]}, dt, 43);
+      const Shape out{s[0], s[1] / 2, s[2] / 2, s[3]};
+      Tensor want = Tensor::empty(out, dt);
+      maxpool2d_forward(want, x);
+      Tensor dx = to_device(x, Device::cuda());
+      Tensor dy = test::poisoned(out, dt, Device::cuda());
+      maxpool2d_forward(dy, dx);
+      Tensor got = test::host_copy(dy);
+      // The maximum is one of the inputs: exact equality.
+      ASSERT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0) << x.str() << " " << dtype_name(dt);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vggtl
