@@ -1,0 +1,101 @@
+// 3x3 convolution, stride 1, 'same' zero padding, as Keras Conv2D (cross-correlation, no flip):
+//   y[n][i][j][k] = act(b[k] + sum_{r,s,c} x[n][i+r-1][j+s-1][c] * w[r][s][c][k]), x = 0 outside,
+// x (N,H,W,C) and y (N,H,W,K) NHWC; w in Keras layout (R=3, S=3, C, K); act = ReLU or identity.
+// Twins: the double oracle (conv2d_ref_cpu.cpp), oneDNN on the CPU (conv2d_cpu.cpp), cuDNN on the
+// GPU (conv2d_cudnn.cu, the only file that calls cuDNN). Tested by tests/kernels/test_conv2d.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/device.h"
+#include "engine/dtype.h"
+
+#if VGGTL_HAVE_CUDA
+struct cudnnContext;
+#endif
+
+namespace vggtl {
+
+struct Conv2dShape {
+  int64_t n = 0, h = 0, w = 0, c = 0, k = 0;
+  double flops() const { return 2.0 * 9.0 * static_cast<double>(n * h * w) * static_cast<double>(c * k); }
+};
+
+// The oracle: plain loops, products and sums in double. y is (N,H,W,K) double.
+void conv2d_3x3_ref_cpu(double* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
+                        bool relu);
+
+// oneDNN fast path for one layer: f32 NHWC, bias and ReLU fused as a post-op. Primitives are made
+// once per (N,H,W) and kept; the weights are reordered into the primitive's preferred layout once
+// and again only after weights_changed() or when given another pointer.
+class Conv2dOnednn {
+ public:
+  Conv2dOnednn(int64_t c, int64_t k, bool relu);
+  ~Conv2dOnednn();
+  Conv2dOnednn(const Conv2dOnednn&) = delete;
+  Conv2dOnednn& operator=(const Conv2dOnednn&) = delete;
+
+  void weights_changed();
+  // y (n,h,w,K) from x (n,h,w,C), w (3,3,C,K), b (K).
+  void forward(float* y, const float* x, int64_t n, int64_t h, int64_t w, const float* weights,
+               const float* bias);
+  // The oneDNN implementation chosen for the last shape run ("brg:avx512_core", ...), for benches.
+  std::string implementation() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Arithmetic of the GPU convolution. FP32: f32 data, FMA math only (no TF32), GEMM-family or
+// direct algorithms only (no FFT or Winograd), so it stays within ~1e-6 of the oracle. TF32: f32
+// data, tensor cores allowed (inputs rounded to 10 mantissa bits). BF16: bf16 data, f32
+// accumulation. The CPU path is always FP32.
+enum class ConvMath : uint8_t { FP32, TF32, BF16 };
+// How bias and ReLU are applied on the GPU: cuDNN's fused cudnnConvolutionBiasActivationForward,
+// or cudnnConvolutionForward followed by our bias_relu kernel; Auto measures both once per shape.
+enum class ConvEpilogue : uint8_t { Auto, CudnnFused, OwnKernel };
+
+inline const char* conv_math_name(ConvMath m) {
+  return m == ConvMath::FP32 ? "fp32" : m == ConvMath::TF32 ? "tf32" : "bf16";
+}
+inline const char* conv_epilogue_name(ConvEpilogue e) {
+  return e == ConvEpilogue::Auto ? "auto" : e == ConvEpilogue::CudnnFused ? "cudnn-fused" : "own-kernel";
+}
+
+#if VGGTL_HAVE_CUDA
+// What was chosen for one shape, for benches and logs.
+struct CudnnConvChoice {
+  int algo = -1;                               // cudnnConvolutionFwdAlgo_t
+  int math_type = 0;                           // cudnnMathType_t reported for that algorithm
+  size_t workspace = 0;                        // bytes
+  ConvEpilogue epilogue = ConvEpilogue::OwnKernel;
+  bool bias_f32 = true;                        // bias tensor type of the fused form
+  float ms = 0;                                // time measured when choosing (0 when read from the cache file)
+  std::string str() const;
+};
+
+// Workspace bytes forward() needs for this shape: the chosen algorithm's, or the search limit
+// when nothing is chosen yet (the first forward measures and chooses).
+size_t conv2d_cudnn_workspace_bytes(const Conv2dShape& s, ConvMath math, ConvEpilogue epilogue, Device device);
+
+// y = relu(conv(x, w) + b) on `stream` with `handle` (bound to that stream). x (N,H,W,C) and
+// y (N,H,W,K) NHWC, w (K,3,3,C) KRSC; all f32 under FP32/TF32, bf16 under BF16. bias: f32 (K);
+// bias_bf16: the same rounded to bf16 (K), needed under BF16 only (the fused form's bias type).
+// Chooses the algorithm and epilogue by measuring on first use of a shape (process-wide cache,
+// persisted in a small text file; see conv2d_cudnn.cu). workspace: device memory of at least
+// conv2d_cudnn_workspace_bytes(). Returns the choice used.
+CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, const float* bias,
+                                     const bf16* bias_bf16, const Conv2dShape& s, ConvMath math,
+                                     ConvEpilogue epilogue, void* workspace, size_t workspace_bytes,
+                                     Device device, Stream stream, cudnnContext* handle);
+
+// Forgets every choice in memory and stops using the cache file in this process (tests use it
+// to force a fresh search).
+void conv2d_cudnn_clear_choices();
+#endif
+
+}  // namespace vggtl

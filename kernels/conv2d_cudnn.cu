@@ -1,0 +1,402 @@
+// Every cuDNN call of the project: the 3x3 'same' convolution on NHWC tensors with KRSC filters,
+// through the legacy (v7-style) API. The algorithm is chosen by measuring
+// (cudnnFindConvolutionForwardAlgorithmEx) once per shape, precision and epilogue, kept in a
+// process-wide table and appended to a small text cache file so that later runs skip the search.
+// Tested against the CPU oracle by the Gpu suites of test_conv2d.cpp and test_vgg16.cpp.
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "engine/cuda_check.h"
+#include "engine/tensor.h"
+#include "engine/log.h"
+#include "kernels/bias_relu.h"
+#include "kernels/conv2d.h"
+
+namespace vggtl {
+
+std::string CudnnConvChoice::str() const {
+  std::ostringstream os;
+  os << "algo " << algo << " math " << math_type << " ws " << (workspace >> 10) << " KiB, "
+     << conv_epilogue_name(epilogue);
+  if (epilogue == ConvEpilogue::CudnnFused) os << (bias_f32 ? " (f32 bias)" : " (bf16 bias)");
+  if (ms > 0) os << ", measured " << ms << " ms";
+  return os.str();
+}
+
+namespace {
+
+// Largest workspace an algorithm may use. The search hands cuDNN this much; algorithms needing
+// more (FFT variants at batch 256) are skipped: they are not the fast ones for 3x3 convolutions.
+constexpr size_t kWorkspaceLimit = size_t{256} << 20;
+
+cudnnDataType_t data_type(ConvMath m) { return m == ConvMath::BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT; }
+
+// FP32 must not use tensor cores (TF32 would round the inputs to 10 mantissa bits); TF32 uses
+// the default math, which allows TF32 tensor cores on Ampere and later; BF16 needs tensor ops.
+cudnnMathType_t search_math_type(ConvMath m) {
+  switch (m) {
+    case ConvMath::FP32: return CUDNN_FMA_MATH;
+    case ConvMath::TF32: return CUDNN_DEFAULT_MATH;
+    case ConvMath::BF16: return CUDNN_TENSOR_OP_MATH;
+  }
+  return CUDNN_DEFAULT_MATH;
+}
+
+// FP32 is the exact mode: FFT and Winograd transforms add rounding error of their own.
+bool algo_allowed(ConvMath m, cudnnConvolutionFwdAlgo_t a) {
+  if (m != ConvMath::FP32) return true;
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
+}
+
+// The descriptors of one (shape, precision); made once, read-only afterwards.
+struct Descriptors {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias_f32 = nullptr, bias_bf16 = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnActivationDescriptor_t relu = nullptr;
+
+  Descriptors(const Conv2dShape& s, ConvMath math) {
+    const cudnnDataType_t t = data_type(math);
+    const int n = static_cast<int>(s.n), h = static_cast<int>(s.h), w_ = static_cast<int>(s.w);
+    const int c = static_cast<int>(s.c), k = static_cast<int>(s.k);
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias_f32));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias_bf16));
+    CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
+    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
+    CUDNN_CHECK(cudnnCreateActivationDescriptor(&relu));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NHWC, t, n, c, h, w_));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NHWC, t, n, k, h, w_));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias_f32, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 1, k, 1, 1));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias_bf16, CUDNN_TENSOR_NHWC, CUDNN_DATA_BFLOAT16, 1, k, 1, 1));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, t, CUDNN_TENSOR_NHWC, k, c, 3, 3));  // KRSC
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, search_math_type(math)));
+    // NaN propagates, as in our bias_relu kernel: a broken input must not turn into zeros.
+    CUDNN_CHECK(cudnnSetActivationDescriptor(relu, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
+  }
+  ~Descriptors() {
+    // Destroy calls only fail on invalid descriptors; nothing useful to do about it here.
+    cudnnDestroyActivationDescriptor(relu);
+    cudnnDestroyConvolutionDescriptor(conv);
+    cudnnDestroyFilterDescriptor(w);
+    cudnnDestroyTensorDescriptor(bias_bf16);
+    cudnnDestroyTensorDescriptor(bias_f32);
+    cudnnDestroyTensorDescriptor(y);
+    cudnnDestroyTensorDescriptor(x);
+  }
+  Descriptors(const Descriptors&) = delete;
+  Descriptors& operator=(const Descriptors&) = delete;
+};
+
+struct Entry {
+  explicit Entry(const Conv2dShape& s, ConvMath m) : desc(s, m) {}
+  Descriptors desc;
+  CudnnConvChoice choice;
+  bool chosen = false;
+  bool from_file = false;
+};
+
+struct Call {
+  void* y;
+  const void* x;
+  const void* w;
+  const float* bias;
+  const bf16* bias_bf16;
+  const Conv2dShape& s;
+  ConvMath math;
+  void* ws;
+  size_t ws_bytes;
+  Stream stream;
+  cudnnHandle_t handle;
+};
+
+cudnnStatus_t run_choice(const Entry& e, const CudnnConvChoice& ch, const Call& c) {
+  const float one = 1.f, zero = 0.f;
+  // The math type is a property of the descriptor; set per call so that the shared descriptor
+  // always carries the one reported with the chosen algorithm. FP32 stays FMA-only.
+  const cudnnMathType_t mt =
+      c.math == ConvMath::FP32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(ch.math_type);
+  cudnnStatus_t st = cudnnSetConvolutionMathType(e.desc.conv, mt);
+  if (st != CUDNN_STATUS_SUCCESS) return st;
+  const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(ch.algo);
+  if (ch.epilogue == ConvEpilogue::CudnnFused) {
+    // z = y with alpha2 = 0: z is not read (the output may hold anything, NaN included).
+    const bool f32 = ch.bias_f32 || c.math != ConvMath::BF16;
+    return cudnnConvolutionBiasActivationForward(
+        c.handle, &one, e.desc.x, c.x, e.desc.w, c.w, e.desc.conv, algo, c.ws, ch.workspace, &zero, e.desc.y, c.y,
+        f32 ? e.desc.bias_f32 : e.desc.bias_bf16, f32 ? static_cast<const void*>(c.bias) : c.bias_bf16,
+        e.desc.relu, e.desc.y, c.y);
+  }
+  st = cudnnConvolutionForward(c.handle, &one, e.desc.x, c.x, e.desc.w, c.w, e.desc.conv, algo, c.ws, ch.workspace,
+                               &zero, e.desc.y, c.y);
+  if (st != CUDNN_STATUS_SUCCESS) return st;
+  const int64_t m = c.s.n * c.s.h * c.s.w;
+  if (c.math == ConvMath::BF16)
+    bias_relu_cuda(static_cast<bf16*>(c.y), static_cast<const bf16*>(c.y), c.bias, m, c.s.k, c.stream);
+  else
+    bias_relu_cuda(static_cast<float*>(c.y), static_cast<const float*>(c.y), c.bias, m, c.s.k, c.stream);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// Best of three timed runs after one warm-up, in ms; negative when cuDNN refuses the choice.
+float time_choice(const Entry& e, const CudnnConvChoice& ch, const Call& c) {
+  if (run_choice(e, ch, c) != CUDNN_STATUS_SUCCESS) return -1.f;
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  float best = -1.f;
+  for (int rep = 0; rep < 3; ++rep) {
+    CUDA_CHECK(cudaEventRecord(start, c.stream));
+    const cudnnStatus_t st = run_choice(e, ch, c);
+    CUDA_CHECK(cudaEventRecord(stop, c.stream));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    if (st != CUDNN_STATUS_SUCCESS) {
+      best = -1.f;
+      break;
+    }
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    if (best < 0 || ms < best) best = ms;
+  }
+  CUDA_CHECK(cudaEventDestroy(start));
+  CUDA_CHECK(cudaEventDestroy(stop));
+  return best;
+}
+
+// Measures every algorithm cuDNN offers, then the epilogues asked for; the fastest wins.
+CudnnConvChoice choose(const Entry& e, ConvEpilogue wanted, const Call& c) {
+  int max_count = 0;
+  CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(c.handle, &max_count));
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
+  int returned = 0;
+  CUDNN_CHECK(cudnnSetConvolutionMathType(e.desc.conv, search_math_type(c.math)));
+  CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(c.handle, e.desc.x, c.x, e.desc.w, c.w, e.desc.conv, e.desc.y,
+                                                     c.y, static_cast<int>(perf.size()), &returned, perf.data(),
+                                                     c.ws, c.ws_bytes));
+  std::vector<CudnnConvChoice> candidates;  // fastest first, as cuDNN sorts them
+  for (int i = 0; i < returned; ++i) {
+    const cudnnConvolutionFwdAlgoPerf_t& p = perf[static_cast<size_t>(i)];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > c.ws_bytes || !algo_allowed(c.math, p.algo)) continue;
+    if (c.math == ConvMath::FP32 && (p.mathType == CUDNN_TENSOR_OP_MATH ||
+                                     p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+      continue;
+    CudnnConvChoice ch;
+    ch.algo = static_cast<int>(p.algo);
+    ch.math_type = static_cast<int>(p.mathType);
+    ch.workspace = p.memory;
+    candidates.push_back(ch);
+  }
+  VGGTL_CHECK(!candidates.empty(), "cuDNN offers no usable algorithm for a ", conv_math_name(c.math),
+              " 3x3 convolution of (", c.s.n, ",", c.s.h, ",", c.s.w, ",", c.s.c, ") -> ", c.s.k, " channels");
+
+  CudnnConvChoice best;
+  float best_ms = -1.f;
+  if (wanted != ConvEpilogue::CudnnFused) {
+    best = candidates.front();
+    best.epilogue = ConvEpilogue::OwnKernel;
+    best_ms = wanted == ConvEpilogue::Auto ? time_choice(e, best, c) : 0.f;
+    VGGTL_CHECK(best_ms >= 0, "cuDNN refused the algorithm its own search chose (", best.str(), ")");
+  }
+  if (wanted != ConvEpilogue::OwnKernel) {
+    // The fused form may run each algorithm at another speed (or not at all): measure them all.
+    for (const CudnnConvChoice& cand : candidates)
+      for (bool bias_f32 : {c.math != ConvMath::BF16, true}) {
+        CudnnConvChoice ch = cand;
+        ch.epilogue = ConvEpilogue::CudnnFused;
+        ch.bias_f32 = bias_f32;
+        const float ms = time_choice(e, ch, c);
+        if (ms >= 0 && (best_ms < 0 || ms < best_ms)) {
+          best = ch;
+          best_ms = ms;
+        }
+        if (ms >= 0 || bias_f32) break;  // the bf16 bias worked (or f32 was the only one to try)
+      }
+    VGGTL_CHECK(best_ms >= 0, "cuDNN's fused convolution + bias + ReLU runs with none of its algorithms for (",
+                c.s.n, ",", c.s.h, ",", c.s.w, ",", c.s.c, ") -> ", c.s.k, " ", conv_math_name(c.math),
+                "; use the own-kernel epilogue");
+  }
+  best.ms = best_ms;
+  return best;
+}
+
+// ---- The process-wide table and its cache file ----
+
+struct Key {
+  int device;
+  int64_t n, h, w, c, k;
+  ConvMath math;
+  ConvEpilogue epilogue;
+  bool operator<(const Key& o) const {
+    return std::tie(device, n, h, w, c, k, math, epilogue) <
+           std::tie(o.device, o.n, o.h, o.w, o.c, o.k, o.math, o.epilogue);
+  }
+};
+
+std::mutex g_mutex;
+std::map<Key, std::unique_ptr<Entry>> g_entries;
+
+// The cache file: VGGTL_CUDNN_CACHE names it ("off" or empty: none); else
+// $XDG_CACHE_HOME/vggtl/cudnn_conv2d.txt or ~/.cache/vggtl/cudnn_conv2d.txt.
+std::string cache_path() {
+  if (const char* p = std::getenv("VGGTL_CUDNN_CACHE")) {
+    const std::string s = p;
+    return s == "off" ? std::string() : s;
+  }
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/vggtl/cudnn_conv2d.txt";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/vggtl/cudnn_conv2d.txt";
+  return std::string();
+}
+
+// What makes a measured choice valid elsewhere: the GPU model and the cuDNN library.
+std::string device_tag(int device) {
+  cudaDeviceProp prop;
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  std::string name = prop.name;
+  std::replace(name.begin(), name.end(), ' ', '_');
+  std::ostringstream os;
+  os << name << "|sm" << prop.major << prop.minor << "|cudnn" << cudnnGetVersion();
+  return os.str();
+}
+
+std::string file_key(const Key& k) {
+  std::ostringstream os;
+  os << device_tag(k.device) << "|" << k.n << "x" << k.h << "x" << k.w << "x" << k.c << "->" << k.k << "|"
+     << conv_math_name(k.math) << "|" << conv_epilogue_name(k.epilogue);
+  return os.str();
+}
+
+struct CacheFile {
+  bool loaded = false;
+  std::string path;
+  std::map<std::string, CudnnConvChoice> choices;
+};
+CacheFile g_file;
+
+void load_cache_file() {
+  if (g_file.loaded) return;
+  g_file.loaded = true;
+  g_file.path = cache_path();
+  if (g_file.path.empty()) return;
+  std::ifstream in(g_file.path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream is(line);
+    std::string key;
+    CudnnConvChoice ch;
+    int ep = 0, bias_f32 = 1;
+    if (!(is >> key >> ch.algo >> ch.math_type >> ch.workspace >> ep >> bias_f32)) continue;  // foreign line
+    if (ch.algo < 0 || ch.algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT || ch.workspace > kWorkspaceLimit ||
+        (ep != static_cast<int>(ConvEpilogue::CudnnFused) && ep != static_cast<int>(ConvEpilogue::OwnKernel)))
+      continue;
+    ch.epilogue = static_cast<ConvEpilogue>(ep);
+    ch.bias_f32 = bias_f32 != 0;
+    g_file.choices[key] = ch;  // later lines win
+  }
+}
+
+void append_cache_file(const Key& k, const CudnnConvChoice& ch) {
+  if (g_file.path.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(g_file.path).parent_path(), ec);
+  std::ofstream out(g_file.path, std::ios::app);
+  out << file_key(k) << " " << ch.algo << " " << ch.math_type << " " << ch.workspace << " "
+      << static_cast<int>(ch.epilogue) << " " << (ch.bias_f32 ? 1 : 0) << "\n";
+  if (!out) {
+    log_warning("cannot write the cuDNN algorithm cache " + g_file.path + "; choices will be measured again");
+    g_file.path.clear();
+  }
+}
+
+void check_shape(const Conv2dShape& s) {
+  VGGTL_CHECK(s.n > 0 && s.h > 0 && s.w > 0 && s.c > 0 && s.k > 0, "conv2d (cuDNN): empty shape");
+  const int64_t limit = int64_t{1} << 31;  // the 4-d descriptors take int sizes and strides
+  VGGTL_CHECK(s.n * s.h * s.w * std::max(s.c, s.k) < limit, "conv2d (cuDNN): (", s.n, ",", s.h, ",", s.w, ",",
+              std::max(s.c, s.k), ") is too large for one call; split the batch");
+}
+
+Entry& entry_for(const Key& key, const Conv2dShape& s) {
+  auto it = g_entries.find(key);
+  if (it == g_entries.end()) it = g_entries.emplace(key, std::make_unique<Entry>(s, key.math)).first;
+  Entry& e = *it->second;
+  if (!e.chosen) {
+    load_cache_file();
+    auto f = g_file.choices.find(file_key(key));
+    if (f != g_file.choices.end()) {
+      e.choice = f->second;
+      e.chosen = e.from_file = true;
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+size_t conv2d_cudnn_workspace_bytes(const Conv2dShape& s, ConvMath math, ConvEpilogue epilogue, Device device) {
+  check_shape(s);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  const Key key{device.index, s.n, s.h, s.w, s.c, s.k, math, epilogue};
+  const Entry& e = entry_for(key, s);
+  return e.chosen ? e.choice.workspace : kWorkspaceLimit;
+}
+
+CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, const float* bias,
+                                     const bf16* bias_bf16, const Conv2dShape& s, ConvMath math,
+                                     ConvEpilogue epilogue, void* workspace, size_t workspace_bytes,
+                                     Device device, Stream stream, cudnnContext* handle) {
+  check_shape(s);
+  VGGTL_CHECK(device.is_cuda() && y && x && w && bias, "conv2d_forward_cudnn: missing tensor");
+  VGGTL_CHECK(math != ConvMath::BF16 || bias_bf16, "conv2d_forward_cudnn: bf16 needs the bf16 bias");
+  std::lock_guard<std::mutex> lock(g_mutex);
+  const Key key{device.index, s.n, s.h, s.w, s.c, s.k, math, epilogue};
+  Entry& e = entry_for(key, s);
+  const Call call{y, x, w, bias, bias_bf16, s, math, workspace, workspace_bytes, stream, handle};
+  if (e.chosen) {
+    VGGTL_CHECK(workspace_bytes >= e.choice.workspace, "conv2d_forward_cudnn: workspace of ", workspace_bytes,
+                " bytes, the algorithm needs ", e.choice.workspace);
+    const cudnnStatus_t st = run_choice(e, e.choice, call);
+    if (st == CUDNN_STATUS_SUCCESS) return e.choice;
+    // A choice read from the cache file may not suit this library build after all: measure.
+    if (!e.from_file) CUDNN_CHECK(st);
+    log_warning(std::string("cached cuDNN choice failed (") + cudnnGetErrorString(st) + "); measuring again");
+    e.chosen = e.from_file = false;
+  }
+  // The caller sized the workspace for the chosen algorithm; the search needs the full limit.
+  Tensor search_ws;
+  Call search = call;
+  if (workspace_bytes < kWorkspaceLimit) {
+    search_ws = Tensor::empty(Shape{static_cast<int64_t>(kWorkspaceLimit)}, DType::U8, device, stream);
+    search.ws = search_ws.raw();
+    search.ws_bytes = kWorkspaceLimit;
+  }
+  e.choice = choose(e, epilogue, search);
+  e.chosen = true;
+  log_debug("cuDNN conv (" + std::to_string(s.n) + "," + std::to_string(s.h) + "," + std::to_string(s.w) + "," +
+            std::to_string(s.c) + ")->" + std::to_string(s.k) + " " + conv_math_name(math) + ": " + e.choice.str());
+  append_cache_file(key, e.choice);
+  // The search ran the convolution many times; run the chosen form once more for the result.
+  CUDNN_CHECK(run_choice(e, e.choice, search));
+  return e.choice;
+}
+
+void conv2d_cudnn_clear_choices() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_entries.clear();
+  g_file = CacheFile();
+  g_file.loaded = true;  // keep the file, but do not read it again in this process
+}
+
+}  // namespace vggtl

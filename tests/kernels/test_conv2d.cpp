@@ -1,0 +1,263 @@
+// 3x3 'same' convolution: hand-computed cases for the double oracle and oneDNN; the Keras kernel
+// layout (kh, kw, in, out) and cross-correlation without flip checked with single impulses;
+// oneDNN against the oracle at awkward sizes (max error <= 1e-5 of the output RMS: f32 products
+// summed in f32 over 9C <= 144 terms stay near 1e-7 relative); weight changes and several shapes
+// on one oneDNN object; cuDNN against the oracle for each precision (Gpu suite).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "engine/context.h"
+#include "engine/tensor.h"
+#include "kernels/conv2d.h"
+#include "kernels/convert.h"
+#include "test_util.h"
+
+namespace vggtl {
+namespace {
+
+struct Case {
+  Conv2dShape s;
+  std::vector<float> x, w, b;
+};
+
+Case random_case(const Conv2dShape& s, uint64_t seed) {
+  Case c{s, test::random_floats(static_cast<size_t>(s.n * s.h * s.w * s.c), seed, -1.f, 1.f),
+         test::random_floats(static_cast<size_t>(9 * s.c * s.k), seed + 1, -0.5f, 0.5f),
+         test::random_floats(static_cast<size_t>(s.k), seed + 2, -0.5f, 0.5f)};
+  return c;
+}
+
+std::vector<double> oracle(const Case& c, bool relu) {
+  std::vector<double> y(static_cast<size_t>(c.s.n * c.s.h * c.s.w * c.s.k));
+  conv2d_3x3_ref_cpu(y.data(), c.x.data(), c.w.data(), c.b.data(), c.s, relu);
+  return y;
+}
+
+std::vector<float> onednn(Conv2dOnednn& conv, const Case& c) {
+  std::vector<float> y(static_cast<size_t>(c.s.n * c.s.h * c.s.w * c.s.k), std::nanf(""));
+  conv.forward(y.data(), c.x.data(), c.s.n, c.s.h, c.s.w, c.w.data(), c.b.data());
+  return y;
+}
+
+TEST(Conv2d, HandComputedAllOnesKernel) {
+  // x = 1..9 in a 3x3 image, one channel; all-ones kernel, bias 0.5: each output is 0.5 plus the
+  // sum of the in-image neighbourhood (zero padding outside).
+  Case c{{1, 3, 3, 1, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, std::vector<float>(9, 1.f), {0.5f}};
+  const double want[9] = {12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5};
+  std::vector<double> y = oracle(c, false);
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(y[i], want[i]) << i;
+  Conv2dOnednn conv(1, 1, false);
+  std::vector<float> f = onednn(conv, c);
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(f[i], want[i]) << i;
+}
+
+TEST(Conv2d, HandComputedTwoChannelsWithRelu) {
+  // 1x1 image, 2 channels (x = [2, -3]); only the centre tap sees the image. Kernel centre
+  // (r=1, s=1) maps in->out as [[1, -1], [2, 0.5]] (rows: input channel), bias [1, 0]:
+  // out0 = 1 + 2*1 + (-3)*2 = -3 and out1 = 0 + 2*(-1) + (-3)*0.5 = -3.5, both 0 after ReLU.
+  Case c{{1, 1, 1, 2, 2}, {2.f, -3.f}, std::vector<float>(9 * 2 * 2, 100.f), {1.f, 0.f}};
+  const int centre = (1 * 3 + 1) * 2 * 2;
+  c.w[centre + 0] = 1.f;   // in 0 -> out 0
+  c.w[centre + 1] = -1.f;  // in 0 -> out 1
+  c.w[centre + 2] = 2.f;   // in 1 -> out 0
+  c.w[centre + 3] = 0.5f;  // in 1 -> out 1
+  std::vector<double> raw = oracle(c, false), relu = oracle(c, true);
+  EXPECT_EQ(raw[0], -3.0);
+  EXPECT_EQ(raw[1], -3.5);
+  EXPECT_EQ(relu[0], 0.0);
+  EXPECT_EQ(relu[1], 0.0);
+  c.x = {-2.f, 3.f};  // out0 = 1 - 2 + 6 = 5; out1 = 2 + 1.5 = 3.5
+  relu = oracle(c, true);
+  EXPECT_EQ(relu[0], 5.0);
+  EXPECT_EQ(relu[1], 3.5);
+  Conv2dOnednn conv(2, 2, true);
+  std::vector<float> f = onednn(conv, c);
+  EXPECT_EQ(f[0], 5.f);
+  EXPECT_EQ(f[1], 3.5f);
+}
+
+// Keras stores kernel[kh][kw][in][out] and computes cross-correlation:
+// y[i][j][out] = sum x[i + kh - 1][j + kw - 1][in] * kernel[kh][kw][in][out]. One non-zero tap
+// and one input impulse must light exactly one output, at the place this formula says (a
+// flipped kernel or swapped in/out axes would light another place or channel).
+TEST(Conv2d, KerasKernelLayoutNoFlip) {
+  const Conv2dShape s{1, 5, 5, 2, 3};
+  for (int tap = 0; tap < 9; ++tap) {
+    const int kh = tap / 3, kw = tap % 3;
+    Case c{s, std::vector<float>(5 * 5 * 2, 0.f), std::vector<float>(9 * 2 * 3, 0.f), std::vector<float>(3, 0.f)};
+    c.x[(2 * 5 + 2) * 2 + 1] = 1.f;               // impulse at (2, 2), input channel 1
+    c.w[((kh * 3 + kw) * 2 + 1) * 3 + 2] = 3.f;   // tap (kh, kw), in 1 -> out 2
+    const int oi = 2 - (kh - 1), oj = 2 - (kw - 1);  // i + kh - 1 == 2
+    std::vector<double> ref = oracle(c, false);
+    Conv2dOnednn conv(2, 3, false);
+    std::vector<float> fast = onednn(conv, c);
+    for (int i = 0; i < 5; ++i)
+      for (int j = 0; j < 5; ++j)
+        for (int k = 0; k < 3; ++k) {
+          const double want = (i == oi && j == oj && k == 2) ? 3.0 : 0.0;
+          const size_t at = static_cast<size_t>((i * 5 + j) * 3 + k);
+          ASSERT_EQ(ref[at], want) << "oracle, tap " << kh << "," << kw << " at " << i << "," << j << "," << k;
+          ASSERT_EQ(fast[at], want) << "onednn, tap " << kh << "," << kw << " at " << i << "," << j << "," << k;
+        }
+  }
+  // 'same' padding at the border: an impulse in the corner seen by tap (0, 0) lands at (1, 1);
+  // tap (2, 2) would need input (-1, -1), so output (0, 0) sees only padding there.
+  Case c{s, std::vector<float>(5 * 5 * 2, 0.f), std::vector<float>(9 * 2 * 3, 0.f), std::vector<float>(3, 0.f)};
+  c.x[0] = 1.f;
+  c.w[((2 * 3 + 2) * 2 + 0) * 3 + 0] = 1.f;
+  std::vector<double> ref = oracle(c, false);
+  for (size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(ref[i], 0.0) << i;
+}
+
+TEST(Conv2d, OnednnMatchesOracleAtAwkwardSizes) {
+  uint64_t seed = 100;
+  for (int64_t n : {1, 3})
+    for (int64_t hw : {5, 7, 14})
+      for (int64_t c : {3, 5, 16})
+        for (int64_t k : {4, 8, 33}) {
+          const Case cs = random_case({n, hw, hw, c, k}, seed += 3);
+          for (bool relu : {false, true}) {
+            Conv2dOnednn conv(c, k, relu);
+            const std::vector<double> want = oracle(cs, relu);
+            const std::vector<float> got = onednn(conv, cs);
+            const int64_t count = static_cast<int64_t>(want.size());
+            EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, 1e-5))
+                << n << "x" << hw << "x" << hw << "x" << c << " -> " << k << " relu=" << relu;
+          }
+        }
+  // Not square.
+  const Case cs = random_case({2, 5, 9, 7, 6}, 7);
+  Conv2dOnednn conv(7, 6, false);
+  const std::vector<double> want = oracle(cs, false);
+  const std::vector<float> got = onednn(conv, cs);
+  EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), static_cast<int64_t>(want.size())),
+                               static_cast<int64_t>(want.size()), 1e-5));
+}
+
+TEST(Conv2d, OnednnFollowsWeightChangesAndShapes) {
+  Conv2dOnednn conv(5, 4, true);
+  Case a = random_case({1, 5, 5, 5, 4}, 200);
+  Case b = random_case({3, 7, 7, 5, 4}, 300);
+  auto check = [&](const Case& c, const char* what) {
+    const std::vector<double> want = oracle(c, true);
+    const std::vector<float> got = onednn(conv, c);
+    EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), static_cast<int64_t>(want.size())),
+                                 static_cast<int64_t>(want.size()), 1e-5))
+        << what;
+  };
+  check(a, "first shape");
+  check(b, "second shape");
+  check(a, "first shape again");
+  // Same buffer, new values: weights_changed() makes the next forward reorder again.
+  const Case fresh = random_case({1, 5, 5, 5, 4}, 400);
+  std::copy(fresh.w.begin(), fresh.w.end(), a.w.begin());
+  conv.weights_changed();
+  check(a, "after weights_changed");
+  check(b, "second shape after weights_changed");
+  // Another buffer: picked up without being told.
+  Case c = a;
+  for (float& v : c.w) v = -v;
+  check(c, "weights from another pointer");
+}
+
+// ---- cuDNN against the oracle ----
+
+#if VGGTL_HAVE_CUDA
+// |got - want| <= rel_value * |want| + rel_rms * rms(want), reporting the worst element.
+::testing::AssertionResult within_mixed(const float* got, const double* want, int64_t n, double rel_value,
+                                        double rel_rms) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += want[i] * want[i];
+  const double rms = std::sqrt(ss / static_cast<double>(n));
+  double worst = -1;
+  int64_t at = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
+    const double excess = std::isnan(got[i]) ? INFINITY : err - (rel_value * std::fabs(want[i]) + rel_rms * rms);
+    if (excess > worst) {
+      worst = excess;
+      at = i;
+    }
+  }
+  if (worst <= 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "element " << at << ": got " << got[at] << ", expected " << want[at]
+                                       << " (output RMS " << rms << ")";
+}
+
+void check_cudnn(const Case& cs, ConvMath math, ConvEpilogue ep) {
+  const Device dev = Device::cuda();
+  Context& ctx = Context::get(dev);
+  const DType dt = math == ConvMath::BF16 ? DType::BF16 : DType::F32;
+  const Conv2dShape& s = cs.s;
+  // Under BF16 the oracle gets the same bf16-rounded inputs, so only the f32 accumulation and the
+  // final rounding differ.
+  Case ref = cs;
+  if (dt == DType::BF16) {
+    for (float& v : ref.x) v = bf16_to_float(float_to_bf16(v));
+    for (float& v : ref.w) v = bf16_to_float(float_to_bf16(v));
+  }
+  Tensor hx = Tensor::empty({s.n, s.h, s.w, s.c}, DType::F32), hw = Tensor::empty({3, 3, s.c, s.k}, DType::F32);
+  Tensor hb = Tensor::empty({s.k}, DType::F32);
+  std::memcpy(hx.raw(), cs.x.data(), hx.nbytes());
+  std::memcpy(hw.raw(), cs.w.data(), hw.nbytes());
+  std::memcpy(hb.raw(), cs.b.data(), hb.nbytes());
+  Tensor dxf = to_device(hx, dev), dwf = to_device(hw, dev), db = to_device(hb, dev);
+  Tensor dx = Tensor::empty(dxf.shape(), dt, dev), dw = Tensor::empty({s.k, 3, 3, s.c}, dt, dev);
+  Tensor db16 = Tensor::empty({s.k}, DType::BF16, dev);
+  convert(dx, dxf);
+  hwio_to_krsc(dw, dwf);
+  convert(db16, db);
+  for (int run = 0; run < 2; ++run) {  // the first run searches, the second uses the choice
+    Tensor dy = test::poisoned({s.n, s.h, s.w, s.k}, dt, dev);
+    const size_t bytes = conv2d_cudnn_workspace_bytes(s, math, ep, dev);
+    const CudnnConvChoice ch = conv2d_forward_cudnn(dy.raw(), dx.raw(), dw.raw(), db.data<float>(), db16.data<bf16>(),
+                                                    s, math, ep, ctx.workspace(bytes), bytes, dev, ctx.stream(),
+                                                    ctx.cudnn());
+    Tensor yf = Tensor::empty(dy.shape(), DType::F32, dev);
+    convert(yf, dy);
+    Tensor got = test::host_copy(yf);
+    const std::vector<double> want = oracle(ref, true);
+    const int64_t n = static_cast<int64_t>(want.size());
+    // fp32: FMA-only GEMM algorithms, as exact as the CPU: 1e-5 of RMS.
+    // tf32: inputs cut to 10 mantissa bits. Rounded, the error has std ~4e-4 of RMS and its max
+    // over thousands of outputs stays under 3e-3 of RMS; truncated (some kernels do), each
+    // product also shrinks by up to 2^-9 of itself: 2^-9 of each value on top.
+    // bf16 (the oracle gets the same rounded x and w): the output's own rounding, 2^-8 of each
+    // value, plus 2e-3 of RMS for the bias rounded to bf16 (fused form) and the sum order.
+    const double rel_value = math == ConvMath::BF16 ? std::ldexp(1.0, -8) : math == ConvMath::TF32 ? std::ldexp(1.0, -9) : 0.0;
+    const double rel_rms = math == ConvMath::FP32 ? 1e-5 : math == ConvMath::TF32 ? 3e-3 : 2e-3;
+    EXPECT_TRUE(within_mixed(got.data<float>(), want.data(), n, rel_value, rel_rms))
+        << s.n << "x" << s.h << "x" << s.w << "x" << s.c << "->" << s.k << " " << conv_math_name(math) << " "
+        << conv_epilogue_name(ep) << " run " << run << ": " << ch.str();
+  }
+}
+
+#endif
+
+TEST(Conv2dGpu, CudnnMatchesOracleForEachPrecisionAndEpilogue) {
+  REQUIRE_CUDA_DEVICE();
+#if VGGTL_HAVE_CUDA
+  conv2d_cudnn_clear_choices();
+  const Conv2dShape shapes[] = {{1, 5, 5, 8, 4}, {3, 7, 7, 16, 33}, {2, 14, 9, 64, 64}, {1, 28, 28, 8, 64}};
+  uint64_t seed = 500;
+  for (const Conv2dShape& s : shapes)
+    for (ConvMath math : {ConvMath::FP32, ConvMath::TF32, ConvMath::BF16})
+      for (ConvEpilogue ep : {ConvEpilogue::Auto, ConvEpilogue::CudnnFused, ConvEpilogue::OwnKernel})
+        check_cudnn(random_case(s, seed += 3), math, ep);
+#endif
+}
+
+TEST(Conv2dGpu, OddChannelCountsInFp32) {
+  REQUIRE_CUDA_DEVICE();
+#if VGGTL_HAVE_CUDA
+  // Without tensor cores cuDNN takes any channel count (the layer pads only for tf32 and bf16).
+  check_cudnn(random_case({3, 7, 5, 3, 5}, 600), ConvMath::FP32, ConvEpilogue::Auto);
+  check_cudnn(random_case({1, 14, 14, 5, 33}, 601), ConvMath::FP32, ConvEpilogue::OwnKernel);
+#endif
+}
+
+}  // namespace
+}  // namespace vggtl
