@@ -1,0 +1,181 @@
+// Conv2D: parameter handling and the device dispatch; the arithmetic is in kernels/conv2d*.
+#include "layers/conv2d.h"
+
+#include <atomic>
+#include <cmath>
+#include <vector>
+
+#include "engine/log.h"
+#include "engine/philox.h"
+#include "kernels/convert.h"
+
+namespace vggtl {
+
+namespace {
+
+#if VGGTL_HAVE_CUDA
+ConvMath conv_math(Precision p) {
+  switch (p) {
+    case Precision::FP32: return ConvMath::FP32;
+    case Precision::TF32: return ConvMath::TF32;
+    case Precision::BF16: return ConvMath::BF16;
+  }
+  return ConvMath::FP32;
+}
+
+// cuDNN's tensor-core kernels want NHWC channels in multiples of 16 bytes' worth of elements
+// (4 for tf32, 8 for bf16); conv1_1's 3 channels are padded with zeros (and zero filter taps).
+int64_t padded_channels(int64_t c, Precision p) {
+  const int64_t m = p == Precision::BF16 ? 8 : p == Precision::TF32 ? 4 : 1;
+  return (c + m - 1) / m * m;
+}
+
+size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+#endif
+
+const Tensor& param_value(const Layer& l, const Param& p) {
+  VGGTL_CHECK(p.value.defined(), "layer '", l.name(), "': param '", p.name, "' has no value (layer not built)");
+  VGGTL_CHECK(p.value.dtype() == DType::F32 && p.value.shape() == p.shape && p.value.device() == l.device(),
+              "layer '", l.name(), "': param '", p.name, "' is ", p.value.str(), ", expected f32", p.shape.str(),
+              " on ", l.device().str());
+  return p.value;
+}
+
+}  // namespace
+
+Conv2D::Conv2D(std::string name, int64_t in_channels, int64_t filters, Precision precision)
+    : Layer(std::move(name)), in_channels_(in_channels), filters_(filters), precision_(precision) {
+  VGGTL_CHECK(in_channels > 0 && filters > 0, "Conv2D '", name_, "': ", in_channels, " -> ", filters, " channels");
+  Param kernel, bias;
+  kernel.name = "kernel";
+  kernel.shape = Shape{3, 3, in_channels, filters};
+  bias.name = "bias";
+  bias.shape = Shape{filters};
+  params_.push_back(kernel);
+  params_.push_back(bias);
+}
+
+Conv2D::~Conv2D() = default;
+
+Shape Conv2D::output_shape(const Shape& in) const {
+  VGGTL_CHECK(in.ndim() == 4 && in[3] == in_channels_, "Conv2D '", name_, "' expects (N,H,W,", in_channels_,
+              "), got ", in.str());
+  return Shape{in[0], in[1], in[2], filters_};
+}
+
+DType Conv2D::output_dtype(DType) const {
+  return device_.is_cuda() && precision_ == Precision::BF16 ? DType::BF16 : DType::F32;
+}
+
+void Conv2D::set_precision(Precision p) {
+  if (p != precision_) gpu_weights_valid_ = false;
+  precision_ = p;
+}
+
+void Conv2D::initialize(uint64_t seed) {
+  const double limit = std::sqrt(6.0 / static_cast<double>(9 * in_channels_));
+  Tensor k = Tensor::empty(params_[0].shape, DType::F32);
+  float* kp = k.data<float>();
+  // Element i takes philox_uniform(seed, kRngInit, index, i); one Philox block gives four.
+  const int64_t n = k.numel();
+  for (int64_t first = 0; first < n; first += 4) {
+    const uint64_t block = static_cast<uint64_t>(first) >> 2;
+    const Philox4 r = philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
+                                    static_cast<uint32_t>(index_), kRngInit, static_cast<uint32_t>(seed),
+                                    static_cast<uint32_t>(seed >> 32));
+    for (int64_t j = 0; j < 4 && first + j < n; ++j)
+      kp[first + j] = static_cast<float>((2.0 * uint_to_unit_float(r.v[j]) - 1.0) * limit);
+  }
+  Tensor b = Tensor::zeros(params_[1].shape, DType::F32);
+  Tensor& kv = params_[0].value;
+  Tensor& bv = params_[1].value;
+  param_value(*this, params_[0]);
+  param_value(*this, params_[1]);
+  copy(kv, k);
+  copy(bv, b);
+  synchronize(device_);
+  params_changed();
+}
+
+void Conv2D::params_changed() {
+  gpu_weights_valid_ = false;
+  if (onednn_) onednn_->weights_changed();
+}
+
+void Conv2D::forward(const Tensor& x, Tensor& y, const Pass&) {
+  VGGTL_CHECK(x.device() == device_ && y.device() == device_, "Conv2D '", name_, "' runs on ", device_.str(),
+              ", got ", x.str(), " -> ", y.str());
+  VGGTL_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::BF16, "Conv2D '", name_, "': input ", x.str());
+  const Shape out = output_shape(x.shape());
+  VGGTL_CHECK(y.shape() == out && y.dtype() == output_dtype(x.dtype()), "Conv2D '", name_, "': output ", y.str(),
+              ", expected ", dtype_name(output_dtype(x.dtype())), out.str());
+  if (x.numel() == 0) return;
+  if (device_.is_cuda()) forward_cuda(x, y);
+  else forward_cpu(x, y);
+}
+
+void Conv2D::forward_cpu(const Tensor& x, Tensor& y) {
+  if (precision_ != Precision::FP32) {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true))
+      log_info(std::string("precision ") + precision_name(precision_) +
+               " applies to the GPU only; the CPU convolutions run in fp32");
+  }
+  if (!onednn_) onednn_ = std::make_unique<Conv2dOnednn>(in_channels_, filters_, true);
+  const Tensor& kernel = param_value(*this, params_[0]);
+  const Tensor& bias = param_value(*this, params_[1]);
+  const float* xin = nullptr;
+  if (x.dtype() == DType::F32) {
+    xin = x.data<float>();
+  } else {
+    Tensor xf = Tensor::wrap(ctx().workspace(x.numel() * sizeof(float)), x.shape(), DType::F32, device_);
+    convert(xf, x);
+    xin = xf.data<float>();
+  }
+  onednn_->forward(y.data<float>(), xin, x.dim(0), x.dim(1), x.dim(2), kernel.data<float>(), bias.data<float>());
+}
+
+void Conv2D::build_gpu_weights(int64_t padded, DType dtype) {
+  const Tensor& kernel = param_value(*this, params_[0]);
+  const Tensor& bias = param_value(*this, params_[1]);
+  krsc_ = Tensor::empty(Shape{filters_, 3, 3, padded}, dtype, device_);
+  hwio_to_krsc(krsc_, kernel);
+  if (dtype == DType::BF16) {
+    bias_bf16_ = Tensor::empty(Shape{filters_}, DType::BF16, device_);
+    convert(bias_bf16_, bias);
+  } else {
+    bias_bf16_ = Tensor();
+  }
+  gpu_weights_valid_ = true;
+}
+
+void Conv2D::forward_cuda(const Tensor& x, Tensor& y) {
+#if VGGTL_HAVE_CUDA
+  const DType dt = precision_ == Precision::BF16 ? DType::BF16 : DType::F32;
+  const int64_t cp = padded_channels(in_channels_, precision_);
+  if (!gpu_weights_valid_ || krsc_.dtype() != dt || krsc_.dim(3) != cp) build_gpu_weights(cp, dt);
+  const Tensor& bias = param_value(*this, params_[1]);
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
+  const Conv2dShape s{n, h, w, cp, filters_};
+  const ConvMath math = conv_math(precision_);
+  const bool convert_input = x.dtype() != dt || cp != in_channels_;
+  const size_t in_bytes = convert_input ? align256(static_cast<size_t>(n * h * w * cp) * dtype_size(dt)) : 0;
+  const size_t conv_bytes = conv2d_cudnn_workspace_bytes(s, math, epilogue_, device_);
+  Context& c = ctx();
+  char* ws = static_cast<char*>(c.workspace(in_bytes + conv_bytes));
+  const void* xin = x.raw();
+  if (convert_input) {
+    Tensor xc = Tensor::wrap(ws, Shape{n, h, w, cp}, dt, device_);
+    if (cp != in_channels_) pad_channels(xc, x);
+    else convert(xc, x);
+    xin = ws;
+  }
+  conv2d_forward_cudnn(y.raw(), xin, krsc_.raw(), bias.data<float>(),
+                       dt == DType::BF16 ? bias_bf16_.data<bf16>() : nullptr, s, math, epilogue_, ws + in_bytes,
+                       conv_bytes, device_, c.stream(), c.cudnn());
+#else
+  VGGTL_FAIL("Conv2D '", name_, "': this build has no CUDA backend (", x.str(), ")");
+#endif
+}
+
+}  // namespace vggtl

@@ -1,0 +1,56 @@
+// Keras Conv2D(filters, (3,3), padding='same', activation='relu'): x (N,H,W,C) -> y (N,H,W,K),
+// NHWC. Params "kernel" (3,3,C,K) and "bias" (K), f32, Keras layout. Forward only: the VGG16 base
+// is frozen. Tested by tests/layers/test_vgg16.cpp (and the kernels by test_conv2d.cpp).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "kernels/conv2d.h"
+#include "layers/layer.h"
+
+namespace vggtl {
+
+class Conv2D : public Layer {
+ public:
+  Conv2D(std::string name, int64_t in_channels, int64_t filters, Precision precision = Precision::TF32);
+  ~Conv2D() override;
+
+  const char* type() const override { return "Conv2D"; }
+  Shape output_shape(const Shape& in) const override;
+  // bf16 under BF16 on a GPU (the next layer takes it as it is), f32 otherwise.
+  DType output_dtype(DType in) const override;
+  // x may be f32 or bf16 whatever the precision; it is converted (and on the GPU its channels
+  // zero-padded to 4 or 8 for tensor cores) in the device's workspace when needed.
+  void forward(const Tensor& x, Tensor& y, const Pass& pass) override;
+  // He-uniform kernel (Keras he_uniform: U(-L, L), L = sqrt(6 / (9 C))) and zero bias, from
+  // Philox kRngInit keyed by (seed, layer index): the random base of `--weights none`. He rather
+  // than Keras's glorot default: with glorot weights each conv + ReLU halves the mean square of
+  // the activations, so 13 of them leave the head features ~1e-4 times smaller.
+  void initialize(uint64_t seed) override;
+  void params_changed() override;
+
+  int64_t in_channels() const { return in_channels_; }
+  int64_t filters() const { return filters_; }
+  // The GPU arithmetic; on the CPU every precision runs as fp32 (said once in the log).
+  Precision precision() const { return precision_; }
+  void set_precision(Precision p);
+  // How bias and ReLU follow the convolution on the GPU (default: measured per shape).
+  void set_epilogue(ConvEpilogue e) { epilogue_ = e; }
+
+ private:
+  void forward_cpu(const Tensor& x, Tensor& y);
+  void forward_cuda(const Tensor& x, Tensor& y);
+  void build_gpu_weights(int64_t padded_channels, DType dtype);
+
+  int64_t in_channels_, filters_;
+  Precision precision_;
+  ConvEpilogue epilogue_ = ConvEpilogue::Auto;
+  std::unique_ptr<Conv2dOnednn> onednn_;
+  // GPU copies derived from the params: the kernel as (K,3,3,Cp) in the compute type and the bias
+  // in bf16; rebuilt after params_changed() or a change of precision.
+  Tensor krsc_, bias_bf16_;
+  bool gpu_weights_valid_ = false;
+};
+
+}  // namespace vggtl
