@@ -146,7 +146,7 @@ void bench_gpu(const bench::Options& opt) {
           const ConvEpilogue ep = epilogues[e];
           CudnnConvChoice choice;
           auto run = [&] {
-            const size_t ws_bytes = conv2d_cudnn_workspace_bytes(s, math, ep, dev);
+            const size_t ws_bytes = conv2d_cudnn_workspace_bytes(s, math, ep, dev, ctx.cudnn());
             void* ws = ctx.workspace(ws_bytes);
             choice = conv2d_forward_cudnn(y.raw(), x.raw(), w.raw(), b.data<float>(), b16.data<bf16>(), s, math,
                                           ep, ws, ws_bytes, dev, ctx.stream(), ctx.cudnn());

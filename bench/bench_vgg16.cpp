@@ -1,6 +1,7 @@
 // The whole VGG16 base at 224x224 (random He weights): images/s per precision, GPU at batch 1,
 // 30 and 256, CPU (fp32) at batch 1 and 30. Lines are named like bench/peers/torch_vgg16.py's, so
 // a script can divide the two ("vgg16 base <precision> N<batch> 224x224 | <device> | ...").
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
     if (!opt.quick) {
       bench::Options slow = opt;  // ~4 s per pass on two cores: a few passes are enough
       slow.warmup = 1;
-      slow.reps = 5;
+      slow.reps = std::min(opt.reps, 5);
       run(Device::cpu(), Precision::FP32, 30, slow);
     }
   }

@@ -74,19 +74,22 @@ struct CudnnConvChoice {
   size_t workspace = 0;                        // bytes
   ConvEpilogue epilogue = ConvEpilogue::OwnKernel;
   bool bias_f32 = true;                        // bias tensor type of the fused form
-  float ms = 0;                                // time measured when choosing (0 when read from the cache file)
+  float ms = 0;                                // time measured when choosing (0 when not measured here)
+  std::string source;                          // "" (measured), "cache file" or "batch N" (borrowed)
   std::string str() const;
 };
 
 // Workspace bytes forward() needs for this shape: the chosen algorithm's, or the search limit
 // when nothing is chosen yet (the first forward measures and chooses).
-size_t conv2d_cudnn_workspace_bytes(const Conv2dShape& s, ConvMath math, ConvEpilogue epilogue, Device device);
+size_t conv2d_cudnn_workspace_bytes(const Conv2dShape& s, ConvMath math, ConvEpilogue epilogue, Device device,
+                                    cudnnContext* handle);
 
 // y = relu(conv(x, w) + b) on `stream` with `handle` (bound to that stream). x (N,H,W,C) and
 // y (N,H,W,K) NHWC, w (K,3,3,C) KRSC; all f32 under FP32/TF32, bf16 under BF16. bias: f32 (K);
 // bias_bf16: the same rounded to bf16 (K), needed under BF16 only (the fused form's bias type).
 // Chooses the algorithm and epilogue by measuring on first use of a shape (process-wide cache,
-// persisted in a small text file; see conv2d_cudnn.cu). workspace: device memory of at least
+// persisted in a small text file; see conv2d_cudnn.cu); a batch smaller than one already
+// measured reuses that choice without a search. workspace: device memory of at least
 // conv2d_cudnn_workspace_bytes(). Returns the choice used.
 CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, const float* bias,
                                      const bf16* bias_bf16, const Conv2dShape& s, ConvMath math,

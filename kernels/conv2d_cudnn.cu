@@ -31,6 +31,7 @@ std::string CudnnConvChoice::str() const {
      << conv_epilogue_name(epilogue);
   if (epilogue == ConvEpilogue::CudnnFused) os << (bias_f32 ? " (f32 bias)" : " (bf16 bias)");
   if (ms > 0) os << ", measured " << ms << " ms";
+  if (!source.empty()) os << ", from " << source;
   return os.str();
 }
 
@@ -89,14 +90,17 @@ struct Descriptors {
     CUDNN_CHECK(cudnnSetActivationDescriptor(relu, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
   }
   ~Descriptors() {
-    // Destroy calls only fail on invalid descriptors; nothing useful to do about it here.
-    cudnnDestroyActivationDescriptor(relu);
-    cudnnDestroyConvolutionDescriptor(conv);
-    cudnnDestroyFilterDescriptor(w);
-    cudnnDestroyTensorDescriptor(bias_bf16);
-    cudnnDestroyTensorDescriptor(bias_f32);
-    cudnnDestroyTensorDescriptor(y);
-    cudnnDestroyTensorDescriptor(x);
+    // A destructor must not throw: a failure (only possible for an invalid descriptor) is logged.
+    auto check = [](cudnnStatus_t st) {
+      if (st != CUDNN_STATUS_SUCCESS) log_warning(std::string("cuDNN descriptor release: ") + cudnnGetErrorString(st));
+    };
+    check(cudnnDestroyActivationDescriptor(relu));
+    check(cudnnDestroyConvolutionDescriptor(conv));
+    check(cudnnDestroyFilterDescriptor(w));
+    check(cudnnDestroyTensorDescriptor(bias_bf16));
+    check(cudnnDestroyTensorDescriptor(bias_f32));
+    check(cudnnDestroyTensorDescriptor(y));
+    check(cudnnDestroyTensorDescriptor(x));
   }
   Descriptors(const Descriptors&) = delete;
   Descriptors& operator=(const Descriptors&) = delete;
@@ -107,7 +111,7 @@ struct Entry {
   Descriptors desc;
   CudnnConvChoice choice;
   bool chosen = false;
-  bool from_file = false;
+  bool unverified = false;  // taken from the cache file or another batch size, not measured here
 };
 
 struct Call {
@@ -247,7 +251,8 @@ struct Key {
 };
 
 std::mutex g_mutex;
-std::map<Key, std::unique_ptr<Entry>> g_entries;
+// Never destroyed, like the contexts: cuDNN may be gone by the time static objects are.
+std::map<Key, std::unique_ptr<Entry>>& g_entries = *new std::map<Key, std::unique_ptr<Entry>>();
 
 // The cache file: VGGTL_CUDNN_CACHE names it ("off" or empty: none); else
 // $XDG_CACHE_HOME/vggtl/cudnn_conv2d.txt or ~/.cache/vggtl/cudnn_conv2d.txt.
@@ -262,14 +267,18 @@ std::string cache_path() {
 }
 
 // What makes a measured choice valid elsewhere: the GPU model and the cuDNN library.
+// (Called with g_mutex held.)
 std::string device_tag(int device) {
+  static std::map<int, std::string> tags;
+  auto it = tags.find(device);
+  if (it != tags.end()) return it->second;
   cudaDeviceProp prop;
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   std::string name = prop.name;
   std::replace(name.begin(), name.end(), ' ', '_');
   std::ostringstream os;
   os << name << "|sm" << prop.major << prop.minor << "|cudnn" << cudnnGetVersion();
-  return os.str();
+  return tags[device] = os.str();
 }
 
 std::string file_key(const Key& k) {
@@ -328,7 +337,40 @@ void check_shape(const Conv2dShape& s) {
               std::max(s.c, s.k), ") is too large for one call; split the batch");
 }
 
-Entry& entry_for(const Key& key, const Conv2dShape& s) {
+// The same convolution measured at the smallest larger batch, adapted to this batch: same
+// algorithm and epilogue, workspace asked of cuDNN for this shape. Saves a search for every
+// partial batch (the last batch of a split, a single prediction); a larger batch is searched
+// anew because the best algorithm for few images is rarely the best for many.
+bool borrow_choice(Entry& e, const Key& key, cudnnHandle_t handle) {
+  const Entry* from = nullptr;
+  int64_t from_n = 0;
+  for (const auto& [k, other] : g_entries) {
+    if (!other->chosen || k.n <= key.n || (from && k.n >= from_n)) continue;
+    if (k.device != key.device || k.h != key.h || k.w != key.w || k.c != key.c || k.k != key.k ||
+        k.math != key.math || k.epilogue != key.epilogue)
+      continue;
+    from = other.get();
+    from_n = k.n;
+  }
+  if (!from) return false;
+  CudnnConvChoice ch = from->choice;
+  const cudnnMathType_t mt = key.math == ConvMath::FP32 ? CUDNN_FMA_MATH : static_cast<cudnnMathType_t>(ch.math_type);
+  size_t bytes = 0;
+  if (cudnnSetConvolutionMathType(e.desc.conv, mt) != CUDNN_STATUS_SUCCESS ||
+      cudnnGetConvolutionForwardWorkspaceSize(handle, e.desc.x, e.desc.w, e.desc.conv, e.desc.y,
+                                              static_cast<cudnnConvolutionFwdAlgo_t>(ch.algo),
+                                              &bytes) != CUDNN_STATUS_SUCCESS ||
+      bytes > kWorkspaceLimit)
+    return false;
+  ch.workspace = bytes;
+  ch.ms = 0;
+  ch.source = "batch " + std::to_string(from_n);
+  e.choice = ch;
+  e.chosen = e.unverified = true;
+  return true;
+}
+
+Entry& entry_for(const Key& key, const Conv2dShape& s, cudnnHandle_t handle) {
   auto it = g_entries.find(key);
   if (it == g_entries.end()) it = g_entries.emplace(key, std::make_unique<Entry>(s, key.math)).first;
   Entry& e = *it->second;
@@ -337,19 +379,22 @@ Entry& entry_for(const Key& key, const Conv2dShape& s) {
     auto f = g_file.choices.find(file_key(key));
     if (f != g_file.choices.end()) {
       e.choice = f->second;
-      e.chosen = e.from_file = true;
+      e.choice.source = "cache file";
+      e.chosen = e.unverified = true;
     }
   }
+  if (!e.chosen) borrow_choice(e, key, handle);
   return e;
 }
 
 }  // namespace
 
-size_t conv2d_cudnn_workspace_bytes(const Conv2dShape& s, ConvMath math, ConvEpilogue epilogue, Device device) {
+size_t conv2d_cudnn_workspace_bytes(const Conv2dShape& s, ConvMath math, ConvEpilogue epilogue, Device device,
+                                    cudnnContext* handle) {
   check_shape(s);
   std::lock_guard<std::mutex> lock(g_mutex);
   const Key key{device.index, s.n, s.h, s.w, s.c, s.k, math, epilogue};
-  const Entry& e = entry_for(key, s);
+  const Entry& e = entry_for(key, s, handle);
   return e.chosen ? e.choice.workspace : kWorkspaceLimit;
 }
 
@@ -362,17 +407,18 @@ CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, cons
   VGGTL_CHECK(math != ConvMath::BF16 || bias_bf16, "conv2d_forward_cudnn: bf16 needs the bf16 bias");
   std::lock_guard<std::mutex> lock(g_mutex);
   const Key key{device.index, s.n, s.h, s.w, s.c, s.k, math, epilogue};
-  Entry& e = entry_for(key, s);
+  Entry& e = entry_for(key, s, handle);
   const Call call{y, x, w, bias, bias_bf16, s, math, workspace, workspace_bytes, stream, handle};
   if (e.chosen) {
     VGGTL_CHECK(workspace_bytes >= e.choice.workspace, "conv2d_forward_cudnn: workspace of ", workspace_bytes,
                 " bytes, the algorithm needs ", e.choice.workspace);
     const cudnnStatus_t st = run_choice(e, e.choice, call);
     if (st == CUDNN_STATUS_SUCCESS) return e.choice;
-    // A choice read from the cache file may not suit this library build after all: measure.
-    if (!e.from_file) CUDNN_CHECK(st);
-    log_warning(std::string("cached cuDNN choice failed (") + cudnnGetErrorString(st) + "); measuring again");
-    e.chosen = e.from_file = false;
+    // A choice from the cache file or another batch size may not suit this shape: measure.
+    if (!e.unverified) CUDNN_CHECK(st);
+    log_warning("cuDNN convolution choice from " + e.choice.source + " failed (" + cudnnGetErrorString(st) +
+                "); measuring again");
+    e.chosen = e.unverified = false;
   }
   // The caller sized the workspace for the chosen algorithm; the search needs the full limit.
   Tensor search_ws;

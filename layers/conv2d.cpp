@@ -160,8 +160,8 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y) {
   const ConvMath math = conv_math(precision_);
   const bool convert_input = x.dtype() != dt || cp != in_channels_;
   const size_t in_bytes = convert_input ? align256(static_cast<size_t>(n * h * w * cp) * dtype_size(dt)) : 0;
-  const size_t conv_bytes = conv2d_cudnn_workspace_bytes(s, math, epilogue_, device_);
   Context& c = ctx();
+  const size_t conv_bytes = conv2d_cudnn_workspace_bytes(s, math, epilogue_, device_, c.cudnn());
   char* ws = static_cast<char*>(c.workspace(in_bytes + conv_bytes));
   const void* xin = x.raw();
   if (convert_input) {

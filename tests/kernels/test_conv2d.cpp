@@ -187,7 +187,7 @@ TEST(Conv2d, OnednnFollowsWeightChangesAndShapes) {
                                        << " (output RMS " << rms << ")";
 }
 
-void check_cudnn(const Case& cs, ConvMath math, ConvEpilogue ep) {
+CudnnConvChoice check_cudnn(const Case& cs, ConvMath math, ConvEpilogue ep) {
   const Device dev = Device::cuda();
   Context& ctx = Context::get(dev);
   const DType dt = math == ConvMath::BF16 ? DType::BF16 : DType::F32;
@@ -210,9 +210,10 @@ void check_cudnn(const Case& cs, ConvMath math, ConvEpilogue ep) {
   convert(dx, dxf);
   hwio_to_krsc(dw, dwf);
   convert(db16, db);
+  CudnnConvChoice first;
   for (int run = 0; run < 2; ++run) {  // the first run searches, the second uses the choice
     Tensor dy = test::poisoned({s.n, s.h, s.w, s.k}, dt, dev);
-    const size_t bytes = conv2d_cudnn_workspace_bytes(s, math, ep, dev);
+    const size_t bytes = conv2d_cudnn_workspace_bytes(s, math, ep, dev, ctx.cudnn());
     const CudnnConvChoice ch = conv2d_forward_cudnn(dy.raw(), dx.raw(), dw.raw(), db.data<float>(), db16.data<bf16>(),
                                                     s, math, ep, ctx.workspace(bytes), bytes, dev, ctx.stream(),
                                                     ctx.cudnn());
@@ -232,7 +233,9 @@ void check_cudnn(const Case& cs, ConvMath math, ConvEpilogue ep) {
     EXPECT_TRUE(within_mixed(got.data<float>(), want.data(), n, rel_value, rel_rms))
         << s.n << "x" << s.h << "x" << s.w << "x" << s.c << "->" << s.k << " " << conv_math_name(math) << " "
         << conv_epilogue_name(ep) << " run " << run << ": " << ch.str();
+    if (run == 0) first = ch;
   }
+  return first;
 }
 
 #endif
@@ -256,6 +259,24 @@ TEST(Conv2dGpu, OddChannelCountsInFp32) {
   // Without tensor cores cuDNN takes any channel count (the layer pads only for tf32 and bf16).
   check_cudnn(random_case({3, 7, 5, 3, 5}, 600), ConvMath::FP32, ConvEpilogue::Auto);
   check_cudnn(random_case({1, 14, 14, 5, 33}, 601), ConvMath::FP32, ConvEpilogue::OwnKernel);
+#endif
+}
+
+TEST(Conv2dGpu, SmallerBatchReusesTheChoiceOfALargerOne) {
+  REQUIRE_CUDA_DEVICE();
+#if VGGTL_HAVE_CUDA
+  conv2d_cudnn_clear_choices();
+  for (ConvMath math : {ConvMath::FP32, ConvMath::TF32, ConvMath::BF16}) {
+    const CudnnConvChoice big = check_cudnn(random_case({5, 12, 10, 16, 24}, 700), math, ConvEpilogue::Auto);
+    EXPECT_EQ(big.source, "") << "measured";
+    const CudnnConvChoice small = check_cudnn(random_case({2, 12, 10, 16, 24}, 701), math, ConvEpilogue::Auto);
+    EXPECT_EQ(small.source, "batch 5") << small.str();
+    EXPECT_EQ(small.algo, big.algo);
+    EXPECT_EQ(small.epilogue, big.epilogue);
+    // A larger batch is measured anew.
+    const CudnnConvChoice bigger = check_cudnn(random_case({7, 12, 10, 16, 24}, 702), math, ConvEpilogue::Auto);
+    EXPECT_EQ(bigger.source, "") << bigger.str();
+  }
 #endif
 }
 
