@@ -27,7 +27,8 @@ class DecodePool {
 
   // Calls fn(i) once for every i in [0, n) and returns when all calls have returned. The first
   // exception thrown by fn is rethrown here (the remaining indices are skipped). One
-  // parallel_for at a time: concurrent callers are serialised.
+  // parallel_for at a time: concurrent callers are serialised, so fn must not call
+  // parallel_for on the same pool (it would wait for itself).
   void parallel_for(int64_t n, const std::function<void(int64_t)>& fn);
 
  private:

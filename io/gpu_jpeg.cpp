@@ -36,9 +36,8 @@ struct GpuJpegBatch::Staging {
 
 GpuJpegBatch::GpuJpegBatch(Device device, DecodePool* pool) : device_(device), pool_(pool) {
   VGGTL_CHECK(pool_ != nullptr, "GpuJpegBatch needs a DecodePool");
-#if !VGGTL_HAVE_CUDA
-  VGGTL_CHECK(!device.is_cuda(), "GpuJpegBatch: this build has no CUDA backend");
-#endif
+  VGGTL_CHECK(!device.is_cuda() || cuda_available(), "GpuJpegBatch on ", device.str(),
+              " without a usable GPU: ", cuda_runtime_info().unusable_reason);
   for (int i = 0; i < 2; ++i) {
     auto* s = new Staging;
 #if VGGTL_HAVE_CUDA

@@ -1,6 +1,8 @@
 // CUDA twin of the JPEG IDCT: one launch for every block of every plane of a batch. Each thread
 // block takes 32 consecutive 8x8 blocks of one plane; 8 threads per block do the column pass into
 // shared memory, then the row pass out to the plane (per-thread work in kernels/jpeg_idct.h).
+#include <cstdint>
+
 #include "engine/cuda_check.h"
 #include "kernels/jpeg_idct.h"
 
@@ -25,6 +27,7 @@ void jpeg_idct_cuda(uint8_t* out, const int16_t* coefs, const uint16_t* quant,
   if (num_planes <= 0 || num_ctas <= 0) return;
   VGGTL_CHECK(num_ctas < (int64_t{1} << 31), "jpeg_idct_cuda: ", num_ctas, " thread blocks is too many");
   VGGTL_CHECK(out && coefs && quant && planes, "jpeg_idct_cuda: null buffer");
+  VGGTL_CHECK(reinterpret_cast<uintptr_t>(out) % 8 == 0, "jpeg_idct_cuda: output not 8-byte aligned");
   jpeg_idct_kernel<<<static_cast<unsigned>(num_ctas), kIdctThreads, 0, stream>>>(out, coefs, quant,
                                                                                   planes, num_planes);
   KERNEL_CHECK();

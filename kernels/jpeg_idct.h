@@ -15,7 +15,7 @@ namespace vggtl {
 // One component plane of one image in a batch; every offset is relative to its own buffer.
 struct JpegIdctPlane {
   int64_t coef_offset = 0;  // int16 elements to the first coefficient of block (0,0)
-  int64_t out_offset = 0;   // bytes to sample (0,0); rows are width_in_blocks * 8 bytes apart
+  int64_t out_offset = 0;   // bytes to sample (0,0), a multiple of 8; rows width_in_blocks * 8 apart
   int32_t width_in_blocks = 0;
   int32_t height_in_blocks = 0;
   int32_t quant_offset = 0;  // uint16 elements to this plane's 64-entry table (natural order)
@@ -31,7 +31,7 @@ constexpr int kIdctThreads = kIdctBlocksPerCta * 8;
 constexpr int kIdctWsRow = 9;
 constexpr int kIdctWsStride = 8 * kIdctWsRow;
 
-// Assigns each plane its first thread block; returns the grid size (0 for no blocks).
+// Assigns each plane its first thread block (checking out_offset alignment); returns the grid size.
 int64_t jpeg_idct_plan(JpegIdctPlane* planes, int num_planes);
 
 // CPU twin: the specification, written in the order of jidctint.c.

@@ -139,6 +139,8 @@ int64_t jpeg_idct_plan(JpegIdctPlane* planes, int num_planes) {
   for (int i = 0; i < num_planes; ++i) {
     VGGTL_CHECK(planes[i].width_in_blocks >= 0 && planes[i].height_in_blocks >= 0,
                 "jpeg_idct_plan: negative block count in plane ", i);
+    VGGTL_CHECK(planes[i].out_offset % 8 == 0, "jpeg_idct_plan: plane ", i,
+                " starts at byte ", planes[i].out_offset, ", not a multiple of 8 (8-byte stores)");
     VGGTL_CHECK(cta <= INT32_MAX, "jpeg_idct_plan: grid too large");
     planes[i].first_cta = static_cast<int32_t>(cta);
     const int64_t blocks = int64_t{planes[i].width_in_blocks} * planes[i].height_in_blocks;

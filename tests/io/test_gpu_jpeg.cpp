@@ -165,6 +165,12 @@ TEST(GpuJpegBatch, AllFallbacksLeaveNoImages) {
   EXPECT_FALSE(batch.rgb().defined());
 }
 
+TEST(GpuJpegBatch, RefusesACudaDeviceThatIsNotThere) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present";
+  DecodePool pool(1);
+  EXPECT_THROW(GpuJpegBatch(Device::cuda(), &pool), Error);
+}
+
 TEST(GpuJpegBatchGpu, MatchesLibjpeg) {
   REQUIRE_CUDA_DEVICE();
   DecodePool pool(4);
