@@ -62,7 +62,7 @@ VGGTL_HD T descale(T x, int n) {
   return (x + (T(1) << (n - 1))) >> n;
 }
 
-// One 1-D pass on in[0..7] (stride `is`): the even part rotates in[2], in[6], the odd part is the
+// One 1-D pass on in[0..7]: the even part rotates in[2], in[6], the odd part is the
 // 12-multiply Loeffler network. Returns the eight pre-descale sums in out[].
 template <typename T>
 VGGTL_HD void idct_1d(const T in[8], T out[8]) {
