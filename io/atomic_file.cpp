@@ -2,11 +2,13 @@
 #include "io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -24,6 +26,21 @@ std::string folder_of(const std::string& path) {
 }
 
 std::string errno_text() { return std::strerror(errno); }
+
+// Temporaries of `name` left by writers that died (their process no longer exists) are removed,
+// so that crashes do not accumulate hidden files.
+void remove_stale_temporaries(const std::string& folder, const std::string& name) {
+  const std::string prefix = "." + name + ".tmp";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (file.compare(0, prefix.size(), prefix) != 0) continue;
+    char* end = nullptr;
+    long pid = std::strtol(file.c_str() + prefix.size(), &end, 10);
+    if (pid <= 0 || *end != '.') continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+  }
+}
 
 }  // namespace
 
@@ -45,6 +62,7 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   if (!fs::is_directory(folder, ec))
     throw InputError(path + ": cannot write, folder " + folder + " does not exist");
   std::string name = fs::path(path).filename().string();
+  remove_stale_temporaries(folder, name);
   temp_ = (fs::path(folder) / ("." + name + ".tmp" + std::to_string(::getpid()) + "." +
                                std::to_string(counter++)))
               .string();

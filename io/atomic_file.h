@@ -1,6 +1,7 @@
 // Atomic replacement of a file: write to a temporary file in the same folder, fsync it, rename
 // it over the target, fsync the folder. A crash at any point leaves the old complete file or
-// the new complete file (and at worst a stray hidden temporary). Tested by test_atomic_file.cpp.
+// the new complete file (and at worst a hidden temporary, removed by the next write of that file
+// once its writer's process is gone). Tested by tests/io/test_atomic_file.cpp.
 #pragma once
 
 #include <functional>

@@ -286,6 +286,9 @@ void write_attr(Object& obj, const std::string& name, hid_t file_type, hid_t mem
   w.object += " attribute '" + name + "'";
   if (obj.has_attr(name)) check(H5Adelete(obj.id(), name.c_str()), w, "cannot replace");
   Handle space = make_space(dims, {}, w);
+  // HDF5 rejects a null buffer even when there is nothing to write (an empty vector's data()).
+  static const char kNothing[16] = {};
+  if (!data) data = kNothing;
   Handle attr(check(H5Acreate2(obj.id(), name.c_str(), file_type, space.id(), H5P_DEFAULT,
                                H5P_DEFAULT),
                     w, "cannot create"),

@@ -17,6 +17,7 @@
 #include <limits>
 
 #include "engine/error.h"
+#include "engine/timer.h"
 #include "io/checkpoint.h"
 #include "io/keras_weights.h"
 #include "io/sha256.h"
@@ -285,6 +286,15 @@ TEST(Checkpoint, NestedModelStaysOneLayer) {
   EXPECT_EQ(c.model.layers[0].weights.size(), 26u);
 }
 
+TEST(Checkpoint, DefaultMetaRoundTrips) {
+  std::string path = temp_dir("ckpt") + "/defaults.h5";
+  const CheckpointMeta meta;  // empty class list, no optimizer state, no counters
+  write_checkpoint(path, tiny_model(true, 8), meta);
+  Checkpoint c = read_checkpoint(path);
+  ASSERT_TRUE(c.meta.has_value());
+  expect_same_meta(*c.meta, meta);
+}
+
 TEST(Checkpoint, KerasModelWithoutVggtlGroup) {
   std::string path = temp_dir("ckpt") + "/export.h5";
   CheckpointModel model = tiny_model(true, 4);
@@ -341,38 +351,48 @@ TEST(CheckpointAtomic, ManyRewritesReadBackExactly) {
   EXPECT_EQ(folder_entries(dir), std::vector<std::string>{"last.h5"});
 }
 
-// A writer killed at arbitrary moments: the file on disk is always one complete checkpoint.
+// A writer killed at moments spread over one write: the file on disk is always one complete
+// checkpoint. The child reports each finished write through a pipe; the parent waits for the
+// first, then kills at a fraction of the measured write time, so the kill lands inside the next.
 TEST(CheckpointAtomic, KilledWriterLeavesACompleteFile) {
   std::string dir = temp_dir("ckpt");
   std::string path = dir + "/last.h5";
   const CheckpointModel models[2] = {tiny_model(true, 11), tiny_model(true, 12)};
   CheckpointMeta meta = full_meta(true);
   meta.epoch = 0;
+  Stopwatch clock;
   write_checkpoint(path, models[0], meta);
-  int rounds_with_new_file = 0;
-  for (int round = 0; round < 8; ++round) {
+  const double write_ms = 1000.0 * clock.seconds();
+  const int rounds = 8;
+  for (int round = 0; round < rounds; ++round) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
+      close(fds[0]);
       for (int64_t i = 1;; ++i) {
         CheckpointMeta m = meta;
         m.epoch = i;
         write_checkpoint(path, models[i % 2], m);
+        if (write(fds[1], "x", 1) != 1) _exit(1);
       }
     }
-    usleep(static_cast<useconds_t>(3000 + 2500 * round));
+    close(fds[1]);
+    char c;
+    ASSERT_EQ(read(fds[0], &c, 1), 1);
+    usleep(static_cast<useconds_t>(1000.0 * write_ms * round / rounds));
     kill(child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);
-    Checkpoint c = read_checkpoint(path);
-    ASSERT_TRUE(c.meta.has_value());
-    rounds_with_new_file += c.meta->epoch > 0;
-    expect_same_layers(c.model.layers, models[c.meta->epoch % 2].layers);
-    // A killed writer may leave its hidden temporary; the next run's writes are unaffected.
-    for (const std::string& name : folder_entries(dir))
-      if (name != "last.h5") fs::remove(dir + "/" + name);
+    close(fds[0]);
+    Checkpoint ck = read_checkpoint(path);
+    ASSERT_TRUE(ck.meta.has_value());
+    EXPECT_GE(ck.meta->epoch, 1);
+    expect_same_layers(ck.model.layers, models[ck.meta->epoch % 2].layers);
+    write_checkpoint(path, models[0], meta);  // removes the dead writer's temporary
+    EXPECT_EQ(folder_entries(dir), std::vector<std::string>{"last.h5"});
   }
-  EXPECT_GT(rounds_with_new_file, 0) << "the writer never completed a file: kill came too early";
 }
 
 // ---- cross-check with h5py, when python3 has it (skipped otherwise) ----

@@ -68,6 +68,8 @@ TEST(Hdf5, AttributesRoundTrip) {
       root.write_strings_attr("fixed", names, h5::Strings::Fixed);
       root.write_strings_attr("variable", names, h5::Strings::Variable);
       root.write_strings_attr("none", {}, h5::Strings::Fixed);
+      root.write_strings_attr("none_variable", {}, h5::Strings::Variable);
+      root.write_ints_attr("no_ints", {});
       root.write_int_attr("i", -1234567890123LL);
       root.write_uint_attr("u", 0xFFFFFFFFFFFFFFF1ull);
       root.write_double_attr("d", -0.1);
@@ -83,13 +85,15 @@ TEST(Hdf5, AttributesRoundTrip) {
   EXPECT_EQ(root.read_strings_attr("fixed"), names);
   EXPECT_EQ(root.read_strings_attr("variable"), names);
   EXPECT_TRUE(root.read_strings_attr("none").empty());
+  EXPECT_TRUE(root.read_strings_attr("none_variable").empty());
+  EXPECT_TRUE(root.read_ints_attr("no_ints").empty());
   EXPECT_EQ(root.read_int_attr("i"), 7);
   EXPECT_EQ(root.read_uint_attr("u"), 0xFFFFFFFFFFFFFFF1ull);
   EXPECT_EQ(root.read_double_attr("d"), -0.1);
   EXPECT_EQ(root.read_double_attr("i"), 7.0);  // integers read as numbers too
   EXPECT_EQ(root.read_ints_attr("ints"), (std::vector<int64_t>{224, 225}));
   std::vector<std::string> attrs = root.attr_names();
-  EXPECT_EQ(attrs.size(), 8u);
+  EXPECT_EQ(attrs.size(), 10u);
   EXPECT_TRUE(root.has_attr("fixed"));
   EXPECT_FALSE(root.has_attr("missing"));
 }
