@@ -69,7 +69,7 @@ void write_meta(h5::Group& root, const CheckpointMeta& m) {
   h5::Group v = root.create_group("vggtl");
   v.write_int_attr("format_version", m.format_version);
   v.write_string_attr("vggtl_version", m.vggtl_version);
-  v.write_strings_attr("class_names", m.class_names, h5::Strings::Variable);
+  v.write_strings_attr("class_names", m.class_names, h5::Strings::Fixed);
   v.write_ints_attr("image_size", {m.image_height, m.image_width});
   v.write_string_attr("interpolation", m.interpolation);
   v.write_string_attr("preprocessing", m.preprocessing);
@@ -150,7 +150,12 @@ CheckpointMeta read_meta(const std::string& path, const h5::Group& v) {
     if (d.type_class() != H5T_FLOAT)
       throw InputError(path + ": vggtl optimizer state '" + name + "' is " + d.type_name() +
                        ", expected float32");
-    Tensor t = Tensor::empty(Shape(d.dims()), DType::F32);
+    std::vector<int64_t> dims = d.dims();
+    d.checked_numel();
+    if (dims.size() > static_cast<size_t>(Shape::kMaxDims))
+      throw InputError(path + ": vggtl optimizer state '" + name + "' has " +
+                       std::to_string(dims.size()) + " dimensions");
+    Tensor t = Tensor::empty(Shape(dims), DType::F32);
     if (t.numel() > 0) d.read(H5T_NATIVE_FLOAT, t.raw());
     m.optimizer_state.push_back({name, t});
   }

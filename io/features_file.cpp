@@ -182,6 +182,7 @@ FeaturesReader::FeaturesReader(const std::string& path) : impl_(std::make_unique
     throw InputError(path + ": 'features' must be float (N, h, w, c), found " +
                      im.features.type_name() + " with " + std::to_string(d.size()) +
                      " dimensions");
+  im.features.checked_numel();
   im.rows = d[0];
   im.header.feature_shape = Shape{d[1], d[2], d[3]};
 
@@ -191,6 +192,7 @@ FeaturesReader::FeaturesReader(const std::string& path) : impl_(std::make_unique
     throw InputError(path + ": 'labels' must be " + std::to_string(im.rows) +
                      " integers, found " + labels.type_name() + " with " +
                      std::to_string(ld.empty() ? 1 : ld[0]) + " values");
+  labels.checked_numel();
   im.labels.resize(static_cast<size_t>(im.rows));
   if (im.rows > 0) labels.read(H5T_NATIVE_INT32, im.labels.data());
   const int64_t classes = static_cast<int64_t>(im.header.class_names.size());

@@ -300,9 +300,10 @@ void write_attr(Object& obj, const std::string& name, hid_t file_type, hid_t mem
 }  // namespace
 
 void Object::write_string_attr(const std::string& name, const std::string& value) {
-  Handle t = variable_string_type();
-  const char* p = value.c_str();
-  write_attr(*this, name, t.id(), t.id(), {}, &p);
+  Handle t = fixed_string_type(value.size());
+  std::string padded = value;
+  padded.resize(std::max<size_t>(value.size(), 1), '\0');
+  write_attr(*this, name, t.id(), t.id(), {}, padded.data());
 }
 
 void Object::write_strings_attr(const std::string& name, const std::vector<std::string>& values,
@@ -350,6 +351,40 @@ std::vector<int64_t> Dataset::dims() const {
   std::vector<hsize_t> d(static_cast<size_t>(rank));
   if (rank > 0) check(H5Sget_simple_extent_dims(space.id(), d.data(), nullptr), where_, "shape");
   return std::vector<int64_t>(d.begin(), d.end());
+}
+
+int64_t Dataset::checked_numel() const {
+  std::vector<int64_t> d = dims();
+  // Dimensions stay below 2^40 and their product below 2^62 bytes: no overflow below.
+  int64_t n = 1;
+  for (int64_t x : d) {
+    if (x > (int64_t{1} << 40) || (x > 0 && n > (int64_t{1} << 62) / x / 16))
+      fail(where_, "damaged: impossible shape");
+    n *= x;
+  }
+  if (n == 0) return 0;
+  const int64_t need = n * static_cast<int64_t>(type_size());
+  Handle dcpl(check(H5Dget_create_plist(id()), where_, "cannot read its layout"), H5Pclose);
+  H5D_layout_t layout = H5Pget_layout(dcpl.id());
+  const int64_t stored = static_cast<int64_t>(H5Dget_storage_size(id()));
+  if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
+    if (stored != need)
+      fail(where_, "damaged: its shape needs " + std::to_string(need) + " bytes, the file holds " +
+                       std::to_string(stored));
+    return n;
+  }
+  hid_t file_id = H5Iget_file_id(id());
+  hsize_t file_bytes = 0;
+  if (file_id >= 0) {
+    H5Fget_filesize(file_id, &file_bytes);
+    H5Fclose(file_id);
+  }
+  // Compressed chunks may expand a lot, but not beyond this.
+  const int64_t bound = std::max<int64_t>(int64_t{1} << 30, 1024 * static_cast<int64_t>(file_bytes));
+  if (need > bound)
+    fail(where_, "damaged: its shape needs " + std::to_string(need) +
+                     " bytes, implausible for a file of " + std::to_string(file_bytes));
+  return n;
 }
 
 H5T_class_t Dataset::type_class() const {

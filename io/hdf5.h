@@ -101,6 +101,10 @@ class Dataset : public Object {
   Dataset(Handle h, Where w) : Object(std::move(h), std::move(w)) {}
 
   std::vector<int64_t> dims() const;
+  // InputError unless the shape fits the bytes the file holds for it (contiguous data must
+  // match exactly; chunked data is only bounded), so that a damaged header never makes the
+  // reader allocate an absurd buffer. Returns the element count.
+  int64_t checked_numel() const;
   H5T_class_t type_class() const;
   size_t type_size() const;
   std::string type_name() const;

@@ -74,6 +74,7 @@ std::vector<LayerWeights> read_groups(const std::string& path, const h5::Group& 
                          "' listed in weight_names not found");
       h5::Dataset d = g.open_dataset(wn);
       std::vector<int64_t> dims = d.dims();
+      d.checked_numel();
       if (dims.size() > static_cast<size_t>(Shape::kMaxDims))
         throw InputError(path + ": " + name + "/" + wn + " has " + std::to_string(dims.size()) +
                          " dimensions");

@@ -11,6 +11,11 @@
 
 namespace vggtl {
 
+// The MD5 hashes Keras publishes for the VGG16 downloads (keras/applications/vgg16.py); compare
+// with md5_file() from io/sha256.h to tell the genuine file from a damaged or different one.
+inline constexpr const char* kVgg16NotopMd5 = "6d6bbae143d832006294945121d1f1fc";
+inline constexpr const char* kVgg16IncludeTopMd5 = "64373286793e3c8b2b4e3219cbf3544b";
+
 // One weight of a layer as stored in the file.
 struct WeightEntry {
   std::string name;     // from weight_names: "block1_conv1_W_1:0", "FC_2/kernel:0"

@@ -292,6 +292,28 @@ TEST(KerasWeightsErrors, MissingDataset) {
                    "not found");
 }
 
+TEST(KerasWeightsErrors, DatasetNeverWritten) {
+  std::string path = temp_dir("kw") + "/unwritten.h5";
+  write_keras_file(path, vgg16_spec(KerasNaming::Keras1, kWidths));
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(H5Ldelete(f, "block1_conv1/block1_conv1_b_1:0", H5P_DEFAULT), 0);
+  hsize_t n = 2;
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_LATE);  // h5py create_dataset(shape) without data
+  H5Dclose(H5Dcreate2(f, "block1_conv1/block1_conv1_b_1:0", H5T_IEEE_F32LE, space, H5P_DEFAULT,
+                      dcpl, H5P_DEFAULT));
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Fclose(f);
+  std::string msg = error_of([&] { read_keras_weights(path, false); });
+  EXPECT_EQ(msg.rfind(path + ": /block1_conv1/block1_conv1_b_1:0: damaged: its shape needs 8 "
+                             "bytes, the file holds 0",
+                      0),
+            0u)
+      << msg;
+}
+
 TEST(KerasWeightsErrors, MissingLayerGroup) {
   std::string path = temp_dir("kw") + "/nogroup.h5";
   write_keras_file(path, vgg16_spec(KerasNaming::Keras1, kWidths));

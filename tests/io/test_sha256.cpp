@@ -1,5 +1,5 @@
-// SHA-256 against the FIPS 180-2 test vectors, incremental hashing, and files larger than the
-// 1 MiB read buffer.
+// SHA-256 against the FIPS 180-2 test vectors, MD5 against RFC 1321, incremental hashing, and
+// files larger than the 1 MiB read buffer.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -18,7 +18,7 @@ TEST(Sha256, KnownVectors) {
 }
 
 TEST(Sha256, IncrementalEqualsOneShot) {
-  Sha256 h;
+  Digest h;
   h.update("ab");
   h.update("", 0);
   h.update("c");
@@ -35,6 +35,14 @@ TEST(Sha256, FileOfAMillionAs) {
   for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 31 % 251);
   std::ofstream(big, std::ios::binary) << content;
   EXPECT_EQ(sha256_file(big), sha256_hex(content));
+}
+
+TEST(Sha256, Md5ForKerasPublishedHashes) {
+  std::string path = test::temp_dir("sha") + "/abc.txt";
+  std::ofstream(path, std::ios::binary) << "abc";
+  EXPECT_EQ(md5_file(path), "900150983cd24fb0d6963f7d28e17f72");  // RFC 1321
+  Digest d(DigestKind::Md5);
+  EXPECT_EQ(d.hex(), "d41d8cd98f00b204e9800998ecf8427e");
 }
 
 TEST(Sha256, MissingFileIsAnInputError) {
