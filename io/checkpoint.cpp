@@ -226,10 +226,11 @@ Checkpoint read_checkpoint(const std::string& path) {
 
   std::map<std::string, std::string> classes;
   try {
-    if (!m.model_config.empty()) classes = classes_from_config(m.model_config);
+    classes = classes_from_config(m.model_config);
   } catch (const std::exception&) {
-    c.notes.push_back(path + ": model_config is not a Keras model config; layer classes "
-                             "inferred from their weights");
+    c.notes.push_back(path + (m.model_config.empty() ? ": no model_config" : ": model_config is "
+                                                       "not a Keras model config") +
+                      "; layer classes inferred from their weights");
   }
   for (const LayerWeights& g : wf.groups) {
     CheckpointLayer l;

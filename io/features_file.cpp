@@ -61,7 +61,7 @@ FeaturesWriter::FeaturesWriter(const std::string& path, const FeaturesHeader& he
   try {
     im.file = h5::File::create(im.atomic.temp_path());
     h5::Group root = im.file.root();
-    root.write_strings_attr("class_names", header.class_names, h5::Strings::Variable);
+    root.write_strings_attr("class_names", header.class_names, h5::Strings::Fixed);
     for (const auto& [name, value] : header.attributes) {
       VGGTL_CHECK(name != "class_names", "features file: attribute name 'class_names' is reserved");
       root.write_string_attr(name, value);

@@ -78,7 +78,9 @@ class Object {
   double read_double_attr(const std::string& name) const;       // any float or integer type
   std::vector<int64_t> read_ints_attr(const std::string& name) const;
 
-  // Scalar variable-length UTF-8, as h5py writes a Python str.
+  // Scalar fixed-length (NUL-padded) string, as Keras 2.2 wrote its attributes (h5py reads
+  // bytes). Fixed-length strings stay inside checksummed object headers; variable-length
+  // ones live in HDF5's global heap, which has no checksum and which damaged files exploit.
   void write_string_attr(const std::string& name, const std::string& value);
   // 1-D; Fixed is what h5py writes for a NumPy bytes array (Keras's layer_names).
   void write_strings_attr(const std::string& name, const std::vector<std::string>& values,
