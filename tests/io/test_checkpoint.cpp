@@ -475,3 +475,20 @@ TEST(CheckpointH5py, KerasStyleFileFromH5pyReads) {
   EXPECT_EQ(c.model.layers[5].weights[3].name, "batch_normalization_1/moving_variance:0");
   EXPECT_EQ(c.model.layers[1].weights[0].value.shape(), (Shape{3, 3, 3, 4}));
 }
+
+// Weights living on the GPU are copied to the host for writing and read back identical.
+TEST(CheckpointGpu, WritesDeviceTensors) {
+  REQUIRE_CUDA_DEVICE();
+  std::string path = temp_dir("ckpt") + "/device.h5";
+  CheckpointModel host_model = tiny_model(true, 31), device_model = host_model;
+  for (CheckpointLayer& l : device_model.layers)
+    for (NamedTensor& w : l.weights) w.value = to_device(w.value, Device::cuda());
+  CheckpointMeta meta = full_meta(true);
+  for (NamedTensor& t : meta.optimizer_state) t.value = to_device(t.value, Device::cuda());
+  synchronize(Device::cuda());
+  write_checkpoint(path, device_model, meta);
+  Checkpoint c = read_checkpoint(path);
+  expect_same_layers(c.model.layers, host_model.layers);
+  ASSERT_TRUE(c.meta.has_value());
+  expect_same_meta(*c.meta, full_meta(true));
+}

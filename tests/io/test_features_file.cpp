@@ -196,3 +196,19 @@ TEST(FeaturesFileErrors, ForeignAndInconsistentFiles) {
   EXPECT_EQ(error_of([&] { FeaturesReader r(bad); }),
             bad + ": label 1 of row 1 is not a class index (1 classes)");
 }
+
+TEST(FeaturesFileGpu, AppendsDeviceTensors) {
+  REQUIRE_CUDA_DEVICE();
+  std::string path = temp_dir("feat") + "/device.h5";
+  const Shape s{3, 3, 4};
+  Rows rows = make_rows(5, s, 2);
+  {
+    FeaturesWriter w(path, {s, {"cat", "dog"}, {}}, 2);
+    Tensor d = to_device(rows.features, Device::cuda());
+    synchronize(Device::cuda());
+    w.append(d, rows.labels, rows.paths);
+    w.commit();
+  }
+  Tensor got = FeaturesReader(path).read_all();
+  EXPECT_EQ(std::memcmp(got.raw(), rows.features.raw(), rows.features.nbytes()), 0);
+}
