@@ -277,9 +277,11 @@ DecodeResult decode_pnm(const uint8_t* data, size_t size, RgbImage* out) {
     return DecodeResult::success(ImageFormat::Pnm);
   }
 
+  // Every plain sample takes at least one byte: a cheap bound before allocating.
+  const size_t samples = static_cast<size_t>(w) * h * channels;
+  if (size - pos < samples) return pnm_fail("truncated PNM data");
   out->reset(w, h);
   uint8_t* dst = out->pixels.data();
-  const size_t samples = static_cast<size_t>(w) * h * channels;
   for (size_t i = 0; i < samples; ++i) {
     int64_t v = 0;
     if (!pnm_plain_sample(data, size, &pos, bitmap, &v)) {

@@ -204,6 +204,13 @@ DecodeResult decode_tiff(const uint8_t* data, size_t size, RgbImage* out) {
   const auto offsets = tags.find(273), counts = tags.find(279);
   if (offsets == tags.end() || offsets->second.size() < strips_per_plane * planes)
     return tiff_fail("TIFF: missing strip offsets");
+  if (compression == 1) {  // uncompressed strips must hold their rows: check before allocating
+    for (size_t s = 0; s < strips_per_plane * planes; ++s) {
+      const size_t rows = std::min<size_t>(rows_per_strip, h - (s % strips_per_plane) * rows_per_strip);
+      if (offsets->second[s] > size || size - offsets->second[s] < rows * row_bytes)
+        return tiff_fail("truncated TIFF data");
+    }
+  }
   std::vector<uint8_t> raw(row_bytes * h * planes);
   for (size_t s = 0; s < strips_per_plane * planes; ++s) {
     const size_t plane = s / strips_per_plane, first_row = (s % strips_per_plane) * rows_per_strip;

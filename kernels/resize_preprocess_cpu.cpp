@@ -1,6 +1,7 @@
 // Resize + preprocess: the plan (Pillow's index and weight arithmetic), the CPU twin, and the
 // tensor-level dispatch. Tests: tests/kernels/test_resize_preprocess.cpp; Pillow itself is the
 // reference in scripts/check_pixels_against_pil.py.
+#include <algorithm>
 #include <cmath>
 
 #include "engine/context.h"
@@ -106,20 +107,22 @@ void resize_preprocess_cpu_impl(OutT* out, const uint8_t* in, const int32_t* tab
       o[2] = static_cast<uint8_t>(clip8_fixed(s2));
     }
   }
+  // Vertical pass, a whole output row at a time (the same integer sums, in an order that
+  // reads tmp row by row).
+  thread_local std::vector<int32_t> acc;
+  acc.resize(static_cast<size_t>(g.out_w) * 3);
   for (int yy = 0; yy < g.out_h; ++yy) {
     const int first = table[g.off_y + 2 * yy], count = table[g.off_y + 2 * yy + 1];
     const int32_t* k = table + g.off_ky + static_cast<int64_t>(yy) * g.ksize_y;
-    OutT* o = out + static_cast<int64_t>(yy) * g.out_w * 3;
-    for (int xx = 0; xx < g.out_w; ++xx, o += 3) {
-      int32_t s0 = half, s1 = half, s2 = half;
-      for (int y = 0; y < count; ++y) {
-        const uint8_t* p = tmp.data() + (static_cast<size_t>(first + y) * g.out_w + xx) * 3;
-        s0 += p[0] * k[y];
-        s1 += p[1] * k[y];
-        s2 += p[2] * k[y];
-      }
-      store_pixel(o, clip8_fixed(s0), clip8_fixed(s1), clip8_fixed(s2), t);
+    std::fill(acc.begin(), acc.end(), half);
+    for (int y = 0; y < count; ++y) {
+      const uint8_t* p = tmp.data() + static_cast<size_t>(first + y) * g.out_w * 3;
+      const int32_t w = k[y];
+      for (size_t i = 0; i < acc.size(); ++i) acc[i] += p[i] * w;
     }
+    OutT* o = out + static_cast<int64_t>(yy) * g.out_w * 3;
+    for (int xx = 0; xx < g.out_w; ++xx, o += 3)
+      store_pixel(o, clip8_fixed(acc[3 * xx]), clip8_fixed(acc[3 * xx + 1]), clip8_fixed(acc[3 * xx + 2]), t);
   }
 }
 
