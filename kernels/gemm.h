@@ -1,7 +1,8 @@
 // Matrix product, row-major: C (m,n) = alpha * op(A) op(B) + beta * C, with op(A) (m,k) stored
 // as A (m,k) or, when trans_a, as (k,m); likewise op(B) (k,n) from B (k,n) or (n,k). beta == 0
-// never reads C. CPU: oneDNN dnnl_sgemm for float, plain loops (double sums) for double and as
-// the reference; CUDA: cuBLAS in full fp32, never TF32. Tested in tests/kernels/test_gemm.cpp.
+// never reads C. CPU: oneDNN dnnl_sgemm for float (small products in single-threaded loops),
+// plain loops (double sums) for double and as the reference; CUDA: cuBLAS in full fp32, never
+// TF32. Tested in tests/kernels/test_gemm.cpp.
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,9 @@
 // dispatch (cuBLAS under VGGTL_HAVE_CUDA).
 #include <dnnl.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "engine/context.h"
 #include "kernels/gemm.h"
 
@@ -30,11 +33,43 @@ template void gemm_reference_cpu<float>(float*, const float*, const float*, int6
 template void gemm_reference_cpu<double>(double*, const double*, const double*, int64_t, int64_t,
                                          int64_t, bool, bool, double, double);
 
+namespace {
+
+// Products this small run single-threaded in plain loops: oneDNN opens an OpenMP parallel
+// region for some of them (a transposed A, for one), and on a busy machine waiting for the
+// second thread costs milliseconds where the arithmetic costs microseconds.
+constexpr int64_t kSmallGemmMacs = int64_t{1} << 17;
+
+void gemm_small_cpu(float* c, const float* a, const float* b, int64_t m, int64_t n, int64_t k,
+                    bool trans_a, bool trans_b, float alpha, float beta) {
+  std::vector<float> acc(static_cast<size_t>(n));
+  for (int64_t i = 0; i < m; ++i) {
+    if (trans_b) {  // rows of B are contiguous in p: dot products
+      for (int64_t j = 0; j < n; ++j) {
+        float s = 0.f;
+        for (int64_t p = 0; p < k; ++p) s += (trans_a ? a[p * m + i] : a[i * k + p]) * b[j * k + p];
+        acc[j] = s;
+      }
+    } else {  // rows of B are contiguous in j: accumulate whole rows
+      std::fill(acc.begin(), acc.end(), 0.f);
+      for (int64_t p = 0; p < k; ++p) {
+        const float av = trans_a ? a[p * m + i] : a[i * k + p];
+        const float* brow = b + p * n;
+        for (int64_t j = 0; j < n; ++j) acc[j] += av * brow[j];
+      }
+    }
+    float* crow = c + i * n;
+    for (int64_t j = 0; j < n; ++j) crow[j] = beta == 0.f ? alpha * acc[j] : alpha * acc[j] + beta * crow[j];
+  }
+}
+
+}  // namespace
+
 void gemm_cpu(float* c, const float* a, const float* b, int64_t m, int64_t n, int64_t k,
               bool trans_a, bool trans_b, float alpha, float beta) {
   if (m == 0 || n == 0) return;
-  if (k == 0) {  // oneDNN wants positive leading dimensions; the product is empty anyway
-    gemm_reference_cpu(c, a, b, m, n, k, trans_a, trans_b, alpha, beta);
+  if (m * n * k <= kSmallGemmMacs) {  // also k == 0, where oneDNN wants positive strides
+    gemm_small_cpu(c, a, b, m, n, k, trans_a, trans_b, alpha, beta);
     return;
   }
   const dnnl_status_t st =
