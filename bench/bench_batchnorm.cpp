@@ -22,18 +22,22 @@ void run(Device d, const bench::Options& opt) {
   const int64_t big = opt.quick ? 4096 : 65536;
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{30, 64}, {big, 256}}) {
     Tensor x = filled({rows, cols}, d, 1), dy = filled({rows, cols}, d, 2);
-    Tensor y = Tensor::empty({rows, cols}, DType::F32, d), dx = Tensor::empty({rows, cols}, DType::F32, d);
+    Tensor y = Tensor::empty({rows, cols}, DType::F32, d),
+           dx = Tensor::empty({rows, cols}, DType::F32, d);
     Tensor gamma = filled({cols}, d, 3, 0.5f, 1.5f), beta = filled({cols}, d, 4);
     Tensor mm = filled({cols}, d, 5), mv = filled({cols}, d, 6, 0.5f, 2.f);
     Tensor mean = Tensor::empty({cols}, DType::F32, d), inv = Tensor::empty({cols}, DType::F32, d);
     Tensor dg = Tensor::empty({cols}, DType::F32, d), db = Tensor::empty({cols}, DType::F32, d);
     const std::string shape = "(" + std::to_string(rows) + "," + std::to_string(cols) + ")";
     const double n = static_cast<double>(rows * cols);
-    double ms = bench::median_ms(d, [&] { batchnorm_train_forward(y, mean, inv, mm, mv, x, gamma, beta, 1e-3, 0.01); }, opt);
+    double ms = bench::median_ms(
+        d, [&] { batchnorm_train_forward(y, mean, inv, mm, mv, x, gamma, beta, 1e-3, 0.01); }, opt);
     bench::report("batchnorm train fwd " + shape, d, ms, 16.0 * n, 0, "", &opt);
-    ms = bench::median_ms(d, [&] { batchnorm_backward(&dx, &dg, &db, dy, x, gamma, mean, inv, true); }, opt);
+    ms = bench::median_ms(
+        d, [&] { batchnorm_backward(&dx, &dg, &db, dy, x, gamma, mean, inv, true); }, opt);
     bench::report("batchnorm bwd " + shape, d, ms, 20.0 * n, 0, "", &opt);
-    ms = bench::median_ms(d, [&] { batchnorm_eval_forward(y, mean, inv, x, gamma, beta, mm, mv, 1e-3); }, opt);
+    ms = bench::median_ms(
+        d, [&] { batchnorm_eval_forward(y, mean, inv, x, gamma, beta, mm, mv, 1e-3); }, opt);
     bench::report("batchnorm eval fwd " + shape, d, ms, 8.0 * n, 0, "", &opt);
   }
 }

@@ -21,13 +21,16 @@ Tensor filled(const Shape& s, Device d, uint32_t seed) {
 void run(Device d, const bench::Options& opt) {
   const int64_t big = opt.quick ? 4096 : 65536;
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{30, 64}, {big, 256}}) {
-    Tensor x = filled({rows, cols}, d, 1), b = filled({cols}, d, 2), y = Tensor::empty({rows, cols}, DType::F32, d);
+    Tensor x = filled({rows, cols}, d, 1), b = filled({cols}, d, 2),
+           y = Tensor::empty({rows, cols}, DType::F32, d);
     Tensor db = Tensor::empty({cols}, DType::F32, d);
     const std::string shape = "(" + std::to_string(rows) + "," + std::to_string(cols) + ")";
     const double n = static_cast<double>(rows * cols);
-    double ms = bench::median_ms(d, [&] { bias_add(y, x, b, true); }, opt);
+    double ms = bench::median_ms(
+        d, [&] { bias_add(y, x, b, true); }, opt);
     bench::report("bias_add+relu " + shape, d, ms, 8.0 * n, 0, "", &opt);
-    ms = bench::median_ms(d, [&] { bias_grad(db, x); }, opt);
+    ms = bench::median_ms(
+        d, [&] { bias_grad(db, x); }, opt);
     bench::report("bias_grad " + shape, d, ms, 4.0 * n, 0, "", &opt);
   }
 }

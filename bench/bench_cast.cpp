@@ -12,9 +12,11 @@ int main(int argc, char** argv) {
   auto run = [&](Device d) {
     for (int64_t n : {int64_t{30 * 25088}, opt.quick ? int64_t{1} << 20 : int64_t{1} << 24}) {
       Tensor f = Tensor::zeros({n}, DType::F32, d), b = Tensor::zeros({n}, DType::BF16, d);
-      double ms = bench::median_ms(d, [&] { cast(b, f); }, opt);
+      double ms = bench::median_ms(
+          d, [&] { cast(b, f); }, opt);
       bench::report("cast f32->bf16 " + std::to_string(n), d, ms, 6.0 * n, 0, "", &opt);
-      ms = bench::median_ms(d, [&] { cast(f, b); }, opt);
+      ms = bench::median_ms(
+          d, [&] { cast(f, b); }, opt);
       bench::report("cast bf16->f32 " + std::to_string(n), d, ms, 6.0 * n, 0, "", &opt);
     }
   };

@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
       Tensor x = d.is_cpu() ? h : to_device(h, d);
       Tensor y = Tensor::empty({n}, DType::F32, d);
       uint32_t step = 0;
-      const double ms = bench::median_ms(d, [&] { dropout(y, x, 0.5f, 42, step++, 0); }, opt);
+      const double ms = bench::median_ms(
+          d, [&] { dropout(y, x, 0.5f, 42, step++, 0); }, opt);
       bench::report("dropout 0.5 " + std::to_string(n), d, ms, 8.0 * n, 0, "", &opt);
     }
   };

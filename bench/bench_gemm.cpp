@@ -35,7 +35,8 @@ void run(Device d, const bench::Options& opt) {
     Tensor a = filled(c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, d, 1);
     Tensor b = filled(c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, d, 2);
     Tensor out = Tensor::empty({c.m, c.n}, DType::F32, d);
-    const double ms = bench::median_ms(d, [&] { gemm(out, a, b, c.ta, c.tb); }, opt);
+    const double ms = bench::median_ms(
+        d, [&] { gemm(out, a, b, c.ta, c.tb); }, opt);
     const double bytes = 4.0 * static_cast<double>(c.m * c.k + c.k * c.n + c.m * c.n);
     bench::report(std::string("gemm ") + c.name, d, ms, bytes, 2.0 * c.m * c.n * c.k, "", &opt);
   }

@@ -27,14 +27,23 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 30; ++i) hl.data<int32_t>()[i] = i % 2;
     Tensor x = d.is_cpu() ? hx : to_device(hx, d), labels = d.is_cpu() ? hl : to_device(hl, d);
     uint32_t step = 0;
-    double ms = bench::median_ms(d, [&] {
-      loss.forward(model.forward(x, Pass{Mode::Train, 7, step++}), &labels, true);
-      model.backward(loss.dlogits());
-      adam.step();
-    }, opt);
+    double ms = bench::median_ms(
+        d,
+        [&] {
+          loss.forward(model.forward(x, Pass{Mode::Train, 7, step++}), &labels, true);
+          model.backward(loss.dlogits());
+          adam.step();
+        },
+        opt);
     // FLOPs of the three big GEMMs (forward, weight gradient; no dx for the first layer).
-    bench::report("head train step N30 25088->64->2", d, ms, 0, 2.0 * 2.0 * 30 * 25088 * 64, "", &opt);
-    ms = bench::median_ms(d, [&] { loss.forward(model.forward(x, Pass{Mode::Eval, 0, 0}), &labels, false); }, opt);
+    bench::report("head train step N30 25088->64->2", d, ms, 0, 2.0 * 2.0 * 30 * 25088 * 64, "",
+                  &opt);
+    ms = bench::median_ms(
+        d,
+        [&] {
+          loss.forward(model.forward(x, Pass{Mode::Eval, 0, 0}), &labels, false);
+        },
+        opt);
     bench::report("head eval forward N30", d, ms, 0, 2.0 * 30 * 25088 * 64, "", &opt);
   };
   if (opt.cpu) run(Device::cpu());

@@ -15,9 +15,11 @@ int main(int argc, char** argv) {
       Tensor w = Tensor::zeros({n}, DType::F32, d), m = Tensor::zeros({n}, DType::F32, d);
       Tensor v = Tensor::zeros({n}, DType::F32, d), g = Tensor::zeros({n}, DType::F32, d);
       int64_t step = 0;
-      double ms = bench::median_ms(d, [&] { adam_step(w, m, v, g, 1e-4, 0.9, 0.999, 1e-7, step++); }, opt);
+      double ms = bench::median_ms(
+          d, [&] { adam_step(w, m, v, g, 1e-4, 0.9, 0.999, 1e-7, step++); }, opt);
       bench::report("adam " + std::to_string(n) + " weights", d, ms, 28.0 * n, 0, "", &opt);
-      ms = bench::median_ms(d, [&] { sgd_step(w, &m, g, 1e-2, 0.9, true); }, opt);
+      ms = bench::median_ms(
+          d, [&] { sgd_step(w, &m, g, 1e-2, 0.9, true); }, opt);
       bench::report("sgd nesterov " + std::to_string(n) + " weights", d, ms, 20.0 * n, 0, "", &opt);
     }
   };

@@ -22,9 +22,11 @@ void run(Device d, const bench::Options& opt) {
   for (int64_t n : {int64_t{30 * 64}, opt.quick ? int64_t{1} << 20 : int64_t{1} << 24}) {
     Tensor x = filled(n, d, 1), dy = filled(n, d, 2);
     Tensor y = Tensor::empty({n}, DType::F32, d), dx = Tensor::empty({n}, DType::F32, d);
-    double ms = bench::median_ms(d, [&] { relu_forward(y, x); }, opt);
+    double ms = bench::median_ms(
+        d, [&] { relu_forward(y, x); }, opt);
     bench::report("relu fwd " + std::to_string(n), d, ms, 8.0 * n, 0, "", &opt);
-    ms = bench::median_ms(d, [&] { relu_backward(dx, dy, y); }, opt);
+    ms = bench::median_ms(
+        d, [&] { relu_backward(dx, dy, y); }, opt);
     bench::report("relu bwd " + std::to_string(n), d, ms, 12.0 * n, 0, "", &opt);
   }
 }

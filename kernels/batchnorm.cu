@@ -46,24 +46,23 @@ __global__ void batchnorm_train_forward_kernel(float* y, float* save_mean, float
 
 void batchnorm_train_forward_cuda(float* y, float* save_mean, float* save_inv_std,
                                   float* moving_mean, float* moving_var, const float* x,
-                                  const float* gamma, const float* beta, int64_t rows,
-                                  int64_t cols, double eps, double decay, Stream stream) {
+                                  const float* gamma, const float* beta, int64_t rows, int64_t cols,
+                                  double eps, double decay, Stream stream) {
   VGGTL_CHECK(rows >= 1, "batchnorm: batch statistics need at least one row");
   if (cols == 0) return;
   const int64_t blocks = ceil_div<int64_t>(cols, kBnTileX);
   VGGTL_CHECK(blocks < (int64_t{1} << 31), "batchnorm: ", cols, " columns is too many");
   batchnorm_train_forward_kernel<<<static_cast<unsigned>(blocks), dim3(kBnTileX, kBnTileY), 0,
-                                   stream>>>(y, save_mean, save_inv_std, moving_mean, moving_var,
-                                             x, gamma, beta, rows, cols, eps,
+                                   stream>>>(y, save_mean, save_inv_std, moving_mean, moving_var, x,
+                                             gamma, beta, rows, cols, eps,
                                              static_cast<float>(decay));
   KERNEL_CHECK();
 }
 
 __global__ void batchnorm_eval_forward_kernel(float* y, float* save_mean, float* save_inv_std,
-                                              const float* x, const float* gamma,
-                                              const float* beta, const float* moving_mean,
-                                              const float* moving_var, int64_t rows,
-                                              int64_t cols, double eps) {
+                                              const float* x, const float* gamma, const float* beta,
+                                              const float* moving_mean, const float* moving_var,
+                                              int64_t rows, int64_t cols, double eps) {
   bn_eval_thread(y, save_mean, save_inv_std, x, gamma, beta, moving_mean, moving_var, rows, cols,
                  eps, blockIdx.x, blockIdx.y, gridDim.y, threadIdx.x);
 }
@@ -76,7 +75,8 @@ void batchnorm_eval_forward_cuda(float* y, float* save_mean, float* save_inv_std
   const int64_t gx = ceil_div<int64_t>(cols, kBnEvalThreads);
   VGGTL_CHECK(gx < (int64_t{1} << 31), "batchnorm: ", cols, " columns is too many");
   // At least one row block, so that the saved statistics are written even for zero rows.
-  const int64_t gy = std::max<int64_t>(1, std::min<int64_t>({rows, std::max<int64_t>(1, 4096 / gx), 65535}));
+  const int64_t gy =
+      std::max<int64_t>(1, std::min<int64_t>({rows, std::max<int64_t>(1, 4096 / gx), 65535}));
   batchnorm_eval_forward_kernel<<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)),
                                   kBnEvalThreads, 0, stream>>>(
       y, save_mean, save_inv_std, x, gamma, beta, moving_mean, moving_var, rows, cols, eps);
@@ -107,8 +107,8 @@ __global__ void batchnorm_backward_kernel(float* dx, float* dgamma, float* dbeta
     if (dgamma) dgamma[col] = static_cast<float>(sum_dy_xhat);
   }
   if (dx)
-    bn_backward_rows(dx, dy, x, rows, cols, col, ty, static_cast<double>(gamma[col]), m, is,
-                     sum_dy, sum_dy_xhat, batch_stats);
+    bn_backward_rows(dx, dy, x, rows, cols, col, ty, static_cast<double>(gamma[col]), m, is, sum_dy,
+                     sum_dy_xhat, batch_stats);
 }
 
 void batchnorm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy,
@@ -118,9 +118,8 @@ void batchnorm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float
   if (cols == 0) return;
   const int64_t blocks = ceil_div<int64_t>(cols, kBnTileX);
   VGGTL_CHECK(blocks < (int64_t{1} << 31), "batchnorm: ", cols, " columns is too many");
-  batchnorm_backward_kernel<<<static_cast<unsigned>(blocks), dim3(kBnTileX, kBnTileY), 0,
-                              stream>>>(dx, dgamma, dbeta, dy, x, gamma, mean, inv_std, rows,
-                                        cols, batch_stats);
+  batchnorm_backward_kernel<<<static_cast<unsigned>(blocks), dim3(kBnTileX, kBnTileY), 0, stream>>>(
+      dx, dgamma, dbeta, dy, x, gamma, mean, inv_std, rows, cols, batch_stats);
   KERNEL_CHECK();
 }
 

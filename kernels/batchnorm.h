@@ -17,9 +17,9 @@ namespace vggtl {
 
 // save_mean and save_inv_std (cols) receive the statistics used, for backward.
 template <typename T>
-void batchnorm_train_forward_cpu(T* y, T* save_mean, T* save_inv_std, T* moving_mean,
-                                 T* moving_var, const T* x, const T* gamma, const T* beta,
-                                 int64_t rows, int64_t cols, double eps, double decay);
+void batchnorm_train_forward_cpu(T* y, T* save_mean, T* save_inv_std, T* moving_mean, T* moving_var,
+                                 const T* x, const T* gamma, const T* beta, int64_t rows,
+                                 int64_t cols, double eps, double decay);
 template <typename T>
 void batchnorm_eval_forward_cpu(T* y, T* save_mean, T* save_inv_std, const T* x, const T* gamma,
                                 const T* beta, const T* moving_mean, const T* moving_var,
@@ -33,8 +33,8 @@ void batchnorm_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
 #if VGGTL_HAVE_CUDA
 void batchnorm_train_forward_cuda(float* y, float* save_mean, float* save_inv_std,
                                   float* moving_mean, float* moving_var, const float* x,
-                                  const float* gamma, const float* beta, int64_t rows,
-                                  int64_t cols, double eps, double decay, Stream stream);
+                                  const float* gamma, const float* beta, int64_t rows, int64_t cols,
+                                  double eps, double decay, Stream stream);
 void batchnorm_eval_forward_cuda(float* y, float* save_mean, float* save_inv_std, const float* x,
                                  const float* gamma, const float* beta, const float* moving_mean,
                                  const float* moving_var, int64_t rows, int64_t cols, double eps,
@@ -96,8 +96,8 @@ VGGTL_HD void bn_normalize_rows(float* y, const float* x, int64_t rows, int64_t 
 }
 
 VGGTL_HD void bn_partial_grad_sums(const float* dy, const float* x, int64_t rows, int64_t cols,
-                                   int64_t col, int ty, double mean, double inv_std,
-                                   double* sum_dy, double* sum_dy_xhat) {
+                                   int64_t col, int ty, double mean, double inv_std, double* sum_dy,
+                                   double* sum_dy_xhat) {
   double a = 0, b = 0;
   for (int64_t r = ty; r < rows; r += kBnTileY) {
     const double g = static_cast<double>(dy[r * cols + col]);

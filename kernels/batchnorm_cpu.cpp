@@ -26,9 +26,9 @@ void normalize(T* y, const T* x, const T* gamma, const T* beta, const T* mean, c
 }  // namespace
 
 template <typename T>
-void batchnorm_train_forward_cpu(T* y, T* save_mean, T* save_inv_std, T* moving_mean,
-                                 T* moving_var, const T* x, const T* gamma, const T* beta,
-                                 int64_t rows, int64_t cols, double eps, double decay) {
+void batchnorm_train_forward_cpu(T* y, T* save_mean, T* save_inv_std, T* moving_mean, T* moving_var,
+                                 const T* x, const T* gamma, const T* beta, int64_t rows,
+                                 int64_t cols, double eps, double decay) {
   VGGTL_CHECK(rows >= 1, "batchnorm: batch statistics need at least one row");
   std::vector<double> sum(static_cast<size_t>(cols), 0.0), sq(static_cast<size_t>(cols), 0.0);
   for (int64_t r = 0; r < rows; ++r)
@@ -66,7 +66,8 @@ template <typename T>
 void batchnorm_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
                             const T* mean, const T* inv_std, int64_t rows, int64_t cols,
                             bool batch_stats) {
-  std::vector<double> sum_dy(static_cast<size_t>(cols), 0.0), sum_dy_xhat(static_cast<size_t>(cols), 0.0);
+  std::vector<double> sum_dy(static_cast<size_t>(cols), 0.0),
+      sum_dy_xhat(static_cast<size_t>(cols), 0.0);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
       const double g = static_cast<double>(dy[r * cols + c]);
@@ -100,11 +101,11 @@ void batchnorm_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
 }
 
 #define VGGTL_INSTANTIATE_BN(T)                                                                   \
-  template void batchnorm_train_forward_cpu<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, \
+  template void batchnorm_train_forward_cpu<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*,  \
                                                int64_t, int64_t, double, double);                 \
   template void batchnorm_eval_forward_cpu<T>(T*, T*, T*, const T*, const T*, const T*, const T*, \
                                               const T*, int64_t, int64_t, double);                \
-  template void batchnorm_backward_cpu<T>(T*, T*, T*, const T*, const T*, const T*, const T*,    \
+  template void batchnorm_backward_cpu<T>(T*, T*, T*, const T*, const T*, const T*, const T*,     \
                                           const T*, int64_t, int64_t, bool);
 VGGTL_INSTANTIATE_BN(float)
 VGGTL_INSTANTIATE_BN(double)
@@ -136,58 +137,66 @@ void check_vectors(const char* what, int64_t cols, std::initializer_list<const T
 void batchnorm_train_forward(Tensor& y, Tensor& save_mean, Tensor& save_inv_std,
                              Tensor& moving_mean, Tensor& moving_var, const Tensor& x,
                              const Tensor& gamma, const Tensor& beta, double eps, double decay) {
-  const DType dt = check_operands("batchnorm_train_forward", {&y, &save_mean, &save_inv_std,
-                                                              &moving_mean, &moving_var, &x, &gamma, &beta});
+  const DType dt =
+      check_operands("batchnorm_train_forward",
+                     {&y, &save_mean, &save_inv_std, &moving_mean, &moving_var, &x, &gamma, &beta});
   VGGTL_CHECK(x.shape() == y.shape() && x.ndim() >= 1 && x.dim(0) >= 1,
               "batchnorm_train_forward: ", x.str(), " -> ", y.str());
   const int64_t rows = x.dim(0), cols = cols_of(x);
-  check_vectors("batchnorm_train_forward", cols, {&save_mean, &save_inv_std, &moving_mean, &moving_var, &gamma, &beta});
+  check_vectors("batchnorm_train_forward", cols,
+                {&save_mean, &save_inv_std, &moving_mean, &moving_var, &gamma, &beta});
   if (dt == DType::F64) {
-    batchnorm_train_forward_cpu(y.data<double>(), save_mean.data<double>(), save_inv_std.data<double>(),
-                                moving_mean.data<double>(), moving_var.data<double>(), x.data<double>(),
-                                gamma.data<double>(), beta.data<double>(), rows, cols, eps, decay);
+    batchnorm_train_forward_cpu(y.data<double>(), save_mean.data<double>(),
+                                save_inv_std.data<double>(), moving_mean.data<double>(),
+                                moving_var.data<double>(), x.data<double>(), gamma.data<double>(),
+                                beta.data<double>(), rows, cols, eps, decay);
   } else if (y.is_cuda()) {
 #if VGGTL_HAVE_CUDA
-    batchnorm_train_forward_cuda(y.data<float>(), save_mean.data<float>(), save_inv_std.data<float>(),
-                                 moving_mean.data<float>(), moving_var.data<float>(), x.data<float>(),
-                                 gamma.data<float>(), beta.data<float>(), rows, cols, eps, decay,
-                                 main_stream(y.device()));
+    batchnorm_train_forward_cuda(
+        y.data<float>(), save_mean.data<float>(), save_inv_std.data<float>(),
+        moving_mean.data<float>(), moving_var.data<float>(), x.data<float>(), gamma.data<float>(),
+        beta.data<float>(), rows, cols, eps, decay, main_stream(y.device()));
 #else
     VGGTL_FAIL("batchnorm: this build has no CUDA backend");
 #endif
   } else {
-    batchnorm_train_forward_cpu(y.data<float>(), save_mean.data<float>(), save_inv_std.data<float>(),
-                                moving_mean.data<float>(), moving_var.data<float>(), x.data<float>(),
-                                gamma.data<float>(), beta.data<float>(), rows, cols, eps, decay);
+    batchnorm_train_forward_cpu(y.data<float>(), save_mean.data<float>(),
+                                save_inv_std.data<float>(), moving_mean.data<float>(),
+                                moving_var.data<float>(), x.data<float>(), gamma.data<float>(),
+                                beta.data<float>(), rows, cols, eps, decay);
   }
 }
 
 void batchnorm_eval_forward(Tensor& y, Tensor& save_mean, Tensor& save_inv_std, const Tensor& x,
                             const Tensor& gamma, const Tensor& beta, const Tensor& moving_mean,
                             const Tensor& moving_var, double eps) {
-  const DType dt = check_operands("batchnorm_eval_forward", {&y, &save_mean, &save_inv_std, &x,
-                                                             &gamma, &beta, &moving_mean, &moving_var});
+  const DType dt =
+      check_operands("batchnorm_eval_forward",
+                     {&y, &save_mean, &save_inv_std, &x, &gamma, &beta, &moving_mean, &moving_var});
   VGGTL_CHECK(x.shape() == y.shape() && x.ndim() >= 1, "batchnorm_eval_forward: ", x.str(), " -> ",
               y.str());
   const int64_t rows = x.dim(0), cols = cols_of(x);
-  check_vectors("batchnorm_eval_forward", cols, {&save_mean, &save_inv_std, &moving_mean, &moving_var, &gamma, &beta});
+  check_vectors("batchnorm_eval_forward", cols,
+                {&save_mean, &save_inv_std, &moving_mean, &moving_var, &gamma, &beta});
   if (dt == DType::F64) {
-    batchnorm_eval_forward_cpu(y.data<double>(), save_mean.data<double>(), save_inv_std.data<double>(),
-                               x.data<double>(), gamma.data<double>(), beta.data<double>(),
-                               moving_mean.data<double>(), moving_var.data<double>(), rows, cols, eps);
+    batchnorm_eval_forward_cpu(y.data<double>(), save_mean.data<double>(),
+                               save_inv_std.data<double>(), x.data<double>(), gamma.data<double>(),
+                               beta.data<double>(), moving_mean.data<double>(),
+                               moving_var.data<double>(), rows, cols, eps);
   } else if (y.is_cuda()) {
 #if VGGTL_HAVE_CUDA
-    batchnorm_eval_forward_cuda(y.data<float>(), save_mean.data<float>(), save_inv_std.data<float>(),
-                                x.data<float>(), gamma.data<float>(), beta.data<float>(),
-                                moving_mean.data<float>(), moving_var.data<float>(), rows, cols, eps,
-                                main_stream(y.device()));
+    batchnorm_eval_forward_cuda(y.data<float>(), save_mean.data<float>(),
+                                save_inv_std.data<float>(), x.data<float>(), gamma.data<float>(),
+                                beta.data<float>(), moving_mean.data<float>(),
+                                moving_var.data<float>(), rows, cols, eps, main_stream(y.device()));
 #else
     VGGTL_FAIL("batchnorm: this build has no CUDA backend");
 #endif
   } else {
     batchnorm_eval_forward_cpu(y.data<float>(), save_mean.data<float>(), save_inv_std.data<float>(),
                                x.data<float>(), gamma.data<float>(), beta.data<float>(),
-                               moving_mean.data<float>(), moving_var.data<float>(), rows, cols, eps);
+                               moving_mean.data<float>(), moving_var.data<float>(), rows, cols,
+                               eps);
   }
 }
 
@@ -209,24 +218,25 @@ void batchnorm_backward(Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor&
     check_vectors("batchnorm_backward", cols, {p});
   }
   if (dt == DType::F64) {
-    batchnorm_backward_cpu(dx ? dx->data<double>() : nullptr, dgamma ? dgamma->data<double>() : nullptr,
-                           dbeta ? dbeta->data<double>() : nullptr, dy.data<double>(), x.data<double>(),
-                           gamma.data<double>(), mean.data<double>(), inv_std.data<double>(), rows,
-                           cols, batch_stats);
+    batchnorm_backward_cpu(
+        dx ? dx->data<double>() : nullptr, dgamma ? dgamma->data<double>() : nullptr,
+        dbeta ? dbeta->data<double>() : nullptr, dy.data<double>(), x.data<double>(),
+        gamma.data<double>(), mean.data<double>(), inv_std.data<double>(), rows, cols, batch_stats);
   } else if (dy.is_cuda()) {
 #if VGGTL_HAVE_CUDA
-    batchnorm_backward_cuda(dx ? dx->data<float>() : nullptr, dgamma ? dgamma->data<float>() : nullptr,
-                            dbeta ? dbeta->data<float>() : nullptr, dy.data<float>(), x.data<float>(),
-                            gamma.data<float>(), mean.data<float>(), inv_std.data<float>(), rows, cols,
-                            batch_stats, main_stream(dy.device()));
+    batchnorm_backward_cuda(
+        dx ? dx->data<float>() : nullptr, dgamma ? dgamma->data<float>() : nullptr,
+        dbeta ? dbeta->data<float>() : nullptr, dy.data<float>(), x.data<float>(),
+        gamma.data<float>(), mean.data<float>(), inv_std.data<float>(), rows, cols, batch_stats,
+        main_stream(dy.device()));
 #else
     VGGTL_FAIL("batchnorm: this build has no CUDA backend");
 #endif
   } else {
-    batchnorm_backward_cpu(dx ? dx->data<float>() : nullptr, dgamma ? dgamma->data<float>() : nullptr,
-                           dbeta ? dbeta->data<float>() : nullptr, dy.data<float>(), x.data<float>(),
-                           gamma.data<float>(), mean.data<float>(), inv_std.data<float>(), rows, cols,
-                           batch_stats);
+    batchnorm_backward_cpu(
+        dx ? dx->data<float>() : nullptr, dgamma ? dgamma->data<float>() : nullptr,
+        dbeta ? dbeta->data<float>() : nullptr, dy.data<float>(), x.data<float>(),
+        gamma.data<float>(), mean.data<float>(), inv_std.data<float>(), rows, cols, batch_stats);
   }
 }
 

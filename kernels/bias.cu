@@ -41,8 +41,8 @@ void bias_grad_cuda(float* db, const float* dy, int64_t rows, int64_t cols, Stre
   if (cols == 0) return;
   const int64_t blocks = ceil_div<int64_t>(cols, kBiasGradTileX);
   VGGTL_CHECK(blocks < (int64_t{1} << 31), "bias_grad_cuda: ", cols, " columns is too many");
-  bias_grad_kernel<<<static_cast<unsigned>(blocks), dim3(kBiasGradTileX, kBiasGradTileY), 0, stream>>>(
-      db, dy, rows, cols);
+  bias_grad_kernel<<<static_cast<unsigned>(blocks), dim3(kBiasGradTileX, kBiasGradTileY), 0,
+                     stream>>>(db, dy, rows, cols);
   KERNEL_CHECK();
 }
 

@@ -41,11 +41,13 @@ VGGTL_HD void bias_add_thread(float* y, const float* x, const float* b, int64_t 
   }
 }
 
-// bias_grad: block (kBiasGradTileX, kBiasGradTileY), one block per kBiasGradTileX columns; thread (tx, ty) sums
-// rows ty, ty + kBiasGradTileY, ... of its column, then the kBiasGradTileY partials are added in order.
+// bias_grad: block (kBiasGradTileX, kBiasGradTileY), one block per kBiasGradTileX columns; thread
+// (tx, ty) sums rows ty, ty + kBiasGradTileY, ... of its column, then the kBiasGradTileY partials
+// are added in order.
 constexpr int kBiasGradTileX = 32;
 constexpr int kBiasGradTileY = 8;
-VGGTL_HD double column_partial_sum(const float* m, int64_t rows, int64_t cols, int64_t col, int ty) {
+VGGTL_HD double column_partial_sum(const float* m, int64_t rows, int64_t cols, int64_t col,
+                                   int ty) {
   double s = 0;
   for (int64_t r = ty; r < rows; r += kBiasGradTileY) s += static_cast<double>(m[r * cols + col]);
   return s;

@@ -36,8 +36,8 @@ int64_t cols_of(const Tensor& t) { return t.dim(0) ? t.numel() / t.dim(0) : 0; }
 
 void bias_add(Tensor& y, const Tensor& x, const Tensor& b, bool relu) {
   VGGTL_CHECK(x.device() == y.device() && b.device() == y.device(), "bias_add: devices differ");
-  VGGTL_CHECK(x.dtype() == y.dtype() && b.dtype() == y.dtype(), "bias_add: dtypes differ: ",
-              x.str(), ", ", b.str(), ", ", y.str());
+  VGGTL_CHECK(x.dtype() == y.dtype() && b.dtype() == y.dtype(),
+              "bias_add: dtypes differ: ", x.str(), ", ", b.str(), ", ", y.str());
   VGGTL_CHECK(x.shape() == y.shape() && x.ndim() >= 1 && b.numel() == cols_of(x),
               "bias_add: shapes ", x.str(), ", ", b.str(), ", ", y.str());
   const int64_t rows = rows_of(x), cols = cols_of(x);

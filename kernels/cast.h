@@ -23,11 +23,13 @@ void cast(Tensor& dst, const Tensor& src);
 
 // CUDA geometry: one thread per element, blocks of kCastThreads; swept by the CPU test.
 constexpr int kCastThreads = 256;
-VGGTL_HD void cast_f32_to_bf16_thread(bf16* y, const float* x, int64_t n, int64_t block, int thread) {
+VGGTL_HD void cast_f32_to_bf16_thread(bf16* y, const float* x, int64_t n, int64_t block,
+                                      int thread) {
   const int64_t i = block * kCastThreads + thread;
   if (i < n) y[i] = float_to_bf16(x[i]);
 }
-VGGTL_HD void cast_bf16_to_f32_thread(float* y, const bf16* x, int64_t n, int64_t block, int thread) {
+VGGTL_HD void cast_bf16_to_f32_thread(float* y, const bf16* x, int64_t n, int64_t block,
+                                      int thread) {
   const int64_t i = block * kCastThreads + thread;
   if (i < n) y[i] = bf16_to_float(x[i]);
 }

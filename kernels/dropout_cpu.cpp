@@ -15,8 +15,10 @@ void dropout_cpu(T* y, const T* x, int64_t n, float rate, uint64_t seed, uint32_
   }
 }
 
-template void dropout_cpu<float>(float*, const float*, int64_t, float, uint64_t, uint32_t, uint64_t);
-template void dropout_cpu<double>(double*, const double*, int64_t, float, uint64_t, uint32_t, uint64_t);
+template void dropout_cpu<float>(float*, const float*, int64_t, float, uint64_t, uint32_t,
+                                 uint64_t);
+template void dropout_cpu<double>(double*, const double*, int64_t, float, uint64_t, uint32_t,
+                                  uint64_t);
 
 void dropout(Tensor& y, const Tensor& x, float rate, uint64_t seed, uint32_t step,
              uint64_t offset) {

@@ -16,12 +16,11 @@ void gemm_cuda(cublasContext* handle, float* c, const float* a, const float* b, 
               "x", k, " exceed cuBLAS's int range");
   const int lda = static_cast<int>(trans_a ? m : k);
   const int ldb = static_cast<int>(trans_b ? k : n);
-  CUBLAS_CHECK(cublasGemmEx(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                            trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
-                            static_cast<int>(m), static_cast<int>(k), &alpha, b, CUDA_R_32F,
-                            ldb > 0 ? ldb : 1, a, CUDA_R_32F, lda > 0 ? lda : 1, &beta, c,
-                            CUDA_R_32F, static_cast<int>(n), CUBLAS_COMPUTE_32F_PEDANTIC,
-                            CUBLAS_GEMM_DEFAULT));
+  CUBLAS_CHECK(cublasGemmEx(
+      handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+      static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b, CUDA_R_32F,
+      ldb > 0 ? ldb : 1, a, CUDA_R_32F, lda > 0 ? lda : 1, &beta, c, CUDA_R_32F,
+      static_cast<int>(n), CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace vggtl

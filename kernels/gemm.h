@@ -15,8 +15,8 @@ namespace vggtl {
 
 // The specification: plain loops, sums in double.
 template <typename T>
-void gemm_reference_cpu(T* c, const T* a, const T* b, int64_t m, int64_t n, int64_t k,
-                        bool trans_a, bool trans_b, T alpha, T beta);
+void gemm_reference_cpu(T* c, const T* a, const T* b, int64_t m, int64_t n, int64_t k, bool trans_a,
+                        bool trans_b, T alpha, T beta);
 
 void gemm_cpu(float* c, const float* a, const float* b, int64_t m, int64_t n, int64_t k,
               bool trans_a, bool trans_b, float alpha, float beta);

@@ -11,8 +11,8 @@
 namespace vggtl {
 
 template <typename T>
-void gemm_reference_cpu(T* c, const T* a, const T* b, int64_t m, int64_t n, int64_t k,
-                        bool trans_a, bool trans_b, T alpha, T beta) {
+void gemm_reference_cpu(T* c, const T* a, const T* b, int64_t m, int64_t n, int64_t k, bool trans_a,
+                        bool trans_b, T alpha, T beta) {
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       double acc = 0;
@@ -59,7 +59,8 @@ void gemm_small_cpu(float* c, const float* a, const float* b, int64_t m, int64_t
       }
     }
     float* crow = c + i * n;
-    for (int64_t j = 0; j < n; ++j) crow[j] = beta == 0.f ? alpha * acc[j] : alpha * acc[j] + beta * crow[j];
+    for (int64_t j = 0; j < n; ++j)
+      crow[j] = beta == 0.f ? alpha * acc[j] : alpha * acc[j] + beta * crow[j];
   }
 }
 
@@ -72,9 +73,8 @@ void gemm_cpu(float* c, const float* a, const float* b, int64_t m, int64_t n, in
     gemm_small_cpu(c, a, b, m, n, k, trans_a, trans_b, alpha, beta);
     return;
   }
-  const dnnl_status_t st =
-      dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, trans_a ? m : k, b,
-                 trans_b ? k : n, beta, c, n);
+  const dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a,
+                                      trans_a ? m : k, b, trans_b ? k : n, beta, c, n);
   VGGTL_CHECK(st == dnnl_success, "dnnl_sgemm failed with status ", static_cast<int>(st),
               " for m=", m, " n=", n, " k=", k);
 }
@@ -104,12 +104,12 @@ void gemm(Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_
   const int64_t n = trans_b ? rows_of(b) : cols_of(b);
   VGGTL_CHECK(k == kb, "gemm: inner dimensions differ: ", a.str(), trans_a ? "^T" : "", " x ",
               b.str(), trans_b ? "^T" : "");
-  VGGTL_CHECK(rows_of(c) == m && cols_of(c) == n, "gemm: output ", c.str(), " is not (", m, ", ",
-              n, ")");
+  VGGTL_CHECK(rows_of(c) == m && cols_of(c) == n, "gemm: output ", c.str(), " is not (", m, ", ", n,
+              ")");
   if (c.dtype() == DType::F64) {
     VGGTL_CHECK(!c.is_cuda(), "gemm: f64 runs on the CPU only");
-    gemm_cpu(c.data<double>(), a.data<double>(), b.data<double>(), m, n, k, trans_a, trans_b,
-             alpha, beta);
+    gemm_cpu(c.data<double>(), a.data<double>(), b.data<double>(), m, n, k, trans_a, trans_b, alpha,
+             beta);
     return;
   }
   if (c.is_cuda()) {

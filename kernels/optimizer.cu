@@ -17,7 +17,8 @@ __global__ void sgd_step_kernel(float* w, float* vel, const float* g, int64_t n,
 namespace {
 unsigned optimizer_blocks(int64_t n) {
   const int64_t blocks = ceil_div<int64_t>(ceil_div<int64_t>(n, 4), kOptimizerThreads);
-  VGGTL_CHECK(blocks < (int64_t{1} << 31), "optimizer: ", n, " parameters is too many for one launch");
+  VGGTL_CHECK(blocks < (int64_t{1} << 31), "optimizer: ", n,
+              " parameters is too many for one launch");
   return static_cast<unsigned>(blocks);
 }
 }  // namespace
@@ -32,8 +33,8 @@ void adam_step_cuda(float* w, float* m, float* v, const float* g, int64_t n,
 void sgd_step_cuda(float* w, float* vel, const float* g, int64_t n, float lr, float momentum,
                    bool nesterov, Stream stream) {
   if (n <= 0) return;
-  sgd_step_kernel<<<optimizer_blocks(n), kOptimizerThreads, 0, stream>>>(w, vel, g, n, lr,
-                                                                           momentum, nesterov);
+  sgd_step_kernel<<<optimizer_blocks(n), kOptimizerThreads, 0, stream>>>(w, vel, g, n, lr, momentum,
+                                                                         nesterov);
   KERNEL_CHECK();
 }
 

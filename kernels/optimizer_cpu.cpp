@@ -28,8 +28,10 @@ void sgd_step_cpu(T* w, T* vel, const T* g, int64_t n, T lr, T momentum, bool ne
   }
 }
 
-template void adam_step_cpu<float>(float*, float*, float*, const float*, int64_t, const AdamCoeffs<float>&);
-template void adam_step_cpu<double>(double*, double*, double*, const double*, int64_t, const AdamCoeffs<double>&);
+template void adam_step_cpu<float>(float*, float*, float*, const float*, int64_t,
+                                   const AdamCoeffs<float>&);
+template void adam_step_cpu<double>(double*, double*, double*, const double*, int64_t,
+                                    const AdamCoeffs<double>&);
 template void sgd_step_cpu<float>(float*, float*, const float*, int64_t, float, float, bool);
 template void sgd_step_cpu<double>(double*, double*, const double*, int64_t, double, double, bool);
 

@@ -6,8 +6,8 @@
 namespace vggtl {
 
 __global__ void softmax_xent_kernel(float* probs, float* dlogits, float* row_loss,
-                                    int32_t* predicted, const float* logits,
-                                    const int32_t* labels, int64_t n, int64_t k) {
+                                    int32_t* predicted, const float* logits, const int32_t* labels,
+                                    int64_t n, int64_t k) {
   softmax_xent_thread(probs, dlogits, row_loss, predicted, logits, labels, n, k, blockIdx.x,
                       threadIdx.x);
 }
@@ -24,8 +24,7 @@ void softmax_xent_cuda(float* probs, float* dlogits, float* row_loss, int32_t* p
 }
 
 __global__ void xent_accumulate_kernel(double* totals, const float* row_loss,
-                                       const int32_t* predicted, const int32_t* labels,
-                                       int64_t n) {
+                                       const int32_t* predicted, const int32_t* labels, int64_t n) {
   double loss = totals[0], correct = totals[1];
   for (int64_t r = 0; r < n; ++r) {
     loss += static_cast<double>(row_loss[r]);

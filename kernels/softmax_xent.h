@@ -42,10 +42,9 @@ void xent_accumulate(Tensor& totals, const Tensor& row_loss, const Tensor& predi
 // CUDA geometry: one thread per row (the class count is small: 2 in the reference job), blocks
 // of kXentThreads; swept by the CPU test. Sums in double.
 constexpr int kXentThreads = 128;
-VGGTL_HD void softmax_xent_thread(float* probs, float* dlogits, float* row_loss,
-                                  int32_t* predicted, const float* logits,
-                                  const int32_t* labels, int64_t n, int64_t k, int64_t block,
-                                  int thread) {
+VGGTL_HD void softmax_xent_thread(float* probs, float* dlogits, float* row_loss, int32_t* predicted,
+                                  const float* logits, const int32_t* labels, int64_t n, int64_t k,
+                                  int64_t block, int thread) {
   const int64_t r = block * kXentThreads + thread;
   if (r >= n || k <= 0) return;
   const float* z = logits + r * k;
@@ -62,7 +61,8 @@ VGGTL_HD void softmax_xent_thread(float* probs, float* dlogits, float* row_loss,
     const double p = exp(static_cast<double>(z[j]) - zmax) / s;
     probs[r * k + j] = static_cast<float>(p);
     if (dlogits)
-      dlogits[r * k + j] = static_cast<float>((p - (j == label ? 1.0 : 0.0)) / static_cast<double>(n));
+      dlogits[r * k + j] =
+          static_cast<float>((p - (j == label ? 1.0 : 0.0)) / static_cast<double>(n));
   }
   if (row_loss)
     row_loss[r] = valid ? static_cast<float>(log(s) - (static_cast<double>(z[label]) - zmax)) : NAN;

@@ -25,7 +25,9 @@ void softmax_xent_cpu(T* probs, T* dlogits, T* row_loss, int32_t* predicted, con
     for (int64_t j = 0; j < k; ++j) {
       const double p = e[j] / s;
       probs[r * k + j] = static_cast<T>(p);
-      if (dlogits) dlogits[r * k + j] = static_cast<T>((p - (j == label ? 1.0 : 0.0)) / static_cast<double>(n));
+      if (dlogits)
+        dlogits[r * k + j] =
+            static_cast<T>((p - (j == label ? 1.0 : 0.0)) / static_cast<double>(n));
     }
     if (row_loss) {
       const bool valid = label >= 0 && label < k;
@@ -49,8 +51,10 @@ template void softmax_xent_cpu<float>(float*, float*, float*, int32_t*, const fl
                                       const int32_t*, int64_t, int64_t);
 template void softmax_xent_cpu<double>(double*, double*, double*, int32_t*, const double*,
                                        const int32_t*, int64_t, int64_t);
-template void xent_accumulate_cpu<float>(double*, const float*, const int32_t*, const int32_t*, int64_t);
-template void xent_accumulate_cpu<double>(double*, const double*, const int32_t*, const int32_t*, int64_t);
+template void xent_accumulate_cpu<float>(double*, const float*, const int32_t*, const int32_t*,
+                                         int64_t);
+template void xent_accumulate_cpu<double>(double*, const double*, const int32_t*, const int32_t*,
+                                          int64_t);
 
 namespace {
 template <typename T>
@@ -69,15 +73,17 @@ void softmax_xent(Tensor& probs, Tensor* dlogits, Tensor* row_loss, Tensor& pred
               "softmax_xent: wants f32 (or f64 on the CPU), got ", logits.str());
   VGGTL_CHECK(probs.shape() == logits.shape() && probs.dtype() == dt && probs.device() == dev,
               "softmax_xent: probs ", probs.str(), " for ", logits.str());
-  VGGTL_CHECK(predicted.numel() == n && predicted.dtype() == DType::I32 && predicted.device() == dev,
-              "softmax_xent: predicted ", predicted.str(), " for ", logits.str());
+  VGGTL_CHECK(
+      predicted.numel() == n && predicted.dtype() == DType::I32 && predicted.device() == dev,
+      "softmax_xent: predicted ", predicted.str(), " for ", logits.str());
   VGGTL_CHECK(labels || (!dlogits && !row_loss), "softmax_xent: loss and gradient need labels");
   if (labels)
     VGGTL_CHECK(labels->numel() == n && labels->dtype() == DType::I32 && labels->device() == dev,
                 "softmax_xent: labels ", labels->str(), " for ", logits.str());
   if (dlogits)
-    VGGTL_CHECK(dlogits->shape() == logits.shape() && dlogits->dtype() == dt && dlogits->device() == dev,
-                "softmax_xent: dlogits ", dlogits->str(), " for ", logits.str());
+    VGGTL_CHECK(
+        dlogits->shape() == logits.shape() && dlogits->dtype() == dt && dlogits->device() == dev,
+        "softmax_xent: dlogits ", dlogits->str(), " for ", logits.str());
   if (row_loss)
     VGGTL_CHECK(row_loss->numel() == n && row_loss->dtype() == dt && row_loss->device() == dev,
                 "softmax_xent: row_loss ", row_loss->str(), " for ", logits.str());

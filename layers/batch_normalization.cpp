@@ -20,8 +20,8 @@ BatchNormalization::BatchNormalization(std::string name, int64_t features, doubl
 }
 
 Shape BatchNormalization::output_shape(const Shape& in) const {
-  VGGTL_CHECK(in.ndim() == 2 && in[1] == features_, "BatchNormalization '", name_,
-              "' expects (N, ", features_, "), got ", in.str());
+  VGGTL_CHECK(in.ndim() == 2 && in[1] == features_, "BatchNormalization '", name_, "' expects (N, ",
+              features_, "), got ", in.str());
   return in;
 }
 
@@ -32,8 +32,8 @@ DType BatchNormalization::input_dtype(DType in) const {
 void BatchNormalization::forward(const Tensor& x, Tensor& y, const Pass& pass) {
   Param& gamma = params_[0];
   VGGTL_CHECK(gamma.value.defined(), "BatchNormalization '", name_, "' is not built");
-  VGGTL_CHECK(x.dtype() == gamma.value.dtype(), "BatchNormalization '", name_, "': input ",
-              x.str(), " but gamma ", gamma.value.str());
+  VGGTL_CHECK(x.dtype() == gamma.value.dtype(), "BatchNormalization '", name_, "': input ", x.str(),
+              " but gamma ", gamma.value.str());
   VGGTL_CHECK(y.shape() == output_shape(x.shape()), "BatchNormalization '", name_, "': output ",
               y.str());
   const Device dev = x.device();
@@ -55,8 +55,9 @@ void BatchNormalization::backward(const Tensor& dy, Tensor* dx) {
   Param& gamma = params_[0];
   Param& beta = params_[1];
   batchnorm_backward(dx, gamma.trainable() ? &gamma.grad : nullptr,
-                     beta.trainable() ? &beta.grad : nullptr, dy, x_, gamma.value, mean_.view(0, Shape{features_}),
-                     inv_std_.view(0, Shape{features_}), batch_stats_);
+                     beta.trainable() ? &beta.grad : nullptr, dy, x_, gamma.value,
+                     mean_.view(0, Shape{features_}), inv_std_.view(0, Shape{features_}),
+                     batch_stats_);
 }
 
 void BatchNormalization::initialize(uint64_t) {

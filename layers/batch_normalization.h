@@ -28,8 +28,8 @@ class BatchNormalization : public Layer {
  private:
   int64_t features_;
   double momentum_, epsilon_;
-  Tensor x_;                 // saved input
-  Tensor mean_, inv_std_;    // statistics the last forward used
+  Tensor x_;                  // saved input
+  Tensor mean_, inv_std_;     // statistics the last forward used
   bool batch_stats_ = false;  // whether they were the batch's
 };
 

@@ -12,14 +12,15 @@ namespace vggtl {
 
 Dense::Dense(std::string name, int64_t in_features, int64_t units, Activation activation)
     : Layer(std::move(name)), in_(in_features), units_(units), activation_(activation) {
-  VGGTL_CHECK(in_features > 0 && units > 0, "Dense '", name_, "': sizes ", in_features, " -> ", units);
+  VGGTL_CHECK(in_features > 0 && units > 0, "Dense '", name_, "': sizes ", in_features, " -> ",
+              units);
   params_.push_back(Param{"kernel", Shape{in_features, units}, true, {}, {}});
   params_.push_back(Param{"bias", Shape{units}, true, {}, {}});
 }
 
 Shape Dense::output_shape(const Shape& in) const {
-  VGGTL_CHECK(in.ndim() == 2 && in[1] == in_, "Dense '", name_, "' expects (N, ", in_,
-              "), got ", in.str());
+  VGGTL_CHECK(in.ndim() == 2 && in[1] == in_, "Dense '", name_, "' expects (N, ", in_, "), got ",
+              in.str());
   return Shape{in[0], units_};
 }
 
@@ -28,7 +29,8 @@ DType Dense::input_dtype(DType in) const { return in == DType::F64 ? DType::F64 
 void Dense::forward(const Tensor& x, Tensor& y, const Pass&) {
   const Tensor& w = params_[0].value;
   VGGTL_CHECK(w.defined(), "Dense '", name_, "' is not built");
-  VGGTL_CHECK(x.dtype() == w.dtype(), "Dense '", name_, "': input ", x.str(), " but kernel ", w.str());
+  VGGTL_CHECK(x.dtype() == w.dtype(), "Dense '", name_, "': input ", x.str(), " but kernel ",
+              w.str());
   VGGTL_CHECK(y.shape() == output_shape(x.shape()), "Dense '", name_, "': output ", y.str());
   gemm(y, x, w, false, false);
   bias_add(y, y, params_[1].value, activation_ == Activation::ReLU);

@@ -12,8 +12,8 @@ Dropout::Dropout(std::string name, float rate) : Layer(std::move(name)), rate_(r
 DType Dropout::input_dtype(DType in) const { return in == DType::F64 ? DType::F64 : DType::F32; }
 
 void Dropout::forward(const Tensor& x, Tensor& y, const Pass& pass) {
-  VGGTL_CHECK(y.shape() == x.shape() && y.dtype() == x.dtype(), "Dropout '", name_, "': ",
-              x.str(), " -> ", y.str());
+  VGGTL_CHECK(y.shape() == x.shape() && y.dtype() == x.dtype(), "Dropout '", name_, "': ", x.str(),
+              " -> ", y.str());
   active_ = pass.mode == Mode::Train && rate_ > 0.f;
   pass_ = pass;
   if (active_) {

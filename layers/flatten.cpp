@@ -18,8 +18,8 @@ void Flatten::forward(const Tensor& x, Tensor& y, const Pass&) {
 
 void Flatten::backward(const Tensor& dy, Tensor* dx) {
   if (!dx) return;
-  VGGTL_CHECK(dx->numel() == dy.numel() && dx->dtype() == dy.dtype(), "Flatten '", name_, "': ",
-              dy.str(), " -> ", dx->str());
+  VGGTL_CHECK(dx->numel() == dy.numel() && dx->dtype() == dy.dtype(), "Flatten '", name_,
+              "': ", dy.str(), " -> ", dx->str());
   copy(*dx, dy);
 }
 

@@ -88,12 +88,14 @@ int Model::index_of(const std::string& name) const {
 }
 
 Shape Model::output_shape(int i) const {
-  VGGTL_CHECK(built_ && i >= 0 && i < size(), "output_shape(", i, ") of an unbuilt model or out of range");
+  VGGTL_CHECK(built_ && i >= 0 && i < size(), "output_shape(", i,
+              ") of an unbuilt model or out of range");
   return out_shapes_[i];
 }
 
 DType Model::output_dtype(int i) const {
-  VGGTL_CHECK(built_ && i >= 0 && i < size(), "output_dtype(", i, ") of an unbuilt model or out of range");
+  VGGTL_CHECK(built_ && i >= 0 && i < size(), "output_dtype(", i,
+              ") of an unbuilt model or out of range");
   return out_dtypes_[i];
 }
 

@@ -38,7 +38,8 @@ TEST(BiasCpu, ReluKeepsNaN) {
 
 TEST(BiasCpu, FloatMatchesDouble) {
   const int64_t rows = 37, cols = 13;
-  const std::vector<float> x = test::random_floats(rows * cols, 1), b = test::random_floats(cols, 2);
+  const std::vector<float> x = test::random_floats(rows * cols, 1),
+                           b = test::random_floats(cols, 2);
   std::vector<double> xd(x.begin(), x.end()), bd(b.begin(), b.end());
   std::vector<float> y(rows * cols), db(cols);
   std::vector<double> yd(rows * cols), dbd(cols);
@@ -55,7 +56,8 @@ TEST(BiasCpu, FloatMatchesDouble) {
 // bias_grad_cuda, must reproduce the specification.
 TEST(BiasCpu, ThreadSweepMatchesSpecification) {
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {30, 64}, {7, 300}, {33, 3}}) {
-    const std::vector<float> x = test::random_floats(rows * cols, 3), b = test::random_floats(cols, 4);
+    const std::vector<float> x = test::random_floats(rows * cols, 3),
+                             b = test::random_floats(cols, 4);
     std::vector<float> spec(rows * cols), swept(rows * cols, std::nanf(""));
     bias_add_cpu(spec.data(), x.data(), b.data(), rows, cols, true);
     const int64_t gx = (cols + kBiasThreads - 1) / kBiasThreads;
@@ -74,7 +76,8 @@ TEST(BiasCpu, ThreadSweepMatchesSpecification) {
         const int64_t col = blk * kBiasGradTileX + tx;
         if (col >= cols) continue;
         double s = 0;
-        for (int ty = 0; ty < kBiasGradTileY; ++ty) s += column_partial_sum(x.data(), rows, cols, col, ty);
+        for (int ty = 0; ty < kBiasGradTileY; ++ty)
+          s += column_partial_sum(x.data(), rows, cols, col, ty);
         db_swept[col] = static_cast<float>(s);
       }
     }
@@ -91,8 +94,10 @@ TEST(BiasCpu, TensorLevelRejectsWrongBias) {
 
 TEST(BiasGpu, MatchesCpu) {
   REQUIRE_CUDA_DEVICE();
-  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {30, 64}, {7, 300}, {1000, 3}, {3, 25088}}) {
-    const std::vector<float> xv = test::random_floats(rows * cols, 5), bv = test::random_floats(cols, 6);
+  for (auto [rows, cols] :
+       {std::pair<int64_t, int64_t>{1, 1}, {30, 64}, {7, 300}, {1000, 3}, {3, 25088}}) {
+    const std::vector<float> xv = test::random_floats(rows * cols, 5),
+                             bv = test::random_floats(cols, 6);
     Tensor x = Tensor::empty({rows, cols}, DType::F32), b = Tensor::empty({cols}, DType::F32);
     std::copy(xv.begin(), xv.end(), x.data<float>());
     std::copy(bv.begin(), bv.end(), b.data<float>());
@@ -104,7 +109,8 @@ TEST(BiasGpu, MatchesCpu) {
       bias_add(dy, dx, dbias, relu);
       Tensor back = test::host_copy(dy);
       // One float addition each: identical.
-      EXPECT_TRUE(test::within(test::compare(back.data<float>(), y.data<float>(), rows * cols), 0.0));
+      EXPECT_TRUE(
+          test::within(test::compare(back.data<float>(), y.data<float>(), rows * cols), 0.0));
     }
     Tensor db = Tensor::empty({cols}, DType::F32);
     bias_grad(db, x);
@@ -113,7 +119,8 @@ TEST(BiasGpu, MatchesCpu) {
     bias_grad(ddb, dx);
     Tensor back = test::host_copy(ddb);
     // Double sums in different orders, rounded once to float.
-    EXPECT_TRUE(test::within(test::compare(back.data<float>(), db.data<float>(), cols), 1e-6 * std::sqrt(double(rows))));
+    EXPECT_TRUE(test::within(test::compare(back.data<float>(), db.data<float>(), cols),
+                             1e-6 * std::sqrt(double(rows))));
     // Deterministic: the same bits on a second run.
     Tensor ddb2 = test::poisoned({cols}, DType::F32, Device::cuda());
     bias_grad(ddb2, dx);

@@ -13,7 +13,8 @@ TEST(CastCpu, Bf16RoundsToNearestEven) {
   // 1 + 2^-8 is halfway between bf16 1.0 and 1.0078125: ties to even gives 1.0;
   // 1 + 3*2^-8 is halfway between 1.0078125 and 1.015625: to even gives 1.015625;
   // FLT_MAX is beyond bf16's largest finite value and rounds to infinity.
-  const float x[] = {1.0f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256, -2.5f, std::nanf(""), 3.4028235e38f};
+  const float x[] = {1.0f,  1.0f + 1.0f / 256, 1.0f + 3.0f / 256,
+                     -2.5f, std::nanf(""),     3.4028235e38f};
   bf16 y[6];
   cast_f32_to_bf16_cpu(y, x, 6);
   float back[6];
@@ -58,7 +59,8 @@ TEST(CastCpu, ThreadSweepMatchesSpecification) {
   std::vector<float> back(n), sback(n, std::nanf(""));
   cast_bf16_to_f32_cpu(back.data(), spec.data(), n);
   for (int64_t b = 0; b < blocks; ++b)
-    for (int t = 0; t < kCastThreads; ++t) cast_bf16_to_f32_thread(sback.data(), spec.data(), n, b, t);
+    for (int t = 0; t < kCastThreads; ++t)
+      cast_bf16_to_f32_thread(sback.data(), spec.data(), n, b, t);
   EXPECT_TRUE(test::within(test::compare(sback.data(), back.data(), n), 0.0));
   // bf16 keeps 8 significant bits: rounding error at most half a unit, 2^-8 relative.
   for (int64_t i = 0; i < n; ++i) ASSERT_LE(std::fabs(back[i] - x[i]), std::fabs(x[i]) / 256) << i;
@@ -80,7 +82,8 @@ TEST(CastGpu, MatchesCpuExactly) {
     cast(gf2, gb);
     Tensor hb = test::host_copy(gb);
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hb.data<bf16>()[i].bits, b.data<bf16>()[i].bits) << i;
-    EXPECT_TRUE(test::within(test::compare(test::host_copy(gf2).data<float>(), f2.data<float>(), n), 0.0));
+    EXPECT_TRUE(
+        test::within(test::compare(test::host_copy(gf2).data<float>(), f2.data<float>(), n), 0.0));
   }
 }
 

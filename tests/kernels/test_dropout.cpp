@@ -14,7 +14,8 @@ namespace {
 
 TEST(DropoutCpu, FollowsThePhiloxDefinition) {
   const int64_t n = 1000;
-  const std::vector<double> x = test::random_doubles(n, 1, 0.5, 1.5);  // never 0, so zeros are drops
+  const std::vector<double> x =
+      test::random_doubles(n, 1, 0.5, 1.5);  // never 0, so zeros are drops
   std::vector<double> y(n);
   const uint64_t seed = 1234, offset = uint64_t{3} << 40;
   dropout_cpu(y.data(), x.data(), n, 0.3f, seed, 17, offset);
@@ -78,8 +79,10 @@ TEST(DropoutCpu, ThreadSweepMatchesSpecificationBitForBit) {
       const int64_t blocks = ((n + 3) / 4 + kDropoutThreads - 1) / kDropoutThreads;
       for (int64_t b = 0; b < blocks; ++b)
         for (int t = 0; t < kDropoutThreads; ++t)
-          dropout_thread(swept.data(), x.data(), n, 0.5f, static_cast<float>(dropout_scale(0.5f)), 42, 9, offset, b, t);
-      EXPECT_TRUE(test::within(test::compare(swept.data(), spec.data(), n), 0.0)) << n << " " << offset;
+          dropout_thread(swept.data(), x.data(), n, 0.5f, static_cast<float>(dropout_scale(0.5f)),
+                         42, 9, offset, b, t);
+      EXPECT_TRUE(test::within(test::compare(swept.data(), spec.data(), n), 0.0))
+          << n << " " << offset;
     }
   }
 }

@@ -51,7 +51,8 @@ TEST(GemmCpu, SgemmMatchesReferenceForAllTransposes) {
       gemm_cpu(c.data(), a.data(), b.data(), cs.m, cs.n, cs.k, ta, tb, 1.f, 0.f);
       gemm_reference_cpu(ref.data(), ad.data(), bd.data(), cs.m, cs.n, cs.k, ta, tb, 1.0, 0.0);
       // f32 products of k terms in [-1, 1]: error grows like sqrt(k) * 2^-24 * |terms|.
-      EXPECT_TRUE(test::within(test::compare(c.data(), ref.data(), cs.m * cs.n), 1e-5 * std::sqrt(cs.k)))
+      EXPECT_TRUE(
+          test::within(test::compare(c.data(), ref.data(), cs.m * cs.n), 1e-5 * std::sqrt(cs.k)))
           << cs.m << "x" << cs.n << "x" << cs.k << " trans " << ta << tb;
     }
   }

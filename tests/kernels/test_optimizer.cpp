@@ -19,9 +19,11 @@ TEST(OptimizerCpu, AdamFirstStepClosedForm) {
   const double lr = 0.01, eps = 1e-7;
   std::vector<double> w = {1.0, -2.0, 0.5, 3.0}, m(4, 0), v(4, 0);
   const std::vector<double> g = {0.3, -1e-6, 1e-6, 0.0}, w0 = w;
-  adam_step_cpu(w.data(), m.data(), v.data(), g.data(), 4, adam_coeffs<double>(lr, 0.9, 0.999, eps, 0));
+  adam_step_cpu(w.data(), m.data(), v.data(), g.data(), 4,
+                adam_coeffs<double>(lr, 0.9, 0.999, eps, 0));
   for (int i = 0; i < 4; ++i) {
-    const double want = w0[i] - lr * g[i] * std::sqrt(0.001) / (std::sqrt(0.001) * std::fabs(g[i]) + eps);
+    const double want =
+        w0[i] - lr * g[i] * std::sqrt(0.001) / (std::sqrt(0.001) * std::fabs(g[i]) + eps);
     EXPECT_NEAR(w[i], want, 1e-15) << i;
   }
   EXPECT_NEAR(w0[2] - w[2], 0.01 * 0.2402530733, 1e-9);
@@ -34,7 +36,8 @@ TEST(OptimizerCpu, AdamStepsFollowTheFormula) {
   const double lr = 0.05, b1 = 0.9, b2 = 0.999, eps = 1e-7;
   for (int64_t step = 0; step < 5; ++step) {
     const std::vector<double> g = test::random_doubles(n, 10 + step);
-    adam_step_cpu(w.data(), m.data(), v.data(), g.data(), n, adam_coeffs<double>(lr, b1, b2, eps, step));
+    adam_step_cpu(w.data(), m.data(), v.data(), g.data(), n,
+                  adam_coeffs<double>(lr, b1, b2, eps, step));
     const double t = static_cast<double>(step + 1);
     const double alpha = lr * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
     for (int64_t i = 0; i < n; ++i) {
@@ -72,8 +75,10 @@ TEST(OptimizerCpu, FloatMatchesDouble) {
   std::vector<float> w = w0, m(n, 0), v(n, 0);
   std::vector<double> wd(w0.begin(), w0.end()), md(n, 0), vd(n, 0), gd(g.begin(), g.end());
   for (int64_t step = 0; step < 3; ++step) {
-    adam_step_cpu(w.data(), m.data(), v.data(), g.data(), n, adam_coeffs<float>(1e-3, 0.9, 0.999, 1e-7, step));
-    adam_step_cpu(wd.data(), md.data(), vd.data(), gd.data(), n, adam_coeffs<double>(1e-3, 0.9, 0.999, 1e-7, step));
+    adam_step_cpu(w.data(), m.data(), v.data(), g.data(), n,
+                  adam_coeffs<float>(1e-3, 0.9, 0.999, 1e-7, step));
+    adam_step_cpu(wd.data(), md.data(), vd.data(), gd.data(), n,
+                  adam_coeffs<double>(1e-3, 0.9, 0.999, 1e-7, step));
   }
   // Each step moves a weight by about lr; float rounding of the ratio is ~1e-7 relative.
   EXPECT_TRUE(test::within(test::compare(w.data(), wd.data(), n), 2e-7));
@@ -88,7 +93,8 @@ TEST(OptimizerCpu, ThreadSweepMatchesSpecificationBitForBit) {
     adam_step_cpu(w.data(), m.data(), v.data(), g.data(), n, c);
     const int64_t blocks = ((n + 3) / 4 + kOptimizerThreads - 1) / kOptimizerThreads;
     for (int64_t b = 0; b < blocks; ++b)
-      for (int t = 0; t < kOptimizerThreads; ++t) adam_thread(sw.data(), sm.data(), sv.data(), g.data(), n, c, b, t);
+      for (int t = 0; t < kOptimizerThreads; ++t)
+        adam_thread(sw.data(), sm.data(), sv.data(), g.data(), n, c, b, t);
     EXPECT_TRUE(test::within(test::compare(sw.data(), w.data(), n), 0.0));
     EXPECT_TRUE(test::within(test::compare(sm.data(), m.data(), n), 0.0));
     EXPECT_TRUE(test::within(test::compare(sv.data(), v.data(), n), 0.0));
@@ -115,21 +121,28 @@ TEST(OptimizerGpu, MatchesCpuBitForBit) {
     };
     Tensor w = host(test::random_floats(n, 8)), g = host(test::random_floats(n, 9));
     Tensor m = Tensor::zeros({n}, DType::F32), v = Tensor::zeros({n}, DType::F32);
-    Tensor gw = to_device(w, gpu), gg = to_device(g, gpu), gm = to_device(m, gpu), gv = to_device(v, gpu);
+    Tensor gw = to_device(w, gpu), gg = to_device(g, gpu), gm = to_device(m, gpu),
+           gv = to_device(v, gpu);
     for (int64_t step = 0; step < 3; ++step) {
       adam_step(w, m, v, g, 1e-3, 0.9, 0.999, 1e-7, step);
       adam_step(gw, gm, gv, gg, 1e-3, 0.9, 0.999, 1e-7, step);
     }
-    EXPECT_TRUE(test::within(test::compare(test::host_copy(gw).data<float>(), w.data<float>(), n), 0.0));
-    EXPECT_TRUE(test::within(test::compare(test::host_copy(gm).data<float>(), m.data<float>(), n), 0.0));
-    EXPECT_TRUE(test::within(test::compare(test::host_copy(gv).data<float>(), v.data<float>(), n), 0.0));
+    EXPECT_TRUE(
+        test::within(test::compare(test::host_copy(gw).data<float>(), w.data<float>(), n), 0.0));
+    EXPECT_TRUE(
+        test::within(test::compare(test::host_copy(gm).data<float>(), m.data<float>(), n), 0.0));
+    EXPECT_TRUE(
+        test::within(test::compare(test::host_copy(gv).data<float>(), v.data<float>(), n), 0.0));
     // Unaligned start (a view at element 1) takes the scalar path: still the same bits.
     if (n > 4) {
-      Tensor wv = w.view(1, {n - 1}), mv = m.view(1, {n - 1}), vv = v.view(1, {n - 1}), gv1 = g.view(1, {n - 1});
-      Tensor gwv = gw.view(1, {n - 1}), gmv = gm.view(1, {n - 1}), gvv = gv.view(1, {n - 1}), ggv = gg.view(1, {n - 1});
+      Tensor wv = w.view(1, {n - 1}), mv = m.view(1, {n - 1}), vv = v.view(1, {n - 1}),
+             gv1 = g.view(1, {n - 1});
+      Tensor gwv = gw.view(1, {n - 1}), gmv = gm.view(1, {n - 1}), gvv = gv.view(1, {n - 1}),
+             ggv = gg.view(1, {n - 1});
       adam_step(wv, mv, vv, gv1, 1e-3, 0.9, 0.999, 1e-7, 3);
       adam_step(gwv, gmv, gvv, ggv, 1e-3, 0.9, 0.999, 1e-7, 3);
-      EXPECT_TRUE(test::within(test::compare(test::host_copy(gw).data<float>(), w.data<float>(), n), 0.0));
+      EXPECT_TRUE(
+          test::within(test::compare(test::host_copy(gw).data<float>(), w.data<float>(), n), 0.0));
     }
     for (bool nesterov : {false, true}) {
       Tensor vel = Tensor::zeros({n}, DType::F32), gvel = Tensor::zeros({n}, DType::F32, gpu);
@@ -137,8 +150,10 @@ TEST(OptimizerGpu, MatchesCpuBitForBit) {
         sgd_step(w, &vel, g, 0.01, 0.9, nesterov);
         sgd_step(gw, &gvel, gg, 0.01, 0.9, nesterov);
       }
-      EXPECT_TRUE(test::within(test::compare(test::host_copy(gw).data<float>(), w.data<float>(), n), 0.0));
-      EXPECT_TRUE(test::within(test::compare(test::host_copy(gvel).data<float>(), vel.data<float>(), n), 0.0));
+      EXPECT_TRUE(
+          test::within(test::compare(test::host_copy(gw).data<float>(), w.data<float>(), n), 0.0));
+      EXPECT_TRUE(test::within(
+          test::compare(test::host_copy(gvel).data<float>(), vel.data<float>(), n), 0.0));
     }
   }
 }

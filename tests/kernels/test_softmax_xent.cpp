@@ -54,7 +54,8 @@ TEST(SoftmaxXentCpu, GradientMatchesCentralDifferences) {
   std::vector<double> p(n * k), d(n * k), loss(n);
   std::vector<int32_t> pred(n);
   auto mean_loss = [&] {
-    softmax_xent_cpu(p.data(), static_cast<double*>(nullptr), loss.data(), pred.data(), z.data(), labels, n, k);
+    softmax_xent_cpu(p.data(), static_cast<double*>(nullptr), loss.data(), pred.data(), z.data(),
+                     labels, n, k);
     double s = 0;
     for (double v : loss) s += v;
     return s / n;
@@ -83,7 +84,8 @@ TEST(SoftmaxXentCpu, FloatMatchesDoubleAndRowSweep) {
     std::vector<double> pd(n * k), dd(n * k), lossd(n);
     std::vector<int32_t> pred(n), predd(n);
     softmax_xent_cpu(p.data(), d.data(), loss.data(), pred.data(), z.data(), labels.data(), n, k);
-    softmax_xent_cpu(pd.data(), dd.data(), lossd.data(), predd.data(), zd.data(), labels.data(), n, k);
+    softmax_xent_cpu(pd.data(), dd.data(), lossd.data(), predd.data(), zd.data(), labels.data(), n,
+                     k);
     EXPECT_TRUE(test::within(test::compare(p.data(), pd.data(), n * k), 1e-7));
     EXPECT_TRUE(test::within(test::compare(loss.data(), lossd.data(), n), 1e-6));
     EXPECT_EQ(pred, predd);
@@ -92,7 +94,8 @@ TEST(SoftmaxXentCpu, FloatMatchesDoubleAndRowSweep) {
     const int64_t blocks = (n + kXentThreads - 1) / kXentThreads;
     for (int64_t b = 0; b < blocks; ++b)
       for (int t = 0; t < kXentThreads; ++t)
-        softmax_xent_thread(sp.data(), sd.data(), sl.data(), spred.data(), z.data(), labels.data(), n, k, b, t);
+        softmax_xent_thread(sp.data(), sd.data(), sl.data(), spred.data(), z.data(), labels.data(),
+                            n, k, b, t);
     // The thread function is the same double arithmetic: identical.
     EXPECT_TRUE(test::within(test::compare(sp.data(), p.data(), n * k), 0.0));
     EXPECT_TRUE(test::within(test::compare(sd.data(), d.data(), n * k), 0.0));
@@ -143,9 +146,12 @@ TEST(SoftmaxXentGpu, MatchesCpu) {
     softmax_xent(gp, &gd, &gloss, gpred, gz, &glabels);
     xent_accumulate(gtotals, gloss, gpred, glabels);
     // Same double arithmetic; the GPU's exp/log may differ from glibc's in the last double bit.
-    EXPECT_TRUE(test::within(test::compare(test::host_copy(gp).data<float>(), p.data<float>(), n * k), 1e-7));
-    EXPECT_TRUE(test::within(test::compare(test::host_copy(gd).data<float>(), d.data<float>(), n * k), 1e-7));
-    EXPECT_TRUE(test::within(test::compare(test::host_copy(gloss).data<float>(), loss.data<float>(), n), 1e-6));
+    EXPECT_TRUE(test::within(
+        test::compare(test::host_copy(gp).data<float>(), p.data<float>(), n * k), 1e-7));
+    EXPECT_TRUE(test::within(
+        test::compare(test::host_copy(gd).data<float>(), d.data<float>(), n * k), 1e-7));
+    EXPECT_TRUE(test::within(
+        test::compare(test::host_copy(gloss).data<float>(), loss.data<float>(), n), 1e-6));
     Tensor hp = test::host_copy(gpred), ht = test::host_copy(gtotals);
     for (int64_t r = 0; r < n; ++r) EXPECT_EQ(hp.data<int32_t>()[r], pred.data<int32_t>()[r]);
     EXPECT_NEAR(ht.data<double>()[0], totals.data<double>()[0], 1e-6 * n);

@@ -15,7 +15,8 @@
 
 namespace vggtl::test {
 
-inline Tensor tensor_of(const Shape& shape, const std::vector<double>& v, DType dtype = DType::F64) {
+inline Tensor tensor_of(const Shape& shape, const std::vector<double>& v,
+                        DType dtype = DType::F64) {
   Tensor t = Tensor::empty(shape, dtype);
   write_values(t, v);
   return t;
@@ -37,7 +38,8 @@ inline std::unique_ptr<Model> one_layer_model(std::unique_ptr<Layer> layer, cons
 
 // Largest |numeric - analytic| over the largest |analytic| (at least 1e-3, so that all-zero
 // gradients are compared absolutely).
-inline double relative_error(const std::vector<double>& numeric, const std::vector<double>& analytic) {
+inline double relative_error(const std::vector<double>& numeric,
+                             const std::vector<double>& analytic) {
   double worst = 0, scale = 1e-3;
   for (size_t i = 0; i < analytic.size(); ++i) {
     worst = std::max(worst, std::fabs(numeric[i] - analytic[i]));
@@ -87,13 +89,15 @@ inline void expect_layer_gradients(Layer& layer, Tensor x, const Pass& pass, boo
   for (Param& p : layer.params()) {
     if (!p.trainable()) continue;
     const std::vector<double> analytic = values_of(p.grad);
-    const std::vector<double> numeric = numeric_gradient(p.value.data<double>(), p.value.numel(), loss);
+    const std::vector<double> numeric =
+        numeric_gradient(p.value.data<double>(), p.value.numel(), loss);
     EXPECT_LT(relative_error(numeric, analytic), tolerance) << layer.name() << ": " << p.name;
   }
 }
 
 // Uniform values in [lo, hi) with a random sign: kept away from 0 (ReLU kinks).
-inline std::vector<double> away_from_zero(size_t n, uint64_t seed, double lo = 0.1, double hi = 1.0) {
+inline std::vector<double> away_from_zero(size_t n, uint64_t seed, double lo = 0.1,
+                                          double hi = 1.0) {
   std::vector<double> v = random_doubles(n, seed, lo, hi);
   const std::vector<double> s = random_doubles(n, seed + 1);
   for (size_t i = 0; i < n; ++i) v[i] = s[i] < 0 ? -v[i] : v[i];

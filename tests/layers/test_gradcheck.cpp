@@ -25,7 +25,8 @@ const Pass kEval{Mode::Eval, 1234, 7};
 
 // Smallest |x W + b| over the batch: the distance of the pre-activations from the ReLU kink.
 double kink_margin(const Tensor& x, Dense& d) {
-  const std::vector<double> xv = values_of(x), w = values_of(d.params()[0].value), b = values_of(d.params()[1].value);
+  const std::vector<double> xv = values_of(x), w = values_of(d.params()[0].value),
+                            b = values_of(d.params()[1].value);
   const int64_t n = x.dim(0), in = d.in_features(), out = d.units();
   double margin = 1e30;
   for (int64_t r = 0; r < n; ++r) {
@@ -56,7 +57,8 @@ TEST(GradCheck, DenseWithRelu) {
 
 TEST(GradCheck, ReLU) {
   auto model = test::one_layer_model(std::make_unique<ReLU>("r"), {3, 4});
-  expect_layer_gradients(model->layer(0), tensor_of({2, 3, 4}, test::away_from_zero(24, 5)), kTrain);
+  expect_layer_gradients(model->layer(0), tensor_of({2, 3, 4}, test::away_from_zero(24, 5)),
+                         kTrain);
 }
 
 TEST(GradCheck, BatchNormalizationTrain) {
@@ -91,7 +93,8 @@ TEST(GradCheck, DropoutWithFixedMask) {
 
 TEST(GradCheck, Flatten) {
   auto model = test::one_layer_model(std::make_unique<Flatten>("f"), {3, 2, 2});
-  expect_layer_gradients(model->layer(0), tensor_of({2, 3, 2, 2}, test::random_doubles(24, 14)), kTrain);
+  expect_layer_gradients(model->layer(0), tensor_of({2, 3, 2, 2}, test::random_doubles(24, 14)),
+                         kTrain);
 }
 
 TEST(GradCheck, SoftmaxCrossEntropy) {
@@ -107,7 +110,8 @@ TEST(GradCheck, SoftmaxCrossEntropy) {
   };
   loss.forward(logits, &labels, true);
   const std::vector<double> analytic = values_of(loss.dlogits());
-  const std::vector<double> numeric = test::numeric_gradient(logits.data<double>(), n * k, mean_loss);
+  const std::vector<double> numeric =
+      test::numeric_gradient(logits.data<double>(), n * k, mean_loss);
   EXPECT_LT(test::relative_error(numeric, analytic), 1e-6);
 }
 
@@ -134,8 +138,8 @@ TEST(GradCheck, WholeHeadThroughTheModel) {
   model.backward(loss.dlogits());
   const std::vector<double> analytic = values_of(model.grad_arena());
   ASSERT_EQ(model.trainable_count(), 6 * 5 + 5 + 5 + 5 + 5 * 3 + 3);
-  const std::vector<double> numeric =
-      test::numeric_gradient(model.param_arena().data<double>(), model.param_arena().numel(), mean_loss);
+  const std::vector<double> numeric = test::numeric_gradient(
+      model.param_arena().data<double>(), model.param_arena().numel(), mean_loss);
   EXPECT_LT(test::relative_error(numeric, analytic), 1e-6);
 }
 
@@ -147,41 +151,49 @@ void expect_float_matches_double(std::unique_ptr<Layer> f32_layer, std::unique_p
   Layer& lf = mf->layer(0);
   Layer& ld = md->layer(0);
   for (size_t i = 0; i < lf.params().size(); ++i) {
-    const std::vector<double> v = test::random_doubles(lf.params()[i].value.numel(), 30 + i, 0.5, 1.5);
+    const std::vector<double> v =
+        test::random_doubles(lf.params()[i].value.numel(), 30 + i, 0.5, 1.5);
     write_values(lf.params()[i].value, v);
-    write_values(ld.params()[i].value, values_of(lf.params()[i].value));  // the float-rounded values
+    write_values(ld.params()[i].value,
+                 values_of(lf.params()[i].value));  // the float-rounded values
   }
   const Shape xs = with_batch(sample, 9);
-  const std::vector<double> xv = values_of(tensor_of(xs, test::random_doubles(xs.numel(), 40), DType::F32));
+  const std::vector<double> xv =
+      values_of(tensor_of(xs, test::random_doubles(xs.numel(), 40), DType::F32));
   Tensor xf = tensor_of(xs, xv, DType::F32), xd = tensor_of(xs, xv);
   const Shape ys = lf.output_shape(xs);
   Tensor yf = Tensor::empty(ys, DType::F32), yd = Tensor::empty(ys, DType::F64);
   lf.forward(xf, yf, pass);
   ld.forward(xd, yd, pass);
-  const std::vector<double> dyv = values_of(tensor_of(ys, test::random_doubles(ys.numel(), 41), DType::F32));
+  const std::vector<double> dyv =
+      values_of(tensor_of(ys, test::random_doubles(ys.numel(), 41), DType::F32));
   Tensor dyf = tensor_of(ys, dyv, DType::F32), dyd = tensor_of(ys, dyv);
   Tensor dxf = Tensor::empty(xs, DType::F32), dxd = Tensor::empty(xs, DType::F64);
   lf.backward(dyf, &dxf);
   ld.backward(dyd, &dxd);
   auto check = [&](const Tensor& a, const Tensor& b, const char* what) {
     const std::vector<double> av = values_of(a), bv = values_of(b);
-    EXPECT_TRUE(test::within_rms(test::compare(av.data(), bv.data(), a.numel()), a.numel(), tol)) << lf.name() << " " << what;
+    EXPECT_TRUE(test::within_rms(test::compare(av.data(), bv.data(), a.numel()), a.numel(), tol))
+        << lf.name() << " " << what;
   };
   check(yf, yd, "y");
   check(dxf, dxd, "dx");
   for (size_t i = 0; i < lf.params().size(); ++i)
-    if (lf.params()[i].trainable()) check(lf.params()[i].grad, ld.params()[i].grad, lf.params()[i].name.c_str());
+    if (lf.params()[i].trainable())
+      check(lf.params()[i].grad, ld.params()[i].grad, lf.params()[i].name.c_str());
 }
 
 TEST(GradCheck, FloatMatchesDouble) {
   // fp32 against fp64 with identical inputs and weights: relative to the RMS of the values.
   expect_float_matches_double(std::make_unique<Dense>("d", 33, 7, Activation::ReLU),
-                              std::make_unique<Dense>("d", 33, 7, Activation::ReLU), {33}, kTrain, 1e-5);
-  expect_float_matches_double(std::make_unique<BatchNormalization>("bn", 5), std::make_unique<BatchNormalization>("bn", 5),
-                              {5}, kTrain, 1e-5);
-  expect_float_matches_double(std::make_unique<Dropout>("drop", 0.5f), std::make_unique<Dropout>("drop", 0.5f), {11},
-                              kTrain, 1e-7);
-  expect_float_matches_double(std::make_unique<ReLU>("r"), std::make_unique<ReLU>("r"), {4}, kTrain, 1e-7);
+                              std::make_unique<Dense>("d", 33, 7, Activation::ReLU), {33}, kTrain,
+                              1e-5);
+  expect_float_matches_double(std::make_unique<BatchNormalization>("bn", 5),
+                              std::make_unique<BatchNormalization>("bn", 5), {5}, kTrain, 1e-5);
+  expect_float_matches_double(std::make_unique<Dropout>("drop", 0.5f),
+                              std::make_unique<Dropout>("drop", 0.5f), {11}, kTrain, 1e-7);
+  expect_float_matches_double(std::make_unique<ReLU>("r"), std::make_unique<ReLU>("r"), {4}, kTrain,
+                              1e-7);
 }
 
 }  // namespace

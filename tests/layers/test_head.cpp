@@ -34,7 +34,8 @@ TEST(Head, LearnsTwoGaussianClusters) {
   // 60 samples, 30 per class, centred at -0.5 and +0.5 in every one of 50 dimensions with unit
   // noise: the class means are sqrt(50) = 7 standard deviations apart.
   const int64_t n = 60, d = 50, batch = 30;
-  const int kMaxSteps = 150;  // 75 epochs of 2 batches; it takes 73 steps (one outlier is last)  // 30 epochs of 2 batches
+  const int kMaxSteps = 150;  // 75 epochs of 2 batches; it takes 73 steps (one outlier is last)  //
+                              // 30 epochs of 2 batches
   std::mt19937_64 rng(2024);
   std::normal_distribution<double> noise(0.0, 1.0);
   std::vector<double> xv(n * d);
@@ -68,7 +69,8 @@ TEST(Head, LearnsTwoGaussianClusters) {
     if (eval_accuracy().accuracy() == 1.0) reached = step + 1;
   }
   const XentSums end = eval_accuracy();
-  EXPECT_GT(reached, 0) << "not separated within " << kMaxSteps << " steps; accuracy " << end.accuracy();
+  EXPECT_GT(reached, 0) << "not separated within " << kMaxSteps << " steps; accuracy "
+                        << end.accuracy();
   EXPECT_LT(end.mean_loss(), start.mean_loss());
   std::printf("head: 100%% training accuracy after %d Adam steps (loss %.4f -> %.4f)\n", reached,
               start.mean_loss(), end.mean_loss());

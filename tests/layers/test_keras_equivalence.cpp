@@ -30,7 +30,8 @@ namespace {
 constexpr int N = 3, I = 4, H = 3, K = 2;
 const double kX[N][I] = {{1.0, 2.0, -1.0, 0.5}, {-1.0, 0.5, 2.0, 1.0}, {0.5, -1.5, 1.0, -2.0}};
 const int kY[N] = {0, 1, 1};
-const double kW1[I][H] = {{0.0, -0.2, -0.3}, {0.1, -0.1, -0.4}, {-0.7, -0.5, 0.7}, {0.7, 0.3, -0.4}};
+const double kW1[I][H] = {
+    {0.0, -0.2, -0.3}, {0.1, -0.1, -0.4}, {-0.7, -0.5, 0.7}, {0.7, 0.3, -0.4}};
 const double kB1[H] = {0.02, 0.12, 0.12};
 const double kW2[H][K] = {{-0.7, 0.8}, {0.5, 0.2}, {0.6, -0.7}};
 
@@ -43,7 +44,8 @@ struct Reference {
                                         std::vector<double>(&kW2[0][0], &kW2[0][0] + H * K),
                                         std::vector<double>(K, 0.0)};
   std::vector<std::vector<double>> m, v;
-  std::vector<double> moving_mean = std::vector<double>(H, 0.0), moving_var = std::vector<double>(H, 1.0);
+  std::vector<double> moving_mean = std::vector<double>(H, 0.0),
+                      moving_var = std::vector<double>(H, 1.0);
   double min_margin = 1e30;
   bool units_mixed = true;
 
@@ -93,7 +95,8 @@ struct Reference {
       }
       for (int k = 0; k < K; ++k) s += std::exp(logit[k] - mx);
       loss += -(logit[kY[r]] - mx - std::log(s)) / N;
-      for (int k = 0; k < K; ++k) dl[r][k] = (std::exp(logit[k] - mx) / s - (k == kY[r] ? 1.0 : 0.0)) / N;
+      for (int k = 0; k < K; ++k)
+        dl[r][k] = (std::exp(logit[k] - mx) / s - (k == kY[r] ? 1.0 : 0.0)) / N;
     }
     std::vector<std::vector<double>> g;
     for (const auto& p : w) g.emplace_back(p.size(), 0.0);
@@ -157,14 +160,16 @@ struct Library {
     write_values(model.param("dense_1", "kernel").value, start.w[0]);
     write_values(model.param("dense_1", "bias").value, start.w[1]);
     write_values(model.param("dense_2", "kernel").value, start.w[4]);
-    adam = std::make_unique<Adam>(model.param_arena(), model.grad_arena(), AdamConfig{0.1, 0.9, 0.999, 1e-7});
+    adam = std::make_unique<Adam>(model.param_arena(), model.grad_arena(),
+                                  AdamConfig{0.1, 0.9, 0.999, 1e-7});
     x = test::tensor_of({N, I}, std::vector<double>(&kX[0][0], &kX[0][0] + N * I), dtype);
     labels = Tensor::empty({N}, DType::I32);
     for (int r = 0; r < N; ++r) labels.data<int32_t>()[r] = kY[r];
   }
 
   double train_step(int step) {
-    loss.forward(model.forward(x, Pass{Mode::Train, 42, static_cast<uint32_t>(step)}), &labels, true);
+    loss.forward(model.forward(x, Pass{Mode::Train, 42, static_cast<uint32_t>(step)}), &labels,
+                 true);
     const double value = loss.batch_sums().mean_loss();
     model.backward(loss.dlogits());
     adam->step();
@@ -172,9 +177,9 @@ struct Library {
   }
 
   std::vector<double> weights(int p) {
-    static const char* names[][2] = {{"dense_1", "kernel"}, {"dense_1", "bias"},
-                                     {"batch_normalization", "gamma"}, {"batch_normalization", "beta"},
-                                     {"dense_2", "kernel"}, {"dense_2", "bias"}};
+    static const char* names[][2] = {
+        {"dense_1", "kernel"},           {"dense_1", "bias"},   {"batch_normalization", "gamma"},
+        {"batch_normalization", "beta"}, {"dense_2", "kernel"}, {"dense_2", "bias"}};
     return test::values_of(model.param(names[p][0], names[p][1]).value);
   }
 };
@@ -184,17 +189,21 @@ void expect_matches_reference(DType dtype, double tol) {
   Library lib(dtype);
   for (int step = 0; step < 3; ++step) {
     const double want = ref.train_step(step);
-    EXPECT_NEAR(lib.train_step(step), want, tol * std::max(1.0, std::fabs(want))) << "loss of step " << step;
+    EXPECT_NEAR(lib.train_step(step), want, tol * std::max(1.0, std::fabs(want)))
+        << "loss of step " << step;
   }
   ASSERT_GT(ref.min_margin, 0.1) << "the fixed data must keep pre-activations off the ReLU kink";
   ASSERT_TRUE(ref.units_mixed) << "each hidden unit must be active for some rows only";
   for (int p = 0; p < 6; ++p) {
     const std::vector<double> got = lib.weights(p);
     ASSERT_EQ(got.size(), ref.w[p].size());
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], ref.w[p][i], tol) << "weight " << p << "[" << i << "]";
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_NEAR(got[i], ref.w[p][i], tol) << "weight " << p << "[" << i << "]";
   }
-  const std::vector<double> mm = test::values_of(lib.model.param("batch_normalization", "moving_mean").value);
-  const std::vector<double> mv = test::values_of(lib.model.param("batch_normalization", "moving_variance").value);
+  const std::vector<double> mm =
+      test::values_of(lib.model.param("batch_normalization", "moving_mean").value);
+  const std::vector<double> mv =
+      test::values_of(lib.model.param("batch_normalization", "moving_variance").value);
   for (int c = 0; c < H; ++c) {
     EXPECT_NEAR(mm[c], ref.moving_mean[c], tol);
     EXPECT_NEAR(mv[c], ref.moving_var[c], tol);
@@ -212,7 +221,8 @@ TEST(KerasEquivalence, StepsChangeEveryWeightVisibly) {
   for (int step = 0; step < 3; ++step) ref.train_step(step);
   // Three steps of about lr = 0.1 each: any formula slip shows up far above the tolerances.
   for (int p = 0; p < 6; ++p)
-    for (size_t i = 0; i < ref.w[p].size(); ++i) EXPECT_GT(std::fabs(ref.w[p][i] - start.w[p][i]), 0.05) << p << "," << i;
+    for (size_t i = 0; i < ref.w[p].size(); ++i)
+      EXPECT_GT(std::fabs(ref.w[p][i] - start.w[p][i]), 0.05) << p << "," << i;
 }
 
 }  // namespace

@@ -138,7 +138,9 @@ TEST(Layers, FlattenKeepsNhwcOrder) {
   for (int n = 0; n < 2; ++n)
     for (int h = 0; h < 2; ++h)
       for (int w = 0; w < 2; ++w)
-        for (int c = 0; c < 3; ++c) EXPECT_EQ(y.data<double>()[n * 12 + (h * 2 + w) * 3 + c], v[((n * 2 + h) * 2 + w) * 3 + c]);
+        for (int c = 0; c < 3; ++c)
+          EXPECT_EQ(y.data<double>()[n * 12 + (h * 2 + w) * 3 + c],
+                    v[((n * 2 + h) * 2 + w) * 3 + c]);
 }
 
 TEST(Layers, LossTotalsArePerSampleSumsOverBatches) {
@@ -174,7 +176,8 @@ TEST(Layers, LossTotalsArePerSampleSumsOverBatches) {
 }
 
 TEST(Layers, AdamOverAnArenaCountsStepsAndKeepsState) {
-  Tensor w = tensor_of({5}, {1, 2, 3, 4, 5}, DType::F32), g = tensor_of({5}, {0.5, -0.5, 0, 1, -1}, DType::F32);
+  Tensor w = tensor_of({5}, {1, 2, 3, 4, 5}, DType::F32),
+         g = tensor_of({5}, {0.5, -0.5, 0, 1, -1}, DType::F32);
   Adam adam(w, g, AdamConfig{0.1, 0.9, 0.999, 1e-7});
   EXPECT_EQ(adam.iterations(), 0);
   ASSERT_EQ(adam.slots().size(), 2u);
@@ -182,8 +185,8 @@ TEST(Layers, AdamOverAnArenaCountsStepsAndKeepsState) {
   adam.step();
   adam.step();
   EXPECT_EQ(adam.iterations(), 2);
-  // Same grads twice: m = (1 - 0.9^2) g, v = (1 - 0.999^2) g^2, alpha_2 = 0.1 sqrt(1-0.999^2)/(1-0.9^2),
-  // so each step moves by about lr * sign(g).
+  // Same grads twice: m = (1 - 0.9^2) g, v = (1 - 0.999^2) g^2, alpha_2 = 0.1
+  // sqrt(1-0.999^2)/(1-0.9^2), so each step moves by about lr * sign(g).
   const std::vector<double> wv = values_of(w);
   EXPECT_NEAR(wv[0], 1 - 0.2, 1e-5);
   EXPECT_NEAR(wv[1], 2 + 0.2, 1e-5);

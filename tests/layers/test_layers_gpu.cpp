@@ -27,8 +27,8 @@ const Device kGpu = Device::cuda();
 }
 
 // One layer on both devices with the same weights; forward and backward on the same data.
-void compare_layer(std::unique_ptr<Layer> cpu_layer, std::unique_ptr<Layer> gpu_layer, const Shape& sample,
-                   int64_t batch, const Pass& pass, double rel) {
+void compare_layer(std::unique_ptr<Layer> cpu_layer, std::unique_ptr<Layer> gpu_layer,
+                   const Shape& sample, int64_t batch, const Pass& pass, double rel) {
   Model mc(Device::cpu()), mg(kGpu);
   mc.add(std::move(cpu_layer));
   mg.add(std::move(gpu_layer));
@@ -39,7 +39,8 @@ void compare_layer(std::unique_ptr<Layer> cpu_layer, std::unique_ptr<Layer> gpu_
   mc.layer(0).bind(Device::cpu(), 0, true);
   mg.layer(0).bind(kGpu, 0, true);
   for (size_t i = 0; i < mc.layer(0).params().size(); ++i) {
-    const std::vector<double> v = test::random_doubles(mc.layer(0).params()[i].value.numel(), 50 + i, 0.5, 1.5);
+    const std::vector<double> v =
+        test::random_doubles(mc.layer(0).params()[i].value.numel(), 50 + i, 0.5, 1.5);
     write_values(mc.layer(0).params()[i].value, v);
     write_values(mg.layer(0).params()[i].value, v);
   }
@@ -51,7 +52,8 @@ void compare_layer(std::unique_ptr<Layer> cpu_layer, std::unique_ptr<Layer> gpu_
   mc.layer(0).forward(x, y, pass);
   mg.layer(0).forward(gx, gy, pass);
   EXPECT_TRUE(close_rms(gy, y, rel)) << mc.layer(0).name() << " y";
-  Tensor dy = test::tensor_of(ys, test::random_doubles(ys.numel(), 61), DType::F32), gdy = to_device(dy, kGpu);
+  Tensor dy = test::tensor_of(ys, test::random_doubles(ys.numel(), 61), DType::F32),
+         gdy = to_device(dy, kGpu);
   Tensor dx = Tensor::empty(xs, DType::F32), gdx = test::poisoned(xs, DType::F32, kGpu);
   mc.layer(0).backward(dy, &dx);
   mg.layer(0).backward(gdy, &gdx);
@@ -62,7 +64,8 @@ void compare_layer(std::unique_ptr<Layer> cpu_layer, std::unique_ptr<Layer> gpu_
     if (pc.trainable()) {
       EXPECT_TRUE(close_rms(pg.grad, pc.grad, rel)) << mc.layer(0).name() << " " << pc.name;
     }
-    EXPECT_TRUE(close_rms(pg.value, pc.value, rel)) << mc.layer(0).name() << " " << pc.name << " value";
+    EXPECT_TRUE(close_rms(pg.value, pc.value, rel))
+        << mc.layer(0).name() << " " << pc.name << " value";
   }
 }
 
@@ -72,16 +75,18 @@ TEST(LayersGpu, EachLayerMatchesCpu) {
   for (int64_t batch : {int64_t{1}, int64_t{7}, int64_t{30}}) {
     // fp32 GEMMs with k = 517 in different orders: ~1e-6 of the RMS.
     compare_layer(std::make_unique<Dense>("d", 517, 64, Activation::ReLU),
-                  std::make_unique<Dense>("d", 517, 64, Activation::ReLU), {517}, batch, train, 1e-5);
-    compare_layer(std::make_unique<Dense>("d", 64, 3), std::make_unique<Dense>("d", 64, 3), {64}, batch, train, 1e-5);
+                  std::make_unique<Dense>("d", 517, 64, Activation::ReLU), {517}, batch, train,
+                  1e-5);
+    compare_layer(std::make_unique<Dense>("d", 64, 3), std::make_unique<Dense>("d", 64, 3), {64},
+                  batch, train, 1e-5);
     if (batch > 1)  // batch statistics of one row are degenerate (variance 0): eval only
-      compare_layer(std::make_unique<BatchNormalization>("bn", 65), std::make_unique<BatchNormalization>("bn", 65),
-                    {65}, batch, train, 1e-5);
-    compare_layer(std::make_unique<BatchNormalization>("bn", 65), std::make_unique<BatchNormalization>("bn", 65),
-                  {65}, batch, eval, 1e-6);
+      compare_layer(std::make_unique<BatchNormalization>("bn", 65),
+                    std::make_unique<BatchNormalization>("bn", 65), {65}, batch, train, 1e-5);
+    compare_layer(std::make_unique<BatchNormalization>("bn", 65),
+                  std::make_unique<BatchNormalization>("bn", 65), {65}, batch, eval, 1e-6);
     // Dropout: the same mask, the same multiplications: exact.
-    compare_layer(std::make_unique<Dropout>("drop", 0.5f), std::make_unique<Dropout>("drop", 0.5f), {67}, batch,
-                  train, 0.0);
+    compare_layer(std::make_unique<Dropout>("drop", 0.5f), std::make_unique<Dropout>("drop", 0.5f),
+                  {67}, batch, train, 0.0);
   }
 }
 
@@ -98,7 +103,8 @@ struct HeadRun {
     if (adam) {
       opt = std::make_unique<Adam>(model.param_arena(), model.grad_arena(), AdamConfig{1e-3});
     } else {
-      opt = std::make_unique<Sgd>(model.param_arena(), model.grad_arena(), SgdConfig{0.01, 0.9, true});
+      opt = std::make_unique<Sgd>(model.param_arena(), model.grad_arena(),
+                                  SgdConfig{0.01, 0.9, true});
     }
     x = to_device(test::tensor_of(xs, xv, DType::F32), device);
     Tensor l = Tensor::empty({xs[0]}, DType::I32);
@@ -128,7 +134,8 @@ TEST(HeadGpu, TrainingStepsMatchCpu) {
                   1e-5 * cpu.loss.batch_sums().mean_loss());
       EXPECT_EQ(gpu.loss.batch_sums().correct, cpu.loss.batch_sums().correct);
       EXPECT_TRUE(close_rms(gpu.model.grad_arena(), cpu.model.grad_arena(), 1e-4)) << "step " << s;
-      EXPECT_TRUE(close_rms(gpu.model.param_arena(), cpu.model.param_arena(), 1e-4)) << "step " << s;
+      EXPECT_TRUE(close_rms(gpu.model.param_arena(), cpu.model.param_arena(), 1e-4))
+          << "step " << s;
     }
     EXPECT_TRUE(close_rms(gpu.model.param("batch_normalization_1", "moving_variance").value,
                           cpu.model.param("batch_normalization_1", "moving_variance").value, 1e-5));
@@ -145,7 +152,8 @@ TEST(HeadGpu, TrainingIsReproducibleBitForBit) {
     a.step(s);
     b.step(s);
   }
-  const std::vector<double> pa = values_of(a.model.param_arena()), pb = values_of(b.model.param_arena());
+  const std::vector<double> pa = values_of(a.model.param_arena()),
+                            pb = values_of(b.model.param_arena());
   EXPECT_EQ(pa, pb);
   EXPECT_EQ(a.loss.totals().loss_sum, b.loss.totals().loss_sum);
 }

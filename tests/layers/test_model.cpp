@@ -31,7 +31,9 @@ class NoBackwardLayer : public Layer {
   const char* type() const override { return "NoBackward"; }
   Shape output_shape(const Shape& in) const override { return in; }
   void forward(const Tensor& x, Tensor& y, const Pass&) override { copy(y, x); }
-  void backward(const Tensor&, Tensor*) override { throw Error("backward reached a layer before the first trainable one"); }
+  void backward(const Tensor&, Tensor*) override {
+    throw Error("backward reached a layer before the first trainable one");
+  }
 };
 
 // Dense that records how backward was called.
@@ -184,7 +186,8 @@ TEST(Model, FrozenLayersHaveNoGradientsAndDoNotChange) {
   for (int i = 0; i < m->size(); ++i) {
     EXPECT_EQ(m->layer(i).keep_for_backward(), i >= bn) << m->layer(i).name();
     if (i >= bn) continue;
-    for (const Param& p : m->layer(i).params()) EXPECT_FALSE(p.grad.defined()) << m->layer(i).name();
+    for (const Param& p : m->layer(i).params())
+      EXPECT_FALSE(p.grad.defined()) << m->layer(i).name();
   }
   const std::vector<double> fc2 = values_of(m->param("FC_2", "kernel").value);
   const std::vector<double> base = values_of(m->param("base_fc", "kernel").value);
@@ -215,12 +218,13 @@ TEST(Model, BackwardStopsAtTheFirstTrainableLayer) {
   EXPECT_FALSE(m.param("frozen_mid", "kernel").grad.defined());
   SoftmaxCrossEntropy loss(Device::cpu());
   Tensor labels = labels_for(4, 3);
-  loss.forward(m.forward(tensor_of({4, 6}, test::random_doubles(24, 10)), Pass{Mode::Train, 0, 0}), &labels, true);
+  loss.forward(m.forward(tensor_of({4, 6}, test::random_doubles(24, 10)), Pass{Mode::Train, 0, 0}),
+               &labels, true);
   EXPECT_NO_THROW(m.backward(loss.dlogits()));  // "base" would throw if reached
   EXPECT_EQ(first.calls, 1);
-  EXPECT_FALSE(first.got_dx);   // the first trainable layer computes no dx
+  EXPECT_FALSE(first.got_dx);  // the first trainable layer computes no dx
   EXPECT_EQ(middle.calls, 1);
-  EXPECT_TRUE(middle.got_dx);   // a frozen layer after it passes the gradient through
+  EXPECT_TRUE(middle.got_dx);  // a frozen layer after it passes the gradient through
   // A forward that starts after the first trainable layer cannot be differentiated.
   m.forward(tensor_of({4, 5}, test::random_doubles(20, 11)), Pass{Mode::Train, 0, 0}, 2);
   EXPECT_THROW(m.backward(loss.dlogits()), Error);
@@ -302,7 +306,8 @@ TEST(Model, GradientsFlowBackThroughBf16Conversions) {
   ref.emplace<Flatten>("f");
   ref.emplace<Dense>("b", 5, 3);
   ref.build(Shape{6});
-  for (auto& np : ref.params_by_layer()) copy(np.param->value, m.param(np.layer->name(), np.param->name).value);
+  for (auto& np : ref.params_by_layer())
+    copy(np.param->value, m.param(np.layer->name(), np.param->name).value);
   SoftmaxCrossEntropy loss(Device::cpu());
   Tensor x = tensor_of({4, 6}, test::random_doubles(24, 14), DType::F32);
   Tensor labels = labels_for(4, 3);
@@ -310,7 +315,8 @@ TEST(Model, GradientsFlowBackThroughBf16Conversions) {
   m.backward(loss.dlogits());
   loss.forward(ref.forward(x, Pass{Mode::Train, 0, 0}), &labels, true);
   ref.backward(loss.dlogits());
-  const std::vector<double> g = values_of(m.param("a", "kernel").grad), gr = values_of(ref.param("a", "kernel").grad);
+  const std::vector<double> g = values_of(m.param("a", "kernel").grad),
+                            gr = values_of(ref.param("a", "kernel").grad);
   // bf16 activations and gradients: 8 significant bits, errors of about 1% of the values.
   EXPECT_TRUE(test::within_rms(test::compare(g.data(), gr.data(), 30), 30, 5e-2));
 }
@@ -333,14 +339,20 @@ TEST(Model, ReferenceHeadCountsSummaryAndKerasOrder) {
     names.push_back(np.layer->name() + "/" + np.param->name);
     if (np.param->trainable()) {
       EXPECT_EQ(np.arena_offset % 64, 0);
-      EXPECT_EQ(np.param->value.raw(), m.param_arena().view(np.arena_offset, np.param->shape).raw());
+      EXPECT_EQ(np.param->value.raw(),
+                m.param_arena().view(np.arena_offset, np.param->shape).raw());
     } else {
       EXPECT_EQ(np.arena_offset, -1);
     }
   }
-  const std::vector<std::string> want = {"FC_2/kernel", "FC_2/bias", "batch_normalization_1/gamma",
-                                         "batch_normalization_1/beta", "batch_normalization_1/moving_mean",
-                                         "batch_normalization_1/moving_variance", "softmax/kernel", "softmax/bias"};
+  const std::vector<std::string> want = {"FC_2/kernel",
+                                         "FC_2/bias",
+                                         "batch_normalization_1/gamma",
+                                         "batch_normalization_1/beta",
+                                         "batch_normalization_1/moving_mean",
+                                         "batch_normalization_1/moving_variance",
+                                         "softmax/kernel",
+                                         "softmax/bias"};
   EXPECT_EQ(names, want);
   EXPECT_EQ(m.param("FC_2", "kernel").shape, Shape({25088, 64}));
   EXPECT_THROW(m.param("FC_2", "gamma"), Error);
