@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "layer_test_util.h"
 #include "layers/batch_normalization.h"
 #include "layers/dense.h"
@@ -156,6 +157,25 @@ TEST(HeadGpu, TrainingIsReproducibleBitForBit) {
                             pb = values_of(b.model.param_arena());
   EXPECT_EQ(pa, pb);
   EXPECT_EQ(a.loss.totals().loss_sum, b.loss.totals().loss_sum);
+}
+
+TEST(HeadGpu, SteadyTrainingLoopAllocatesNothing) {
+  REQUIRE_CUDA_DEVICE();
+#if VGGTL_HAVE_CUDA
+  const Shape xs{30, 7, 7, 512};
+  HeadRun run(kGpu, true, test::random_doubles(xs.numel(), 72, 0, 3), xs);
+  run.step(0);
+  run.step(1);
+  synchronize(kGpu);
+  const size_t before = cuda_allocator(0).stats().requests;
+  for (uint32_t s = 2; s < 6; ++s) run.step(s);
+  Tensor last = run.x.slice(0, 7), last_labels = run.labels.slice(0, 7);
+  run.loss.forward(run.model.forward(last, Pass{Mode::Train, 5, 6}), &last_labels, true);
+  run.model.backward(run.loss.dlogits());
+  run.opt->step();
+  synchronize(kGpu);
+  EXPECT_EQ(cuda_allocator(0).stats().requests, before);
+#endif
 }
 
 }  // namespace
