@@ -145,13 +145,14 @@ TEST(SoftmaxXentGpu, MatchesCpu) {
     Tensor gtotals = Tensor::zeros({3}, DType::F64, g);
     softmax_xent(gp, &gd, &gloss, gpred, gz, &glabels);
     xent_accumulate(gtotals, gloss, gpred, glabels);
-    // Same double arithmetic; the GPU's exp/log may differ from glibc's in the last double bit.
+    // Same double arithmetic; the GPU's exp/log may differ from glibc's in the last double bit,
+    // which can move a float result by one ulp: 6e-8 for probabilities, 2e-6 for losses up to 32.
     EXPECT_TRUE(test::within(
         test::compare(test::host_copy(gp).data<float>(), p.data<float>(), n * k), 1e-7));
     EXPECT_TRUE(test::within(
         test::compare(test::host_copy(gd).data<float>(), d.data<float>(), n * k), 1e-7));
     EXPECT_TRUE(test::within(
-        test::compare(test::host_copy(gloss).data<float>(), loss.data<float>(), n), 1e-6));
+        test::compare(test::host_copy(gloss).data<float>(), loss.data<float>(), n), 4e-6));
     Tensor hp = test::host_copy(gpred), ht = test::host_copy(gtotals);
     for (int64_t r = 0; r < n; ++r) EXPECT_EQ(hp.data<int32_t>()[r], pred.data<int32_t>()[r]);
     EXPECT_NEAR(ht.data<double>()[0], totals.data<double>()[0], 1e-6 * n);
