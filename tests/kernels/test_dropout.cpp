@@ -109,5 +109,23 @@ TEST(DropoutGpu, SameMaskAsCpuBitForBit) {
   }
 }
 
+TEST(DropoutGpu, DropRateIsRight) {
+  REQUIRE_CUDA_DEVICE();
+  // As on the CPU: the kept fraction within 5 binomial standard deviations of 1 - rate.
+  const int64_t n = 1 << 22;
+  Tensor ones = Tensor::empty({n}, DType::F32);
+  for (int64_t i = 0; i < n; ++i) ones.data<float>()[i] = 1.f;
+  Tensor gx = to_device(ones, Device::cuda());
+  for (float rate : {0.1f, 0.5f, 0.9f}) {
+    Tensor gy = test::poisoned({n}, DType::F32, Device::cuda());
+    dropout(gy, gx, rate, 123, 0, 0);
+    Tensor y = test::host_copy(gy);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; ++i) kept += y.data<float>()[i] != 0.f;
+    const double p = 1.0 - rate;
+    EXPECT_NEAR(static_cast<double>(kept) / n, p, 5 * std::sqrt(p * (1 - p) / n)) << rate;
+  }
+}
+
 }  // namespace
 }  // namespace vggtl
