@@ -2,6 +2,7 @@
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
 find_package(PNG REQUIRED)
+find_package(ZLIB REQUIRED)  # TIFF Deflate strips
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 
 # HDF5 C library. The serial flavour is what Debian installs by default.

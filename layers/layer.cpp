@@ -63,7 +63,10 @@ std::string summary_table(const std::vector<const Layer*>& layers, const Shape& 
   std::snprintf(line, sizeof line, "%-36s%-22s%s\n", " Layer (type)", "Output Shape", "Param #");
   os << line << thick;
   auto row = [&](const std::string& name, const std::string& out, int64_t params) {
-    std::snprintf(line, sizeof line, " %-35s%-22s%s\n", name.c_str(), out.c_str(), with_commas(params).c_str());
+    // A name wider than its column ("batch_normalization_1 (BatchNormalization)") still gets a
+    // space before the shape.
+    const std::string shown = name.size() < 35 ? name : name + " ";
+    std::snprintf(line, sizeof line, " %-35s%-22s%s\n", shown.c_str(), out.c_str(), with_commas(params).c_str());
     os << line;
   };
   row(input_name + " (InputLayer)", none_shape(shape), 0);

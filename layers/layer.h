@@ -55,6 +55,9 @@ class Layer {
   // Output shape and dtype for an input shape and dtype (batch dimension included).
   virtual Shape output_shape(const Shape& in) const = 0;
   virtual DType output_dtype(DType in) const { return in; }
+  // The dtype this layer computes on when its producer gives `in`; Model::build converts the
+  // input first where the two differ (a bf16 base feeding the f32 head). Default: as given.
+  virtual DType input_dtype(DType in) const { return in; }
 
   // y is allocated by the caller with output_shape(x.shape()) and output_dtype(x.dtype()), on
   // the layer's device. Saves what backward needs only when keep_for_backward() is set.

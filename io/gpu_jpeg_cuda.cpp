@@ -1,0 +1,23 @@
+// CUDA events that tell GpuJpegBatch when a staging buffer's upload is done and it may be refilled.
+#include "engine/cuda_check.h"
+#include "io/gpu_jpeg.h"
+
+namespace vggtl::gpu_jpeg_detail {
+
+void* event_create() {
+  cudaEvent_t e = nullptr;
+  CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+void event_destroy(void* event) {
+  if (event) cudaEventDestroy(static_cast<cudaEvent_t>(event));  // nothing to do on failure
+}
+
+void event_record(void* event, Stream stream) {
+  CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), stream));
+}
+
+void event_wait(void* event) { CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event))); }
+
+}  // namespace vggtl::gpu_jpeg_detail

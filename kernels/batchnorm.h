@@ -1,0 +1,149 @@
+// BatchNormalization over the last axis of a row-major (rows, cols) matrix, as tf.keras does
+// for 2-D input. Train: per column mean and BIASED variance over the rows, inv_std =
+// 1/sqrt(var + eps), y = x*s + (beta - mean*s) with s = gamma*inv_std (tf.nn.batch_normalization),
+// moving = moving - (moving - stat)*decay. Eval: the same with the moving statistics.
+// Backward with batch statistics: dbeta = sum dy, dgamma = sum dy*xhat, xhat = (x - mean)*inv_std,
+// dx = gamma*inv_std/rows * (rows*dy - dbeta - xhat*dgamma); with fixed statistics
+// dx = dy*gamma*inv_std. Sums in double everywhere. Tested in tests/kernels/test_batchnorm.cpp.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "engine/dtype.h"
+#include "engine/tensor.h"
+
+namespace vggtl {
+
+// save_mean and save_inv_std (cols) receive the statistics used, for backward.
+template <typename T>
+void batchnorm_train_forward_cpu(T* y, T* save_mean, T* save_inv_std, T* moving_mean, T* moving_var,
+                                 const T* x, const T* gamma, const T* beta, int64_t rows,
+                                 int64_t cols, double eps, double decay);
+template <typename T>
+void batchnorm_eval_forward_cpu(T* y, T* save_mean, T* save_inv_std, const T* x, const T* gamma,
+                                const T* beta, const T* moving_mean, const T* moving_var,
+                                int64_t rows, int64_t cols, double eps);
+// dx, dgamma, dbeta may each be null (not wanted). batch_stats: the forward used batch statistics.
+template <typename T>
+void batchnorm_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
+                            const T* mean, const T* inv_std, int64_t rows, int64_t cols,
+                            bool batch_stats);
+
+#if VGGTL_HAVE_CUDA
+void batchnorm_train_forward_cuda(float* y, float* save_mean, float* save_inv_std,
+                                  float* moving_mean, float* moving_var, const float* x,
+                                  const float* gamma, const float* beta, int64_t rows, int64_t cols,
+                                  double eps, double decay, Stream stream);
+void batchnorm_eval_forward_cuda(float* y, float* save_mean, float* save_inv_std, const float* x,
+                                 const float* gamma, const float* beta, const float* moving_mean,
+                                 const float* moving_var, int64_t rows, int64_t cols, double eps,
+                                 Stream stream);
+void batchnorm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy,
+                             const float* x, const float* gamma, const float* mean,
+                             const float* inv_std, int64_t rows, int64_t cols, bool batch_stats,
+                             Stream stream);
+#endif
+
+// Tensor level: x, y, dy, dx (rows, cols); the rest (cols). F32 on any device or F64 on the CPU.
+void batchnorm_train_forward(Tensor& y, Tensor& save_mean, Tensor& save_inv_std,
+                             Tensor& moving_mean, Tensor& moving_var, const Tensor& x,
+                             const Tensor& gamma, const Tensor& beta, double eps, double decay);
+void batchnorm_eval_forward(Tensor& y, Tensor& save_mean, Tensor& save_inv_std, const Tensor& x,
+                            const Tensor& gamma, const Tensor& beta, const Tensor& moving_mean,
+                            const Tensor& moving_var, double eps);
+void batchnorm_backward(Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor& dy,
+                        const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                        const Tensor& inv_std, bool batch_stats);
+
+// CUDA geometry, shared with the CPU sweep test. Train forward and backward: block
+// (kBnTileX, kBnTileY), one block per kBnTileX columns; thread (tx, ty) handles rows ty,
+// ty + kBnTileY, ... of its column; the kBnTileY partial sums are added in order 0..kBnTileY-1.
+constexpr int kBnTileX = 32;
+constexpr int kBnTileY = 8;
+
+VGGTL_HD double bn_partial_sum(const float* x, int64_t rows, int64_t cols, int64_t col, int ty) {
+  double s = 0;
+  for (int64_t r = ty; r < rows; r += kBnTileY) s += static_cast<double>(x[r * cols + col]);
+  return s;
+}
+
+VGGTL_HD double bn_partial_sqdev(const float* x, int64_t rows, int64_t cols, int64_t col, int ty,
+                                 double mean) {
+  double s = 0;
+  for (int64_t r = ty; r < rows; r += kBnTileY) {
+    const double d = static_cast<double>(x[r * cols + col]) - mean;
+    s += d * d;
+  }
+  return s;
+}
+
+// The partial sums of one column, stored with stride `stride`, added in order.
+VGGTL_HD double bn_sum_partials(const double* p, int stride) {
+  double s = 0;
+  for (int j = 0; j < kBnTileY; ++j) s += p[j * stride];
+  return s;
+}
+
+VGGTL_HD double bn_inv_std(double var, double eps) { return 1.0 / sqrt(var + eps); }
+
+// y = x*s + (beta - mean*s), s = gamma*inv_std, in float, for the rows of thread ty.
+VGGTL_HD void bn_normalize_rows(float* y, const float* x, int64_t rows, int64_t cols, int64_t col,
+                                int ty, float gamma, float beta, float mean, float inv_std) {
+  const float s = gamma * inv_std;
+  const float shift = beta - mean * s;
+  for (int64_t r = ty; r < rows; r += kBnTileY) y[r * cols + col] = x[r * cols + col] * s + shift;
+}
+
+VGGTL_HD void bn_partial_grad_sums(const float* dy, const float* x, int64_t rows, int64_t cols,
+                                   int64_t col, int ty, double mean, double inv_std, double* sum_dy,
+                                   double* sum_dy_xhat) {
+  double a = 0, b = 0;
+  for (int64_t r = ty; r < rows; r += kBnTileY) {
+    const double g = static_cast<double>(dy[r * cols + col]);
+    a += g;
+    b += g * (static_cast<double>(x[r * cols + col]) - mean) * inv_std;
+  }
+  *sum_dy = a;
+  *sum_dy_xhat = b;
+}
+
+VGGTL_HD void bn_backward_rows(float* dx, const float* dy, const float* x, int64_t rows,
+                               int64_t cols, int64_t col, int ty, double gamma, double mean,
+                               double inv_std, double sum_dy, double sum_dy_xhat,
+                               bool batch_stats) {
+  const double n = static_cast<double>(rows);
+  for (int64_t r = ty; r < rows; r += kBnTileY) {
+    const double g = static_cast<double>(dy[r * cols + col]);
+    double v;
+    if (batch_stats) {
+      const double xhat = (static_cast<double>(x[r * cols + col]) - mean) * inv_std;
+      v = gamma * inv_std / n * (n * g - sum_dy - xhat * sum_dy_xhat);
+    } else {
+      v = g * gamma * inv_std;
+    }
+    dx[r * cols + col] = static_cast<float>(v);
+  }
+}
+
+// Eval forward: block (kBnEvalThreads), grid (ceil(cols / kBnEvalThreads), row blocks); one
+// thread per column, rows strided over grid.y; row block 0 also writes the saved statistics.
+constexpr int kBnEvalThreads = 256;
+VGGTL_HD void bn_eval_thread(float* y, float* save_mean, float* save_inv_std, const float* x,
+                             const float* gamma, const float* beta, const float* moving_mean,
+                             const float* moving_var, int64_t rows, int64_t cols, double eps,
+                             int64_t block_x, int64_t block_y, int64_t grid_y, int thread) {
+  const int64_t col = block_x * kBnEvalThreads + thread;
+  if (col >= cols) return;
+  const float inv_std = static_cast<float>(bn_inv_std(static_cast<double>(moving_var[col]), eps));
+  if (block_y == 0) {
+    save_mean[col] = moving_mean[col];
+    save_inv_std[col] = inv_std;
+  }
+  for (int64_t r = block_y; r < rows; r += grid_y) {
+    const float s = gamma[col] * inv_std;
+    y[r * cols + col] = x[r * cols + col] * s + (beta[col] - moving_mean[col] * s);
+  }
+}
+
+}  // namespace vggtl

@@ -1,0 +1,56 @@
+// Bias over the rows of a row-major (rows, cols) matrix: y = x + b broadcast over rows, then
+// ReLU (y = max(v, 0), NaN kept) when asked; y may alias x. Gradient: db = column sums of dy,
+// reduced in a fixed order on every device. Tested in tests/kernels/test_bias.cpp.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/dtype.h"
+#include "engine/tensor.h"
+
+namespace vggtl {
+
+template <typename T>
+void bias_add_cpu(T* y, const T* x, const T* b, int64_t rows, int64_t cols, bool relu);
+template <typename T>
+void bias_grad_cpu(T* db, const T* dy, int64_t rows, int64_t cols);
+
+#if VGGTL_HAVE_CUDA
+void bias_add_cuda(float* y, const float* x, const float* b, int64_t rows, int64_t cols, bool relu,
+                   Stream stream);
+void bias_grad_cuda(float* db, const float* dy, int64_t rows, int64_t cols, Stream stream);
+#endif
+
+// Tensor level: x, y (rows, ...) and b (cols) or db (cols), F32 on any device or F64 on the CPU.
+void bias_add(Tensor& y, const Tensor& x, const Tensor& b, bool relu);
+void bias_grad(Tensor& db, const Tensor& dy);
+
+// CUDA launch geometry and per-thread work, also swept over the whole grid by the CPU test.
+// bias_add: block (kBiasThreads), grid (ceil(cols / kBiasThreads), row_blocks); each thread
+// owns one column and strides over rows.
+constexpr int kBiasThreads = 256;
+VGGTL_HD void bias_add_thread(float* y, const float* x, const float* b, int64_t rows, int64_t cols,
+                              bool relu, int64_t block_x, int64_t block_y, int64_t grid_y,
+                              int thread) {
+  const int64_t col = block_x * kBiasThreads + thread;
+  if (col >= cols) return;
+  const float bias = b[col];
+  for (int64_t r = block_y; r < rows; r += grid_y) {
+    const float v = x[r * cols + col] + bias;
+    y[r * cols + col] = (relu && v < 0.f) ? 0.f : v;
+  }
+}
+
+// bias_grad: block (kBiasGradTileX, kBiasGradTileY), one block per kBiasGradTileX columns; thread
+// (tx, ty) sums rows ty, ty + kBiasGradTileY, ... of its column, then the kBiasGradTileY partials
+// are added in order.
+constexpr int kBiasGradTileX = 32;
+constexpr int kBiasGradTileY = 8;
+VGGTL_HD double column_partial_sum(const float* m, int64_t rows, int64_t cols, int64_t col,
+                                   int ty) {
+  double s = 0;
+  for (int64_t r = ty; r < rows; r += kBiasGradTileY) s += static_cast<double>(m[r * cols + col]);
+  return s;
+}
+
+}  // namespace vggtl

@@ -1,0 +1,178 @@
+// CPU twin of the JPEG IDCT: the specification, following libjpeg-turbo's jidctint.c
+// jpeg_idct_islow step by step (64-bit JLONG sums, DC-only shortcuts, range limit), and the
+// device dispatch.
+#include <algorithm>
+#include <cstdint>
+
+#include "engine/context.h"
+#include "engine/error.h"
+#include "kernels/jpeg_idct.h"
+
+namespace vggtl {
+
+namespace {
+
+using JLONG = int64_t;
+constexpr int kConstBits = jpeg_islow::kConstBits;
+constexpr int kPass1Bits = jpeg_islow::kPass1Bits;
+
+JLONG descale(JLONG x, int n) { return (x + (JLONG{1} << (n - 1))) >> n; }
+
+// The post-IDCT range limit: CENTERJSAMPLE added, clamped to 0..255. jdmaster.c's table, indexed
+// with v & 1023, does the same for -512..511 and wraps beyond; libjpeg-turbo's SIMD IDCTs, which
+// Pillow runs, saturate there, and so do we (see jpeg_islow::range_limit).
+uint8_t range_limit(JLONG v) { return static_cast<uint8_t>(std::clamp<JLONG>(v + 128, 0, 255)); }
+
+void idct_islow_block(const int16_t* coef, const uint16_t* quant, uint8_t* out, int64_t stride) {
+  int ws[64];
+
+  // Pass 1: columns from the input, into the workspace (scaled up by 2^PASS1_BITS).
+  for (int col = 0; col < 8; ++col) {
+    const int16_t* in = coef + col;
+    const uint16_t* q = quant + col;
+    auto deq = [&](int k) -> JLONG { return JLONG{in[k * 8]} * JLONG{q[k * 8]}; };
+    if (in[8] == 0 && in[16] == 0 && in[24] == 0 && in[32] == 0 && in[40] == 0 && in[48] == 0 &&
+        in[56] == 0) {
+      const int dc = static_cast<int>(deq(0) * (1 << kPass1Bits));
+      for (int k = 0; k < 8; ++k) ws[k * 8 + col] = dc;
+      continue;
+    }
+    // Even part: the rotator is sqrt(2)*c(-6).
+    JLONG z2 = deq(2), z3 = deq(6);
+    JLONG z1 = (z2 + z3) * jpeg_islow::k0_541196100;
+    JLONG tmp2 = z1 + z3 * -jpeg_islow::k1_847759065;
+    JLONG tmp3 = z1 + z2 * jpeg_islow::k0_765366865;
+    z2 = deq(0);
+    z3 = deq(4);
+    JLONG tmp0 = (z2 + z3) * (JLONG{1} << kConstBits);
+    JLONG tmp1 = (z2 - z3) * (JLONG{1} << kConstBits);
+    const JLONG tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
+    const JLONG tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+    // Odd part.
+    tmp0 = deq(7);
+    tmp1 = deq(5);
+    tmp2 = deq(3);
+    tmp3 = deq(1);
+    z1 = tmp0 + tmp3;
+    z2 = tmp1 + tmp2;
+    z3 = tmp0 + tmp2;
+    JLONG z4 = tmp1 + tmp3;
+    const JLONG z5 = (z3 + z4) * jpeg_islow::k1_175875602;
+    tmp0 *= jpeg_islow::k0_298631336;
+    tmp1 *= jpeg_islow::k2_053119869;
+    tmp2 *= jpeg_islow::k3_072711026;
+    tmp3 *= jpeg_islow::k1_501321110;
+    z1 *= -jpeg_islow::k0_899976223;
+    z2 *= -jpeg_islow::k2_562915447;
+    z3 = z3 * -jpeg_islow::k1_961570560 + z5;
+    z4 = z4 * -jpeg_islow::k0_390180644 + z5;
+    tmp0 += z1 + z3;
+    tmp1 += z2 + z4;
+    tmp2 += z2 + z3;
+    tmp3 += z1 + z4;
+    const int shift = kConstBits - kPass1Bits;
+    ws[0 * 8 + col] = static_cast<int>(descale(tmp10 + tmp3, shift));
+    ws[7 * 8 + col] = static_cast<int>(descale(tmp10 - tmp3, shift));
+    ws[1 * 8 + col] = static_cast<int>(descale(tmp11 + tmp2, shift));
+    ws[6 * 8 + col] = static_cast<int>(descale(tmp11 - tmp2, shift));
+    ws[2 * 8 + col] = static_cast<int>(descale(tmp12 + tmp1, shift));
+    ws[5 * 8 + col] = static_cast<int>(descale(tmp12 - tmp1, shift));
+    ws[3 * 8 + col] = static_cast<int>(descale(tmp13 + tmp0, shift));
+    ws[4 * 8 + col] = static_cast<int>(descale(tmp13 - tmp0, shift));
+  }
+
+  // Pass 2: rows from the workspace to output samples.
+  const int shift = kConstBits + kPass1Bits + 3;
+  for (int r = 0; r < 8; ++r) {
+    const int* w = ws + r * 8;
+    uint8_t* o = out + r * stride;
+    if (w[1] == 0 && w[2] == 0 && w[3] == 0 && w[4] == 0 && w[5] == 0 && w[6] == 0 && w[7] == 0) {
+      const uint8_t dc = range_limit(descale(JLONG{w[0]}, kPass1Bits + 3));
+      for (int k = 0; k < 8; ++k) o[k] = dc;
+      continue;
+    }
+    JLONG z2 = w[2], z3 = w[6];
+    JLONG z1 = (z2 + z3) * jpeg_islow::k0_541196100;
+    JLONG tmp2 = z1 + z3 * -jpeg_islow::k1_847759065;
+    JLONG tmp3 = z1 + z2 * jpeg_islow::k0_765366865;
+    JLONG tmp0 = (JLONG{w[0]} + w[4]) * (JLONG{1} << kConstBits);
+    JLONG tmp1 = (JLONG{w[0]} - w[4]) * (JLONG{1} << kConstBits);
+    const JLONG tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
+    const JLONG tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+    tmp0 = w[7];
+    tmp1 = w[5];
+    tmp2 = w[3];
+    tmp3 = w[1];
+    z1 = tmp0 + tmp3;
+    z2 = tmp1 + tmp2;
+    z3 = tmp0 + tmp2;
+    JLONG z4 = tmp1 + tmp3;
+    const JLONG z5 = (z3 + z4) * jpeg_islow::k1_175875602;
+    tmp0 *= jpeg_islow::k0_298631336;
+    tmp1 *= jpeg_islow::k2_053119869;
+    tmp2 *= jpeg_islow::k3_072711026;
+    tmp3 *= jpeg_islow::k1_501321110;
+    z1 *= -jpeg_islow::k0_899976223;
+    z2 *= -jpeg_islow::k2_562915447;
+    z3 = z3 * -jpeg_islow::k1_961570560 + z5;
+    z4 = z4 * -jpeg_islow::k0_390180644 + z5;
+    tmp0 += z1 + z3;
+    tmp1 += z2 + z4;
+    tmp2 += z2 + z3;
+    tmp3 += z1 + z4;
+    auto put = [&](int k, JLONG v) { o[k] = range_limit(descale(v, shift)); };
+    put(0, tmp10 + tmp3);
+    put(7, tmp10 - tmp3);
+    put(1, tmp11 + tmp2);
+    put(6, tmp11 - tmp2);
+    put(2, tmp12 + tmp1);
+    put(5, tmp12 - tmp1);
+    put(3, tmp13 + tmp0);
+    put(4, tmp13 - tmp0);
+  }
+}
+
+}  // namespace
+
+int64_t jpeg_idct_plan(JpegIdctPlane* planes, int num_planes) {
+  int64_t cta = 0;
+  for (int i = 0; i < num_planes; ++i) {
+    VGGTL_CHECK(planes[i].width_in_blocks >= 0 && planes[i].height_in_blocks >= 0,
+                "jpeg_idct_plan: negative block count in plane ", i);
+    VGGTL_CHECK(planes[i].out_offset % 8 == 0, "jpeg_idct_plan: plane ", i,
+                " starts at byte ", planes[i].out_offset, ", not a multiple of 8 (8-byte stores)");
+    VGGTL_CHECK(cta <= INT32_MAX, "jpeg_idct_plan: grid too large");
+    planes[i].first_cta = static_cast<int32_t>(cta);
+    const int64_t blocks = int64_t{planes[i].width_in_blocks} * planes[i].height_in_blocks;
+    cta += (blocks + kIdctBlocksPerCta - 1) / kIdctBlocksPerCta;
+  }
+  return cta;
+}
+
+void jpeg_idct_cpu(uint8_t* out, const int16_t* coefs, const uint16_t* quant,
+                   const JpegIdctPlane* planes, int num_planes) {
+  for (int i = 0; i < num_planes; ++i) {
+    const JpegIdctPlane& p = planes[i];
+    const int64_t stride = int64_t{p.width_in_blocks} * 8;
+    for (int64_t by = 0; by < p.height_in_blocks; ++by)
+      for (int64_t bx = 0; bx < p.width_in_blocks; ++bx)
+        idct_islow_block(coefs + p.coef_offset + (by * p.width_in_blocks + bx) * 64,
+                         quant + p.quant_offset, out + p.out_offset + by * 8 * stride + bx * 8,
+                         stride);
+  }
+}
+
+void jpeg_idct(Device device, uint8_t* out, const int16_t* coefs, const uint16_t* quant,
+               const JpegIdctPlane* planes, int num_planes, int64_t num_ctas, Stream stream) {
+  if (device.is_cuda()) {
+#if VGGTL_HAVE_CUDA
+    jpeg_idct_cuda(out, coefs, quant, planes, num_planes, num_ctas, stream);
+    return;
+#else
+    VGGTL_FAIL("jpeg_idct: CUDA device requested in a build without CUDA");
+#endif
+  }
+  jpeg_idct_cpu(out, coefs, quant, planes, num_planes);
+}
+
+}  // namespace vggtl

@@ -1,0 +1,18 @@
+// Keras's default initialisers, drawn on the host from Philox so that CPU and GPU models (and
+// f32 and f64 ones) start from the same numbers. Tested in tests/layers/test_layers.cpp.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace vggtl {
+
+// glorot_uniform: U(-L, L), L = sqrt(6 / (fan_in + fan_out)); element i (row-major in Keras's
+// layout) is -L + 2L*u_i with u_i = philox_uniform(seed, kRngInit, layer_index, i).
+void glorot_uniform(Tensor& w, uint64_t seed, uint32_t layer_index, int64_t fan_in,
+                    int64_t fan_out);
+// Every element = value (zeros for biases and beta, ones for gamma and the moving variance).
+void fill_constant(Tensor& t, double value);
+
+}  // namespace vggtl
