@@ -74,6 +74,11 @@ void im2col_3x3(float* col, const float* x, int64_t n, int64_t h, int64_t w, int
 void bench_cpu(const bench::Options& opt) {
   const int64_t n = 1;
   std::printf("# CPU: %s, batch %lld\n", cpu_backend_version().c_str(), static_cast<long long>(n));
+#if VGGTL_HAVE_OPENBLAS
+  // OpenBLAS picks its kernels from the CPU model; on virtual CPUs it may fall back to an old
+  // core (OPENBLAS_CORETYPE=SKYLAKEX overrides): say which one the comparison ran.
+  std::printf("# OpenBLAS: core %s, %d threads\n", openblas_get_corename(), openblas_get_num_threads());
+#endif
   double total_dnnl = 0, total_blas = 0, flops = 0;
   for (const LayerShape& l : vgg_convs()) {
     const Conv2dShape s{n, l.hw, l.hw, l.c, l.k};

@@ -57,6 +57,7 @@ class Conv2dOnednn {
 enum class ConvMath : uint8_t { FP32, TF32, BF16 };
 // How bias and ReLU are applied on the GPU: cuDNN's fused cudnnConvolutionBiasActivationForward,
 // or cudnnConvolutionForward followed by our bias_relu kernel; Auto measures both once per shape.
+// Where cuDNN has no fused form for a shape, CudnnFused falls back to OwnKernel (with a warning).
 enum class ConvEpilogue : uint8_t { Auto, CudnnFused, OwnKernel };
 
 inline const char* conv_math_name(ConvMath m) {

@@ -229,9 +229,19 @@ CudnnConvChoice choose(const Entry& e, ConvEpilogue wanted, const Call& c) {
         }
         if (ms >= 0 || bias_f32) break;  // the bf16 bias worked (or f32 was the only one to try)
       }
-    VGGTL_CHECK(best_ms >= 0, "cuDNN's fused convolution + bias + ReLU runs with none of its algorithms for (",
-                c.s.n, ",", c.s.h, ",", c.s.w, ",", c.s.c, ") -> ", c.s.k, " ", conv_math_name(c.math),
-                "; use the own-kernel epilogue");
+    if (best_ms < 0) {
+      // Asked for the fused form, which cuDNN does not run for this shape: the other epilogue
+      // computes the same, so say so and go on.
+      log_warning_counted("cudnn-fused", std::string("cuDNN has no fused convolution + bias + ReLU for (") +
+                                             std::to_string(c.s.n) + "," + std::to_string(c.s.h) + "," +
+                                             std::to_string(c.s.w) + "," + std::to_string(c.s.c) + ") -> " +
+                                             std::to_string(c.s.k) + " " + conv_math_name(c.math) +
+                                             "; using cudnnConvolutionForward and our bias_relu kernel");
+      best = candidates.front();
+      best.epilogue = ConvEpilogue::OwnKernel;
+      best_ms = time_choice(e, best, c);
+      VGGTL_CHECK(best_ms >= 0, "cuDNN refused the algorithm its own search chose (", best.str(), ")");
+    }
   }
   best.ms = best_ms;
   return best;
