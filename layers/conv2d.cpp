@@ -140,6 +140,9 @@ void Conv2D::build_gpu_weights(int64_t padded, DType dtype) {
   const Tensor& bias = param_value(*this, params_[1]);
   krsc_ = Tensor::empty(Shape{filters_, 3, 3, padded}, dtype, device_);
   hwio_to_krsc(krsc_, kernel);
+  // Own copy: the param may be a view into an arena at any 4-byte offset; cuDNN gets aligned data.
+  bias_f32_ = Tensor::empty(Shape{filters_}, DType::F32, device_);
+  copy(bias_f32_, bias);
   if (dtype == DType::BF16) {
     bias_bf16_ = Tensor::empty(Shape{filters_}, DType::BF16, device_);
     convert(bias_bf16_, bias);
@@ -154,7 +157,6 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y) {
   const DType dt = precision_ == Precision::BF16 ? DType::BF16 : DType::F32;
   const int64_t cp = padded_channels(in_channels_, precision_);
   if (!gpu_weights_valid_ || krsc_.dtype() != dt || krsc_.dim(3) != cp) build_gpu_weights(cp, dt);
-  const Tensor& bias = param_value(*this, params_[1]);
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
   const Conv2dShape s{n, h, w, cp, filters_};
   const ConvMath math = conv_math(precision_);
@@ -170,7 +172,7 @@ void Conv2D::forward_cuda(const Tensor& x, Tensor& y) {
     else convert(xc, x);
     xin = ws;
   }
-  conv2d_forward_cudnn(y.raw(), xin, krsc_.raw(), bias.data<float>(),
+  conv2d_forward_cudnn(y.raw(), xin, krsc_.raw(), bias_f32_.data<float>(),
                        dt == DType::BF16 ? bias_bf16_.data<bf16>() : nullptr, s, math, epilogue_, ws + in_bytes,
                        conv_bytes, device_, c.stream(), c.cudnn());
 #else

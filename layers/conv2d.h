@@ -47,9 +47,9 @@ class Conv2D : public Layer {
   Precision precision_;
   ConvEpilogue epilogue_ = ConvEpilogue::Auto;
   std::unique_ptr<Conv2dOnednn> onednn_;
-  // GPU copies derived from the params: the kernel as (K,3,3,Cp) in the compute type and the bias
-  // in bf16; rebuilt after params_changed() or a change of precision.
-  Tensor krsc_, bias_bf16_;
+  // GPU copies derived from the params: the kernel as (K,3,3,Cp) in the compute type, the bias in
+  // f32 and bf16; rebuilt after params_changed() or a change of precision.
+  Tensor krsc_, bias_f32_, bias_bf16_;
   bool gpu_weights_valid_ = false;
 };
 
