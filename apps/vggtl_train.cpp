@@ -2,20 +2,37 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <set>
 
 #include "apps/common/app_main.h"
+#include "apps/common/train_options.h"
+#include "apps/common/train_run.h"
 
 int main(int argc, char** argv) {
   return vggtl::run_app("vggtl_train", [&] {
-    CLI::App app{"vggtl_train: transfer learning with a frozen VGG16 base"};
+    CLI::App app{"vggtl_train: train a classifier head on a frozen, ImageNet-pretrained VGG16 base.\n"
+                 "DATA holds train/, valid/ and optionally test/, each with one sub-folder per class.\n"
+                 "Example: vggtl_train --data data --out runs/cats_dogs"};
+    vggtl::TrainOptions opt;
+    opt.add_to(app);
     bool version = false;
-    app.add_flag("--version", version, "Print version, build options, libraries and devices");
+    app.add_flag("--version", version, "Print version, build options, libraries and devices, then exit");
     app.parse(argc, argv);
     if (version) {
       std::fputs(vggtl::full_version_report().c_str(), stdout);
       return 0;
     }
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
+    std::set<std::string> given;
+    const nlohmann::json keys = opt.to_json();
+    for (const auto& kv : keys.items()) {
+      std::string flag = "--" + kv.key();
+      for (char& c : flag)
+        if (c == '_') c = '-';
+      if (app.count(flag) > 0) given.insert(kv.key());
+    }
+    if (app.count("--epochs") > 0) given.insert("epochs");
+    std::string command_line;
+    for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+    return vggtl::run_training(opt, given, command_line);
   });
 }

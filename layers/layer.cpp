@@ -57,16 +57,15 @@ std::string summary_table(const std::vector<const Layer*>& layers, const Shape& 
   Shape shape(dims);
   std::ostringstream os;
   char line[256];
-  const char* rule = "_________________________________________________________________\n";
-  const char* thick = "=================================================================\n";
-  os << rule;
-  std::snprintf(line, sizeof line, "%-36s%-22s%s\n", " Layer (type)", "Output Shape", "Param #");
-  os << line << thick;
+  // The name column fits "batch_normalization_1 (BatchNormalization)"; longer names still get
+  // a space before the shape.
+  const std::string rule(78, '_'), thick(78, '=');
+  os << rule << "\n";
+  std::snprintf(line, sizeof line, "%-46s%-22s%s\n", " Layer (type)", "Output Shape", "Param #");
+  os << line << thick << "\n";
   auto row = [&](const std::string& name, const std::string& out, int64_t params) {
-    // A name wider than its column ("batch_normalization_1 (BatchNormalization)") still gets a
-    // space before the shape.
-    const std::string shown = name.size() < 35 ? name : name + " ";
-    std::snprintf(line, sizeof line, " %-35s%-22s%s\n", shown.c_str(), out.c_str(), with_commas(params).c_str());
+    const std::string shown = name.size() < 45 ? name : name + " ";
+    std::snprintf(line, sizeof line, " %-45s%-22s%s\n", shown.c_str(), out.c_str(), with_commas(params).c_str());
     os << line;
   };
   row(input_name + " (InputLayer)", none_shape(shape), 0);
@@ -79,11 +78,11 @@ std::string summary_table(const std::vector<const Layer*>& layers, const Shape& 
       if (p.learnable && !l->frozen()) trainable += p.shape.numel();
     }
   }
-  os << thick;
+  os << thick << "\n";
   os << "Total params: " << with_commas(total) << "\n";
   os << "Trainable params: " << with_commas(trainable) << "\n";
   os << "Non-trainable params: " << with_commas(total - trainable) << "\n";
-  os << rule;
+  os << rule << "\n";
   return os.str();
 }
 

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages vggtl needs to build and test, skipping those present.
 # The CUDA toolkit (nvcc, cuDNN, cuBLAS) is not installed here: with it the CUDA backend is
-# built, without it a CPU-only engine. Usage: scripts/install_deps.sh [--with-tools]
-#   --with-tools also installs what the checking scripts use (Pillow, h5py, PyTorch, OpenBLAS).
+# built, without it a CPU-only engine. Usage: scripts/install_deps.sh [--with-demo|--with-tools]
+#   --with-demo  also Pillow, which scripts/make_demo_data.py draws the demo images with;
+#   --with-tools also what the checking scripts and peers use (h5py, PyTorch, OpenBLAS).
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
           libhdf5-dev libjpeg62-turbo-dev libpng-dev libssl-dev
           libdnnl-dev libgtest-dev libcli11-dev nlohmann-json3-dev)
-if [[ "${1:-}" == "--with-tools" ]]; then
-  packages+=(libopenblas-dev python3-numpy python3-pil python3-h5py python3-torch)
-fi
+case "${1:-}" in
+  --with-demo) packages+=(python3 python3-pil) ;;
+  --with-tools) packages+=(python3 python3-pil libopenblas-dev python3-numpy python3-h5py python3-torch
+                           python3-torchvision) ;;
+  "") ;;
+  *) echo "usage: scripts/install_deps.sh [--with-demo|--with-tools]" >&2; exit 2 ;;
+esac
 
 # libjpeg62-turbo-dev is Debian's name; Ubuntu ships libjpeg-turbo8-dev as libjpeg-dev.
 if ! apt-cache show libjpeg62-turbo-dev >/dev/null 2>&1; then

@@ -1,6 +1,8 @@
 // Text and HTML outputs of a run. Numbers are printed with enough digits to round-trip floats.
 #include "apps/common/report.h"
 
+#include "io/atomic_file.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -258,6 +260,13 @@ std::string report_html(const ReportInput& in) {
   }
   os << "</body></html>\n";
   return os.str();
+}
+
+void write_eval_files(const std::string& dir, const EvalSummary& s, const std::vector<Prediction>& predictions,
+                      const std::vector<std::string>& class_names, const std::string& predictions_name) {
+  write_text_atomically(dir + "/" + predictions_name, predictions_csv(predictions, class_names));
+  write_text_atomically(dir + "/confusion_matrix.csv", confusion_csv(s, class_names));
+  write_text_atomically(dir + "/per_class.csv", per_class_csv(s));
 }
 
 }  // namespace vggtl

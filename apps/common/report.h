@@ -48,4 +48,10 @@ struct ReportInput {
 
 std::string report_html(const ReportInput& in);
 
+// Writes test_predictions.csv (under `predictions_name`), confusion_matrix.csv and per_class.csv
+// into `dir`, each atomically.
+void write_eval_files(const std::string& dir, const EvalSummary& s, const std::vector<Prediction>& predictions,
+                      const std::vector<std::string>& class_names,
+                      const std::string& predictions_name = "test_predictions.csv");
+
 }  // namespace vggtl

@@ -1,0 +1,74 @@
+// Predictions: logits -> SoftmaxCrossEntropy (probabilities, argmax, per-row loss) -> host.
+#include "apps/common/evaluate.h"
+
+#include "apps/common/metrics.h"
+#include "layers/loss.h"
+
+namespace vggtl {
+
+namespace {
+
+// Runs the head on features (g, h, w, c) and appends one Prediction per row.
+void head_predictions(Model& model, int head_start, SoftmaxCrossEntropy& loss, const Tensor& features,
+                      const Tensor* labels_device, const std::vector<int32_t>& labels,
+                      const std::vector<std::string>& paths, std::vector<Prediction>* out) {
+  const Tensor logits = model.forward(features, Pass{}, head_start);
+  loss.forward(logits, labels_device, false);
+  const Tensor probs = to_device(loss.probs(), Device::cpu());
+  Tensor row_loss;
+  if (labels_device) row_loss = to_device(loss.row_loss(), Device::cpu());
+  synchronize(model.device());
+  const int64_t g = probs.dim(0), k = probs.dim(1);
+  for (int64_t r = 0; r < g; ++r) {
+    Prediction p;
+    p.path = paths[static_cast<size_t>(r)];
+    const float* pr = probs.data<float>() + r * k;
+    p.probs.assign(pr, pr + k);
+    p.predicted = argmax(pr, static_cast<int>(k));
+    if (labels_device) {
+      p.label = labels[static_cast<size_t>(r)];
+      p.loss = row_loss.dtype() == DType::F32 ? row_loss.data<float>()[r] : row_loss.data<double>()[r];
+    }
+    out->push_back(std::move(p));
+  }
+}
+
+}  // namespace
+
+SplitPredictions predict_split(Model& model, int head_start, ImageLoader& loader, bool with_labels,
+                               StageTimes* times, const std::string& progress_label) {
+  SplitPredictions result;
+  SoftmaxCrossEntropy loss(model.device());
+  result.bad = run_base(model, head_start, loader, [&](const Tensor& f, const std::vector<int64_t>& items,
+                                                       const std::vector<int32_t>& labels) {
+    std::vector<std::string> paths;
+    for (int64_t i : items) paths.push_back(loader.items()[static_cast<size_t>(i)].relpath);
+    Tensor y;
+    if (with_labels) {
+      y = to_device(Tensor::wrap(const_cast<int32_t*>(labels.data()), {static_cast<int64_t>(labels.size())}, DType::I32),
+                    model.device());
+    }
+    head_predictions(model, head_start, loss, f, with_labels ? &y : nullptr, labels, paths, &result.predictions);
+  }, times, progress_label);
+  return result;
+}
+
+std::vector<Prediction> predict_features(Model& model, int head_start, const FeatureCache& cache,
+                                         const std::vector<DataItem>& items, int batch_size) {
+  std::vector<Prediction> out;
+  SoftmaxCrossEntropy loss(model.device());
+  for (int64_t begin = 0; begin < cache.size(); begin += batch_size) {
+    const int64_t end = std::min(cache.size(), begin + batch_size);
+    std::vector<std::string> paths;
+    std::vector<int32_t> labels;
+    for (int64_t r = begin; r < end; ++r) {
+      paths.push_back(items[static_cast<size_t>(cache.items[static_cast<size_t>(r)])].relpath);
+      labels.push_back(cache.host_labels[static_cast<size_t>(r)]);
+    }
+    const Tensor y = cache.labels.slice(begin, end);
+    head_predictions(model, head_start, loss, cache.features.slice(begin, end), &y, labels, paths, &out);
+  }
+  return out;
+}
+
+}  // namespace vggtl

@@ -1,0 +1,25 @@
+// Per-image predictions of the whole model on a split (test evaluation, vggtl_eval,
+// vggtl_predict): the base and the head in eval mode, batch by batch, in listing order.
+#pragma once
+
+#include <vector>
+
+#include "apps/common/features.h"
+#include "apps/common/metrics.h"
+
+namespace vggtl {
+
+struct SplitPredictions {
+  std::vector<Prediction> predictions;  // images that decoded, in listing order
+  std::vector<BadFile> bad;
+};
+
+// with_labels: items carry true labels (the loss is computed); else labels are ignored.
+SplitPredictions predict_split(Model& model, int head_start, ImageLoader& loader, bool with_labels,
+                               StageTimes* times, const std::string& progress_label);
+
+// The head alone on cached features (rows of `cache`), paths from `items`.
+std::vector<Prediction> predict_features(Model& model, int head_start, const FeatureCache& cache,
+                                         const std::vector<DataItem>& items, int batch_size);
+
+}  // namespace vggtl

@@ -1,0 +1,82 @@
+// Builds the model a checkpoint describes and fills it.
+#include "apps/common/inference.h"
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+
+#include "apps/common/train_options.h"
+#include "engine/log.h"
+#include "io/sha256.h"
+
+namespace vggtl {
+
+void InferenceOptions::add_to(CLI::App& app) {
+  app.add_option("--model", model, "Checkpoint (best.h5 of a run) or Keras full-model .h5 file")->required();
+  app.add_option("--weights", weights,
+                 "VGG16 weights for a checkpoint saved without its base (default: the Keras cache file)");
+  app.add_option("--device", device, "auto, cuda or cpu")->capture_default_str()->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+  app.add_option("--precision", precision, "Arithmetic of the base on the GPU: fp32, tf32 or bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  app.add_option("--preprocessing", preprocessing, "Override the model's preprocessing: caffe or none")
+      ->check(CLI::IsMember({"caffe", "none"}));
+  app.add_option("--interpolation", interpolation, "Override the model's resize filter: nearest or bilinear")
+      ->check(CLI::IsMember({"nearest", "bilinear"}));
+  app.add_option("--batch-size", batch_size, "Images per batch")->capture_default_str();
+  app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
+}
+
+InferenceModel load_inference_model(const InferenceOptions& o) {
+  if (o.batch_size < 1) throw InputError("--batch-size must be at least 1");
+  std::string note;
+  const Device device = select_device(o.device, &note);
+  if (!note.empty()) log_info(note);
+  Checkpoint ckpt = read_checkpoint(o.model);
+  InferenceModel im;
+  im.spec = spec_from_checkpoint(ckpt);
+  im.spec.precision = device.is_cpu() ? Precision::FP32 : parse_precision(o.precision);
+  std::string preprocessing = "caffe", interpolation = "nearest";
+  if (ckpt.meta) {
+    im.class_names = ckpt.meta->class_names;
+    preprocessing = ckpt.meta->preprocessing;
+    interpolation = ckpt.meta->interpolation;
+    im.source = "vggtl checkpoint";
+    if (static_cast<int64_t>(im.class_names.size()) != im.spec.head.classes)
+      throw InputError(o.model + ": " + std::to_string(im.class_names.size()) + " class names for " +
+                       std::to_string(im.spec.head.classes) + " outputs");
+  } else {
+    im.source = "Keras full-model file";
+  }
+  if (!o.preprocessing.empty()) preprocessing = o.preprocessing;
+  if (!o.interpolation.empty()) interpolation = o.interpolation;
+
+  im.model = build_model(im.spec, device);
+  im.head_start = head_start(*im.model);
+  const bool head_only = ckpt.meta && !ckpt.meta->base_included;
+  if (head_only) {
+    const std::string& id = ckpt.meta->base_weights_sha256;
+    const std::string random_prefix = "random-he-uniform:seed=";
+    if (id.rfind(random_prefix, 0) == 0) {
+      // The run's random base is a function of its seed: rebuild it exactly.
+      im.model->initialize(std::stoull(id.substr(random_prefix.size())));
+    } else {
+      const std::string w = o.weights.empty() ? default_weights_path() : o.weights;
+      if (!std::filesystem::exists(w))
+        throw InputError(o.model + ": saved without its VGG16 base and " + w + " was not found; pass --weights FILE");
+      if (sha256_file(w) != id)
+        throw InputError(w + ": not the base weights " + o.model + " was trained with (SHA-256 " + id + ")");
+      load_base_weights(*im.model, w);
+    }
+  }
+  load_checkpoint_weights(*im.model, ckpt, !head_only);
+
+  im.loader.image_size = im.spec.image_size;
+  im.loader.filter = interpolation == "bilinear" ? ResizeFilter::Bilinear : ResizeFilter::Nearest;
+  im.loader.transform = preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
+  im.loader.batch_size = o.batch_size;
+  im.loader.workers = o.workers;
+  return im;
+}
+
+}  // namespace vggtl

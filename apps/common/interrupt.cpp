@@ -1,0 +1,26 @@
+// Signal handlers only touch a lock-free atomic flag and restore the default action.
+#include "apps/common/interrupt.h"
+
+#include <atomic>
+#include <csignal>
+
+namespace vggtl {
+
+namespace {
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_signal(int sig) {
+  g_interrupted.store(true);
+  std::signal(sig, SIG_DFL);  // a second signal stops the process
+}
+}  // namespace
+
+void install_interrupt_handler() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+bool interrupt_requested() { return g_interrupted.load(); }
+void clear_interrupt() { g_interrupted.store(false); }
+
+}  // namespace vggtl

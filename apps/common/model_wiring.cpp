@@ -1,0 +1,201 @@
+// Model <-> files. Weight names: our layers' params use Keras short names ("kernel", "bias",
+// "gamma", ...); files use "<layer>/<short>:0" (Keras 2) or other spellings that io resolves.
+#include "apps/common/model_wiring.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <map>
+
+#include "layers/vgg16.h"
+
+namespace vggtl {
+
+ArchitectureSpec ModelSpec::architecture() const {
+  ArchitectureSpec a;
+  a.image_size = image_size;
+  a.hidden = static_cast<int>(head.hidden);
+  a.dropout = head.dropout;
+  a.classes = static_cast<int>(head.classes);
+  a.base_trainable = !trainable_base.empty();
+  return a;
+}
+
+std::unique_ptr<Model> build_model(const ModelSpec& spec, Device device) {
+  check_vgg16_image_size(spec.image_size);
+  auto model = std::make_unique<Model>(device);
+  Vgg16Options vo;
+  vo.image_size = spec.image_size;
+  vo.precision = spec.precision;
+  vo.trainable = spec.trainable_base;
+  for (auto& layer : make_vgg16_base(vo)) model->add(std::move(layer));
+  add_head(*model, vgg16_feature_shape(spec.image_size), spec.head);
+  model->build(Shape{spec.image_size, spec.image_size, 3});
+  return model;
+}
+
+int head_start(const Model& model) {
+  const int i = model.index_of("flatten_1");
+  VGGTL_CHECK(i > 0, "the model has no flatten_1 layer");
+  return i;
+}
+
+std::vector<ExpectedLayer> vgg16_expected_layers() {
+  std::vector<ExpectedLayer> out;
+  for (const LayerWeightShapes& l : vgg16_weight_shapes()) out.push_back(ExpectedLayer{l.layer, l.shapes, {"kernel", "bias"}});
+  return out;
+}
+
+namespace {
+
+// Copies host tensors into a layer's params in Keras order and tells the layer.
+void assign_layer(Layer& layer, const std::vector<Tensor>& values, const std::string& path) {
+  auto& params = layer.params();
+  if (values.size() != params.size())
+    throw InputError(path + ": " + layer.name() + " has " + std::to_string(values.size()) + " weights, expected " +
+                     std::to_string(params.size()));
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (values[i].shape() != params[i].shape)
+      throw InputError(path + ": " + layer.name() + "/" + params[i].name + ": expected " + params[i].shape.str() +
+                       ", found " + values[i].shape().str());
+    copy(params[i].value, values[i]);
+  }
+  synchronize(layer.device());
+  layer.params_changed();
+}
+
+bool has_weights(const CheckpointLayer& l) { return !l.weights.empty(); }
+
+}  // namespace
+
+std::vector<std::string> load_base_weights(Model& model, const std::string& path) {
+  MatchedWeights m = load_keras_weights(path, vgg16_expected_layers());
+  for (const LayerWeights& lw : m.layers) {
+    const int i = model.index_of(lw.layer);
+    VGGTL_CHECK(i >= 0, "model has no layer ", lw.layer);
+    std::vector<Tensor> values;
+    for (const WeightEntry& w : lw.weights) values.push_back(w.value);
+    assign_layer(model.layer(i), values, path);
+  }
+  return m.notes;
+}
+
+CheckpointModel checkpoint_model(Model& model, const ModelSpec& spec, bool include_base) {
+  CheckpointModel cm;
+  cm.model_config = keras_model_config(spec.architecture());
+  cm.layers.push_back(CheckpointLayer{"input_1", "InputLayer", {}});
+  const int first_head = head_start(model);
+  for (int i = 0; i < model.size(); ++i) {
+    Layer& l = model.layer(i);
+    CheckpointLayer cl{l.name(), l.type(), {}};
+    if (include_base || i >= first_head)
+      for (Param& p : l.params()) cl.weights.push_back(NamedTensor{keras_weight_name(l.name(), p.name), p.value});
+    cm.layers.push_back(std::move(cl));
+  }
+  return cm;
+}
+
+std::vector<NamedTensor> optimizer_state(Model& model, const Optimizer& opt) {
+  std::vector<NamedTensor> out;
+  for (const auto& slot : opt.slots()) {
+    for (const Model::NamedParam& np : model.params_by_layer()) {
+      if (np.arena_offset < 0) continue;
+      out.push_back(NamedTensor{slot.first + "/" + keras_weight_name(np.layer->name(), np.param->name),
+                                slot.second.view(np.arena_offset, np.param->shape)});
+    }
+  }
+  return out;
+}
+
+void restore_optimizer_state(Model& model, Optimizer& opt, const std::vector<NamedTensor>& state,
+                             int64_t iterations, const std::string& path) {
+  std::map<std::string, const Tensor*> by_name;
+  for (const NamedTensor& t : state) by_name[t.name] = &t.value;
+  for (const auto& slot : opt.slots()) {
+    for (const Model::NamedParam& np : model.params_by_layer()) {
+      if (np.arena_offset < 0) continue;
+      const std::string name = slot.first + "/" + keras_weight_name(np.layer->name(), np.param->name);
+      auto it = by_name.find(name);
+      if (it == by_name.end()) throw InputError(path + ": optimizer state '" + name + "' is missing");
+      if (it->second->shape() != np.param->shape)
+        throw InputError(path + ": optimizer state '" + name + "': expected " + np.param->shape.str() + ", found " +
+                         it->second->shape().str());
+      Tensor dst = slot.second.view(np.arena_offset, np.param->shape);
+      copy(dst, *it->second);
+    }
+  }
+  synchronize(model.device());
+  opt.set_iterations(iterations);
+}
+
+ModelSpec spec_from_checkpoint(const Checkpoint& ckpt) {
+  ModelSpec spec;
+  // Weight-bearing dense layers, in model order: the hidden Dense then the output Dense.
+  std::vector<const CheckpointLayer*> dense;
+  for (const CheckpointLayer& l : ckpt.model.layers)
+    if (has_weights(l) && l.weights[0].value.ndim() == 2) dense.push_back(&l);
+  if (dense.size() != 2)
+    throw InputError(ckpt.path + ": expected the reference head (two Dense layers), found " +
+                     std::to_string(dense.size()) + " Dense layers");
+  const Shape k1 = dense[0]->weights[0].value.shape(), k2 = dense[1]->weights[0].value.shape();
+  spec.head.hidden = k1[1];
+  spec.head.classes = k2[1];
+  if (k2[0] != k1[1]) throw InputError(ckpt.path + ": the two Dense layers do not connect (" + k1.str() + ", " + k2.str() + ")");
+  const double side = std::sqrt(static_cast<double>(k1[0]) / 512.0);
+  spec.image_size = static_cast<int>(std::lround(side)) * 32;
+  if (static_cast<int64_t>(std::lround(side) * std::lround(side)) * 512 != k1[0])
+    throw InputError(ckpt.path + ": " + dense[0]->name + " takes " + std::to_string(k1[0]) +
+                     " features, not a VGG16 feature map (s*s*512)");
+  if (ckpt.meta) spec.image_size = static_cast<int>(ckpt.meta->image_height);
+  if (!ckpt.model.model_config.empty()) {
+    nlohmann::json j = nlohmann::json::parse(ckpt.model.model_config, nullptr, false);
+    if (!j.is_discarded() && j.contains("config") && j["config"].contains("layers"))
+      for (const auto& l : j["config"]["layers"])
+        if (l.value("class_name", "") == "Dropout" && l.contains("config") && l["config"].contains("rate"))
+          spec.head.dropout = l["config"]["rate"].get<float>();
+  }
+  return spec;
+}
+
+void load_checkpoint_weights(Model& model, const Checkpoint& ckpt, bool require_base) {
+  std::vector<const CheckpointLayer*> file_layers;
+  for (const CheckpointLayer& l : ckpt.model.layers)
+    if (has_weights(l)) file_layers.push_back(&l);
+  std::vector<int> model_layers;
+  for (int i = 0; i < model.size(); ++i)
+    if (!model.layer(i).params().empty()) model_layers.push_back(i);
+
+  // By name when every weight-bearing layer of the file is a layer of the model.
+  bool by_name = true;
+  for (const CheckpointLayer* l : file_layers) by_name = by_name && model.index_of(l->name) >= 0;
+  const int first_head = head_start(model);
+  std::vector<std::pair<int, const CheckpointLayer*>> pairs;
+  if (by_name) {
+    for (const CheckpointLayer* l : file_layers) pairs.emplace_back(model.index_of(l->name), l);
+  } else {
+    // Keras files whose head layers are named otherwise ("dense", "dense_1"): pair by position
+    // from the end, so that a head-only file maps onto the head.
+    if (file_layers.size() > model_layers.size())
+      throw InputError(ckpt.path + ": " + std::to_string(file_layers.size()) +
+                       " layers with weights, more than the model's " + std::to_string(model_layers.size()));
+    const size_t skip = model_layers.size() - file_layers.size();
+    for (size_t k = 0; k < file_layers.size(); ++k) pairs.emplace_back(model_layers[skip + k], file_layers[k]);
+  }
+  int head_layers = 0, base_layers = 0;
+  for (const auto& [index, l] : pairs) {
+    std::vector<Tensor> values;
+    for (const NamedTensor& w : l->weights) values.push_back(w.value);
+    assign_layer(model.layer(index), values, ckpt.path);
+    (index < first_head ? base_layers : head_layers) += 1;
+  }
+  int expected_head = 0, expected_base = 0;
+  for (int i : model_layers) (i < first_head ? expected_base : expected_head) += 1;
+  if (head_layers != expected_head)
+    throw InputError(ckpt.path + ": holds " + std::to_string(head_layers) + " of the head's " +
+                     std::to_string(expected_head) + " layers with weights");
+  if (require_base && base_layers != expected_base)
+    throw InputError(ckpt.path + ": holds " + std::to_string(base_layers) + " of the " + std::to_string(expected_base) +
+                     " VGG16 conv layers (a head-only checkpoint needs the base weights: --weights)");
+}
+
+}  // namespace vggtl

@@ -1,0 +1,54 @@
+// Wires the model (layers/) to files (io/): builds the VGG16 base + head, loads Keras base
+// weights into it, and converts between the model and checkpoints (weights, optimizer state).
+// Layers and io never see each other; this is where they meet. Tested in
+// tests/apps/test_model_wiring.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/common/keras_config.h"
+#include "io/checkpoint.h"
+#include "io/keras_weights.h"
+#include "layers/head.h"
+#include "layers/model.h"
+#include "layers/optimizer.h"
+
+namespace vggtl {
+
+struct ModelSpec {
+  int image_size = 224;
+  Precision precision = Precision::TF32;
+  HeadConfig head;
+  std::vector<std::string> trainable_base;  // base layers left trainable (fine-tuning)
+  ArchitectureSpec architecture() const;
+};
+
+// VGG16 base (block1_conv1 ... block5_pool) + the reference head, built for (S, S, 3) input.
+std::unique_ptr<Model> build_model(const ModelSpec& spec, Device device);
+// Index of the first head layer (flatten_1): the base is layers [0, head_start).
+int head_start(const Model& model);
+
+// What a VGG16 weights file must hold for this model.
+std::vector<ExpectedLayer> vgg16_expected_layers();
+// Reads the 13 conv layers from a Keras file (any layout) into the base; returns notes.
+std::vector<std::string> load_base_weights(Model& model, const std::string& path);
+
+// The model as a Keras full-model checkpoint; the base's weights only when include_base.
+CheckpointModel checkpoint_model(Model& model, const ModelSpec& spec, bool include_base);
+// Optimizer slots per trainable weight: "m/FC_2/kernel:0", "v/FC_2/kernel:0", ...
+std::vector<NamedTensor> optimizer_state(Model& model, const Optimizer& opt);
+void restore_optimizer_state(Model& model, Optimizer& opt, const std::vector<NamedTensor>& state,
+                             int64_t iterations, const std::string& path);
+
+// Architecture of a checkpoint (ours or a Keras file of the reference architecture):
+// image size, hidden width, class count, dropout rate.
+ModelSpec spec_from_checkpoint(const Checkpoint& ckpt);
+// Copies a checkpoint's weights into the model: by layer name, or, for Keras files whose head
+// layers are named otherwise, by position among the weight-bearing layers when every shape
+// matches (as Keras load_weights). require_base: the 13 conv layers must be present.
+// InputError naming the file for anything missing or mismatched.
+void load_checkpoint_weights(Model& model, const Checkpoint& ckpt, bool require_base);
+
+}  // namespace vggtl

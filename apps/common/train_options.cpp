@@ -1,0 +1,149 @@
+// Option definitions with CLI11; JSON with nlohmann.
+#include "apps/common/train_options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+
+#include "engine/error.h"
+
+namespace vggtl {
+
+void TrainOptions::add_to(CLI::App& app) {
+  app.add_option("--data", data, "Folder holding train/, valid/ and optionally test/, one sub-folder per class");
+  app.add_option("--train", train, "Training split folder (overrides DATA/train)");
+  app.add_option("--valid", valid, "Validation split folder (overrides DATA/valid)");
+  app.add_option("--test", test, "Test split folder (overrides DATA/test)");
+  app.add_option("--weights", weights,
+                 "Keras VGG16 weights (.h5: notop, include-top or full model); 'none' for a random base. "
+                 "Default: ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
+  app.add_option("--weights-sha256", weights_sha256, "Refuse weights whose SHA-256 differs");
+  app.add_option("--out", out, "Run folder (default runs/<date-time>)");
+  app.add_option("--init", init, "Start from the weights of a checkpoint (ours or a Keras full-model file)");
+  app.add_flag("--resume", resume, "Continue the run in --out from its last.h5");
+  app.add_option("--epochs", epochs, "Epochs")->capture_default_str();
+  app.add_option("--batch-size", batch_size, "Images per batch")->capture_default_str();
+  app.add_option("--lr", lr, "Learning rate")->capture_default_str();
+  app.add_option("--optimizer", optimizer, "adam or sgd")->capture_default_str()->check(CLI::IsMember({"adam", "sgd"}));
+  app.add_option("--momentum", momentum, "SGD momentum")->capture_default_str();
+  app.add_option("--hidden", hidden, "Units of the hidden Dense layer")->capture_default_str();
+  app.add_option("--dropout", dropout, "Dropout rate after BatchNormalization")->capture_default_str();
+  app.add_option("--monitor", monitor, "Quantity that picks best.h5")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"val_loss", "val_accuracy", "loss", "accuracy"}));
+  app.add_option("--steps-per-epoch", steps_per_epoch, "Use only the first N batches of each epoch");
+  app.add_option("--validation-steps", validation_steps, "Use only the first N validation batches");
+  app.add_option("--seed", seed, "Seed of initialisation, shuffling and dropout")->capture_default_str();
+  app.add_option("--shuffle", shuffle, "Reshuffle the training set every epoch")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--image-size", image_size, "Input side in pixels, a multiple of 32")->capture_default_str();
+  app.add_option("--interpolation", interpolation, "Resize filter, as PIL: nearest or bilinear")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"nearest", "bilinear"}));
+  app.add_option("--preprocessing", preprocessing,
+                 "caffe (BGR minus ImageNet means, what the VGG16 weights expect) or none (raw RGB 0..255)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"caffe", "none"}));
+  app.add_option("--device", device, "auto, cuda or cpu")->capture_default_str()->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+  app.add_option("--precision", precision, "Arithmetic of the frozen base on the GPU: fp32, tf32 or bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  app.add_option("--feature-cache", feature_cache, "auto: run the frozen base once per image; off: every epoch")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "off"}));
+  app.add_option("--on-bad-file", on_bad_file, "skip (and list in bad_files.csv) or fail before training")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"skip", "fail"}));
+  app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
+  app.add_flag("--quiet", quiet, "Print only warnings, errors and the final result");
+}
+
+void TrainOptions::validate() const {
+  auto bad = [](const std::string& what) { throw InputError(what); };
+  if (epochs < 1) bad("--epochs must be at least 1, got " + std::to_string(epochs));
+  if (batch_size < 1) bad("--batch-size must be at least 1, got " + std::to_string(batch_size));
+  if (!(lr > 0)) bad("--lr must be positive");
+  if (momentum < 0 || momentum >= 1) bad("--momentum must be in [0, 1)");
+  if (hidden < 1) bad("--hidden must be at least 1, got " + std::to_string(hidden));
+  if (!(dropout >= 0 && dropout < 1)) bad("--dropout must be in [0, 1)");
+  if (steps_per_epoch == 0 || steps_per_epoch < -1) bad("--steps-per-epoch must be at least 1");
+  if (validation_steps == 0 || validation_steps < -1) bad("--validation-steps must be at least 1");
+  if (image_size < 32 || image_size % 32 != 0)
+    bad("--image-size must be a positive multiple of 32 (VGG16 halves it five times), got " +
+        std::to_string(image_size));
+  if (workers < 0) bad("--workers must be 0 (every core) or more");
+  if (!weights_sha256.empty() && weights_sha256.size() != 64) bad("--weights-sha256 takes 64 hex digits");
+}
+
+nlohmann::json TrainOptions::to_json() const {
+  return nlohmann::json{{"epochs", epochs},
+                        {"batch_size", batch_size},
+                        {"lr", lr},
+                        {"optimizer", optimizer},
+                        {"momentum", momentum},
+                        {"hidden", hidden},
+                        {"dropout", dropout},
+                        {"monitor", monitor},
+                        {"steps_per_epoch", steps_per_epoch},
+                        {"validation_steps", validation_steps},
+                        {"seed", seed},
+                        {"shuffle", shuffle},
+                        {"image_size", image_size},
+                        {"interpolation", interpolation},
+                        {"preprocessing", preprocessing},
+                        {"precision", precision},
+                        {"feature_cache", feature_cache},
+                        {"on_bad_file", on_bad_file},
+                        {"data", data},
+                        {"train", train},
+                        {"valid", valid},
+                        {"test", test},
+                        {"weights", weights},
+                        {"init", init}};
+}
+
+void TrainOptions::from_json(const nlohmann::json& j) {
+  auto get = [&](const char* key, auto& field) {
+    if (j.contains(key)) j.at(key).get_to(field);
+  };
+  get("epochs", epochs);
+  get("batch_size", batch_size);
+  get("lr", lr);
+  get("optimizer", optimizer);
+  get("momentum", momentum);
+  get("hidden", hidden);
+  get("dropout", dropout);
+  get("monitor", monitor);
+  get("steps_per_epoch", steps_per_epoch);
+  get("validation_steps", validation_steps);
+  get("seed", seed);
+  get("shuffle", shuffle);
+  get("image_size", image_size);
+  get("interpolation", interpolation);
+  get("preprocessing", preprocessing);
+  get("precision", precision);
+  get("feature_cache", feature_cache);
+  get("on_bad_file", on_bad_file);
+  get("data", data);
+  get("train", train);
+  get("valid", valid);
+  get("test", test);
+  get("weights", weights);
+  get("init", init);
+}
+
+const std::vector<std::string>& TrainOptions::resumable_keys() {
+  static const std::vector<std::string> keys = {
+      "batch_size", "lr", "optimizer", "momentum", "hidden", "dropout", "monitor", "steps_per_epoch",
+      "validation_steps", "seed", "shuffle", "image_size", "interpolation", "preprocessing", "precision",
+      "feature_cache", "on_bad_file", "data", "train", "valid", "test", "weights", "init"};
+  return keys;
+}
+
+std::string default_weights_path() {
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
+}
+
+}  // namespace vggtl

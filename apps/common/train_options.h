@@ -1,0 +1,63 @@
+// vggtl_train's options (spec.md "Commands"): Keras defaults, checked values, their
+// command-line definitions and their JSON form (stored in every checkpoint for --resume).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace vggtl {
+
+struct TrainOptions {
+  // Data and files.
+  std::string data, train, valid, test;
+  std::string weights;  // "" = the Keras cache default; "none" = random base
+  std::string weights_sha256;
+  std::string out;      // "" = runs/<date-time>
+  std::string init;
+  bool resume = false;
+  // Training (Keras defaults).
+  int epochs = 20;
+  int batch_size = 30;
+  double lr = 1e-4;
+  std::string optimizer = "adam";
+  double momentum = 0.0;
+  int hidden = 64;
+  double dropout = 0.5;
+  std::string monitor = "val_loss";
+  int64_t steps_per_epoch = -1;
+  int64_t validation_steps = -1;
+  uint64_t seed = 0;
+  std::string shuffle = "on";
+  // Ours.
+  int image_size = 224;
+  std::string interpolation = "nearest";
+  std::string preprocessing = "caffe";
+  std::string device = "auto";
+  std::string precision = "tf32";
+  std::string feature_cache = "auto";
+  std::string on_bad_file = "skip";
+  int workers = 0;
+  bool quiet = false;
+
+  // Defines every option on `app`, bound to the fields of *this.
+  void add_to(CLI::App& app);
+  // InputError naming the option for values out of range.
+  void validate() const;
+  // The options that shape the run (everything but file locations, device and verbosity).
+  nlohmann::json to_json() const;
+  void from_json(const nlohmann::json& j);
+  // Options --resume takes from the checkpoint; naming one with another value is an error.
+  static const std::vector<std::string>& resumable_keys();
+};
+
+// The Keras cache location of the VGG16 notop weights: $HOME/.keras/models/...
+std::string default_weights_path();
+
+}  // namespace vggtl

@@ -1,0 +1,426 @@
+// The training run, stage by stage. Checkpoints during the run hold the head, the optimizer
+// and the position (base_included = false): the frozen base never changes, so rewriting its
+// 59 MB at every epoch would only cost time. At the end best.h5 is rewritten self-contained.
+#include "apps/common/train_run.h"
+
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+
+#include "apps/common/app_main.h"
+#include "apps/common/evaluate.h"
+#include "apps/common/interrupt.h"
+#include "apps/common/model_wiring.h"
+#include "apps/common/progress.h"
+#include "apps/common/report.h"
+#include "apps/common/splits.h"
+#include "apps/common/trainer.h"
+#include "engine/allocator.h"
+#include "engine/log.h"
+#include "engine/timer.h"
+#include "io/atomic_file.h"
+#include "io/sha256.h"
+#include "vggtl/build_info.h"
+
+namespace vggtl {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string timestamp() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&t));
+  return buf;
+}
+
+std::string random_base_id(uint64_t seed) { return "random-he-uniform:seed=" + std::to_string(seed); }
+
+bool monitor_is_max(const std::string& monitor) { return monitor.find("acc") != std::string::npos; }
+
+double monitored(const EpochRecord& r, const std::string& monitor) {
+  if (monitor == "val_loss") return r.val_loss;
+  if (monitor == "val_accuracy") return r.val_accuracy;
+  if (monitor == "loss") return r.loss;
+  return r.accuracy;
+}
+
+json history_to_json(const std::vector<EpochRecord>& h) {
+  json a = json::array();
+  for (const EpochRecord& r : h)
+    a.push_back({{"epoch", r.epoch}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"val_loss", r.val_loss},
+                 {"val_accuracy", r.val_accuracy}, {"seconds", r.seconds}});
+  return a;
+}
+
+std::vector<EpochRecord> history_from_json(const json& a) {
+  std::vector<EpochRecord> h;
+  for (const json& r : a)
+    h.push_back(EpochRecord{r.at("epoch").get<int>(), r.at("loss").get<double>(), r.at("accuracy").get<double>(),
+                            r.at("val_loss").get<double>(), r.at("val_accuracy").get<double>(),
+                            r.at("seconds").get<double>()});
+  return h;
+}
+
+std::vector<BadFileRecord> to_records(const std::vector<BadFile>& bad) {
+  std::vector<BadFileRecord> out;
+  for (const BadFile& b : bad) out.push_back(BadFileRecord{b.path, b.reason});
+  return out;
+}
+
+// Items of `items` whose index is not in `bad` (bad indices refer to the same vector).
+std::vector<DataItem> without_bad(const std::vector<DataItem>& items, const std::vector<BadFile>& bad) {
+  std::vector<uint8_t> drop(items.size(), 0);
+  for (const BadFile& b : bad)
+    if (b.index >= 0 && static_cast<size_t>(b.index) < items.size()) drop[static_cast<size_t>(b.index)] = 1;
+  std::vector<DataItem> out;
+  for (size_t i = 0; i < items.size(); ++i)
+    if (!drop[i]) out.push_back(items[i]);
+  return out;
+}
+
+std::string epoch_line(const EpochRecord& r, int epochs, bool improved, const std::string& monitor) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "Epoch %d/%d  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  %.2fs%s", r.epoch,
+                epochs, r.loss, r.accuracy, r.val_loss, r.val_accuracy, r.seconds,
+                improved ? ("  (" + monitor + " improved, best.h5 saved)").c_str() : "");
+  return buf;
+}
+
+// Everything a run keeps in memory between epochs and writes into checkpoints.
+struct RunState {
+  std::vector<EpochRecord> history;
+  double best_value = 0;
+  int best_epoch = 0;
+  std::vector<BadFileRecord> bad_files;
+};
+
+}  // namespace
+
+int run_training(TrainOptions opt, const std::set<std::string>& given, const std::string& command_line) {
+  Stopwatch total_clock;
+  StageTimes times;
+  if (opt.quiet) set_log_level(LogLevel::Warning);
+  auto say = [&](const std::string& s) {
+    if (!opt.quiet) std::printf("%s\n", s.c_str());
+  };
+
+  // --resume: the run's own options come from its last.h5.
+  std::optional<Checkpoint> resumed;
+  if (opt.resume) {
+    if (opt.out.empty()) throw InputError("--resume needs --out DIR: the folder of the run to continue");
+    const std::string last = opt.out + "/last.h5";
+    if (!fs::exists(last)) throw InputError(last + ": not found, nothing to resume");
+    resumed = read_checkpoint(last);
+    if (!resumed->meta) throw InputError(last + ": not a vggtl checkpoint");
+    const json stored = json::parse(resumed->meta->run_config_json);
+    const json now = opt.to_json();
+    for (const std::string& key : TrainOptions::resumable_keys())
+      if (given.count(key) && stored.contains(key) && stored[key] != now[key])
+        throw InputError("--" + key + " " + now[key].dump() + " differs from the run being resumed (" +
+                         stored[key].dump() + "); start a new run with another --out to change it");
+    const int epochs = opt.epochs;
+    opt.from_json(stored);
+    if (given.count("epochs")) opt.epochs = epochs;
+  }
+  opt.validate();
+
+  // Device and precision.
+  std::string device_note;
+  const Device device = select_device(opt.device, &device_note);
+  if (!device_note.empty()) log_info(device_note);
+  const Precision precision = parse_precision(opt.precision);
+  if (device.is_cpu() && precision != Precision::FP32 && given.count("precision"))
+    log_info("--precision " + opt.precision + " applies to the GPU; the CPU runs fp32");
+
+  // Data: every split listed before any work.
+  Stopwatch clock;
+  const RunSplits splits = list_splits(resolve_splits(opt.data, opt.train, opt.valid, opt.test));
+  times.listing = clock.seconds();
+  const std::vector<std::string>& classes = splits.train.classes;
+  const std::string fingerprint = data_fingerprint(splits);
+  if (resumed && resumed->meta->data_fingerprint != fingerprint)
+    throw InputError("the data changed since the run in " + opt.out + " started (files added, removed or " +
+                     "modified); start a new run");
+
+  // Base weights: found, hashed, checked.
+  const std::string weights = opt.weights.empty() ? default_weights_path() : opt.weights;
+  const bool random_base = weights == "none";
+  clock.reset();
+  if (!random_base && !fs::exists(weights)) {
+    std::string msg = weights + ": weights file not found";
+    if (opt.weights.empty())
+      msg += " (Keras keeps the VGG16 weights there after `keras.applications.VGG16(weights='imagenet', "
+             "include_top=False)`; or pass --weights FILE, or --weights none to try vggtl with a random base)";
+    throw InputError(msg);
+  }
+  const std::string base_id = random_base ? random_base_id(opt.seed) : sha256_file(weights);
+  if (!opt.weights_sha256.empty() && base_id != opt.weights_sha256)
+    throw InputError(weights + ": SHA-256 is " + base_id + ", not the expected " + opt.weights_sha256);
+  if (resumed && resumed->meta->base_weights_sha256 != base_id)
+    throw InputError(weights + ": not the base weights the run in " + opt.out + " started with");
+
+  // Run folder.
+  const std::string out = opt.out.empty() ? "runs/" + timestamp() : opt.out;
+  fs::create_directories(out);
+  if (!resumed && fs::exists(out + "/last.h5"))
+    throw InputError(out + ": already holds a run (last.h5); add --resume to continue it or choose another --out");
+
+  // Model.
+  ModelSpec spec;
+  spec.image_size = opt.image_size;
+  spec.precision = device.is_cpu() ? Precision::FP32 : precision;
+  spec.head = HeadConfig{opt.hidden, static_cast<float>(opt.dropout), static_cast<int64_t>(classes.size())};
+  std::unique_ptr<Model> model = build_model(spec, device);
+  const int first_head = head_start(*model);
+  model->initialize(opt.seed);
+  if (random_base) {
+    log_warning("--weights none: the VGG16 base has RANDOM weights (He-uniform, seed " + std::to_string(opt.seed) +
+                "); accuracy will be far below what ImageNet weights give");
+  } else {
+    for (const std::string& n : load_base_weights(*model, weights)) log_info(n);
+  }
+  times.weights = clock.seconds();
+  if (!opt.init.empty() && !resumed) load_checkpoint_weights(*model, read_checkpoint(opt.init), false);
+  if (!opt.quiet) std::printf("%s", model->summary().c_str());
+  say("Data: " + std::to_string(splits.train.items.size()) + " train, " + std::to_string(splits.valid.items.size()) +
+      " valid" + (splits.test ? ", " + std::to_string(splits.test->items.size()) + " test" : std::string()) +
+      " images; classes: " + [&] {
+        std::string s;
+        for (const std::string& c : classes) s += (s.empty() ? "" : ", ") + c;
+        return s;
+      }());
+  say("Device: " + device.str() + (device.is_cuda() ? " (" + opt.precision + ")" : std::string()) +
+      "; out: " + out);
+
+  // Images -> features (or a scan for bad files when the base runs every epoch).
+  LoaderOptions lo;
+  lo.image_size = opt.image_size;
+  lo.filter = opt.interpolation == "bilinear" ? ResizeFilter::Bilinear : ResizeFilter::Nearest;
+  lo.transform = opt.preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
+  lo.batch_size = opt.batch_size;
+  lo.workers = opt.workers;
+  const bool cache = opt.feature_cache == "auto";
+  RunState state;
+  std::vector<BadFile> bad_train, bad_valid;
+  FeatureCache train_cache, valid_cache;
+  std::unique_ptr<ImageLoader> train_loader, valid_loader;
+  {
+    ImageLoader tl(splits.train.items, lo), vl(splits.valid.items, lo);
+    if (cache) {
+      train_cache = cache_features(*model, first_head, tl, &times, "features train");
+      valid_cache = cache_features(*model, first_head, vl, &times, "features valid");
+      bad_train = train_cache.bad;
+      bad_valid = valid_cache.bad;
+    } else {
+      bad_train = tl.scan();
+      bad_valid = vl.scan();
+    }
+  }
+  for (const auto* list : {&bad_train, &bad_valid})
+    for (const BadFile& b : *list) {
+      log_warning_counted("bad file", b.path + ": " + b.reason + " (skipped)");
+      state.bad_files.push_back(BadFileRecord{b.path, b.reason});
+    }
+  log_flush_counted_warnings();
+  if (!state.bad_files.empty() && opt.on_bad_file == "fail")
+    throw InputError(state.bad_files[0].path + ": " + state.bad_files[0].reason + " (" +
+                     std::to_string(state.bad_files.size()) + " bad file" + (state.bad_files.size() > 1 ? "s" : "") +
+                     "; --on-bad-file skip trains without them)");
+  const std::vector<DataItem> train_items = without_bad(splits.train.items, bad_train);
+  const std::vector<DataItem> valid_items = without_bad(splits.valid.items, bad_valid);
+  if (train_items.empty()) throw InputError(splits.train.root + ": no training image could be decoded");
+  if (valid_items.empty()) throw InputError(splits.valid.root + ": no validation image could be decoded");
+  if (!cache) {
+    train_loader = std::make_unique<ImageLoader>(train_items, lo);
+    valid_loader = std::make_unique<ImageLoader>(valid_items, lo);
+  }
+
+  // Optimizer and, on --resume, the state where the run stopped.
+  std::unique_ptr<Optimizer> optimizer;
+  if (opt.optimizer == "sgd")
+    optimizer = std::make_unique<Sgd>(model->param_arena(), model->grad_arena(), SgdConfig{opt.lr, opt.momentum, false});
+  else
+    optimizer = std::make_unique<Adam>(model->param_arena(), model->grad_arena(), AdamConfig{opt.lr, 0.9, 0.999, 1e-7});
+  const bool maximize = monitor_is_max(opt.monitor);
+  state.best_value = maximize ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  EpochPosition start;
+  if (resumed) {
+    const CheckpointMeta& m = *resumed->meta;
+    load_checkpoint_weights(*model, *resumed, false);
+    restore_optimizer_state(*model, *optimizer, m.optimizer_state, m.optimizer_step, resumed->path);
+    const json h = json::parse(m.history_json);
+    state.history = history_from_json(h.at("history"));
+    const json& p = h.at("position");
+    start.epoch = p.at("epoch").get<int>();
+    start.batches_done = p.at("batches_done").get<int64_t>();
+    start.partial = XentSums{p.at("loss_sum").get<double>(), p.at("correct").get<double>(), p.at("count").get<int64_t>()};
+    start.seconds = p.at("seconds").get<double>();
+    state.best_value = m.best_value;
+    state.best_epoch = static_cast<int>(m.best_epoch);
+    say("Resuming at epoch " + std::to_string(start.epoch) + ", batch " + std::to_string(start.batches_done) +
+        " (" + std::to_string(m.optimizer_step) + " optimizer steps done)");
+  }
+
+  auto save = [&](const std::string& name, bool include_base, const EpochPosition& pos) {
+    Stopwatch w;
+    CheckpointMeta m;
+    m.vggtl_version = VGGTL_VERSION;
+    m.class_names = classes;
+    m.image_height = m.image_width = opt.image_size;
+    m.interpolation = opt.interpolation;
+    m.preprocessing = opt.preprocessing;
+    m.epoch = pos.epoch - 1;
+    m.optimizer = opt.optimizer;
+    m.optimizer_step = optimizer->iterations();
+    m.optimizer_state = optimizer_state(*model, *optimizer);
+    m.rng_seed = opt.seed;
+    m.rng_counters = {{"epoch", pos.epoch}, {"batches_done", pos.batches_done}};
+    m.monitor = opt.monitor;
+    m.monitor_mode = maximize ? "max" : "min";
+    m.best_value = state.best_value;
+    m.best_epoch = state.best_epoch;
+    m.base_weights_sha256 = base_id;
+    m.data_fingerprint = fingerprint;
+    m.base_included = include_base;
+    json h;
+    h["history"] = history_to_json(state.history);
+    h["position"] = {{"epoch", pos.epoch}, {"batches_done", pos.batches_done}, {"loss_sum", pos.partial.loss_sum},
+                     {"correct", pos.partial.correct}, {"count", pos.partial.count}, {"seconds", pos.seconds}};
+    m.history_json = h.dump();
+    json cfg = opt.to_json();
+    cfg["epochs"] = opt.epochs;
+    m.run_config_json = cfg.dump();
+    write_checkpoint(out + "/" + name, checkpoint_model(*model, spec, include_base), m);
+    times.checkpoints += w.seconds();
+  };
+
+  // Training.
+  install_interrupt_handler();
+  HeadTrainer trainer(*model, first_head, *optimizer,
+                      TrainConfig{opt.epochs, opt.batch_size, opt.steps_per_epoch, opt.validation_steps, opt.seed,
+                                  opt.shuffle == "on"},
+                      cache ? TrainData{&train_cache, &valid_cache, nullptr, nullptr}
+                            : TrainData{nullptr, nullptr, train_loader.get(), valid_loader.get()});
+  std::unique_ptr<ProgressBar> bar;
+  clock.reset();
+  const double checkpoints_before = times.checkpoints;
+  EpochPosition stopped;
+  const bool finished = trainer.run(
+      start,
+      [&](const EpochRecord& r) {
+        if (bar) bar->clear();
+        state.history.push_back(r);
+        const double v = monitored(r, opt.monitor);
+        const bool improved = std::isfinite(v) && (maximize ? v > state.best_value : v < state.best_value);
+        if (improved) {
+          state.best_value = v;
+          state.best_epoch = r.epoch;
+          save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
+        }
+        save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
+        write_text_atomically(out + "/history.csv", history_csv(state.history));
+        say(epoch_line(r, opt.epochs, improved, opt.monitor));
+      },
+      interrupt_requested, &stopped,
+      [&](int64_t done, int64_t total) {
+        if (!bar) bar = std::make_unique<ProgressBar>("train", total, !opt.quiet && ProgressBar::stdout_is_terminal());
+        bar->update(done);
+        if (done == total) bar.reset();
+      });
+  bar.reset();
+  times.head_training = clock.seconds() - (times.checkpoints - checkpoints_before);
+  if (!finished) {
+    save("last.h5", false, stopped);
+    write_text_atomically(out + "/history.csv", history_csv(state.history));
+    throw Error("interrupted at epoch " + std::to_string(stopped.epoch) + ", batch " +
+                    std::to_string(stopped.batches_done) + "; " + out + "/last.h5 saved: continue with --resume --out " +
+                    out,
+                ErrorKind::Interrupted);
+  }
+
+  // The best epoch's weights, written self-contained, then the test split.
+  if (state.best_epoch > 0) {
+    load_checkpoint_weights(*model, read_checkpoint(out + "/best.h5"), false);
+    save("best.h5", true, EpochPosition{state.best_epoch + 1, 0, {}, 0});
+  } else {
+    log_warning("no epoch improved " + opt.monitor + " (not finite?); best.h5 holds the last weights");
+    save("best.h5", true, EpochPosition{opt.epochs + 1, 0, {}, 0});
+  }
+  ReportInput report;
+  if (splits.test) {
+    clock.reset();
+    ImageLoader test_loader(splits.test->items, lo);
+    SplitPredictions p = predict_split(*model, first_head, test_loader, true, &times, "test");
+    times.evaluation = clock.seconds();
+    for (const BadFile& b : p.bad) {
+      log_warning_counted("bad file", b.path + ": " + b.reason + " (skipped)");
+      state.bad_files.push_back(BadFileRecord{b.path, b.reason});
+    }
+    log_flush_counted_warnings();
+    report.test = summarize(p.predictions, classes);
+    report.predictions = std::move(p.predictions);
+    report.has_test = true;
+    write_eval_files(out, report.test, report.predictions, classes);
+    char line[128];
+    std::snprintf(line, sizeof line, "Test accuracy: %.4f (%lld/%lld)", report.test.accuracy,
+                  static_cast<long long>(report.test.correct), static_cast<long long>(report.test.total));
+    std::printf("%s\n", line);
+  }
+  times.total = total_clock.seconds();
+
+  // Run folder.
+  write_text_atomically(out + "/history.csv", history_csv(state.history));
+  write_text_atomically(out + "/bad_files.csv", bad_files_csv(state.bad_files));
+  json metrics;
+  if (report.has_test)
+    metrics["test"] = {{"accuracy", report.test.accuracy}, {"loss", report.test.loss},
+                       {"correct", report.test.correct}, {"total", report.test.total},
+                       {"macro_f1", report.test.macro_f1}};
+  metrics["best_epoch"] = state.best_epoch;
+  metrics["monitor"] = {{"name", opt.monitor}, {"best", state.best_value}};
+  metrics["epochs"] = opt.epochs;
+  metrics["images"] = {{"train", train_items.size()}, {"valid", valid_items.size()},
+                       {"test", report.has_test ? report.test.total : 0}, {"bad", state.bad_files.size()}};
+  metrics["seconds"] = {{"weights_load", times.weights},     {"listing", times.listing},
+                        {"decode_wait", times.decode},       {"base_forward", times.base_forward},
+                        {"head_training", times.head_training}, {"checkpoint_writes", times.checkpoints},
+                        {"evaluation", times.evaluation},    {"total", times.total}};
+  metrics["peak_gpu_memory_bytes"] =
+      device.is_cuda() ? static_cast<int64_t>(cuda_allocator(device.index).stats().peak_bytes_reserved) : 0;
+  metrics["device"] = device.str();
+  metrics["precision"] = device.is_cuda() ? opt.precision : "fp32";
+  metrics["feature_cache"] = cache;
+  metrics["seed"] = opt.seed;
+  metrics["base_weights"] = {{"file", random_base ? "none" : weights}, {"sha256", base_id}};
+  metrics["versions"] = full_version_report();
+  metrics["command_line"] = command_line;
+  metrics["options"] = opt.to_json();
+  write_text_atomically(out + "/metrics.json", metrics.dump(2) + "\n");
+
+  report.title = "vggtl run " + fs::path(out).filename().string();
+  report.history = state.history;
+  report.monitor = opt.monitor;
+  report.best_epoch = state.best_epoch;
+  report.class_names = classes;
+  report.bad_files = state.bad_files;
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.2f s", times.total);
+  report.facts = {{"data", opt.data.empty() ? splits.train.root : opt.data},
+                  {"images", std::to_string(train_items.size()) + " train, " + std::to_string(valid_items.size()) +
+                                 " valid" + (report.has_test ? ", " + std::to_string(report.test.total) + " test" : "")},
+                  {"device", device.str() + (device.is_cuda() ? " (" + opt.precision + ")" : "")},
+                  {"base weights", random_base ? "random (--weights none)" : weights},
+                  {"optimizer", opt.optimizer + ", lr " + json(opt.lr).dump() + ", batch " + std::to_string(opt.batch_size)},
+                  {"time", secs},
+                  {"command", command_line}};
+  write_text_atomically(out + "/report.html", report_html(report));
+  say("Run folder: " + out + " (best epoch " + std::to_string(state.best_epoch) + ", " + secs + ")");
+  return 0;
+}
+
+}  // namespace vggtl

@@ -1,0 +1,170 @@
+// HeadTrainer. The epoch order comes from shuffle_order(n, seed, epoch - 1): a function of the
+// seed and the epoch alone, so a resumed run draws the orders the uninterrupted run would.
+#include "apps/common/trainer.h"
+
+#include <algorithm>
+
+#include "apps/common/progress.h"
+#include "engine/timer.h"
+#include "io/shuffle.h"
+#include "kernels/gather_rows.h"
+
+namespace vggtl {
+
+HeadTrainer::HeadTrainer(Model& model, int head_start, Optimizer& optimizer, const TrainConfig& config,
+                         TrainData data)
+    : model_(model),
+      head_start_(head_start),
+      optimizer_(optimizer),
+      config_(config),
+      data_(data),
+      train_loss_(model.device()),
+      valid_loss_(model.device()) {
+  VGGTL_CHECK((data.train_features != nullptr) != (data.train_images != nullptr),
+              "train from features or from images, not both");
+}
+
+int64_t HeadTrainer::train_size() const {
+  return data_.train_features ? data_.train_features->size() : data_.train_images->size();
+}
+
+int64_t HeadTrainer::batches_per_epoch() const {
+  int64_t n = (train_size() + config_.batch_size - 1) / config_.batch_size;
+  if (config_.steps_per_epoch > 0) n = std::min(n, config_.steps_per_epoch);
+  return n;
+}
+
+void HeadTrainer::train_batch_features(const Tensor& order_device, int64_t begin, int64_t end) {
+  const FeatureCache& cache = *data_.train_features;
+  const int64_t n = end - begin;
+  std::vector<int64_t> dims = cache.features.shape().vec();
+  dims[0] = config_.batch_size;
+  if (!batch_features_.defined()) {
+    batch_features_ = Tensor::empty(Shape(dims), DType::F32, model_.device());
+    batch_labels_ = Tensor::empty({config_.batch_size}, DType::I32, model_.device());
+  }
+  Tensor x = batch_features_.slice(0, n), y = batch_labels_.slice(0, n);
+  const Tensor index = order_device.slice(begin, end);
+  gather_rows(x, cache.features, index);
+  gather_rows(y, cache.labels, index);
+  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(optimizer_.iterations())};
+  const Tensor logits = model_.forward(x, pass, head_start_);
+  train_loss_.forward(logits, &y, true);
+  model_.backward(train_loss_.dlogits());
+  optimizer_.step();
+}
+
+void HeadTrainer::train_batch_images(const Batch& batch) {
+  if (batch.good() == 0) return;
+  Tensor x = batch_input(batch, model_.device());
+  std::vector<int32_t> labels = good_labels(batch);
+  Tensor y = to_device(Tensor::wrap(labels.data(), {static_cast<int64_t>(labels.size())}, DType::I32),
+                       model_.device());
+  synchronize(model_.device());
+  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(optimizer_.iterations())};
+  const Tensor logits = model_.forward(x, pass, 0);
+  train_loss_.forward(logits, &y, true);
+  model_.backward(train_loss_.dlogits());
+  optimizer_.step();
+}
+
+XentSums HeadTrainer::validate() {
+  valid_loss_.reset_totals();
+  const Pass pass{Mode::Eval, config_.seed, 0};
+  if (data_.valid_features) {
+    const FeatureCache& cache = *data_.valid_features;
+    int64_t batches = (cache.size() + config_.batch_size - 1) / config_.batch_size;
+    if (config_.validation_steps > 0) batches = std::min(batches, config_.validation_steps);
+    for (int64_t b = 0; b < batches; ++b) {
+      const int64_t begin = b * config_.batch_size, end = std::min(cache.size(), begin + config_.batch_size);
+      const Tensor logits = model_.forward(cache.features.slice(begin, end), pass, head_start_);
+      const Tensor labels = cache.labels.slice(begin, end);
+      valid_loss_.forward(logits, &labels, false);
+    }
+  } else {
+    ImageLoader& loader = *data_.valid_images;
+    loader.start_epoch(identity_order(loader.size()), config_.validation_steps);
+    while (const Batch* batch = loader.next()) {
+      if (batch->good() == 0) continue;
+      Tensor x = batch_input(*batch, model_.device());
+      std::vector<int32_t> labels = good_labels(*batch);
+      Tensor y = to_device(Tensor::wrap(labels.data(), {static_cast<int64_t>(labels.size())}, DType::I32),
+                           model_.device());
+      synchronize(model_.device());
+      valid_loss_.forward(model_.forward(x, pass, 0), &y, false);
+    }
+  }
+  return valid_loss_.totals();
+}
+
+bool HeadTrainer::run(EpochPosition start, const std::function<void(const EpochRecord&)>& on_epoch,
+                      const std::function<bool()>& interrupted, EpochPosition* stopped_at,
+                      const std::function<void(int64_t, int64_t)>& on_batch) {
+  const int64_t n = train_size();
+  const int64_t batches = batches_per_epoch();
+  for (int epoch = start.epoch; epoch <= config_.epochs; ++epoch) {
+    Stopwatch clock;
+    const bool resuming = epoch == start.epoch;
+    const int64_t first_batch = resuming ? start.batches_done : 0;
+    const double earlier_seconds = resuming ? start.seconds : 0;
+    const XentSums earlier = resuming ? start.partial : XentSums{};
+    std::vector<int64_t> order = config_.shuffle ? shuffle_order(n, config_.seed, static_cast<uint32_t>(epoch - 1))
+                                                 : identity_order(n);
+    train_loss_.reset_totals();
+    if (data_.train_features) {
+      std::vector<int32_t> order32(order.begin(), order.end());
+      const Tensor order_device =
+          to_device(Tensor::wrap(order32.data(), {n}, DType::I32), model_.device());
+      synchronize(model_.device());
+      for (int64_t b = first_batch; b < batches; ++b) {
+        train_batch_features(order_device, b * config_.batch_size, std::min(n, (b + 1) * config_.batch_size));
+        if (on_batch) on_batch(b + 1, batches);
+        if (interrupted() && b + 1 < batches) {
+          XentSums sums = train_loss_.totals();
+          *stopped_at = EpochPosition{epoch, b + 1,
+                                      XentSums{earlier.loss_sum + sums.loss_sum, earlier.correct + sums.correct,
+                                               earlier.count + sums.count},
+                                      earlier_seconds + clock.seconds()};
+          return false;
+        }
+      }
+    } else {
+      ImageLoader& loader = *data_.train_images;
+      // Skip the batches done before an interruption: their order positions are known.
+      std::vector<int64_t> rest(order.begin() + std::min<int64_t>(n, first_batch * config_.batch_size), order.end());
+      loader.start_epoch(std::move(rest), batches - first_batch);
+      int64_t b = first_batch;
+      while (const Batch* batch = loader.next()) {
+        train_batch_images(*batch);
+        ++b;
+        if (on_batch) on_batch(b, batches);
+        if (interrupted() && b < batches) {
+          XentSums sums = train_loss_.totals();
+          *stopped_at = EpochPosition{epoch, b,
+                                      XentSums{earlier.loss_sum + sums.loss_sum, earlier.correct + sums.correct,
+                                               earlier.count + sums.count},
+                                      earlier_seconds + clock.seconds()};
+          return false;
+        }
+      }
+    }
+    const XentSums sums = train_loss_.totals();
+    const XentSums total{earlier.loss_sum + sums.loss_sum, earlier.correct + sums.correct, earlier.count + sums.count};
+    const XentSums val = validate();
+    EpochRecord r;
+    r.epoch = epoch;
+    r.loss = total.mean_loss();
+    r.accuracy = total.accuracy();
+    r.val_loss = val.mean_loss();
+    r.val_accuracy = val.accuracy();
+    r.seconds = earlier_seconds + clock.seconds();
+    on_epoch(r);
+    if (epoch < config_.epochs && interrupted()) {
+      *stopped_at = EpochPosition{epoch + 1, 0, XentSums{}, 0};
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace vggtl

@@ -1,0 +1,73 @@
+// The training loop over the head: epochs of shuffled batches (Dropout and BatchNorm in train
+// mode), then validation (eval mode), on a feature cache (the frozen base computed once) or
+// on image loaders (the base recomputed every batch, --feature-cache off). Both give the same
+// history. Interruption is checked after every batch; the position reached is returned so
+// that last.h5 can resume exactly there. Tested end to end in tests/apps/test_train_app.cpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "apps/common/features.h"
+#include "apps/common/report.h"
+#include "layers/loss.h"
+#include "layers/optimizer.h"
+
+namespace vggtl {
+
+struct TrainConfig {
+  int epochs = 20;
+  int batch_size = 30;
+  int64_t steps_per_epoch = -1;   // -1: every batch (tf.keras: the first N batches of the order)
+  int64_t validation_steps = -1;  // -1: the whole validation split
+  uint64_t seed = 0;
+  bool shuffle = true;
+};
+
+// Where an epoch stands: enough to continue it exactly after an interruption.
+struct EpochPosition {
+  int epoch = 1;              // counted from 1
+  int64_t batches_done = 0;   // of this epoch
+  XentSums partial;           // training sums of those batches
+  double seconds = 0;         // spent on them
+};
+
+// Where training data comes from: exactly one of the two is set.
+struct TrainData {
+  const FeatureCache* train_features = nullptr;
+  const FeatureCache* valid_features = nullptr;
+  ImageLoader* train_images = nullptr;
+  ImageLoader* valid_images = nullptr;
+};
+
+class HeadTrainer {
+ public:
+  HeadTrainer(Model& model, int head_start, Optimizer& optimizer, const TrainConfig& config, TrainData data);
+
+  int64_t train_size() const;
+  int64_t batches_per_epoch() const;
+
+  // Runs from `start` to the last epoch, calling on_epoch after each completed epoch. Returns
+  // true when done; false when interrupted() said so after a batch, with *stopped_at set.
+  bool run(EpochPosition start, const std::function<void(const EpochRecord&)>& on_epoch,
+           const std::function<bool()>& interrupted, EpochPosition* stopped_at,
+           const std::function<void(int64_t, int64_t)>& on_batch = nullptr);
+
+  // Validation pass: mean loss and accuracy in eval mode.
+  XentSums validate();
+
+ private:
+  void train_batch_features(const Tensor& order_device, int64_t begin, int64_t end);
+  void train_batch_images(const Batch& batch);
+
+  Model& model_;
+  int head_start_;
+  Optimizer& optimizer_;
+  TrainConfig config_;
+  TrainData data_;
+  SoftmaxCrossEntropy train_loss_, valid_loss_;
+  Tensor batch_features_, batch_labels_;
+};
+
+}  // namespace vggtl

@@ -1,0 +1,60 @@
+// vggtl_predict: class and probability for each image, as CSV on stdout (spec.md, "Commands").
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "apps/common/app_main.h"
+#include "apps/common/evaluate.h"
+#include "apps/common/file_list.h"
+#include "apps/common/inference.h"
+#include "apps/common/report.h"
+#include "engine/log.h"
+
+int main(int argc, char** argv) {
+  return vggtl::run_app("vggtl_predict", [&] {
+    using namespace vggtl;
+    CLI::App app{"vggtl_predict: classify images with a trained model; one CSV line per image on stdout.\n"
+                 "Example: vggtl_predict --model runs/x/best.h5 photos/ extra.jpg"};
+    InferenceOptions io;
+    io.add_to(app);
+    int top_k = 1;
+    std::vector<std::string> paths, class_names;
+    app.add_option("--top-k", top_k, "Classes per image, most probable first")->capture_default_str();
+    app.add_option("--classes", class_names, "Class names for a Keras file (which stores none)")->delimiter(',');
+    app.add_option("paths", paths, "Image files and folders (searched recursively)")->required();
+    app.parse(argc, argv);
+    if (top_k < 1) throw InputError("--top-k must be at least 1");
+
+    InferenceModel im = load_inference_model(io);
+    if (im.class_names.empty()) {
+      im.class_names = class_names;
+      if (im.class_names.empty())
+        for (int64_t c = 0; c < im.spec.head.classes; ++c) im.class_names.push_back("class_" + std::to_string(c));
+    }
+    if (static_cast<int64_t>(im.class_names.size()) != im.spec.head.classes)
+      throw InputError("--classes: " + std::to_string(im.class_names.size()) + " names for a model with " +
+                       std::to_string(im.spec.head.classes) + " outputs");
+    const int k = std::min<int>(top_k, static_cast<int>(im.class_names.size()));
+    ImageLoader loader(collect_images(paths), im.loader);
+    SplitPredictions p = predict_split(*im.model, im.head_start, loader, false, nullptr, "predict");
+
+    std::printf("path");
+    for (int j = 1; j <= k; ++j)
+      k == 1 ? std::printf(",class,probability") : std::printf(",class_%d,probability_%d", j, j);
+    std::printf("\n");
+    for (const Prediction& pr : p.predictions) {
+      std::vector<int> order(pr.probs.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return pr.probs[a] > pr.probs[b]; });
+      std::printf("%s", csv_field(pr.path).c_str());
+      for (int j = 0; j < k; ++j)
+        std::printf(",%s,%.6f", csv_field(im.class_names[order[j]]).c_str(), pr.probs[order[j]]);
+      std::printf("\n");
+    }
+    for (const BadFile& b : p.bad) log_warning(b.path + ": " + b.reason + " (skipped)");
+    if (p.predictions.empty()) throw InputError("no image could be decoded");
+    return 0;
+  });
+}
