@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
     std::string data, out;
     app.add_option("--data", data, "Split folder with one sub-folder per class")->required();
     app.add_option("--out", out, "Also write predictions.csv, confusion_matrix.csv, per_class.csv, metrics.json here");
-    app.parse(argc, argv);
+    if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
 
     InferenceModel im = load_inference_model(io);
     // A Keras file has no class names: the folder's sorted sub-folders name the outputs.

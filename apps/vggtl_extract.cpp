@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
     app.add_option("--preprocessing", preprocessing, "caffe or none")->capture_default_str()->check(CLI::IsMember({"caffe", "none"}));
     app.add_option("--on-bad-file", on_bad_file, "skip or fail")->capture_default_str()->check(CLI::IsMember({"skip", "fail"}));
     app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
-    app.parse(argc, argv);
+    if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
     if (batch_size < 1) throw InputError("--batch-size must be at least 1");
     check_vgg16_image_size(image_size);
 

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
     app.add_option("--top-k", top_k, "Classes per image, most probable first")->capture_default_str();
     app.add_option("--classes", class_names, "Class names for a Keras file (which stores none)")->delimiter(',');
     app.add_option("paths", paths, "Image files and folders (searched recursively)")->required();
-    app.parse(argc, argv);
+    if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
     if (top_k < 1) throw InputError("--top-k must be at least 1");
 
     InferenceModel im = load_inference_model(io);

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     opt.add_to(app);
     bool version = false;
     app.add_flag("--version", version, "Print version, build options, libraries and devices, then exit");
-    app.parse(argc, argv);
+    if (const int status = vggtl::parse_command_line(app, argc, argv); status >= 0) return status;
     if (version) {
       std::fputs(vggtl::full_version_report().c_str(), stdout);
       return 0;

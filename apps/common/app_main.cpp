@@ -19,14 +19,25 @@ std::string full_version_report() {
          io_library_versions() + "\n";
 }
 
+int parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return -1;
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string name = argv[0];
+    name = name.substr(name.find_last_of('/') + 1);
+    std::fprintf(stderr, "%s: %s (see %s --help)\n", name.c_str(), e.what(), name.c_str());
+    return 2;
+  }
+}
+
 int run_app(const char* name, const std::function<int()>& body) {
   try {
     return body();
-  } catch (const CLI::ParseError& e) {
-    // CLI11 throws for --help and --version too (exit code 0).
-    if (e.get_exit_code() == 0) return 0;
-    std::fprintf(stderr, "%s: %s\nRun '%s --help' for the options.\n", name, e.what(), name);
-    return 2;
   } catch (const Error& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());
     switch (e.kind()) {

@@ -4,6 +4,7 @@
 #include "apps/common/train_run.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <limits>
@@ -129,14 +130,6 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   }
   opt.validate();
 
-  // Device and precision.
-  std::string device_note;
-  const Device device = select_device(opt.device, &device_note);
-  if (!device_note.empty()) log_info(device_note);
-  const Precision precision = parse_precision(opt.precision);
-  if (device.is_cpu() && precision != Precision::FP32 && given.count("precision"))
-    log_info("--precision " + opt.precision + " applies to the GPU; the CPU runs fp32");
-
   // Data: every split listed before any work.
   Stopwatch clock;
   const RunSplits splits = list_splits(resolve_splits(opt.data, opt.train, opt.valid, opt.test));
@@ -163,6 +156,14 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     throw InputError(weights + ": SHA-256 is " + base_id + ", not the expected " + opt.weights_sha256);
   if (resumed && resumed->meta->base_weights_sha256 != base_id)
     throw InputError(weights + ": not the base weights the run in " + opt.out + " started with");
+
+  // Device and precision, once the inputs are known to be usable.
+  std::string device_note;
+  const Device device = select_device(opt.device, &device_note);
+  if (!device_note.empty()) log_info(device_note);
+  const Precision precision = parse_precision(opt.precision);
+  if (device.is_cpu() && precision != Precision::FP32 && given.count("precision"))
+    log_info("--precision " + opt.precision + " applies to the GPU; the CPU runs fp32");
 
   // Run folder.
   const std::string out = opt.out.empty() ? "runs/" + timestamp() : opt.out;
@@ -299,8 +300,14 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     times.checkpoints += w.seconds();
   };
 
-  // Training.
+  // Training. VGGTL_INTERRUPT_AFTER_STEPS=N acts as a Ctrl-C after N optimizer steps: a fault
+  // injection that lets tests interrupt a run at an exact point.
   install_interrupt_handler();
+  const char* inject = std::getenv("VGGTL_INTERRUPT_AFTER_STEPS");
+  const int64_t interrupt_after = inject && *inject ? std::atoll(inject) : -1;
+  auto interrupted = [&] {
+    return interrupt_requested() || (interrupt_after >= 0 && optimizer->iterations() >= interrupt_after);
+  };
   HeadTrainer trainer(*model, first_head, *optimizer,
                       TrainConfig{opt.epochs, opt.batch_size, opt.steps_per_epoch, opt.validation_steps, opt.seed,
                                   opt.shuffle == "on"},
@@ -326,7 +333,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
         write_text_atomically(out + "/history.csv", history_csv(state.history));
         say(epoch_line(r, opt.epochs, improved, opt.monitor));
       },
-      interrupt_requested, &stopped,
+      interrupted, &stopped,
       [&](int64_t done, int64_t total) {
         if (!bar) bar = std::make_unique<ProgressBar>("train", total, !opt.quiet && ProgressBar::stdout_is_terminal());
         bar->update(done);

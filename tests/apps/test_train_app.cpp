@@ -1,0 +1,328 @@
+// vggtl_train end to end on the CPU with generated images at 32x32 and a random base: every
+// output written and consistent with the others, eval and predict agreeing with the run, exact
+// resume after an interruption and after a kill, the feature cache on and off agreeing, bad
+// files skipped and listed, and every error path exiting as spec.md says.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+#include "support/app_runner.h"
+#include "io/features_file.h"
+#include "support/image_writer.h"
+#include "test_util.h"
+
+namespace vggtl {
+
+namespace fs = std::filesystem;
+using test::read_csv;
+using test::run_tool;
+using test::RunResult;
+
+class TrainApp : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new std::string(test::temp_dir("train_app_suite"));
+    test::make_stripes_dataset(data());
+  }
+  static void TearDownTestSuite() {
+    delete root_;
+    root_ = nullptr;
+  }
+  static std::string data() { return *root_ + "/data"; }
+  static std::string out(const std::string& name) { return *root_ + "/" + name; }
+  // A short run: 24 training images in batches of 8 = 3 steps per epoch.
+  static std::vector<std::string> train_args(const std::string& run, int epochs = 4) {
+    return {"vggtl_train", "--data", data(), "--weights", "none", "--image-size", "32", "--epochs",
+            std::to_string(epochs), "--batch-size", "8", "--seed", "7", "--lr", "0.003", "--out", run,
+            "--workers", "2", "--device", "cpu"};
+  }
+  static std::vector<std::vector<std::string>> history(const std::string& run) {
+    auto rows = read_csv(run + "/history.csv");
+    EXPECT_FALSE(rows.empty());
+    if (!rows.empty()) rows.erase(rows.begin());
+    for (auto& r : rows)
+      if (r.size() == 6) r.pop_back();  // seconds differ between runs
+    return rows;
+  }
+  // The reference run, trained once for the suite.
+  static const std::string& reference() {
+    static const std::string run = [] {
+      const std::string r = out("reference");
+      RunResult res = run_tool(train_args(r));
+      EXPECT_EQ(res.status, 0) << res.err;
+      *reference_stdout_ = res.out;
+      return r;
+    }();
+    return run;
+  }
+  static std::string* root_;
+  static std::string* reference_stdout_;
+};
+
+std::string* TrainApp::root_ = nullptr;
+std::string* TrainApp::reference_stdout_ = new std::string;
+
+TEST_F(TrainApp, WritesEveryOutputAndTheyAgree) {
+  const std::string run = reference();
+  for (const char* f : {"best.h5", "last.h5", "history.csv", "metrics.json", "test_predictions.csv",
+                        "confusion_matrix.csv", "per_class.csv", "bad_files.csv", "report.html"})
+    EXPECT_TRUE(fs::exists(run + "/" + f)) << f;
+  for (const auto& e : fs::directory_iterator(run))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << "temporary left: " << e.path();
+
+  const auto hist = read_csv(run + "/history.csv");
+  ASSERT_EQ(hist.size(), 5u);  // header + 4 epochs
+  EXPECT_EQ(hist[0], (std::vector<std::string>{"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}));
+  EXPECT_EQ(hist[4][0], "4");
+
+  const nlohmann::json m = nlohmann::json::parse(test::read_text(run + "/metrics.json"));
+  const auto preds = read_csv(run + "/test_predictions.csv");
+  ASSERT_EQ(preds.size(), 13u);  // header + 12 test images
+  EXPECT_EQ(preds[0], (std::vector<std::string>{"path", "true", "predicted", "p_horizontal", "p_vertical"}));
+  int64_t correct = 0;
+  for (size_t i = 1; i < preds.size(); ++i) {
+    correct += preds[i][1] == preds[i][2];
+    const double p0 = std::stod(preds[i][3]), p1 = std::stod(preds[i][4]);
+    EXPECT_NEAR(p0 + p1, 1.0, 1e-5);
+    EXPECT_EQ(preds[i][2], p0 >= p1 ? "horizontal" : "vertical");
+  }
+  EXPECT_EQ(m["test"]["total"].get<int64_t>(), 12);
+  EXPECT_EQ(m["test"]["correct"].get<int64_t>(), correct);
+  EXPECT_DOUBLE_EQ(m["test"]["accuracy"].get<double>(), static_cast<double>(correct) / 12.0);
+  char line[64];
+  std::snprintf(line, sizeof line, "Test accuracy: %.4f (%lld/12)", static_cast<double>(correct) / 12.0,
+                static_cast<long long>(correct));
+  EXPECT_NE(reference_stdout_->find(line), std::string::npos) << *reference_stdout_;
+
+  const auto confusion = read_csv(run + "/confusion_matrix.csv");
+  ASSERT_EQ(confusion.size(), 3u);
+  EXPECT_EQ(std::stoll(confusion[1][1]) + std::stoll(confusion[2][2]), correct);
+  EXPECT_EQ(std::stoll(confusion[1][1]) + std::stoll(confusion[1][2]) + std::stoll(confusion[2][1]) +
+                std::stoll(confusion[2][2]),
+            12);
+  // The best epoch is the one with the lowest val_loss.
+  int best = 0;
+  double best_loss = INFINITY;
+  for (size_t i = 1; i < hist.size(); ++i)
+    if (std::stod(hist[i][3]) < best_loss) best_loss = std::stod(hist[i][3]), best = static_cast<int>(i);
+  EXPECT_EQ(m["best_epoch"].get<int>(), best);
+  EXPECT_EQ(read_csv(run + "/bad_files.csv").size(), 1u);  // header only
+  const std::string html = test::read_text(run + "/report.html");
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("Misclassified files (" + std::to_string(12 - correct) + ")"), std::string::npos);
+}
+
+TEST_F(TrainApp, HeadLearnsTheStripes) {
+  // Orientation is what a random conv base keeps best; 4 epochs reach well above chance.
+  const std::string run = out("learn");
+  std::vector<std::string> args = train_args(run, 12);
+  RunResult r = run_tool(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto hist = read_csv(run + "/history.csv");
+  EXPECT_GE(std::stod(hist.back()[2]), 0.9) << "training accuracy of the last epoch";
+}
+
+TEST_F(TrainApp, EvalAndPredictAgreeWithTheRun) {
+  const std::string run = reference();
+  const nlohmann::json m = nlohmann::json::parse(test::read_text(run + "/metrics.json"));
+  const std::string eval_out = out("eval");
+  RunResult e = run_tool({"vggtl_eval", "--model", run + "/best.h5", "--data", data() + "/test", "--out", eval_out,
+                          "--device", "cpu"});
+  ASSERT_EQ(e.status, 0) << e.err;
+  const nlohmann::json em = nlohmann::json::parse(test::read_text(eval_out + "/metrics.json"));
+  EXPECT_EQ(em["correct"], m["test"]["correct"]);
+  EXPECT_NEAR(em["loss"].get<double>(), m["test"]["loss"].get<double>(), 1e-6);
+  EXPECT_NE(e.out.find("Confusion matrix"), std::string::npos);
+  EXPECT_EQ(test::read_text(eval_out + "/confusion_matrix.csv"), test::read_text(run + "/confusion_matrix.csv"));
+
+  RunResult p = run_tool({"vggtl_predict", "--model", run + "/best.h5", "--device", "cpu", data() + "/test"});
+  ASSERT_EQ(p.status, 0) << p.err;
+  const auto train_preds = read_csv(run + "/test_predictions.csv");
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream lines(p.out);
+  std::string l;
+  while (std::getline(lines, l)) rows.push_back({l});
+  ASSERT_EQ(rows.size(), train_preds.size());
+  EXPECT_EQ(rows[0][0], "path,class,probability");
+  for (size_t i = 1; i < rows.size(); ++i) {
+    // Same images in the same order: the path ends with the run's relative path.
+    const std::string& line = rows[i][0];
+    EXPECT_NE(line.find(train_preds[i][0] + ","), std::string::npos) << line;
+    EXPECT_NE(line.find("," + train_preds[i][2] + ","), std::string::npos) << line;
+  }
+  RunResult top2 = run_tool({"vggtl_predict", "--model", run + "/best.h5", "--device", "cpu", "--top-k", "2",
+                             data() + "/test/vertical/1.png"});
+  ASSERT_EQ(top2.status, 0) << top2.err;
+  EXPECT_NE(top2.out.find("path,class_1,probability_1,class_2,probability_2"), std::string::npos) << top2.out;
+}
+
+TEST_F(TrainApp, ResumeAfterAnInterruptGivesTheSameHistory) {
+  const std::string run = out("interrupted");
+  // Stop after 5 optimizer steps: in the middle of epoch 2.
+  RunResult first = run_tool(train_args(run), {"VGGTL_INTERRUPT_AFTER_STEPS=5"});
+  EXPECT_EQ(first.status, 130) << first.err;
+  EXPECT_NE(first.err.find("--resume"), std::string::npos) << first.err;
+  EXPECT_EQ(history(run).size(), 1u);
+  std::vector<std::string> args = train_args(run);
+  args.push_back("--resume");
+  RunResult second = run_tool(args);
+  ASSERT_EQ(second.status, 0) << second.err;
+  EXPECT_NE(second.out.find("Resuming at epoch 2, batch 2"), std::string::npos) << second.out;
+  EXPECT_EQ(history(run), history(reference()));
+  EXPECT_EQ(test::read_text(run + "/test_predictions.csv"), test::read_text(reference() + "/test_predictions.csv"));
+}
+
+TEST_F(TrainApp, ResumeAfterAKillGivesTheSameHistory) {
+  const std::string run = out("killed");
+  {
+    std::vector<std::string> args = train_args(run, 40);
+    test::Child child(args);
+    // Kill -9 as soon as the first epoch's checkpoint exists (or give up after 60 s).
+    for (int i = 0; i < 6000 && !fs::exists(run + "/last.h5"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    child.kill_now(SIGKILL);
+    child.wait();
+  }
+  ASSERT_TRUE(fs::exists(run + "/last.h5"));
+  std::vector<std::string> args = train_args(run, 40);
+  args.push_back("--resume");
+  RunResult resumed = run_tool(args);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  RunResult straight = run_tool(train_args(out("straight40"), 40));
+  ASSERT_EQ(straight.status, 0) << straight.err;
+  EXPECT_EQ(history(run), history(out("straight40")));
+}
+
+TEST_F(TrainApp, FeatureCacheOnAndOffGiveTheSameHistory) {
+  const std::string run = out("nocache");
+  std::vector<std::string> args = train_args(run);
+  args.insert(args.end(), {"--feature-cache", "off"});
+  RunResult r = run_tool(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto a = history(run), b = history(reference());
+  ASSERT_EQ(a.size(), b.size());
+  // The base runs on other batch compositions, so convolutions may round differently: 1e-4.
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t j = 1; j < a[i].size(); ++j)
+      EXPECT_NEAR(std::stod(a[i][j]), std::stod(b[i][j]), 1e-4 * (1 + std::fabs(std::stod(b[i][j]))))
+          << "epoch " << i + 1 << " column " << j;
+}
+
+TEST_F(TrainApp, BadFilesAreSkippedAndListedOrStopTheRun) {
+  const std::string bad_data = out("bad_data");
+  fs::copy(data(), bad_data, fs::copy_options::recursive);
+  std::vector<uint8_t> jpeg = test::read_file(bad_data + "/train/horizontal/0.jpg");
+  jpeg.resize(jpeg.size() / 2);
+  test::write_file(bad_data + "/train/horizontal/truncated.jpg", jpeg);
+  test::write_file(bad_data + "/valid/vertical/noise.png", test::random_bytes(300, 3));
+  test::write_file(bad_data + "/train/vertical/.DS_Store", test::random_bytes(50, 4));
+
+  auto args = [&](const std::string& run) {
+    std::vector<std::string> a = train_args(run, 1);
+    a[2] = bad_data;
+    return a;
+  };
+  RunResult ok = run_tool(args(out("bad_skip")));
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  const auto bad = read_csv(out("bad_skip") + "/bad_files.csv");
+  ASSERT_EQ(bad.size(), 3u);
+  EXPECT_NE(bad[1][0].find("truncated.jpg"), std::string::npos);
+  EXPECT_NE(bad[2][0].find("noise.png"), std::string::npos);
+  const nlohmann::json m = nlohmann::json::parse(test::read_text(out("bad_skip") + "/metrics.json"));
+  EXPECT_EQ(m["images"]["train"].get<int>(), 24);
+  EXPECT_EQ(m["images"]["valid"].get<int>(), 12);
+
+  std::vector<std::string> fail = args(out("bad_fail"));
+  fail.insert(fail.end(), {"--on-bad-file", "fail"});
+  RunResult stopped = run_tool(fail);
+  EXPECT_EQ(stopped.status, 2);
+  EXPECT_NE(stopped.err.find("truncated.jpg"), std::string::npos) << stopped.err;
+  EXPECT_FALSE(fs::exists(out("bad_fail") + "/last.h5"));
+}
+
+TEST_F(TrainApp, ErrorPathsExitWithTwoAndOneLine) {
+  auto expect_usage_error = [&](std::vector<std::string> args, const std::string& needle,
+                                const std::vector<std::string>& env = {}) {
+    RunResult r = run_tool(args, env);
+    EXPECT_EQ(r.status, 2) << needle << "\n" << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_FALSE(r.err.empty());
+  };
+  std::vector<std::string> a = train_args(out("err"));
+  a[2] = out("no_such_folder");
+  expect_usage_error(a, "no_such_folder");
+
+  const std::string mismatch = out("mismatch");
+  fs::create_directories(mismatch);
+  fs::copy(data() + "/train", mismatch + "/train", fs::copy_options::recursive);
+  fs::copy(data() + "/valid", mismatch + "/valid", fs::copy_options::recursive);
+  fs::create_directories(mismatch + "/valid/diagonal");
+  test::write_file(mismatch + "/valid/diagonal/x.jpg", test::read_file(data() + "/valid/vertical/0.jpg"));
+  a = train_args(out("err_mismatch"));
+  a[2] = mismatch;
+  expect_usage_error(a, "diagonal");
+
+  const std::string junk = out("junk.h5");
+  test::write_file(junk, test::random_bytes(5000, 9));
+  a = train_args(out("err_weights"));
+  a[4] = junk;
+  expect_usage_error(a, "junk.h5");
+
+  a = train_args(out("err_default"));
+  a.erase(a.begin() + 3, a.begin() + 5);  // no --weights: the Keras cache default
+  expect_usage_error(a, ".keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                     {"HOME=" + out("empty_home")});
+
+  a = train_args(out("err_epochs"));
+  a[8] = "0";
+  expect_usage_error(a, "--epochs");
+  a = train_args(out("err_size"));
+  a[6] = "100";
+  expect_usage_error(a, "--image-size");
+  a = train_args(out("err_option"));
+  a.push_back("--no-such-option");
+  expect_usage_error(a, "no-such-option");
+  a = train_args(reference());  // a finished run without --resume
+  expect_usage_error(a, "--resume");
+  if (!cuda_available()) {
+    a = train_args(out("err_cuda"));
+    a.back() = "cuda";
+    expect_usage_error(a, "--device cuda");
+  }
+  RunResult help = run_tool({"vggtl_train", "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("--feature-cache"), std::string::npos);
+  RunResult version = run_tool({"vggtl_train", "--version"});
+  EXPECT_EQ(version.status, 0);
+  EXPECT_NE(version.out.find("oneDNN"), std::string::npos);
+}
+
+TEST_F(TrainApp, ExtractWritesTheFeaturesFile) {
+  const std::string f = out("features.h5");
+  RunResult r = run_tool({"vggtl_extract", "--weights", "none", "--data", data() + "/valid", "--out", f,
+                          "--image-size", "64", "--batch-size", "5", "--device", "cpu"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  FeaturesReader reader(f);
+  EXPECT_EQ(reader.rows(), 12);
+  EXPECT_EQ(reader.header().feature_shape, (Shape{2, 2, 512}));
+  EXPECT_EQ(reader.header().class_names, (std::vector<std::string>{"horizontal", "vertical"}));
+  EXPECT_EQ(reader.paths()[0], "horizontal/0.jpg");
+  EXPECT_EQ(reader.paths()[11], "vertical/5.png");
+  EXPECT_EQ(reader.labels()[0], 0);
+  EXPECT_EQ(reader.labels()[11], 1);
+  // Other batch sizes, same features (per-image convolutions; rounding may differ: 1e-5 of RMS).
+  RunResult again = run_tool({"vggtl_extract", "--weights", "none", "--data", data() + "/valid", "--out",
+                              out("features_b7.h5"), "--image-size", "64", "--batch-size", "7", "--device", "cpu"});
+  ASSERT_EQ(again.status, 0) << again.err;
+  const Tensor a = reader.read_all(), b = FeaturesReader(out("features_b7.h5")).read_all();
+  const test::Comparison c = test::compare(b.data<float>(), a.data<float>(), a.numel());
+  EXPECT_TRUE(test::within_rms(c, a.numel(), 1e-5));
+  EXPECT_GT(c.expected_norm, 0.0);
+}
+
+}  // namespace vggtl
