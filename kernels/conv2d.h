@@ -2,7 +2,7 @@
 //   y[n][i][j][k] = act(b[k] + sum_{r,s,c} x[n][i+r-1][j+s-1][c] * w[r][s][c][k]), x = 0 outside,
 // x (N,H,W,C) and y (N,H,W,K) NHWC; w in Keras layout (R=3, S=3, C, K); act = ReLU or identity.
 // Twins: the double oracle (conv2d_ref_cpu.cpp), oneDNN on the CPU (conv2d_cpu.cpp), cuDNN on the
-// GPU (conv2d_cudnn.cu, the only file that calls cuDNN). Tested by tests/kernels/test_conv2d.cpp.
+// GPU (conv2d.cu, the only file that calls cuDNN). Tested by tests/kernels/test_conv2d.cpp.
 #pragma once
 
 #include <cstddef>
@@ -89,7 +89,7 @@ size_t conv2d_cudnn_workspace_bytes(const Conv2dShape& s, ConvMath math, ConvEpi
 // y (N,H,W,K) NHWC, w (K,3,3,C) KRSC; all f32 under FP32/TF32, bf16 under BF16. bias: f32 (K);
 // bias_bf16: the same rounded to bf16 (K), needed under BF16 only (the fused form's bias type).
 // Chooses the algorithm and epilogue by measuring on first use of a shape (process-wide cache,
-// persisted in a small text file; see conv2d_cudnn.cu); a batch smaller than one already
+// persisted in a small text file; see conv2d.cu); a batch smaller than one already
 // measured reuses that choice without a search. workspace: device memory of at least
 // conv2d_cudnn_workspace_bytes(). Returns the choice used.
 CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, const float* bias,

@@ -101,7 +101,8 @@ void hwio_to_krsc_cuda(To* y, const float* w, int64_t r, int64_t s, int64_t c, i
 #endif
 
 // ---- Tensor level: the twin of the tensors' device, on its main stream ----
-// Same element count; dtypes f32 or bf16 each.
+// Same element count and device; f32 <-> bf16 on any device, f32 <-> f64 on the CPU; equal
+// dtypes copy.
 void convert(Tensor& y, const Tensor& x);
 // x (..., C) -> y (..., Cp), Cp >= C, same leading dimensions; dtypes f32 or bf16 each.
 void pad_channels(Tensor& y, const Tensor& x);

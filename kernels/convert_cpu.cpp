@@ -56,9 +56,24 @@ void with_types(Tensor& y, const Tensor& x, F f) {
 }  // namespace
 
 void convert(Tensor& y, const Tensor& x) {
+  VGGTL_CHECK(x.numel() == y.numel() && x.device() == y.device(), "convert: ", x.str(), " -> ", y.str());
+  if (x.dtype() == y.dtype()) {
+    copy(y, x);
+    return;
+  }
+  if (x.dtype() == DType::F64 || y.dtype() == DType::F64) {
+    // f64 models exist on the CPU only (gradient checks through the float code paths).
+    VGGTL_CHECK(!x.is_cuda(), "convert: f64 tensors live on the CPU, got ", x.str(), " -> ", y.str());
+    if (x.dtype() == DType::F32 && y.dtype() == DType::F64) {
+      for (int64_t i = 0; i < x.numel(); ++i) y.data<double>()[i] = x.data<float>()[i];
+      return;
+    }
+    VGGTL_CHECK(x.dtype() == DType::F64 && y.dtype() == DType::F32, "convert: ", x.str(), " -> ", y.str());
+    for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(x.data<double>()[i]);
+    return;
+  }
   check_activation_dtype(x, "convert input");
   check_activation_dtype(y, "convert output");
-  VGGTL_CHECK(x.numel() == y.numel() && x.device() == y.device(), "convert: ", x.str(), " -> ", y.str());
   with_types(y, x, [&](auto* yp, const auto* xp) {
     if (y.is_cuda()) {
 #if VGGTL_HAVE_CUDA

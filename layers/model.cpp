@@ -2,7 +2,7 @@
 // backward walks (see model.h).
 #include "layers/model.h"
 
-#include "kernels/cast.h"
+#include "kernels/convert.h"
 #include "layers/buffers.h"
 
 namespace vggtl {
@@ -42,7 +42,7 @@ void assign(Tensor& dst, const Tensor& src) {
     return;
   }
   const Tensor here = src.device() == dst.device() ? src : to_device(src, dst.device());
-  cast(dst, here);
+  convert(dst, here);
 }
 
 Tensor byte_view(Tensor& store, const Shape& shape, DType dtype, Device device) {
@@ -218,7 +218,7 @@ Tensor Model::forward(const Tensor& x, const Pass& pass, int from, int to) {
         slot = other_slot(slot);
         c = pingpong(slot, shape, in_dtypes_[i]);
       }
-      cast(c, cur);
+      convert(c, cur);
       cur = c;
     }
     const Shape shape = with_batch(out_shapes_[i], n);
@@ -235,7 +235,7 @@ Tensor Model::forward(const Tensor& x, const Pass& pass, int from, int to) {
   }
   if (to == size() && cur.dtype() != DType::F32 && cur.dtype() != DType::F64) {
     Tensor c = reuse_buffer(final_store_, cur.shape(), DType::F32, device_);
-    cast(c, cur);
+    convert(c, cur);
     cur = c;
   }
   last_ = LastForward{true, from, to, n};
@@ -256,7 +256,7 @@ void Model::backward(const Tensor& dy) {
   if (g.dtype() != out_dtypes_.back()) {
     slot = other_slot(slot);
     Tensor c = grad_pingpong(slot, out, out_dtypes_.back());
-    cast(c, g);
+    convert(c, g);
     g = c;
   }
   for (int i = size() - 1; i >= first_trainable_; --i) {
@@ -272,7 +272,7 @@ void Model::backward(const Tensor& dy) {
     if (in_dtypes_[i] != out_dtypes_[i - 1]) {
       slot = other_slot(slot);
       Tensor c = grad_pingpong(slot, in, out_dtypes_[i - 1]);
-      cast(c, g);
+      convert(c, g);
       g = c;
     }
   }

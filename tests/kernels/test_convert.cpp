@@ -89,6 +89,27 @@ TEST(Convert, Bf16ToF32IsExactAndRoundTrips) {
   }
 }
 
+TEST(Convert, F64OnTheCpuAndEqualTypesCopy) {
+  Tensor f = Tensor::empty({3}, DType::F32), d = Tensor::empty({3}, DType::F64);
+  f.data<float>()[0] = 1.5f;
+  f.data<float>()[1] = -0.1f;
+  f.data<float>()[2] = 3e38f;
+  convert(d, f);
+  EXPECT_EQ(d.data<double>()[1], static_cast<double>(-0.1f));  // widening is exact
+  d.data<double>()[0] = 1.0 + 1e-12;                           // narrowing rounds to nearest
+  Tensor back = Tensor::empty({3}, DType::F32);
+  convert(back, d);
+  EXPECT_EQ(back.data<float>()[0], 1.0f);
+  EXPECT_EQ(back.data<float>()[2], 3e38f);
+  Tensor same = Tensor::empty({3}, DType::F64);
+  convert(same, d);
+  EXPECT_EQ(same.data<double>()[0], 1.0 + 1e-12);
+  Tensor b = Tensor::empty({3}, DType::BF16);
+  EXPECT_THROW(convert(b, d), Error);  // no f64 <-> bf16 path
+  Tensor wrong = Tensor::empty({4}, DType::F32);
+  EXPECT_THROW(convert(wrong, d), Error);
+}
+
 TEST(Convert, ThreadFunctionSweepMatchesCpu) {
   for (int64_t n : {1, 7, 8, 9, 2048, 2051}) {
     // Host tensors are 64-byte aligned, as the vector path needs.

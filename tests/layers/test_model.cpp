@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/allocator.h"
-#include "kernels/cast.h"
+#include "kernels/convert.h"
 #include "layer_test_util.h"
 #include "layers/dense.h"
 #include "layers/flatten.h"
@@ -58,9 +58,9 @@ class Bf16Layer : public Layer {
   Shape output_shape(const Shape& in) const override { return in; }
   DType input_dtype(DType) const override { return DType::F32; }
   DType output_dtype(DType) const override { return DType::BF16; }
-  void forward(const Tensor& x, Tensor& y, const Pass&) override { cast(y, x); }
+  void forward(const Tensor& x, Tensor& y, const Pass&) override { convert(y, x); }
   void backward(const Tensor& dy, Tensor* dx) override {
-    if (dx) cast(*dx, dy);
+    if (dx) convert(*dx, dy);
   }
 };
 
@@ -275,8 +275,8 @@ TEST(Model, Bf16ProducerIsConvertedForTheF32Head) {
     copy(np.param->value, with_base.param(np.layer->name(), np.param->name).value);
   Tensor x = tensor_of({5, 6}, xv, DType::F32);
   Tensor xb = Tensor::empty({5, 6}, DType::BF16), xr = Tensor::empty({5, 6}, DType::F32);
-  cast(xb, x);
-  cast(xr, xb);  // what the head sees: the bf16-rounded input
+  convert(xb, x);
+  convert(xr, xb);  // what the head sees: the bf16-rounded input
   const Pass pass{Mode::Eval, 0, 0};
   Tensor out = with_base.forward(x, pass);
   EXPECT_EQ(out.dtype(), DType::F32);
