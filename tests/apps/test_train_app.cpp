@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <unistd.h>
+
 #include "support/app_runner.h"
 #include "io/features_file.h"
 #include "support/image_writer.h"
@@ -26,7 +28,8 @@ using test::RunResult;
 class TrainApp : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = new std::string(test::temp_dir("train_app_suite"));
+    // One folder per process: CTest runs each test of the suite in its own process, in parallel.
+    root_ = new std::string(test::temp_dir("train_app_suite." + std::to_string(getpid())));
     test::make_stripes_dataset(data());
   }
   static void TearDownTestSuite() {
@@ -183,7 +186,7 @@ TEST_F(TrainApp, ResumeAfterAKillGivesTheSameHistory) {
     std::vector<std::string> args = train_args(run, 40);
     test::Child child(args);
     // Kill -9 as soon as the first epoch's checkpoint exists (or give up after 60 s).
-    for (int i = 0; i < 6000 && !fs::exists(run + "/last.h5"); ++i)
+    for (int i = 0; i < 6000 && child.running() && !fs::exists(run + "/last.h5"); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     child.kill_now(SIGKILL);
     child.wait();

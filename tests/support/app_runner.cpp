@@ -112,6 +112,16 @@ void Child::kill_now(int signal) {
   if (pid_ > 0 && status_ < 0) ::kill(pid_, signal);
 }
 
+bool Child::running() {
+  if (status_ >= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    status_ = decode_status(status);
+    return false;
+  }
+  return true;
+}
+
 int Child::wait() {
   if (status_ >= 0) return status_;
   int status = 0;

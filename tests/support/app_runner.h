@@ -27,6 +27,7 @@ class Child {
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   void kill_now(int signal);
+  bool running();
   int wait();  // exit status (128 + signal when killed)
 
  private:
