@@ -57,8 +57,10 @@ std::string line_chart(const std::string& title, const std::vector<EpochRecord>&
   if (!std::isfinite(lo)) lo = 0, hi = 1;
   if (hi - lo < 1e-9) hi = lo + 1e-3, lo -= 1e-3;
   const double pad = 0.05 * (hi - lo);
+  const bool non_negative = lo >= 0;  // losses and accuracies: keep the axis at or above 0
   lo -= pad;
   hi += pad;
+  if (non_negative && lo < 0) lo = 0;
   const int first = h.front().epoch, last = h.back().epoch;
   const double span = std::max(1, last - first);
   auto X = [&](double e) { return left + (e - first) / span * (w - left - right); };
