@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "support/app_runner.h"
+#include "io/checkpoint.h"
 #include "io/features_file.h"
 #include "support/image_writer.h"
 #include "test_util.h"
@@ -162,6 +163,32 @@ TEST_F(TrainApp, EvalAndPredictAgreeWithTheRun) {
                              data() + "/test/vertical/1.png"});
   ASSERT_EQ(top2.status, 0) << top2.err;
   EXPECT_NE(top2.out.find("path,class_1,probability_1,class_2,probability_2"), std::string::npos) << top2.out;
+}
+
+TEST_F(TrainApp, EvalReadsAKerasFullModelFileOfTheTutorialArchitecture) {
+  // The run's best.h5 as Keras itself would save the tutorial's model: the Keras part only (no
+  // vggtl/ group, so no class names or preprocessing) and tf.keras's default head names, which
+  // are paired with ours by position.
+  const std::string run = reference();
+  Checkpoint ckpt = read_checkpoint(run + "/best.h5");
+  for (CheckpointLayer& l : ckpt.model.layers) {
+    const std::string renamed = l.name == "FC_2" ? "dense" : l.name == "softmax" ? "dense_1"
+                              : l.name == "batch_normalization_1" ? "batch_normalization" : l.name;
+    for (NamedTensor& w : l.weights) w.name = renamed + w.name.substr(l.name.size());
+    l.name = renamed;
+  }
+  ckpt.model.model_config.clear();
+  const std::string keras_file = out("keras_model.h5");
+  write_keras_model(keras_file, ckpt.model);
+  const std::string eval_out = out("eval_keras");
+  RunResult e = run_tool({"vggtl_eval", "--model", keras_file, "--data", data() + "/test", "--out", eval_out,
+                          "--device", "cpu"});
+  ASSERT_EQ(e.status, 0) << e.err;
+  EXPECT_NE(e.out.find("Keras full-model file"), std::string::npos) << e.out;
+  const nlohmann::json m = nlohmann::json::parse(test::read_text(run + "/metrics.json"));
+  const nlohmann::json em = nlohmann::json::parse(test::read_text(eval_out + "/metrics.json"));
+  EXPECT_EQ(em["correct"], m["test"]["correct"]);
+  EXPECT_NEAR(em["loss"].get<double>(), m["test"]["loss"].get<double>(), 1e-6);
 }
 
 TEST_F(TrainApp, ResumeAfterAnInterruptGivesTheSameHistory) {
