@@ -259,5 +259,35 @@ TEST(GpuRowStageGpu, DeviceRouteGivesTheCpuStagesRows) {
   for (const Config& c : kConfigs) compare_stages(corpus, c, Device::cuda());
 }
 
+// A consumer that never waits: each batch is only copied on the main stream into one device
+// tensor, so the stage's events alone keep batch k+2's writes off the rows batch k is read from.
+TEST(GpuRowStageGpu, RowsSurviveAConsumerThatNeverWaits) {
+  REQUIRE_CUDA_DEVICE();
+  const Corpus corpus = make_corpus("corpus");
+  const Config c = kConfigs[0];
+  const LoaderOptions o = options(c);
+  const Device gpu = Device::cuda();
+  ImageLoader cpu(corpus.listing.items, o, make_cpu_row_stage(o, c.workers));
+  ImageLoader hybrid(corpus.listing.items, o, make_gpu_row_stage(o, gpu, c.workers));
+  const auto order = shuffle_order(cpu.size(), 8, 1);
+  const Epoch want = run_epoch(cpu, order, false);
+  const int64_t S = o.image_size;
+  Tensor all = Tensor::empty(Shape{cpu.size(), S, S, 3}, o.dtype, gpu);
+  int64_t at = 0;
+  hybrid.start_epoch(order);
+  while (const Batch* b = hybrid.next()) {
+    Tensor rows = all.slice(at, at + b->size());
+    copy(rows, b->device_images);  // queued on the main stream, not waited for
+    at += b->size();
+  }
+  const Tensor host = test::host_copy(all);
+  const uint8_t* p = static_cast<const uint8_t*>(host.raw());
+  size_t offset = 0;
+  for (size_t b = 0; b < want.rows.size(); ++b) {
+    EXPECT_EQ(std::memcmp(p + offset, want.rows[b].data(), want.rows[b].size()), 0) << "batch " << b;
+    offset += want.rows[b].size();
+  }
+}
+
 }  // namespace
 }  // namespace vggtl
