@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     CLI::App app{"vggtl_extract: VGG16 bottleneck features of a split folder (one sub-folder per class).\n"
                  "Example: vggtl_extract --data data/train --out train_features.h5"};
     std::string weights, data, out, device_name = "auto", precision = "tf32", interpolation = "nearest",
-                                      preprocessing = "caffe", on_bad_file = "skip";
+                                      preprocessing = "caffe", on_bad_file = "skip", decode = "auto";
     int image_size = 224, batch_size = 30, workers = 0;
     app.add_option("--weights", weights, "Keras VGG16 weights (default: the Keras cache file; 'none': random)");
     app.add_option("--data", data, "Split folder with one sub-folder per class")->required();
@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     app.add_option("--preprocessing", preprocessing, "caffe or none")->capture_default_str()->check(CLI::IsMember({"caffe", "none"}));
     app.add_option("--on-bad-file", on_bad_file, "skip or fail")->capture_default_str()->check(CLI::IsMember({"skip", "fail"}));
     app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
+    add_decode_option(app, &decode);
     if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
     if (batch_size < 1) throw InputError("--batch-size must be at least 1");
     check_vgg16_image_size(image_size);
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     std::string note;
     const Device device = select_device(device_name, &note);
     if (!note.empty()) log_info(note);
+    const DecodeMode decode_mode = decode_mode_for(decode, device);
     const SplitListing split = list_split(data);
     for (const std::string& w : split.warnings) log_warning(w);
     const std::string w = weights.empty() ? default_weights_path() : weights;
@@ -64,6 +66,8 @@ int main(int argc, char** argv) {
     lo.transform = preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
     lo.batch_size = batch_size;
     lo.workers = workers;
+    lo.decode = decode_mode;
+    lo.device = device;
     ImageLoader loader(split.items, lo);
     if (on_bad_file == "fail") {
       std::vector<BadFile> bad = loader.scan();

@@ -1,6 +1,9 @@
-// Full CPU input pipeline: images/s of read + decode + resize + preprocess through ImageLoader
-// with 1, 2 and all worker threads, and of decode alone (scan), over the image files found
-// recursively in FOLDER (default: a generated set of 500x375 baseline JPEGs).
+// Input pipeline: images/s of read + decode + resize + preprocess through ImageLoader with 1, 2
+// and all worker threads, CPU stage against the hybrid GPU stage (entropy decoding on the
+// workers, the rest on the GPU; skipped without one), with full decode alone (CPU scan) and
+// entropy decoding alone (hybrid scan), whose ratio bounds what the hybrid path can gain at the
+// same core count; over the image files found recursively in FOLDER (default: a generated set
+// of 500x375 baseline JPEGs). First it checks the hybrid stage's rows against the CPU stage's.
 // --dump FILE writes what the pipeline feeds instead of timing: FILE holds every image's
 // (S, S, 3) float32 row in file order and FILE.txt one line "relpath<TAB>ok<TAB>reason" each;
 // scripts/check_pixels_against_pil.py compares that with Pillow and Keras's rules.
@@ -22,6 +25,7 @@
 #include "engine/error.h"
 #include "engine/timer.h"
 #include "io/dataset.h"
+#include "io/gpu_row_stage.h"
 #include "io/image_loader.h"
 #include "io/shuffle.h"
 
@@ -148,6 +152,75 @@ LoaderOptions loader_options(const Args& a, int workers) {
   return o;
 }
 
+// Seconds per pass and process CPU milliseconds per image: wall time gives images/s; CPU time
+// is printed too because on a shared machine it is the steadier measure of the work itself.
+struct Timing {
+  double seconds = 0;
+  double cpu_ms = 0;
+};
+
+template <typename F>
+Timing timed(int passes, size_t images, F pass) {
+  Stopwatch sw;
+  const std::clock_t cpu0 = std::clock();
+  for (int p = 0; p < passes; ++p) pass();
+  Timing t;
+  t.seconds = sw.seconds() / passes;
+  t.cpu_ms = 1e3 * static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC / passes / static_cast<double>(images);
+  return t;
+}
+
+// Whole epochs through the loader, after one for warm-up (file cache, buffers, arena growth);
+// `device` is waited for at the end of each.
+Timing run_epochs(ImageLoader& loader, int passes, size_t images, Device device) {
+  auto epoch = [&] {
+    loader.start_epoch(identity_order(loader.size()));
+    while (loader.next()) {
+    }
+    synchronize(device);
+  };
+  epoch();
+  return timed(passes, images, epoch);
+}
+
+Timing run_scans(ImageLoader& loader, int passes, size_t images) {
+  return timed(passes, images, [&] { loader.scan(); });
+}
+
+// The hybrid stage on `device` against the CPU stage, row by row over every item: the rows
+// must be identical and the same files bad for the same reasons.
+void check_rows(const Args& a, const std::vector<DataItem>& items, int workers, Device device) {
+  LoaderOptions lo = loader_options(a, workers);
+  ImageLoader cpu(items, lo);
+  lo.device = device;
+  auto stage = make_gpu_row_stage(lo, device, workers);
+  const GpuRowStage* counts = stage.get();
+  ImageLoader hybrid(items, lo, std::move(stage));
+  cpu.start_epoch(identity_order(cpu.size()));
+  hybrid.start_epoch(identity_order(hybrid.size()));
+  long long rows = 0, identical = 0, bad = 0, bad_agree = 0;
+  while (const Batch* want = cpu.next()) {
+    const Batch* got = hybrid.next();
+    VGGTL_CHECK(got && got->device_images.defined(), "the hybrid stage gave no device batch");
+    Tensor h = Tensor::empty(got->device_images.shape(), got->device_images.dtype());
+    copy(h, got->device_images);
+    synchronize(device);
+    const size_t row = h.nbytes() / static_cast<size_t>(want->size());
+    for (int64_t r = 0; r < want->size(); ++r, ++rows)
+      identical += std::memcmp(static_cast<const char*>(want->images.raw()) + row * r,
+                               static_cast<const char*>(h.raw()) + row * r, row) == 0 &&
+                   want->ok[r] == got->ok[r];
+    bad += static_cast<long long>(want->bad.size());
+    for (size_t i = 0; i < want->bad.size() && i < got->bad.size(); ++i)
+      bad_agree += want->bad[i].path == got->bad[i].path && want->bad[i].reason == got->bad[i].reason;
+  }
+  const GpuRowCounts c = counts->counts();
+  std::printf("check %s: %lld rows, %lld identical to the cpu stage's (%lld through the chain), %lld bad files, "
+              "%lld with the same reason%s\n",
+              hybrid.decoder().c_str(), rows, identical, static_cast<long long>(c.gpu), bad, bad_agree,
+              identical == rows && bad_agree == bad ? "" : "  << MISMATCH");
+}
+
 int dump(const Args& a, const std::vector<DataItem>& items) {
   ImageLoader loader(items, loader_options(a, 0));
   std::ofstream bin(a.dump, std::ios::binary), txt(a.dump + ".txt");
@@ -190,37 +263,64 @@ int main(int argc, char** argv) {
   std::vector<int> counts = {1, 2, all};
   counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
   if (all < 2) counts = {1};
+  check_rows(args, items, all, Device::cpu());
+  if (opt.gpu && cuda_available()) check_rows(args, items, all, Device::cuda());
+
   const int passes = opt.quick ? 1 : 3;
   const std::string what = std::to_string(items.size()) + " images, " + std::to_string(args.image_size) + " " +
                            resize_filter_name(args.filter);
-  if (opt.cpu) {
-    for (int workers : counts) {
-      ImageLoader loader(items, loader_options(args, workers));
-      loader.start_epoch(identity_order(loader.size()));  // warm-up: file cache, buffers
-      while (loader.next()) {
-      }
-      // Wall time gives images/s; process CPU time per image is also printed because on a shared
-      // machine it is the steadier measure of the work itself.
-      Stopwatch sw;
-      std::clock_t cpu0 = std::clock();
-      for (int p = 0; p < passes; ++p) {
-        loader.start_epoch(identity_order(loader.size()));
-        while (loader.next()) {
-        }
-      }
-      const double s = sw.seconds() / passes;
-      double cpu_ms = 1e3 * static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC / passes / items.size();
+  const double n = static_cast<double>(items.size());
+  auto rate = [&](const Timing& t, const char* work) {
+    char note[160];
+    std::snprintf(note, sizeof note, "%.0f img/s %s, cpu %.2f ms/img", n / t.seconds, work, t.cpu_ms);
+    return std::string(note);
+  };
+  for (int workers : counts) {
+    const std::string w = ", " + std::to_string(workers) + " worker(s)";
+    LoaderOptions lo = loader_options(args, workers);
+    ImageLoader cpu(items, lo);
+    const Timing pipeline = run_epochs(cpu, passes, items.size(), Device::cpu());
+    const Timing full = run_scans(cpu, passes, items.size());
+    // The hybrid stage's scan() entropy-decodes the JPEGs the GPU chain takes and no more: the
+    // CPU work that stays on the workers. Full decode / that is the most the hybrid path can
+    // gain over the CPU decoder at the same core count, however fast the GPU is.
+    auto twins = make_gpu_row_stage(lo, Device::cpu(), workers);
+    const GpuRowStage* twin_stage = twins.get();
+    ImageLoader hybrid_cpu(items, lo, std::move(twins));
+    const Timing entropy = run_scans(hybrid_cpu, passes, items.size());
+    const double bound = full.seconds / entropy.seconds, bound_cpu = full.cpu_ms / entropy.cpu_ms;
+    if (opt.cpu) {
+      bench::report("input pipeline, cpu stage" + w, Device::cpu(), pipeline.seconds * 1e3, 0, 0,
+                    rate(pipeline, "decode+resize+preprocess") + " (" + what + ")");
+      bench::report("full decode (cpu scan)" + w, Device::cpu(), full.seconds * 1e3, 0, 0, rate(full, "libjpeg-turbo"));
       char note[128];
-      std::snprintf(note, sizeof note, "%.0f img/s decode+resize+preprocess, cpu %.2f ms/img (%s)", items.size() / s,
-                    cpu_ms, what.c_str());
-      bench::report("input pipeline, " + std::to_string(workers) + " worker(s)", Device::cpu(), s * 1e3, 0, 0, note);
-      sw.reset();
-      cpu0 = std::clock();
-      for (int p = 0; p < passes; ++p) loader.scan();
-      const double d = sw.seconds() / passes;
-      cpu_ms = 1e3 * static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC / passes / items.size();
-      std::snprintf(note, sizeof note, "%.0f img/s decode only, cpu %.2f ms/img", items.size() / d, cpu_ms);
-      bench::report("decode (scan), " + std::to_string(workers) + " worker(s)", Device::cpu(), d * 1e3, 0, 0, note);
+      std::snprintf(note, sizeof note, "; CPU-side bound of the hybrid path: full/entropy = %.2fx wall, %.2fx cpu time",
+                    bound, bound_cpu);
+      bench::report("entropy decode only (hybrid scan)" + w, Device::cpu(), entropy.seconds * 1e3, 0, 0,
+                    rate(entropy, "entropy") + note);
+      const Timing chain = run_epochs(hybrid_cpu, passes, items.size(), Device::cpu());
+      const GpuRowCounts c = twin_stage->counts();
+      std::snprintf(note, sizeof note, " (%lld of %lld rows through the chain)", static_cast<long long>(c.gpu),
+                    static_cast<long long>(c.gpu + c.cpu));
+      bench::report("hybrid pipeline on the cpu twins" + w, Device::cpu(), chain.seconds * 1e3, 0, 0,
+                    rate(chain, "decode+resize+preprocess") + note);
+    }
+    if (!bench::skip_gpu(opt, "hybrid pipeline on the GPU" + w)) {
+      lo.device = Device::cuda();
+      auto stage = make_gpu_row_stage(lo, lo.device, workers);
+      const GpuRowStage* gpu_stage = stage.get();
+      ImageLoader hybrid(items, lo, std::move(stage));
+      const Timing gpu = run_epochs(hybrid, passes, items.size(), lo.device);
+      const GpuRowCounts c = gpu_stage->counts();
+      char note[256];
+      std::snprintf(note, sizeof note,
+                    "; %.2fx the cpu stage, %.2fx full cpu decode (target 3x; CPU-side bound %.2fx wall, %.2fx cpu "
+                    "time); %lld of %lld rows on the GPU",
+                    pipeline.seconds / gpu.seconds, full.seconds / gpu.seconds, bound, bound_cpu,
+                    static_cast<long long>(c.gpu),
+                    static_cast<long long>(c.gpu + c.cpu));
+      bench::report("hybrid pipeline on the GPU" + w, lo.device, gpu.seconds * 1e3, 0, 0,
+                    rate(gpu, "decode+resize+preprocess") + note);
     }
   }
   if (generated) fs::remove_all(folder);

@@ -18,7 +18,9 @@ constexpr int64_t kAlign = 256;
 
 int64_t align_up(int64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
-JpegColorModel color_model(JpegColorSpace cs) {
+}  // namespace
+
+JpegColorModel jpeg_color_model(JpegColorSpace cs) {
   switch (cs) {
     case JpegColorSpace::Gray: return JpegColorModel::Gray;
     case JpegColorSpace::RGB: return JpegColorModel::RGB;
@@ -26,7 +28,36 @@ JpegColorModel color_model(JpegColorSpace cs) {
   }
 }
 
-}  // namespace
+void describe_jpeg(const JpegLayout& l, int64_t coef_base, int first_plane, JpegIdctPlane* planes,
+                   uint16_t* quant, JpegColorImage* image, int64_t* plane_bytes, int64_t* rgb_bytes) {
+  JpegColorImage im;
+  im.width = l.width;
+  im.height = l.height;
+  im.model = jpeg_color_model(l.color_space);
+  im.num_planes = l.num_components;
+  for (int c = 0; c < l.num_components; ++c) {
+    const JpegComponentLayout& k = l.comp[c];
+    JpegIdctPlane p;
+    p.coef_offset = coef_base + k.coef_offset;
+    p.out_offset = *plane_bytes;
+    p.width_in_blocks = k.width_in_blocks;
+    p.height_in_blocks = k.height_in_blocks;
+    p.quant_offset = (first_plane + c) * 64;
+    std::memcpy(quant + p.quant_offset, k.quant, sizeof(k.quant));
+    *plane_bytes += align_up(k.num_blocks() * 64);
+    JpegColorPlane& cp = im.plane[c];
+    cp.offset = p.out_offset;
+    cp.stride = k.width_in_blocks * 8;
+    cp.width = k.downsampled_width;
+    cp.height = k.downsampled_height;
+    VGGTL_CHECK(jpeg_upsample_method(l, c, &cp.method, &cp.h_expand, &cp.v_expand),
+                "describe_jpeg: no upsampling method for a supported file");
+    planes[first_plane + c] = p;
+  }
+  im.out_offset = *rgb_bytes;
+  *rgb_bytes += align_up(int64_t{l.width} * l.height * 3);
+  *image = im;
+}
 
 struct GpuJpegBatch::Staging {
   Tensor host;                // pinned when the batch runs on a GPU
@@ -160,38 +191,14 @@ void GpuJpegBatch::decode(const std::vector<JpegInput>& inputs, Stream stream) {
   for (int64_t i = 0; i < n; ++i) {
     if (!ok[i]) continue;
     const JpegLayout& l = layouts_[i];
-    JpegColorImage im;
-    im.width = l.width;
-    im.height = l.height;
-    im.model = color_model(l.color_space);
-    im.num_planes = l.num_components;
     first_plane.push_back(num_planes);
-    for (int c = 0; c < l.num_components; ++c) {
-      const JpegComponentLayout& k = l.comp[c];
-      JpegIdctPlane p;
-      p.coef_offset = coef_base[i] + k.coef_offset;
-      p.out_offset = plane_bytes;
-      p.width_in_blocks = k.width_in_blocks;
-      p.height_in_blocks = k.height_in_blocks;
-      p.quant_offset = num_planes * 64;
-      std::memcpy(quant + p.quant_offset, k.quant, sizeof(k.quant));
-      plane_bytes += align_up(k.num_blocks() * 64);
-      JpegColorPlane& cp = im.plane[c];
-      cp.offset = p.out_offset;
-      cp.stride = k.width_in_blocks * 8;
-      cp.width = k.downsampled_width;
-      cp.height = k.downsampled_height;
-      VGGTL_CHECK(jpeg_upsample_method(l, c, &cp.method, &cp.h_expand, &cp.v_expand),
-                  "GpuJpegBatch: no upsampling method for a supported file");
-      planes[num_planes++] = p;
-    }
-    im.out_offset = rgb_bytes;
+    describe_jpeg(l, coef_base[i], num_planes, planes, quant, &images[num_images], &plane_bytes, &rgb_bytes);
+    num_planes += l.num_components;
     items_[i].decoded = true;
     items_[i].width = l.width;
     items_[i].height = l.height;
-    items_[i].rgb_offset = rgb_bytes;
-    rgb_bytes += align_up(int64_t{l.width} * l.height * 3);
-    images[num_images++] = im;
+    items_[i].rgb_offset = images[num_images].out_offset;
+    ++num_images;
   }
   if (num_images == 0) {
     times_.submit_ms = clock.seconds() * 1e3;

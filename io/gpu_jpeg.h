@@ -36,6 +36,17 @@ struct GpuJpegTimes {
   double submit_ms = 0;   // descriptors, upload and launches (GPU) or the CPU twins (CPU)
 };
 
+// Descriptors of one entropy-decoded JPEG for the batch kernels, shared by GpuJpegBatch and the
+// loader's GPU row stage: its IDCT planes go to planes[first_plane ..], their quantisation
+// tables to quant[64 * plane ..], its colour image to *image. coef_base: int16 elements from the
+// batch's first coefficient to this file's; *plane_bytes and *rgb_bytes are the running sizes of
+// the batch's IDCT and RGB outputs, advanced past this image (each part 256-byte aligned).
+void describe_jpeg(const JpegLayout& l, int64_t coef_base, int first_plane, JpegIdctPlane* planes,
+                   uint16_t* quant, JpegColorImage* image, int64_t* plane_bytes, int64_t* rgb_bytes);
+
+// The colour model the colour kernels use for a file's colour space.
+JpegColorModel jpeg_color_model(JpegColorSpace cs);
+
 class GpuJpegBatch {
  public:
   // The pool is shared, not owned: the loader's CPU decodes can use the same threads.
@@ -75,12 +86,14 @@ class GpuJpegBatch {
 };
 
 #if VGGTL_HAVE_CUDA
-// Upload-completion events for the staging buffers (io/gpu_jpeg_cuda.cpp).
+// Events ordering the staging buffers' reuse (io/gpu_jpeg_cuda.cpp); also used by the loader's
+// GPU row stage.
 namespace gpu_jpeg_detail {
 void* event_create();
 void event_destroy(void* event);
 void event_record(void* event, Stream stream);
-void event_wait(void* event);
+void event_wait(void* event);                      // the host waits
+void stream_wait(Stream stream, void* event);      // later work on `stream` waits
 }  // namespace gpu_jpeg_detail
 #endif
 

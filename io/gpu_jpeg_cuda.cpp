@@ -1,4 +1,5 @@
-// CUDA events that tell GpuJpegBatch when a staging buffer's upload is done and it may be refilled.
+// CUDA events that tell GpuJpegBatch (and the loader's GPU row stage) when a staging buffer's
+// upload is done and it may be refilled, and that order work between streams.
 #include "engine/cuda_check.h"
 #include "io/gpu_jpeg.h"
 
@@ -19,5 +20,9 @@ void event_record(void* event, Stream stream) {
 }
 
 void event_wait(void* event) { CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event))); }
+
+void stream_wait(Stream stream, void* event) {
+  CUDA_CHECK(cudaStreamWaitEvent(stream, static_cast<cudaEvent_t>(event), 0));
+}
 
 }  // namespace vggtl::gpu_jpeg_detail

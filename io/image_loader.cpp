@@ -9,6 +9,7 @@
 #include <new>
 
 #include "engine/error.h"
+#include "io/gpu_row_stage.h"
 
 namespace vggtl {
 
@@ -31,45 +32,30 @@ class CpuRowStage : public RowStage {
 
   DecodeResult fill_row(const DataItem& item, Tensor& images, int64_t row, int slot, int worker) override {
     Scratch& s = scratch_[static_cast<size_t>(worker)];
-    DecodeResult r = decode_image_file(item.path, &s.image, &s.bytes);
-    if (r) {
-      const int S = opt_.image_size;
-      if (!s.has_plan || s.plan.g.in_h != s.image.height || s.plan.g.in_w != s.image.width) {
-        s.plan = make_resize_plan(s.image.height, s.image.width, S, S, opt_.filter);
-        s.has_plan = true;
-      }
-      const int64_t offset = row * S * S * 3;
-      if (images.dtype() == DType::F32)
-        resize_preprocess_cpu(images.data<float>() + offset, s.image.pixels.data(), s.plan.table.data(), s.plan.g,
-                              opt_.transform);
-      else
-        resize_preprocess_cpu(images.data<bf16>() + offset, s.image.pixels.data(), s.plan.table.data(), s.plan.g,
-                              opt_.transform);
-    }
-    release_if_huge(&s);
+    DecodeResult r = read_file_bytes(item.path, &s.bytes);
+    if (r) r = decode_row_cpu(s.bytes.data(), s.bytes.size(), opt_, &s.cpu, images, row);
+    release(&s);
     return r;
   }
 
   DecodeResult check(const DataItem& item, int worker) override {
     Scratch& s = scratch_[static_cast<size_t>(worker)];
-    DecodeResult r = decode_image_file(item.path, &s.image, &s.bytes);
-    release_if_huge(&s);
+    DecodeResult r = decode_image_file(item.path, &s.cpu.image, &s.bytes);
+    release(&s);
     return r;
   }
 
+  std::string name() const override { return "cpu"; }
+
  private:
   struct Scratch {
-    RgbImage image;
+    CpuRowScratch cpu;
     std::vector<uint8_t> bytes;
-    ResizePlan plan;
-    bool has_plan = false;
   };
 
-  // Keep typical photos' buffers for reuse, but do not let one huge image pin memory per worker.
-  static void release_if_huge(Scratch* s) {
-    constexpr size_t kKeep = size_t{64} << 20;
-    if (s->image.pixels.capacity() > kKeep) std::vector<uint8_t>().swap(s->image.pixels);
-    if (s->bytes.capacity() > kKeep) std::vector<uint8_t>().swap(s->bytes);
+  static void release(Scratch* s) {
+    release_if_huge(&s->cpu.image.pixels);
+    release_if_huge(&s->bytes);
   }
 
   LoaderOptions opt_;
@@ -78,8 +64,58 @@ class CpuRowStage : public RowStage {
 
 }  // namespace
 
+const char* decode_mode_name(DecodeMode m) {
+  switch (m) {
+    case DecodeMode::Cpu: return "cpu";
+    case DecodeMode::Gpu: return "gpu";
+    case DecodeMode::Auto: break;
+  }
+  return "auto";
+}
+
+DecodeMode parse_decode_mode(const std::string& name) {
+  if (name == "auto") return DecodeMode::Auto;
+  if (name == "cpu") return DecodeMode::Cpu;
+  if (name == "gpu") return DecodeMode::Gpu;
+  throw InputError("decode mode '" + name + "': expected auto, cpu or gpu");
+}
+
+void release_if_huge(std::vector<uint8_t>* buffer) {
+  constexpr size_t kKeep = size_t{64} << 20;
+  if (buffer->capacity() > kKeep) std::vector<uint8_t>().swap(*buffer);
+}
+
+DecodeResult decode_row_cpu(const uint8_t* data, size_t size, const LoaderOptions& opt, CpuRowScratch* s,
+                            Tensor& images, int64_t row) {
+  DecodeResult r = decode_image(data, size, &s->image);
+  if (!r) return r;
+  const int S = opt.image_size;
+  if (!s->has_plan || s->plan.g.in_h != s->image.height || s->plan.g.in_w != s->image.width) {
+    s->plan = make_resize_plan(s->image.height, s->image.width, S, S, opt.filter);
+    s->has_plan = true;
+  }
+  const int64_t offset = row * S * S * 3;
+  if (images.dtype() == DType::F32)
+    resize_preprocess_cpu(images.data<float>() + offset, s->image.pixels.data(), s->plan.table.data(), s->plan.g,
+                          opt.transform);
+  else
+    resize_preprocess_cpu(images.data<bf16>() + offset, s->image.pixels.data(), s->plan.table.data(), s->plan.g,
+                          opt.transform);
+  return r;
+}
+
 std::unique_ptr<RowStage> make_cpu_row_stage(const LoaderOptions& opt, int workers) {
   return std::make_unique<CpuRowStage>(opt, workers);
+}
+
+std::unique_ptr<RowStage> make_row_stage(const LoaderOptions& opt, int workers) {
+  switch (opt.decode) {
+    case DecodeMode::Cpu: return make_cpu_row_stage(opt, workers);
+    case DecodeMode::Gpu: return make_gpu_row_stage(opt, opt.device, workers);
+    case DecodeMode::Auto: break;
+  }
+  if (opt.device.is_cuda() && cuda_available()) return make_gpu_row_stage(opt, opt.device, workers);
+  return make_cpu_row_stage(opt, workers);
 }
 
 ImageLoader::ImageLoader(std::vector<DataItem> items, const LoaderOptions& opt, std::unique_ptr<RowStage> stage)
@@ -89,7 +125,7 @@ ImageLoader::ImageLoader(std::vector<DataItem> items, const LoaderOptions& opt, 
   VGGTL_CHECK(opt_.dtype == DType::F32 || opt_.dtype == DType::BF16, "loader output must be f32 or bf16");
   int workers = opt_.workers;
   if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (!stage_) stage_ = make_cpu_row_stage(opt_, workers);
+  if (!stage_) stage_ = make_row_stage(opt_, workers);
   const int64_t S = opt_.image_size;
   for (Slot& s : slots_) s.buffer = Tensor::empty_pinned(Shape{opt_.batch_size, S, S, 3}, opt_.dtype);
   threads_.reserve(static_cast<size_t>(workers));
@@ -104,6 +140,8 @@ ImageLoader::~ImageLoader() {
   }
   work_cv_.notify_all();
   for (std::thread& t : threads_) t.join();
+  // Before the slot buffers go: a device stage may still be copying from them.
+  stage_.reset();
 }
 
 void ImageLoader::worker_main(int worker) {
@@ -165,6 +203,7 @@ void ImageLoader::submit_batch(int64_t number) {
   b.device_images = Tensor();
   s.reasons.assign(static_cast<size_t>(n), std::string());
   s.error = nullptr;
+  stage_->begin_batch(slot);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const uint64_t generation = s.generation;

@@ -1,6 +1,7 @@
 // Batches of images for training and evaluation: a pool of worker threads decodes, resizes and
 // preprocesses files into two host batch buffers (pinned when a GPU is usable), one being
-// filled while the caller uses the other. Rows depend only on their file, so the batches are
+// filled while the caller uses the other (or, with the hybrid stage, entropy-decodes JPEGs for
+// a device that builds the batch). Rows depend only on their file, so the batches are
 // the same for any number of workers. A file that fails is flagged and listed, never thrown.
 // Layout: images (n, S, S, 3) NHWC f32 or bf16. Tests: tests/io/test_image_loader.cpp.
 #pragma once
@@ -23,6 +24,13 @@
 
 namespace vggtl {
 
+// Which row stage decodes: the CPU stage, or the hybrid JPEG stage (entropy decoding on the
+// workers, the rest batched on `device`); Auto takes the hybrid one when the batches are
+// consumed on a usable CUDA device.
+enum class DecodeMode : uint8_t { Auto, Cpu, Gpu };
+const char* decode_mode_name(DecodeMode m);              // "auto", "cpu", "gpu"
+DecodeMode parse_decode_mode(const std::string& name);   // InputError for anything else
+
 struct LoaderOptions {
   int image_size = 224;                            // S >= 32
   ResizeFilter filter = ResizeFilter::Nearest;
@@ -30,6 +38,8 @@ struct LoaderOptions {
   DType dtype = DType::F32;                        // F32 or BF16
   int batch_size = 30;
   int workers = 0;                                 // 0: every core
+  DecodeMode decode = DecodeMode::Auto;
+  Device device = Device::cpu();                   // where the batches are consumed
 };
 
 struct BadFile {
@@ -40,8 +50,11 @@ struct BadFile {
 
 struct Batch {
   int64_t number = 0;             // position in the epoch, from 0
-  Tensor images;                  // (n, S, S, 3) on the host; a bad row is all zeros
-  Tensor device_images;           // filled by a stage that builds the batch on a GPU, else empty
+  Tensor images;                  // (n, S, S, 3) on the host; a bad row is all zeros. With
+                                  // device_images set, only the rows decoded on the CPU are here
+  Tensor device_images;           // (n, S, S, 3) built by the hybrid stage on its device (bad rows
+                                  // zero), ordered before later work on the device's main stream;
+                                  // else empty
   std::vector<int32_t> labels;    // per row
   std::vector<int64_t> indices;   // per row: index into the loader's items
   std::vector<uint8_t> ok;        // per row: 1 decoded, 0 bad file
@@ -53,27 +66,46 @@ struct Batch {
 
 // The replaceable per-item stage. fill_row runs on worker threads, several at once, one call
 // per row; worker (0..workers-1) names the calling thread for per-thread scratch, slot (0 or 1)
-// the batch buffer. A bad file is a failed DecodeResult, never an exception. finish_batch runs
-// on the caller's thread once every row of a slot is done: a GPU stage (entropy decode on the
-// workers into pinned coefficient buffers per slot, then IDCT/colour/resize kernels writing
-// device_images) queues its batch work there. check() gives fill_row's verdict without output.
+// the batch buffer. A bad file is a failed DecodeResult, never an exception. begin_batch runs
+// on the caller's thread before the rows of a new batch in `slot` are queued, when the caller
+// is done with the batch that last used the slot (the one two batches back). finish_batch runs
+// on the caller's thread once every row of a slot is done: the hybrid stage queues its batch
+// work there (io/gpu_row_stage.h). check() gives fill_row's verdict without output.
 class RowStage {
  public:
   virtual ~RowStage() = default;
   virtual DecodeResult fill_row(const DataItem& item, Tensor& images, int64_t row, int slot, int worker) = 0;
   virtual DecodeResult check(const DataItem& item, int worker) = 0;
+  virtual void begin_batch(int slot) {}
   virtual void finish_batch(Batch& batch, int slot) {}
+  virtual std::string name() const { return "custom"; }
 };
 
 // Read + decode + resize_preprocess_cpu, with per-worker buffers and resize plans.
 std::unique_ptr<RowStage> make_cpu_row_stage(const LoaderOptions& opt, int workers);
+
+// The stage opt.decode and opt.device ask for (DecodeMode::Gpu on the CPU runs the hybrid
+// stage's chain on the CPU twins).
+std::unique_ptr<RowStage> make_row_stage(const LoaderOptions& opt, int workers);
+
+// The CPU stage's work on one file already in memory, for any stage that sends a row the CPU
+// way: decode, then resize + preprocess into row `row` of images. Scratch is per worker.
+struct CpuRowScratch {
+  RgbImage image;
+  ResizePlan plan;
+  bool has_plan = false;
+};
+DecodeResult decode_row_cpu(const uint8_t* data, size_t size, const LoaderOptions& opt, CpuRowScratch* s,
+                            Tensor& images, int64_t row);
+// Keeps typical photos' buffers for reuse, but does not let one huge image pin memory per worker.
+void release_if_huge(std::vector<uint8_t>* buffer);
 
 // Number of batches for n items: ceil(n / batch_size).
 int64_t batches_per_epoch(int64_t n, int batch_size);
 
 class ImageLoader {
  public:
-  // stage == nullptr: the CPU stage. Workers start at once and live as long as the loader.
+  // stage == nullptr: make_row_stage(opt). Workers start at once and live as long as the loader.
   ImageLoader(std::vector<DataItem> items, const LoaderOptions& opt, std::unique_ptr<RowStage> stage = nullptr);
   ~ImageLoader();
   ImageLoader(const ImageLoader&) = delete;
@@ -83,6 +115,7 @@ class ImageLoader {
   int64_t size() const { return static_cast<int64_t>(items_.size()); }
   const std::vector<DataItem>& items() const { return items_; }
   const LoaderOptions& options() const { return opt_; }
+  std::string decoder() const { return stage_->name(); }  // e.g. "cpu", "hybrid jpeg on cuda:0"
 
   // Decodes every item once, in parallel (ending any epoch in progress); returns the bad
   // files in item order, so that --on-bad-file fail can stop before training.

@@ -2,7 +2,8 @@
 // bf16, by PIL NEAREST (running-sum source indices) or PIL BILINEAR (fixed-point separable
 // resample, horizontal pass into uint8, then vertical), then caffe: BGR minus (103.939,
 // 116.779, 123.68) in float32, or PixelTransform::None: RGB 0..255 as float (img_to_array).
-// The host computes one table of indices and weights (ResizePlan) that both twins read.
+// The host computes one table of indices and weights (ResizePlan) that both twins read; the
+// batched variant resizes every image of a batch in one launch per pass.
 #pragma once
 
 #include <cstdint>
@@ -146,6 +147,92 @@ void resize_preprocess_cuda(float* out, uint8_t* tmp, const uint8_t* in, const i
 void resize_preprocess_cuda(bf16* out, uint8_t* tmp, const uint8_t* in, const int32_t* table,
                             const ResizeGeometry& g, PixelTransform t, Stream stream);
 #endif
+
+// ---- batched: every image of a batch in one launch per pass ----
+// Images of any sizes (and filters) into rows of one output; each item says where its source,
+// its table, its output row and its slice of the horizontal-pass scratch lie. The 1-D grid of a
+// pass is the images' thread blocks one after the other (first_cta, like jpeg_color_plan), so
+// a thread finds its image by binary search and runs the per-image per-thread function above.
+
+constexpr int kResizeBatchThreads = 256;
+
+struct ResizeBatchItem {
+  ResizeGeometry g;           // its plan's geometry; table offsets relative to table_offset
+  int64_t in_offset = 0;      // bytes into `in` to pixel (0,0) of its (in_h, in_w, 3) source
+  int64_t out_offset = 0;     // elements into `out` to its (out_h, out_w, 3) row
+  int64_t table_offset = 0;   // int32 elements into `table` where its plan's table starts
+  int64_t tmp_offset = 0;     // bytes into `tmp` of its (tmp_rows, out_w, 3) intermediate
+  int64_t first_cta = 0;      // first thread block of the output pass (resize_batch_plan)
+  int64_t first_tmp_cta = 0;  // first thread block of the horizontal pass (bilinear only)
+};
+
+struct ResizeBatchGrid {
+  int64_t out_ctas = 0;   // output pass: nearest, or bilinear's vertical pass
+  int64_t tmp_ctas = 0;   // bilinear's horizontal pass (0 when every item is nearest)
+  int64_t tmp_bytes = 0;  // scratch the CUDA twin needs
+};
+
+// Assigns every item its thread blocks and scratch slice (items in any order); the grid sizes.
+ResizeBatchGrid resize_batch_plan(ResizeBatchItem* items, int n);
+
+// Index of the last item whose first block (of the output pass, or of the horizontal pass when
+// `tmp_pass`) is <= cta. Items without blocks in that pass share their successor's first block
+// and are never the last such item, except at the end, where no block reaches them.
+VGGTL_HD int resize_batch_find(const ResizeBatchItem* items, int n, int64_t cta, bool tmp_pass) {
+  int lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    const int64_t first = tmp_pass ? items[mid].first_tmp_cta : items[mid].first_cta;
+    if (first <= cta) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+// Output pass, thread `thread` of block `cta`: one pixel of one item (nearest, or bilinear's
+// vertical pass reading the item's slice of tmp).
+template <typename OutT>
+VGGTL_HD void resize_batch_output_thread(int64_t cta, int thread, OutT* out, const uint8_t* tmp,
+                                         const uint8_t* in, const int32_t* table,
+                                         const ResizeBatchItem* items, int n, PixelTransform t) {
+  const ResizeBatchItem& it = items[resize_batch_find(items, n, cta, false)];
+  const int block = static_cast<int>(cta - it.first_cta);
+  if (it.g.filter == ResizeFilter::Nearest)
+    resize_nearest_thread(block, thread, kResizeBatchThreads, out + it.out_offset, in + it.in_offset,
+                          table + it.table_offset, it.g, t);
+  else
+    resample_vertical_thread(block, thread, kResizeBatchThreads, out + it.out_offset, tmp + it.tmp_offset,
+                             table + it.table_offset, it.g, t);
+}
+
+// Horizontal pass of the bilinear items: one pixel of one item's intermediate.
+VGGTL_HD void resize_batch_horizontal_thread(int64_t cta, int thread, uint8_t* tmp, const uint8_t* in,
+                                             const int32_t* table, const ResizeBatchItem* items, int n) {
+  const ResizeBatchItem& it = items[resize_batch_find(items, n, cta, true)];
+  if (it.g.filter != ResizeFilter::Bilinear) return;
+  resample_horizontal_thread(static_cast<int>(cta - it.first_tmp_cta), thread, kResizeBatchThreads,
+                             tmp + it.tmp_offset, in + it.in_offset, table + it.table_offset, it.g);
+}
+
+// CPU twin: resize_preprocess_cpu on each item in turn (items in host memory).
+void resize_preprocess_batch_cpu(float* out, const uint8_t* in, const int32_t* table,
+                                 const ResizeBatchItem* items, int n, PixelTransform t);
+void resize_preprocess_batch_cpu(bf16* out, const uint8_t* in, const int32_t* table,
+                                 const ResizeBatchItem* items, int n, PixelTransform t);
+#if VGGTL_HAVE_CUDA
+// items and table in device memory holding what resize_batch_plan produced; grid is its result;
+// tmp holds grid.tmp_bytes bytes (may be null when that is 0).
+void resize_preprocess_batch_cuda(float* out, uint8_t* tmp, const uint8_t* in, const int32_t* table,
+                                  const ResizeBatchItem* items, int n, const ResizeBatchGrid& grid,
+                                  PixelTransform t, Stream stream);
+void resize_preprocess_batch_cuda(bf16* out, uint8_t* tmp, const uint8_t* in, const int32_t* table,
+                                  const ResizeBatchItem* items, int n, const ResizeBatchGrid& grid,
+                                  PixelTransform t, Stream stream);
+#endif
+// Dispatch: out is F32 or BF16 (out_dtype); every pointer lives on `device`; tmp, grid and
+// stream matter for CUDA only.
+void resize_preprocess_batch(Device device, DType out_dtype, void* out, uint8_t* tmp, const uint8_t* in,
+                             const int32_t* table, const ResizeBatchItem* items, int n,
+                             const ResizeBatchGrid& grid, PixelTransform t, Stream stream);
 
 // Tensor level: out (out_h, out_w, 3) F32 or BF16 (e.g. batch.slice(r, r + 1)), in (in_h, in_w,
 // 3) U8, both on the same device; the twin is chosen by that device. The CUDA path copies the

@@ -174,6 +174,70 @@ void resize_preprocess_cpu(bf16* out, const uint8_t* in, const int32_t* table, c
   resize_preprocess_cpu_impl(out, in, table, g, t);
 }
 
+ResizeBatchGrid resize_batch_plan(ResizeBatchItem* items, int n) {
+  VGGTL_CHECK(n >= 0 && (n == 0 || items), "resize_batch_plan: ", n, " items");
+  ResizeBatchGrid grid;
+  for (int i = 0; i < n; ++i) {
+    ResizeBatchItem& it = items[i];
+    const ResizeGeometry& g = it.g;
+    VGGTL_CHECK(g.in_h > 0 && g.in_w > 0 && g.out_h > 0 && g.out_w > 0, "resize_batch_plan: item ", i,
+                " has an empty size ", g.in_h, "x", g.in_w, " -> ", g.out_h, "x", g.out_w);
+    it.first_cta = grid.out_ctas;
+    grid.out_ctas += (int64_t{g.out_h} * g.out_w + kResizeBatchThreads - 1) / kResizeBatchThreads;
+    it.first_tmp_cta = grid.tmp_ctas;
+    it.tmp_offset = grid.tmp_bytes;
+    if (g.filter == ResizeFilter::Bilinear) {
+      grid.tmp_ctas += (int64_t{g.tmp_rows} * g.out_w + kResizeBatchThreads - 1) / kResizeBatchThreads;
+      grid.tmp_bytes += static_cast<int64_t>(resize_tmp_bytes(g));
+    }
+  }
+  return grid;
+}
+
+namespace {
+
+template <typename OutT>
+void resize_preprocess_batch_cpu_impl(OutT* out, const uint8_t* in, const int32_t* table,
+                                      const ResizeBatchItem* items, int n, PixelTransform t) {
+  for (int i = 0; i < n; ++i)
+    resize_preprocess_cpu(out + items[i].out_offset, in + items[i].in_offset, table + items[i].table_offset,
+                          items[i].g, t);
+}
+
+}  // namespace
+
+void resize_preprocess_batch_cpu(float* out, const uint8_t* in, const int32_t* table,
+                                 const ResizeBatchItem* items, int n, PixelTransform t) {
+  resize_preprocess_batch_cpu_impl(out, in, table, items, n, t);
+}
+
+void resize_preprocess_batch_cpu(bf16* out, const uint8_t* in, const int32_t* table,
+                                 const ResizeBatchItem* items, int n, PixelTransform t) {
+  resize_preprocess_batch_cpu_impl(out, in, table, items, n, t);
+}
+
+void resize_preprocess_batch(Device device, DType out_dtype, void* out, uint8_t* tmp, const uint8_t* in,
+                             const int32_t* table, const ResizeBatchItem* items, int n,
+                             const ResizeBatchGrid& grid, PixelTransform t, Stream stream) {
+  VGGTL_CHECK(out_dtype == DType::F32 || out_dtype == DType::BF16, "resize_preprocess_batch: output must be f32 or bf16");
+  if (n == 0) return;
+  if (device.is_cuda()) {
+#if VGGTL_HAVE_CUDA
+    if (out_dtype == DType::F32)
+      resize_preprocess_batch_cuda(static_cast<float*>(out), tmp, in, table, items, n, grid, t, stream);
+    else
+      resize_preprocess_batch_cuda(static_cast<bf16*>(out), tmp, in, table, items, n, grid, t, stream);
+    return;
+#else
+    VGGTL_FAIL("resize_preprocess_batch: CUDA device requested in a build without CUDA");
+#endif
+  }
+  if (out_dtype == DType::F32)
+    resize_preprocess_batch_cpu(static_cast<float*>(out), in, table, items, n, t);
+  else
+    resize_preprocess_batch_cpu(static_cast<bf16*>(out), in, table, items, n, t);
+}
+
 void resize_preprocess(Tensor& out, const Tensor& in, const ResizePlan& plan, PixelTransform t) {
   const ResizeGeometry& g = plan.g;
   VGGTL_CHECK(in.dtype() == DType::U8 && in.numel() == static_cast<int64_t>(g.in_h) * g.in_w * 3,

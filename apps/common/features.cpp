@@ -1,5 +1,6 @@
-// Base forward over a loader. On a GPU each batch is copied from the loader's pinned buffer to
-// the device and the stream is synchronised before the loader reuses that buffer.
+// Base forward over a loader. A batch the loader built on the device (Batch::device_images) is
+// used there; otherwise each batch is copied from the loader's pinned buffer to the device and
+// the stream is synchronised before the loader reuses that buffer.
 #include "apps/common/features.h"
 
 #include <cstring>
@@ -8,6 +9,7 @@
 #include "engine/timer.h"
 #include "io/shuffle.h"
 #include "kernels/convert.h"
+#include "kernels/gather_rows.h"
 
 namespace vggtl {
 
@@ -18,7 +20,37 @@ std::vector<int32_t> good_labels(const Batch& batch) {
   return out;
 }
 
+namespace {
+
+std::vector<int32_t> good_rows(const Batch& batch) {
+  std::vector<int32_t> rows;
+  for (size_t r = 0; r < batch.ok.size(); ++r)
+    if (batch.ok[r]) rows.push_back(static_cast<int32_t>(r));
+  return rows;
+}
+
+// The good rows of a batch built on a device, compacted there with gather_rows.
+Tensor device_batch_input(const Batch& batch, Device device) {
+  Tensor all = batch.device_images;
+  if (all.device() != device) {  // a loader made for another consumer: correct, not fast
+    all = to_device(all, device);
+    synchronize(all.device());
+  }
+  if (batch.good() == batch.size()) return all;  // valid until the loader's next batch
+  std::vector<int32_t> rows = good_rows(batch);
+  std::vector<int64_t> dims = all.shape().vec();
+  dims[0] = static_cast<int64_t>(rows.size());
+  Tensor x = Tensor::empty(Shape(dims), all.dtype(), device);
+  // From pageable memory the index copy completes before it returns (rare: batches with bad files).
+  const Tensor index = to_device(Tensor::wrap(rows.data(), {static_cast<int64_t>(rows.size())}, DType::I32), device);
+  gather_rows(x, all, index);
+  return x;
+}
+
+}  // namespace
+
 Tensor batch_input(const Batch& batch, Device device) {
+  if (batch.device_images.defined()) return device_batch_input(batch, device);
   const int64_t n = batch.size(), good = batch.good();
   Tensor host = batch.images.slice(0, n);
   if (good != n) {  // compact: move the good rows to the front of a fresh host tensor
@@ -43,14 +75,23 @@ std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader,
                               StageTimes* times, const std::string& progress_label) {
   std::vector<BadFile> bad;
   ProgressBar bar(progress_label, loader.size());
-  GpuTimer timer(model.device());
+  // Two timers, each read one batch late: reading one waits for its batch's work, and by then
+  // the loader has queued the next batch's device decode, which so overlaps this forward.
+  GpuTimer timers[2] = {GpuTimer(model.device()), GpuTimer(model.device())};
+  bool timed[2] = {false, false};
+  auto collect = [&](int t) {
+    if (timed[t] && times) times->base_forward += timers[t].milliseconds() * 1e-3;
+    timed[t] = false;
+  };
   Stopwatch wait;
-  int64_t done = 0;
+  int64_t done = 0, number = 0;
   loader.start_epoch(identity_order(loader.size()));
   while (true) {
     wait.reset();
     const Batch* batch = loader.next();
     if (times) times->decode += wait.seconds();
+    const int t = static_cast<int>(number++ % 2);
+    collect(1 - t);
     if (!batch) break;
     bad.insert(bad.end(), batch->bad.begin(), batch->bad.end());
     std::vector<int64_t> items;
@@ -59,6 +100,7 @@ std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader,
     done += batch->size();
     if (!items.empty()) {
       Tensor x = batch_input(*batch, model.device());
+      GpuTimer& timer = timers[t];
       timer.start();
       Tensor y = model.forward(x, Pass{}, 0, head_start);
       Tensor f = y;
@@ -68,10 +110,12 @@ std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader,
       }
       sink(f, items, good_labels(*batch));
       timer.stop();
-      if (times) times->base_forward += timer.milliseconds() * 1e-3;
+      timed[t] = true;
     }
     bar.update(done);
   }
+  collect(0);
+  collect(1);
   return bad;
 }
 

@@ -25,6 +25,7 @@ void InferenceOptions::add_to(CLI::App& app) {
       ->check(CLI::IsMember({"nearest", "bilinear"}));
   app.add_option("--batch-size", batch_size, "Images per batch")->capture_default_str();
   app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
+  add_decode_option(app, &decode);
 }
 
 InferenceModel load_inference_model(const InferenceOptions& o) {
@@ -32,6 +33,7 @@ InferenceModel load_inference_model(const InferenceOptions& o) {
   std::string note;
   const Device device = select_device(o.device, &note);
   if (!note.empty()) log_info(note);
+  const DecodeMode decode = decode_mode_for(o.decode, device);
   Checkpoint ckpt = read_checkpoint(o.model);
   InferenceModel im;
   im.spec = spec_from_checkpoint(ckpt);
@@ -76,6 +78,8 @@ InferenceModel load_inference_model(const InferenceOptions& o) {
   im.loader.transform = preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
   im.loader.batch_size = o.batch_size;
   im.loader.workers = o.workers;
+  im.loader.decode = decode;
+  im.loader.device = device;
   return im;
 }
 

@@ -25,6 +25,7 @@ struct InferenceOptions {
   std::string interpolation;  // "" = from the checkpoint (Keras files: nearest)
   int batch_size = 30;
   int workers = 0;
+  std::string decode = "auto";  // auto, cpu or gpu
   void add_to(CLI::App& app);
 };
 

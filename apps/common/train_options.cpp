@@ -56,7 +56,24 @@ void TrainOptions::add_to(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"skip", "fail"}));
   app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
+  add_decode_option(app, &decode);
   app.add_flag("--quiet", quiet, "Print only warnings, errors and the final result");
+}
+
+void add_decode_option(CLI::App& app, std::string* choice) {
+  app.add_option("--decode", *choice,
+                 "JPEG decoding: gpu (entropy decoding on the worker threads, the rest on the GPU), cpu, or "
+                 "auto (gpu when the model runs on a GPU); the pixels are the same")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "gpu"}));
+}
+
+DecodeMode decode_mode_for(const std::string& choice, Device device) {
+  const DecodeMode mode = parse_decode_mode(choice);
+  if (mode == DecodeMode::Gpu && !device.is_cuda())
+    throw InputError("--decode gpu needs the model on a GPU (--device cuda, or auto with a GPU present); the "
+                     "device is " + device.str());
+  return mode;
 }
 
 void TrainOptions::validate() const {

@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
+#include "io/image_loader.h"
+
 namespace CLI {
 class App;
 }
@@ -44,6 +47,7 @@ struct TrainOptions {
   std::string feature_cache = "auto";
   std::string on_bad_file = "skip";
   int workers = 0;
+  std::string decode = "auto";  // JPEG decoding: auto, cpu or gpu (the hybrid stage)
   bool quiet = false;
 
   // Defines every option on `app`, bound to the fields of *this.
@@ -59,5 +63,11 @@ struct TrainOptions {
 
 // The Keras cache location of the VGG16 notop weights: $HOME/.keras/models/...
 std::string default_weights_path();
+
+// --decode for a model on `device`: "gpu" needs a CUDA device (InputError otherwise); "auto"
+// becomes the hybrid GPU decoder on a CUDA device and the CPU decoder elsewhere.
+DecodeMode decode_mode_for(const std::string& choice, Device device);
+// Adds --decode to an app, bound to *choice.
+void add_decode_option(CLI::App& app, std::string* choice);
 
 }  // namespace vggtl

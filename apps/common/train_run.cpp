@@ -66,12 +66,6 @@ std::vector<EpochRecord> history_from_json(const json& a) {
   return h;
 }
 
-std::vector<BadFileRecord> to_records(const std::vector<BadFile>& bad) {
-  std::vector<BadFileRecord> out;
-  for (const BadFile& b : bad) out.push_back(BadFileRecord{b.path, b.reason});
-  return out;
-}
-
 // Items of `items` whose index is not in `bad` (bad indices refer to the same vector).
 std::vector<DataItem> without_bad(const std::vector<DataItem>& items, const std::vector<BadFile>& bad) {
   std::vector<uint8_t> drop(items.size(), 0);
@@ -205,6 +199,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   lo.transform = opt.preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
   lo.batch_size = opt.batch_size;
   lo.workers = opt.workers;
+  lo.decode = decode_mode_for(opt.decode, device);
+  lo.device = device;
   const bool cache = opt.feature_cache == "auto";
   RunState state;
   std::vector<BadFile> bad_train, bad_valid;
@@ -212,6 +208,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   std::unique_ptr<ImageLoader> train_loader, valid_loader;
   {
     ImageLoader tl(splits.train.items, lo), vl(splits.valid.items, lo);
+    log_info("Decoding: " + tl.decoder() + ", " + std::to_string(tl.workers()) + " worker threads");
     if (cache) {
       train_cache = cache_features(*model, first_head, tl, &times, "features train");
       valid_cache = cache_features(*model, first_head, vl, &times, "features valid");

@@ -1,13 +1,16 @@
 // Resize + preprocess: source indices and bilinear results worked by hand (and confirmed with
 // Pillow 9.4, whose outputs are quoted), the caffe values, a CPU sweep of the CUDA per-thread
 // functions over their whole launch grid against the CPU twin, and GPU vs CPU (exact: integer
-// arithmetic and identical float steps, so the tolerance is zero).
+// arithmetic and identical float steps, so the tolerance is zero); the batched variant likewise,
+// its sweep over both launch grids of a mixed batch against the per-image twin.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "engine/context.h"
 #include "engine/dtype.h"
 #include "kernels/resize_preprocess.h"
 #include "support/image_writer.h"
@@ -180,6 +183,161 @@ TEST(ResizePreprocessGpu, MatchesCpuExactly) {
         resize_preprocess(want16, in, plan, t);
         Tensor host16 = test::host_copy(got16);
         EXPECT_EQ(std::memcmp(host16.raw(), want16.raw(), want16.nbytes()), 0);
+      }
+    }
+  }
+}
+
+// A batch of images of mixed sizes and filters packed as a loader packs them: sources one after
+// another at odd byte offsets, tables concatenated, output rows with a poisoned gap between them.
+struct BatchCase {
+  std::vector<uint8_t> in;
+  std::vector<int32_t> table;
+  std::vector<ResizeBatchItem> items;
+  std::vector<ResizePlan> plans;
+  ResizeBatchGrid grid;
+  int64_t out_elems = 0;
+};
+
+constexpr int64_t kRowGap = 7;  // elements between output rows that nothing may write
+
+BatchCase make_batch(const std::vector<SizeCase>& sizes, const std::vector<ResizeFilter>& filters, uint32_t seed) {
+  BatchCase b;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const SizeCase& s = sizes[i];
+    ResizePlan plan = make_resize_plan(s.in_h, s.in_w, s.out_h, s.out_w, filters[i % filters.size()]);
+    ResizeBatchItem it;
+    it.g = plan.g;
+    b.in.resize(b.in.size() + 3);  // odd offsets: the kernels must not assume alignment
+    it.in_offset = static_cast<int64_t>(b.in.size());
+    const auto px = test::random_bytes(static_cast<size_t>(s.in_h) * s.in_w * 3, seed + static_cast<uint32_t>(i));
+    b.in.insert(b.in.end(), px.begin(), px.end());
+    it.table_offset = static_cast<int64_t>(b.table.size());
+    b.table.insert(b.table.end(), plan.table.begin(), plan.table.end());
+    it.out_offset = b.out_elems;
+    b.out_elems += int64_t{s.out_h} * s.out_w * 3 + kRowGap;
+    b.items.push_back(it);
+    b.plans.push_back(std::move(plan));
+  }
+  b.grid = resize_batch_plan(b.items.data(), static_cast<int>(b.items.size()));
+  return b;
+}
+
+// NaN as test::poisoned writes it, so that untouched elements compare equal bit for bit.
+void poison(std::vector<float>& v) { std::fill(v.begin(), v.end(), std::nanf("")); }
+void poison(std::vector<bf16>& v) { std::memset(v.data(), 0xFF, v.size() * sizeof(bf16)); }
+
+// Per-image CPU twin into each item's row; gaps stay NaN.
+template <typename OutT>
+std::vector<OutT> per_image(const BatchCase& b, PixelTransform t) {
+  std::vector<OutT> out(static_cast<size_t>(b.out_elems));
+  poison(out);
+  for (size_t i = 0; i < b.items.size(); ++i)
+    resize_preprocess_cpu(out.data() + b.items[i].out_offset, b.in.data() + b.items[i].in_offset,
+                          b.plans[i].table.data(), b.plans[i].g, t);
+  return out;
+}
+
+// The batched kernels' per-thread functions over every (block, thread) of both grids.
+template <typename OutT>
+std::vector<OutT> sweep_batch(const BatchCase& b, PixelTransform t) {
+  std::vector<OutT> out(static_cast<size_t>(b.out_elems));
+  poison(out);
+  std::vector<uint8_t> tmp(static_cast<size_t>(b.grid.tmp_bytes) + 1, 0xCD);
+  const int n = static_cast<int>(b.items.size());
+  for (int64_t cta = 0; cta < b.grid.tmp_ctas; ++cta)
+    for (int th = 0; th < kResizeBatchThreads; ++th)
+      resize_batch_horizontal_thread(cta, th, tmp.data(), b.in.data(), b.table.data(), b.items.data(), n);
+  for (int64_t cta = 0; cta < b.grid.out_ctas; ++cta)
+    for (int th = 0; th < kResizeBatchThreads; ++th)
+      resize_batch_output_thread(cta, th, out.data(), tmp.data(), b.in.data(), b.table.data(), b.items.data(), n, t);
+  return out;
+}
+
+template <typename OutT>
+::testing::AssertionResult bitwise_equal(const std::vector<OutT>& got, const std::vector<OutT>& want) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << "sizes differ";
+  for (size_t i = 0; i < got.size(); ++i)
+    if (std::memcmp(&got[i], &want[i], sizeof(OutT)) != 0)
+      return ::testing::AssertionFailure() << "first difference at element " << i;
+  return ::testing::AssertionSuccess();
+}
+
+const std::vector<SizeCase> kBatchSizes = {{37, 61, 32, 45}, {13, 20, 40, 33}, {1, 1, 32, 32},
+                                           {300, 17, 32, 224}, {64, 64, 64, 64}, {5, 3, 33, 31}};
+
+TEST(ResizePreprocessBatch, PlanGivesEveryItemItsBlocksAndScratch) {
+  const BatchCase b = make_batch(kBatchSizes, {ResizeFilter::Bilinear, ResizeFilter::Nearest}, 1);
+  int64_t out = 0, tmp = 0, tmp_bytes = 0;
+  for (const ResizeBatchItem& it : b.items) {
+    EXPECT_EQ(it.first_cta, out);
+    out += (int64_t{it.g.out_h} * it.g.out_w + 255) / 256;
+    EXPECT_EQ(it.first_tmp_cta, tmp);
+    EXPECT_EQ(it.tmp_offset, tmp_bytes);
+    if (it.g.filter == ResizeFilter::Bilinear) {
+      tmp += (int64_t{it.g.tmp_rows} * it.g.out_w + 255) / 256;
+      tmp_bytes += static_cast<int64_t>(resize_tmp_bytes(it.g));
+    }
+  }
+  EXPECT_EQ(b.grid.out_ctas, out);
+  EXPECT_EQ(b.grid.tmp_ctas, tmp);
+  EXPECT_EQ(b.grid.tmp_bytes, tmp_bytes);
+  // Nearest items own no horizontal blocks: the search skips them to the next bilinear item.
+  EXPECT_EQ(resize_batch_find(b.items.data(), 6, b.items[2].first_tmp_cta, true), 2);
+  EXPECT_EQ(resize_batch_find(b.items.data(), 6, b.items[1].first_cta, false), 1);
+}
+
+TEST(ResizePreprocessBatch, PerThreadFunctionsSweptOverTheGridMatchThePerImageTwin) {
+  const std::vector<std::vector<ResizeFilter>> mixes = {
+      {ResizeFilter::Nearest}, {ResizeFilter::Bilinear}, {ResizeFilter::Nearest, ResizeFilter::Bilinear}};
+  for (size_t m = 0; m < mixes.size(); ++m) {
+    for (const std::vector<SizeCase>& sizes : {kBatchSizes, std::vector<SizeCase>{{3, 300, 32, 32}}}) {
+      const BatchCase b = make_batch(sizes, mixes[m], 40 + static_cast<uint32_t>(m));
+      const int n = static_cast<int>(b.items.size());
+      for (PixelTransform t : {PixelTransform::Caffe, PixelTransform::None}) {
+        const auto want = per_image<float>(b, t);
+        EXPECT_TRUE(bitwise_equal(sweep_batch<float>(b, t), want)) << "mix " << m << ", " << n << " items";
+        std::vector<float> twin(want.size());
+        poison(twin);
+        resize_preprocess_batch_cpu(twin.data(), b.in.data(), b.table.data(), b.items.data(), n, t);
+        EXPECT_TRUE(bitwise_equal(twin, want)) << "mix " << m;
+        EXPECT_TRUE(bitwise_equal(sweep_batch<bf16>(b, t), per_image<bf16>(b, t))) << "bf16, mix " << m;
+      }
+    }
+  }
+}
+
+TEST(ResizePreprocessBatchGpu, MatchesCpuExactly) {
+  REQUIRE_CUDA_DEVICE();
+  const Device gpu = Device::cuda();
+  for (const std::vector<SizeCase>& sizes : {kBatchSizes, std::vector<SizeCase>{{375, 500, 224, 224}}}) {
+    const BatchCase b = make_batch(sizes, {ResizeFilter::Nearest, ResizeFilter::Bilinear}, 77);
+    const int n = static_cast<int>(b.items.size());
+    auto upload = [&](const void* p, size_t bytes) {
+      Tensor h = Tensor::wrap(const_cast<void*>(p), Shape{static_cast<int64_t>(bytes)}, DType::U8);
+      return to_device(h, gpu);
+    };
+    Tensor in = upload(b.in.data(), b.in.size());
+    Tensor table = upload(b.table.data(), b.table.size() * sizeof(int32_t));
+    Tensor items = upload(b.items.data(), b.items.size() * sizeof(ResizeBatchItem));
+    Tensor tmp = Tensor::empty(Shape{b.grid.tmp_bytes + 1}, DType::U8, gpu);
+    for (PixelTransform t : {PixelTransform::Caffe, PixelTransform::None}) {
+      for (DType dt : {DType::F32, DType::BF16}) {
+        Tensor out = test::poisoned(Shape{b.out_elems}, dt, gpu);
+        resize_preprocess_batch(gpu, dt, out.raw(), tmp.data<uint8_t>(), in.data<uint8_t>(),
+                                reinterpret_cast<const int32_t*>(table.raw()),
+                                reinterpret_cast<const ResizeBatchItem*>(items.raw()), n, b.grid, t,
+                                main_stream(gpu));
+        const Tensor host = test::host_copy(out);
+        if (dt == DType::F32) {
+          const float* p = host.data<float>();
+          EXPECT_TRUE(bitwise_equal(std::vector<float>(p, p + b.out_elems), per_image<float>(b, t)))
+              << n << " items";
+        } else {
+          const bf16* p = host.data<bf16>();
+          EXPECT_TRUE(bitwise_equal(std::vector<bf16>(p, p + b.out_elems), per_image<bf16>(b, t)))
+              << n << " items, bf16";
+        }
       }
     }
   }
