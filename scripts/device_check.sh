@@ -3,7 +3,7 @@
 # starts, run every GPU test, the benchmarks in quick mode, the PyTorch peers and the whole
 # reference job on the sample data, then print one summary table. Aim: under 6 minutes.
 # Usage (repository root on the GPU machine): scripts/device_check.sh [--full]
-# Results go to $OUT (when set) or ./device_out: logs and summary.txt.
+# Results go to $OUT (when set) or ./device_out: one log per step and summary.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 quick=--quick
@@ -14,10 +14,12 @@ work=/tmp/vggtl_device
 rm -rf "$work" && mkdir -p "$work"
 summary=()
 note() { summary+=("$1"); echo "== $1"; }
+clock() { date +%s; }
+t0=$(clock)
 
 # 1. Sanity: the GPU, the bundle, the libraries.
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-tar -C "$work" -xJf .device_bundle/bundle.tar.xz || { echo "no bundle"; exit 1; }
+tar -C "$work" -xJf .device_bundle/bundle.tar.xz || { echo "no bundle: run scripts/make_device_bundle.sh first"; exit 1; }
 pylibs=$(python3 - <<'PY'
 import importlib, os
 dirs = []
@@ -33,7 +35,7 @@ print(":".join(dirs))
 PY
 )
 export LD_LIBRARY_PATH="$work/lib:$pylibs:${LD_LIBRARY_PATH:-}"
-export VGGTL_TEST_TMPDIR="$work/tmp"
+export VGGTL_TEST_TMPDIR="$work/tmp" VGGTL_CUDNN_CACHE="$work/cudnn_cache.txt"
 mkdir -p "$VGGTL_TEST_TMPDIR"
 if ! "$work/bin/vggtl_train" --version | tee "$out/version.txt"; then
   ldd "$work/bin/vggtl_train" | tee "$out/ldd.txt"
@@ -41,42 +43,58 @@ if ! "$work/bin/vggtl_train" --version | tee "$out/version.txt"; then
   printf '%s\n' "${summary[@]}" > "$out/summary.txt"
   exit 1
 fi
+grep -q "^device cuda" "$out/version.txt" || note "FAIL: vggtl sees no GPU (see version.txt)"
 
-# 2. Every GPU test (the binaries run directly: CTest files hold paths of the build machine).
+# 2. Every GPU test. The binaries run directly: CTest files hold paths of the build machine.
 fails=0
 for t in "$work"/tests/test_*; do
   name=$(basename "$t")
-  if ! "$t" --gtest_filter='*Gpu*' --gtest_brief=1 > "$out/$name.log" 2>&1; then
+  if ! timeout 300 "$t" --gtest_filter='*Gpu*' --gtest_brief=1 > "$out/$name.log" 2>&1; then
     fails=$((fails + 1))
     note "FAIL: $name (see $name.log)"
   fi
 done
-total=$(cat "$out"/test_*.log | grep -c '^\[       OK \]\|^\[  FAILED  \]' || true)
-note "gpu tests: $fails binaries failing"
+passed=$(cat "$out"/test_*.log | grep -c '^\[       OK \]' || true)
+note "gpu tests: $passed passed, $fails binaries failing ($(( $(clock) - t0 )) s so far)"
 
-# 3. Benchmarks (quick) and peers.
-for b in "$work"/bench/bench_*; do
-  timeout 120 "$b" $quick --gpu-only >> "$out/bench.txt" 2>&1 || note "bench failed: $(basename "$b")"
-done
-timeout 120 python3 bench/peers/torch_vgg16.py $quick >> "$out/bench.txt" 2>&1 || note "torch_vgg16 peer failed"
-
-# 4. The whole reference job, ours and the PyTorch peer, on the sample data.
+# 3. Benchmarks (quick), then the PyTorch peer of the base, and the ratios.
 data=$(ls -d "$work"/data/* 2>/dev/null | head -1)
+for b in vgg16 conv2d optimizer head gather_rows maxpool2d bias_relu convert resize_preprocess \
+         jpeg_idct jpeg_color batchnorm softmax_xent dropout gemm bias relu random; do
+  timeout 120 "$work/bench/bench_$b" $quick --gpu-only >> "$out/bench.txt" 2>&1 || note "bench failed: $b"
+done
 if [[ -n "$data" ]]; then
-  /usr/bin/time -v "$work/bin/vggtl_train" --data "$data" --weights none --out "$work/run" \
-      > "$out/job_vggtl.txt" 2>&1 || note "vggtl_train failed"
-  timeout 300 python3 bench/peers/torch_reference_job.py --data "$data" > "$out/job_torch.txt" 2>&1 \
-      || note "torch_reference_job failed"
-  cp "$work/run/metrics.json" "$out/" 2>/dev/null
+  timeout 120 "$work/bench/bench_decode" "$data/train" $quick >> "$out/bench.txt" 2>&1 || note "bench failed: decode"
+  timeout 120 "$work/bench/bench_gpu_jpeg" --folder "$data" $quick >> "$out/bench.txt" 2>&1 || note "bench failed: gpu_jpeg"
+fi
+timeout 180 python3 bench/peers/torch_vgg16.py $quick --gpu-only > "$out/peer_vgg16.txt" 2>&1 || note "torch_vgg16 peer failed"
+python3 bench/peers/ratios.py "$out/bench.txt" "$out/peer_vgg16.txt" > "$out/ratios.txt" 2>&1 || true
+note "benchmarks done ($(( $(clock) - t0 )) s so far)"
+
+# 4. The whole reference job, ours against the PyTorch job, on the sample data (no weights
+#    file on that machine: a random base times the same work). Then the decode routes agree.
+if [[ -n "$data" ]]; then
+  timeout 300 python3 bench/reference_job.py "$data" --bin "$work/bin" --python python3 > "$out/job.txt" 2>&1 \
+      || note "reference job failed (see job.txt)"
+  for d in cpu gpu; do
+    timeout 120 "$work/bin/vggtl_train" --data "$data" --weights none --decode $d --feature-cache off --epochs 2 \
+        --out "$work/decode_$d" --quiet > "$out/decode_$d.txt" 2>&1 || note "vggtl_train --decode $d failed"
+  done
+  if cmp -s <(cut -d, -f1-5 "$work/decode_cpu/history.csv") <(cut -d, -f1-5 "$work/decode_gpu/history.csv"); then
+    note "decode cpu and gpu: identical history"
+  else
+    note "FAIL: decode cpu and gpu histories differ"
+  fi
 fi
 
 # 5. Summary, last.
 {
-  echo "GPU: $(cat "$out/gpu.txt")"
+  echo "GPU: $(cat "$out/gpu.txt")  total $(( $(clock) - t0 )) s"
   printf '%s\n' "${summary[@]}"
   echo "--- benchmarks"
   grep -v '^$' "$out/bench.txt"
+  echo "--- ours vs PyTorch (same names)"
+  cat "$out/ratios.txt"
   echo "--- whole job"
-  tail -3 "$out/job_vggtl.txt" 2>/dev/null
-  tail -1 "$out/job_torch.txt" 2>/dev/null
+  cat "$out/job.txt" 2>/dev/null
 } | tee "$out/summary.txt"
