@@ -16,6 +16,8 @@
 #include "support/app_runner.h"
 #include "io/checkpoint.h"
 #include "io/features_file.h"
+#include "io/keras_weights.h"
+#include "support/keras_files.h"
 #include "support/image_writer.h"
 #include "test_util.h"
 
@@ -353,6 +355,40 @@ TEST_F(TrainApp, ExtractWritesTheFeaturesFile) {
   const test::Comparison c = test::compare(b.data<float>(), a.data<float>(), a.numel());
   EXPECT_TRUE(test::within_rms(c, a.numel(), 1e-5));
   EXPECT_GT(c.expected_norm, 0.0);
+}
+
+TEST_F(TrainApp, EveryWeightsLayoutGivesTheSameFeatures) {
+  // The Keras-1 notop file as Keras downloads it (names from weight_names, "_W_1:0"), the
+  // include-top file, and a Keras-2 full-model file holding the same values: the same features.
+  const std::string notop = out("vgg16_notop.h5"), top = out("vgg16_top.h5"), full = out("vgg16_full.h5");
+  const std::vector<int64_t> widths = {64, 128, 256, 512, 512};
+  test::write_keras_file(notop, test::vgg16_spec(test::KerasNaming::Keras1, widths));
+  auto with_top = test::vgg16_spec(test::KerasNaming::Keras1, widths);
+  for (auto& l : test::vgg16_top_spec(test::KerasNaming::Keras1, 7 * 7 * 512, 4, 3)) with_top.push_back(l);
+  test::write_keras_file(top, with_top);
+  CheckpointModel model;
+  for (const LayerWeights& l : read_keras_weights(notop).groups) {
+    CheckpointLayer cl{l.layer, l.weights.empty() ? "MaxPooling2D" : "Conv2D", {}};
+    for (const WeightEntry& w : l.weights)
+      cl.weights.push_back(NamedTensor{keras_weight_name(l.layer, w.name.find("_W_") != std::string::npos ? "kernel" : "bias"),
+                                       w.value});
+    model.layers.push_back(cl);
+  }
+  write_keras_model(full, model);
+
+  std::vector<Tensor> features;
+  for (const std::string& w : {notop, top, full}) {
+    const std::string f = out("features_" + fs::path(w).stem().string() + ".h5");
+    RunResult r = run_tool({"vggtl_extract", "--weights", w, "--data", data() + "/valid", "--out", f,
+                            "--image-size", "32", "--device", "cpu"});
+    ASSERT_EQ(r.status, 0) << w << "\n" << r.err;
+    features.push_back(FeaturesReader(f).read_all());
+  }
+  for (size_t k = 1; k < features.size(); ++k) {
+    const test::Comparison c = test::compare(features[k].data<float>(), features[0].data<float>(), features[0].numel());
+    EXPECT_TRUE(test::within(c, 0.0)) << "layout " << k;
+    EXPECT_GT(c.expected_norm, 0.0);
+  }
 }
 
 }  // namespace vggtl
