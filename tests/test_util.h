@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,11 @@ Comparison compare(const double* actual, const double* expected, int64_t n);
 Tensor host_copy(const Tensor& t);
 // A device tensor filled with NaN (float) so that unwritten outputs fail comparisons.
 Tensor poisoned(const Shape& shape, DType dtype, Device device);
+
+// what() of the exception `fn` throws, or "(no error)".
+std::string error_of(const std::function<void()>& fn);
+// The names in a folder, sorted.
+std::vector<std::string> folder_entries(const std::string& dir);
 
 // A fresh empty directory under the build tree for this test (emptied first; kept afterwards
 // so that a failure can be inspected).

@@ -11,6 +11,17 @@ using json = nlohmann::json;
 
 json initializer(const char* name) { return json{{"class_name", name}, {"config", json::object()}}; }
 
+// Initialisers, regularisers and constraints of a layer with a kernel and a bias (defaults).
+json kernel_and_bias_config() {
+  return json{{"kernel_initializer", initializer("GlorotUniform")},
+              {"bias_initializer", initializer("Zeros")},
+              {"kernel_regularizer", nullptr},
+              {"bias_regularizer", nullptr},
+              {"activity_regularizer", nullptr},
+              {"kernel_constraint", nullptr},
+              {"bias_constraint", nullptr}};
+}
+
 json node(const std::string& name, const std::string& inbound) {
   json j;
   j["name"] = name;
@@ -30,31 +41,16 @@ json conv(const std::string& name, int filters, bool trainable) {
             {"dilation_rate", {1, 1}},
             {"groups", 1},
             {"activation", "relu"},
-            {"use_bias", true},
-            {"kernel_initializer", initializer("GlorotUniform")},
-            {"bias_initializer", initializer("Zeros")},
-            {"kernel_regularizer", nullptr},
-            {"bias_regularizer", nullptr},
-            {"activity_regularizer", nullptr},
-            {"kernel_constraint", nullptr},
-            {"bias_constraint", nullptr}};
+            {"use_bias", true}};
+  c.update(kernel_and_bias_config());
   return c;
 }
 
 json dense(const std::string& name, int units, const char* activation) {
-  return json{{"name", name},
-              {"trainable", true},
-              {"dtype", "float32"},
-              {"units", units},
-              {"activation", activation},
-              {"use_bias", true},
-              {"kernel_initializer", initializer("GlorotUniform")},
-              {"bias_initializer", initializer("Zeros")},
-              {"kernel_regularizer", nullptr},
-              {"bias_regularizer", nullptr},
-              {"activity_regularizer", nullptr},
-              {"kernel_constraint", nullptr},
-              {"bias_constraint", nullptr}};
+  json d = {{"name", name},   {"trainable", true},         {"dtype", "float32"},
+            {"units", units}, {"activation", activation}, {"use_bias", true}};
+  d.update(kernel_and_bias_config());
+  return d;
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using test::folder_entries;
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream os;
@@ -28,12 +30,6 @@ std::string slurp(const std::string& path) {
   return os.str();
 }
 
-std::vector<std::string> folder_entries(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 }  // namespace
 

@@ -162,21 +162,7 @@ void expect_same_meta(const CheckpointMeta& g, const CheckpointMeta& w) {
   EXPECT_EQ(g.run_config_json, w.run_config_json);
 }
 
-std::vector<std::string> folder_entries(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 

@@ -15,14 +15,8 @@ using namespace vggtl;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
+
 
 // A file with string attributes written directly with the C API in less common storage kinds.
 void write_raw_strings(const std::string& path) {

@@ -29,7 +29,7 @@ std::vector<ExpectedLayer> expected_convs(const std::vector<int64_t>& widths = k
   return out;
 }
 
-std::string error_of(const std::function<void()>& fn) {
+std::string input_error_of(const std::function<void()>& fn) {
   try {
     fn();
   } catch (const InputError& e) {
@@ -232,14 +232,14 @@ TEST(KerasWeights, Float64IsConvertedWithANote) {
 
 TEST(KerasWeightsErrors, MissingFile) {
   std::string path = temp_dir("kw") + "/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
-  EXPECT_EQ(error_of([&] { read_keras_weights(path); }),
+  EXPECT_EQ(input_error_of([&] { read_keras_weights(path); }),
             path + " not found; Keras downloads it to ~/.keras/models/ (see README)");
 }
 
 TEST(KerasWeightsErrors, NotHdf5) {
   std::string path = temp_dir("kw") + "/weights.h5";
   std::ofstream(path) << "<html>404 Not Found</html>\n";
-  EXPECT_EQ(error_of([&] { read_keras_weights(path); }), path + ": not an HDF5 file");
+  EXPECT_EQ(input_error_of([&] { read_keras_weights(path); }), path + ": not an HDF5 file");
 }
 
 TEST(KerasWeightsErrors, TruncatedAnywhere) {
@@ -251,7 +251,7 @@ TEST(KerasWeightsErrors, TruncatedAnywhere) {
     std::string cut = dir + "/cut.h5";
     std::filesystem::copy_file(good, cut, std::filesystem::copy_options::overwrite_existing);
     std::filesystem::resize_file(cut, static_cast<uintmax_t>(static_cast<double>(size) * frac));
-    std::string msg = error_of([&] { load_keras_weights(cut, expected_convs()); });
+    std::string msg = input_error_of([&] { load_keras_weights(cut, expected_convs()); });
     EXPECT_EQ(msg.rfind(cut + ": ", 0), 0u) << msg;
     EXPECT_NE(msg.find("truncated"), std::string::npos) << frac << ": " << msg;
   }
@@ -262,7 +262,7 @@ TEST(KerasWeightsErrors, Hdf5ButNotKeras) {
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   H5Gclose(H5Gcreate2(f, "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   H5Fclose(f);
-  EXPECT_EQ(error_of([&] { read_keras_weights(path); }),
+  EXPECT_EQ(input_error_of([&] { read_keras_weights(path); }),
             path + ": not a Keras weights file (no layer_names attribute and no model_weights "
                    "group)");
 }
@@ -273,7 +273,7 @@ TEST(KerasWeightsErrors, MissingLayer) {
   spec.erase(spec.begin() + 8);  // block3_conv2
   ASSERT_EQ(spec[7].name, "block3_conv1");
   write_keras_file(path, spec);
-  std::string msg = error_of([&] { load_keras_weights(path, expected_convs()); });
+  std::string msg = input_error_of([&] { load_keras_weights(path, expected_convs()); });
   EXPECT_EQ(msg.rfind(path + ": layer 'block3_conv2' not found (the file's weight layers: "
                              "block1_conv1, block1_conv2,",
                       0),
@@ -287,7 +287,7 @@ TEST(KerasWeightsErrors, MissingDataset) {
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(H5Ldelete(f, "block2_conv1/block2_conv1_b_1:0", H5P_DEFAULT), 0);
   H5Fclose(f);
-  EXPECT_EQ(error_of([&] { read_keras_weights(path); }),
+  EXPECT_EQ(input_error_of([&] { read_keras_weights(path); }),
             path + ": layer 'block2_conv1': dataset 'block2_conv1_b_1:0' listed in weight_names "
                    "not found");
 }
@@ -306,7 +306,7 @@ TEST(KerasWeightsErrors, DatasetNeverWritten) {
   H5Pclose(dcpl);
   H5Sclose(space);
   H5Fclose(f);
-  std::string msg = error_of([&] { read_keras_weights(path, false); });
+  std::string msg = input_error_of([&] { read_keras_weights(path, false); });
   EXPECT_EQ(msg.rfind(path + ": /block1_conv1/block1_conv1_b_1:0: damaged: its shape needs 8 "
                              "bytes, the file holds 0",
                       0),
@@ -320,14 +320,14 @@ TEST(KerasWeightsErrors, MissingLayerGroup) {
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(H5Ldelete(f, "block1_pool", H5P_DEFAULT), 0);
   H5Fclose(f);
-  EXPECT_EQ(error_of([&] { read_keras_weights(path); }),
+  EXPECT_EQ(input_error_of([&] { read_keras_weights(path); }),
             path + ": layer 'block1_pool' is listed in layer_names but its group is missing");
 }
 
 TEST(KerasWeightsErrors, WrongShape) {
   std::string path = temp_dir("kw") + "/narrow.h5";
   write_keras_file(path, vgg16_spec(KerasNaming::Keras1, {2, 3, 4, 5, 5}));
-  std::string msg = error_of([&] { load_keras_weights(path, expected_convs({2, 3, 6, 5, 5})); });
+  std::string msg = input_error_of([&] { load_keras_weights(path, expected_convs({2, 3, 6, 5, 5})); });
   EXPECT_EQ(msg, path + ": block3_conv1/kernel: expected (3, 3, 3, 6), found (3, 3, 3, 4)");
 }
 
@@ -337,7 +337,7 @@ TEST(KerasWeightsErrors, WrongWeightCount) {
   spec[1].weight_names.pop_back();
   spec[1].shapes.pop_back();
   write_keras_file(path, spec);
-  EXPECT_EQ(error_of([&] { load_keras_weights(path, expected_convs()); }),
+  EXPECT_EQ(input_error_of([&] { load_keras_weights(path, expected_convs()); }),
             path + ": layer 'block1_conv1' has 1 weight(s) (block1_conv1_W_1:0), expected 2 "
                    "(kernel, bias)");
 }
@@ -347,9 +347,9 @@ TEST(KerasWeightsErrors, WrongDtype) {
   KerasFileOptions opt;
   opt.int32_weights = true;
   write_keras_file(path, vgg16_spec(KerasNaming::Keras1, kWidths), opt);
-  EXPECT_EQ(error_of([&] { load_keras_weights(path, expected_convs()); }),
+  EXPECT_EQ(input_error_of([&] { load_keras_weights(path, expected_convs()); }),
             path + ": block1_conv1/block1_conv1_W_1:0 is int32, expected float32");
-  EXPECT_EQ(error_of([&] { read_keras_weights(path); }),
+  EXPECT_EQ(input_error_of([&] { read_keras_weights(path); }),
             path + ": block1_conv1/block1_conv1_W_1:0 is int32, expected float32");
 }
 
@@ -358,7 +358,7 @@ TEST(KerasWeightsErrors, Keras3LayoutIsNamed) {
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   H5Gclose(H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   H5Fclose(f);
-  std::string msg = error_of([&] { read_keras_weights(path); });
+  std::string msg = input_error_of([&] { read_keras_weights(path); });
   EXPECT_EQ(msg.rfind(path + ": Keras 3 .weights.h5 layout is not supported", 0), 0u) << msg;
 }
 
