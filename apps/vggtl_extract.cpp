@@ -56,9 +56,12 @@ int main(int argc, char** argv) {
     spec.precision = device.is_cpu() ? Precision::FP32 : parse_precision(precision);
     spec.head.classes = static_cast<int64_t>(split.classes.size());
     auto model = build_model(spec, device);
-    model->initialize(0);
-    if (w == "none") log_warning("--weights none: the VGG16 base has RANDOM weights");
-    else load_base_weights(*model, w);
+    if (w == "none") {
+      log_warning("--weights none: the VGG16 base has RANDOM weights");
+      model->initialize(0);
+    } else {
+      load_base_weights(*model, w);
+    }
 
     LoaderOptions lo;
     lo.image_size = image_size;

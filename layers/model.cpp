@@ -178,11 +178,13 @@ void Model::bind_params() {
   for (auto& l : layers_) l->params_changed();
 }
 
-void Model::initialize(uint64_t seed) {
+void Model::initialize(uint64_t seed, int from, int to) {
   VGGTL_CHECK(built_, "Model::initialize before build");
-  for (auto& l : layers_) {
-    l->initialize(seed);
-    l->params_changed();
+  if (to < 0) to = size();
+  VGGTL_CHECK(0 <= from && from <= to && to <= size(), "Model::initialize: range [", from, ", ", to, ") of ", size());
+  for (int i = from; i < to; ++i) {
+    layers_[i]->initialize(seed);
+    layers_[i]->params_changed();
   }
 }
 

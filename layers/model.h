@@ -47,8 +47,9 @@ class Model {
   // Index of the first layer with a trainable weight; size() when there is none.
   int first_trainable() const { return first_trainable_; }
 
-  // Keras default initialisation of every layer (see Layer::initialize).
-  void initialize(uint64_t seed);
+  // Keras default initialisation of layers [from, to) (to = -1: to the end; see
+  // Layer::initialize). A base whose weights come from a file need not be drawn first.
+  void initialize(uint64_t seed, int from = 0, int to = -1);
 
   // Runs layers [from, to) (to = -1: to the end) on x, whose shape is (N, input of layer
   // `from`); any dtype the model can convert. Returns the output of layer to-1, a view valid

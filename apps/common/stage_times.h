@@ -9,7 +9,7 @@ struct StageTimes {
   double decode = 0;         // waiting for decoded batches (decoding overlaps the forward pass)
   double base_forward = 0;   // the frozen VGG16 base
   double head_training = 0;  // epochs over the head (incl. validation)
-  double checkpoints = 0;    // writing best.h5 / last.h5
+  double checkpoints = 0;    // snapshots for best.h5 / last.h5 and waiting for their writer
   double evaluation = 0;     // the test split
   double total = 0;
 };

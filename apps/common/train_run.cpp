@@ -7,9 +7,12 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <future>
 #include <limits>
+#include <optional>
 
 #include "apps/common/app_main.h"
+#include "apps/common/checkpoint_writer.h"
 #include "apps/common/evaluate.h"
 #include "apps/common/interrupt.h"
 #include "apps/common/model_wiring.h"
@@ -145,10 +148,16 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
              "include_top=False)`; or pass --weights FILE, or --weights none to try vggtl with a random base)";
     throw InputError(msg);
   }
-  const std::string base_id = random_base ? random_base_id(opt.seed) : sha256_file(weights);
-  if (!opt.weights_sha256.empty() && base_id != opt.weights_sha256)
-    throw InputError(weights + ": SHA-256 is " + base_id + ", not the expected " + opt.weights_sha256);
-  if (resumed && resumed->meta->base_weights_sha256 != base_id)
+  // The base weights' hash goes into every checkpoint. Hashing 59 MB takes a noticeable part of
+  // a GPU run, so it runs alongside the feature cache unless a check needs it now.
+  const uint64_t seed = opt.seed;
+  std::shared_future<std::string> base_hash =
+      std::async(std::launch::async, [random_base, weights, seed] {
+        return random_base ? random_base_id(seed) : sha256_file(weights);
+      }).share();
+  if (!opt.weights_sha256.empty() && base_hash.get() != opt.weights_sha256)
+    throw InputError(weights + ": SHA-256 is " + base_hash.get() + ", not the expected " + opt.weights_sha256);
+  if (resumed && resumed->meta->base_weights_sha256 != base_hash.get())
     throw InputError(weights + ": not the base weights the run in " + opt.out + " started with");
 
   // Device and precision, once the inputs are known to be usable.
@@ -172,7 +181,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   spec.head = HeadConfig{opt.hidden, static_cast<float>(opt.dropout), static_cast<int64_t>(classes.size())};
   std::unique_ptr<Model> model = build_model(spec, device);
   const int first_head = head_start(*model);
-  model->initialize(opt.seed);
+  model->initialize(opt.seed, random_base ? 0 : first_head);
   if (random_base) {
     log_warning("--weights none: the VGG16 base has RANDOM weights (He-uniform, seed " + std::to_string(opt.seed) +
                 "); accuracy will be far below what ImageNet weights give");
@@ -264,6 +273,10 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
         " (" + std::to_string(m.optimizer_step) + " optimizer steps done)");
   }
 
+  // Checkpoints are snapshotted here and written by a background thread (atomic files all the
+  // same); the last best snapshot also serves to restore the best weights at the end.
+  CheckpointWriter writer;
+  std::optional<CheckpointModel> best_snapshot;
   auto save = [&](const std::string& name, bool include_base, const EpochPosition& pos) {
     Stopwatch w;
     CheckpointMeta m;
@@ -282,7 +295,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     m.monitor_mode = maximize ? "max" : "min";
     m.best_value = state.best_value;
     m.best_epoch = state.best_epoch;
-    m.base_weights_sha256 = base_id;
+    m.base_weights_sha256 = base_hash.get();
     m.data_fingerprint = fingerprint;
     m.base_included = include_base;
     json h;
@@ -293,8 +306,11 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     json cfg = opt.to_json();
     cfg["epochs"] = opt.epochs;
     m.run_config_json = cfg.dump();
-    write_checkpoint(out + "/" + name, checkpoint_model(*model, spec, include_base), m);
+    CheckpointModel cm = checkpoint_model(*model, spec, include_base);
+    snapshot_to_host(&cm, &m);
+    writer.submit(out + "/" + name, cm, std::move(m));
     times.checkpoints += w.seconds();
+    return cm;
   };
 
   // Training. VGGTL_INTERRUPT_AFTER_STEPS=N acts as a Ctrl-C after N optimizer steps: a fault
@@ -324,7 +340,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
         if (improved) {
           state.best_value = v;
           state.best_epoch = r.epoch;
-          save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
+          best_snapshot = save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
         }
         save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
         write_text_atomically(out + "/history.csv", history_csv(state.history));
@@ -340,6 +356,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   times.head_training = clock.seconds() - (times.checkpoints - checkpoints_before);
   if (!finished) {
     save("last.h5", false, stopped);
+    writer.wait();
     write_text_atomically(out + "/history.csv", history_csv(state.history));
     throw Error("interrupted at epoch " + std::to_string(stopped.epoch) + ", batch " +
                     std::to_string(stopped.batches_done) + "; " + out + "/last.h5 saved: continue with --resume --out " +
@@ -347,9 +364,17 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                 ErrorKind::Interrupted);
   }
 
-  // The best epoch's weights, written self-contained, then the test split.
+  // The best epoch's weights, written self-contained while the test split is evaluated.
   if (state.best_epoch > 0) {
-    load_checkpoint_weights(*model, read_checkpoint(out + "/best.h5"), false);
+    Checkpoint best;
+    if (best_snapshot) {
+      best.path = out + "/best.h5";
+      best.model = *best_snapshot;
+    } else {  // resumed after the last improvement: best.h5 on disk holds it
+      writer.wait();
+      best = read_checkpoint(out + "/best.h5");
+    }
+    load_checkpoint_weights(*model, best, false);
     save("best.h5", true, EpochPosition{state.best_epoch + 1, 0, {}, 0});
   } else {
     log_warning("no epoch improved " + opt.monitor + " (not finite?); best.h5 holds the last weights");
@@ -375,6 +400,9 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                   static_cast<long long>(report.test.correct), static_cast<long long>(report.test.total));
     std::printf("%s\n", line);
   }
+  clock.reset();
+  writer.wait();
+  times.checkpoints += clock.seconds();
   times.total = total_clock.seconds();
 
   // Run folder.
@@ -393,6 +421,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   metrics["seconds"] = {{"weights_load", times.weights},     {"listing", times.listing},
                         {"decode_wait", times.decode},       {"base_forward", times.base_forward},
                         {"head_training", times.head_training}, {"checkpoint_writes", times.checkpoints},
+                        {"checkpoint_writes_background", writer.busy_seconds()},
                         {"evaluation", times.evaluation},    {"total", times.total}};
   metrics["peak_gpu_memory_bytes"] =
       device.is_cuda() ? static_cast<int64_t>(cuda_allocator(device.index).stats().peak_bytes_reserved) : 0;
@@ -400,7 +429,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   metrics["precision"] = device.is_cuda() ? opt.precision : "fp32";
   metrics["feature_cache"] = cache;
   metrics["seed"] = opt.seed;
-  metrics["base_weights"] = {{"file", random_base ? "none" : weights}, {"sha256", base_id}};
+  metrics["base_weights"] = {{"file", random_base ? "none" : weights}, {"sha256", base_hash.get()}};
   metrics["versions"] = full_version_report();
   metrics["command_line"] = command_line;
   metrics["options"] = opt.to_json();

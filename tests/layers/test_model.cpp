@@ -139,6 +139,25 @@ TEST(Model, FeatureCacheTrainingEqualsFullTraining) {
               full->param("batch_normalization_1", "moving_mean").value, "moving mean");
 }
 
+TEST(Model, RangeInitialisationDrawsWhatFullInitialisationDraws) {
+  auto full = small_transfer_model(5);
+  auto part = std::make_unique<Model>(Device::cpu(), DType::F32);
+  part->emplace<Flatten>("base_flatten");
+  part->emplace<Dense>("base_fc", 24, 10, Activation::ReLU).set_frozen(true);
+  add_head(*part, Shape{10}, HeadConfig{8, 0.5f, 3});
+  part->build(Shape{2, 3, 4});
+  Param& untouched = part->param("base_fc", "kernel");
+  for (int64_t i = 0; i < untouched.value.numel(); ++i) untouched.value.data<float>()[i] = 0.25f;
+  part->initialize(5, 2);  // the head only
+  EXPECT_EQ(untouched.value.data<float>()[7], 0.25f);
+  for (const char* layer : {"FC_2", "softmax"}) {
+    const Tensor& a = full->param(layer, "kernel").value;
+    const Tensor& b = part->param(layer, "kernel").value;
+    for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << layer << " " << i;
+  }
+  EXPECT_THROW(part->initialize(5, 3, 2), Error);
+}
+
 TEST(Model, RebuildAfterFreezingKeepsValues) {
   auto m = small_transfer_model(5);
   Adam opt(m->param_arena(), m->grad_arena(), AdamConfig{0.05});
