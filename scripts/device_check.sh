@@ -34,22 +34,32 @@ for mod in ("nvidia.cudnn", "nvidia.cublas", "nvidia.cu13", "nvidia.cuda_runtime
 print(":".join(dirs))
 PY
 )
-export LD_LIBRARY_PATH="$work/lib:$pylibs:${LD_LIBRARY_PATH:-}"
+# Our binaries get the bundled libraries; Python (the peers) keeps its own environment.
+ourlibs="$work/lib:$pylibs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+ours() { LD_LIBRARY_PATH="$ourlibs" "$@"; }
 export VGGTL_TEST_TMPDIR="$work/tmp" VGGTL_CUDNN_CACHE="$work/cudnn_cache.txt"
 mkdir -p "$VGGTL_TEST_TMPDIR"
-if ! "$work/bin/vggtl_train" --version | tee "$out/version.txt"; then
-  ldd "$work/bin/vggtl_train" | tee "$out/ldd.txt"
-  note "FAIL: the bundled binary does not start (see ldd.txt)"
-  printf '%s\n' "${summary[@]}" > "$out/summary.txt"
-  exit 1
+if ! ours "$work/bin/vggtl_train" --version > "$out/version.txt" 2>&1; then
+  ourlibs="$ourlibs:$work/lib-fallback"  # this machine's C++ runtime is older than the build's
+  if ! ours "$work/bin/vggtl_train" --version > "$out/version.txt" 2>&1; then
+    ours ldd "$work/bin/vggtl_train" > "$out/ldd.txt" 2>&1
+    note "FAIL: the bundled binary does not start (see version.txt, ldd.txt)"
+    printf '%s\n' "${summary[@]}" > "$out/summary.txt"
+    exit 1
+  fi
 fi
+cat "$out/version.txt"
+# vggtl_train as a command for bench/reference_job.py, with the libraries it needs.
+mkdir -p "$work/wrapped"
+printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$ourlibs" "$work/bin/vggtl_train" > "$work/wrapped/vggtl_train"
+chmod +x "$work/wrapped/vggtl_train"
 grep -q "^device cuda" "$out/version.txt" || note "FAIL: vggtl sees no GPU (see version.txt)"
 
 # 2. Every GPU test. The binaries run directly: CTest files hold paths of the build machine.
 fails=0
 for t in "$work"/tests/test_*; do
   name=$(basename "$t")
-  if ! timeout 300 "$t" --gtest_filter='*Gpu*' --gtest_brief=1 > "$out/$name.log" 2>&1; then
+  if ! ours timeout 300 "$t" --gtest_filter='*Gpu*' --gtest_brief=1 > "$out/$name.log" 2>&1; then
     fails=$((fails + 1))
     note "FAIL: $name (see $name.log)"
   fi
@@ -61,11 +71,11 @@ note "gpu tests: $passed passed, $fails binaries failing ($(( $(clock) - t0 )) s
 data=$(ls -d "$work"/data/* 2>/dev/null | head -1)
 for b in vgg16 conv2d optimizer head gather_rows maxpool2d bias_relu convert resize_preprocess \
          jpeg_idct jpeg_color batchnorm softmax_xent dropout gemm bias relu random; do
-  timeout 120 "$work/bench/bench_$b" $quick --gpu-only >> "$out/bench.txt" 2>&1 || note "bench failed: $b"
+  ours timeout 120 "$work/bench/bench_$b" $quick --gpu-only >> "$out/bench.txt" 2>&1 || note "bench failed: $b"
 done
 if [[ -n "$data" ]]; then
-  timeout 120 "$work/bench/bench_decode" "$data/train" $quick >> "$out/bench.txt" 2>&1 || note "bench failed: decode"
-  timeout 120 "$work/bench/bench_gpu_jpeg" --folder "$data" $quick >> "$out/bench.txt" 2>&1 || note "bench failed: gpu_jpeg"
+  ours timeout 120 "$work/bench/bench_decode" "$data/train" $quick >> "$out/bench.txt" 2>&1 || note "bench failed: decode"
+  ours timeout 120 "$work/bench/bench_gpu_jpeg" --folder "$data" $quick >> "$out/bench.txt" 2>&1 || note "bench failed: gpu_jpeg"
 fi
 timeout 180 python3 bench/peers/torch_vgg16.py $quick --gpu-only > "$out/peer_vgg16.txt" 2>&1 || note "torch_vgg16 peer failed"
 python3 bench/peers/ratios.py "$out/bench.txt" "$out/peer_vgg16.txt" > "$out/ratios.txt" 2>&1 || true
@@ -74,10 +84,10 @@ note "benchmarks done ($(( $(clock) - t0 )) s so far)"
 # 4. The whole reference job, ours against the PyTorch job, on the sample data (no weights
 #    file on that machine: a random base times the same work). Then the decode routes agree.
 if [[ -n "$data" ]]; then
-  timeout 300 python3 bench/reference_job.py "$data" --bin "$work/bin" --python python3 > "$out/job.txt" 2>&1 \
+  timeout 300 python3 bench/reference_job.py "$data" --bin "$work/wrapped" --python python3 > "$out/job.txt" 2>&1 \
       || note "reference job failed (see job.txt)"
   for d in cpu gpu; do
-    timeout 120 "$work/bin/vggtl_train" --data "$data" --weights none --decode $d --feature-cache off --epochs 2 \
+    ours timeout 120 "$work/bin/vggtl_train" --data "$data" --weights none --decode $d --feature-cache off --epochs 2 \
         --out "$work/decode_$d" --quiet > "$out/decode_$d.txt" 2>&1 || note "vggtl_train --decode $d failed"
   done
   if cmp -s <(cut -d, -f1-5 "$work/decode_cpu/history.csv") <(cut -d, -f1-5 "$work/decode_gpu/history.csv"); then

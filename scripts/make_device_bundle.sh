@@ -2,8 +2,10 @@
 # Builds vggtl for the GPU machine and packs what scripts/device_check.sh needs into
 # .device_bundle/bundle.tar.xz (ignored by git): Release binaries for sm_90 (tests, benches,
 # apps; stripped), the non-CUDA shared libraries they load (the ldd closure minus the C
-# library and the CUDA libraries, which come from the GPU machine's PyTorch wheels) and a copy
-# of the sample data. Usage: scripts/make_device_bundle.sh [DATA_DIR]
+# library and the CUDA libraries, which come from the GPU machine's PyTorch wheels; the C++
+# runtime apart, as a fallback) and a copy of the sample data. About 35 MB.
+# Usage: scripts/make_device_bundle.sh [DATA_DIR]; then, on the GPU machine, with
+# .device_bundle carried along: scripts/device_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/dogs_vs_cats}
@@ -15,7 +17,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVGGTL_CUDA=ON \
 cmake --build "$build" -j "$(nproc)"
 
 rm -rf "$out/stage"
-mkdir -p "$out/stage"/{bin,tests,bench,lib}
+mkdir -p "$out/stage"/{bin,tests,bench,lib,lib-fallback}
 cp "$build"/bin/* "$out/stage/bin/"
 find "$build/tests" -maxdepth 1 -type f -executable -name 'test_*' -exec cp {} "$out/stage/tests/" \;
 find "$build/bench" -maxdepth 1 -type f -executable -name 'bench_*' -exec cp {} "$out/stage/bench/" \;
@@ -26,7 +28,12 @@ skip='^(linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|ld-linux
 for f in "$out"/stage/{bin,tests,bench}/*; do
   ldd "$f" 2>/dev/null | awk '/=> \//{print $1" "$3}'
 done | sort -u | while read -r name path; do
-  [[ "$name" =~ $skip ]] || cp -L "$path" "$out/stage/lib/"
+  if [[ "$name" =~ ^(libstdc\+\+|libgcc_s) ]]; then
+    # The GPU machine's own C++ runtime is normally newer; these serve only if it is older.
+    cp -L "$path" "$out/stage/lib-fallback/"
+  elif ! [[ "$name" =~ $skip ]]; then
+    cp -L "$path" "$out/stage/lib/"
+  fi
 done
 
 if [[ -d "$data" ]]; then
