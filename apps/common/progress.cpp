@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include "engine/log.h"
+
 namespace vggtl {
 
 bool ProgressBar::stdout_is_terminal() { return isatty(fileno(stdout)) == 1; }
@@ -18,8 +20,18 @@ ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
 ProgressBar::~ProgressBar() { clear(); }
 
 void ProgressBar::update(int64_t done, const std::string& extra) {
-  if (!enabled_ || total_ <= 0) return;
+  if (total_ <= 0) return;
   const double t = clock_.seconds();
+  if (!enabled_) {
+    if (t - last_line_ >= 30 && done < total_) {
+      last_line_ = t;
+      char line[160];
+      std::snprintf(line, sizeof line, "%s: %lld/%lld after %.0f s", label_.c_str(), static_cast<long long>(done),
+                    static_cast<long long>(total_), t);
+      log_info(line);
+    }
+    return;
+  }
   if (done < total_ && last_draw_ >= 0 && t - last_draw_ < 0.1) return;
   last_draw_ = t;
   const int width = 30;

@@ -1,4 +1,5 @@
-// A one-line progress bar, drawn only when stdout is a terminal (never in logs or pipes).
+// Progress of long work: a one-line bar redrawn in place when stdout is a terminal; otherwise
+// (logs, pipes) one plain line every 30 seconds, and nothing for work that ends sooner.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,7 @@ class ProgressBar {
   bool drawn_ = false;
   Stopwatch clock_;
   double last_draw_ = -1;
+  double last_line_ = 0;
 };
 
 }  // namespace vggtl
