@@ -27,8 +27,9 @@ ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 
 if [[ $asan -eq 1 ]]; then
   echo "== CPU-only configuration with sanitizers (build-asan/)"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVGGTL_CUDA=OFF \
-        -DVGGTL_SANITIZE=ON -DVGGTL_BUILD_BENCH=OFF >/dev/null
+  # -O1 -g1: sanitizer reports with line numbers, at a fraction of -O2 -g's build time.
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+        -DCMAKE_C_FLAGS_DEBUG="-O1 -g1" -DVGGTL_CUDA=OFF -DVGGTL_SANITIZE=ON -DVGGTL_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j "$jobs"
   # oneDNN and OpenMP are not instrumented; their thread pools' allocations are not leaks of ours.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
