@@ -38,8 +38,9 @@ int main(int argc, char** argv) {
     }
     ImageLoader loader(split.items, im.loader);
     SplitPredictions p = predict_split(*im.model, im.head_start, loader, true, nullptr, "eval");
-    for (const BadFile& b : p.bad) log_warning_counted("bad file", b.path + ": " + b.reason + " (skipped)");
-    log_flush_counted_warnings();
+    std::vector<BadFileRecord> bad;
+    report_bad_files(p.bad, &bad);
+    if (p.predictions.empty()) throw InputError(data + ": no image could be decoded");
     const EvalSummary s = summarize(p.predictions, im.class_names);
 
     std::printf("Model: %s (%s)\nData: %s, %lld images, %zu skipped\n", io.model.c_str(), im.source.c_str(),
@@ -65,8 +66,6 @@ int main(int argc, char** argv) {
     if (!out.empty()) {
       std::filesystem::create_directories(out);
       write_eval_files(out, s, p.predictions, im.class_names, "predictions.csv");
-      std::vector<BadFileRecord> bad;
-      for (const BadFile& b : p.bad) bad.push_back(BadFileRecord{b.path, b.reason});
       write_text_atomically(out + "/bad_files.csv", bad_files_csv(bad));
       nlohmann::json j = {{"model", io.model}, {"data", data}, {"loss", s.loss}, {"accuracy", s.accuracy},
                           {"correct", s.correct}, {"total", s.total}, {"macro_f1", s.macro_f1},

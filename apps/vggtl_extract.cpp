@@ -2,6 +2,7 @@
 // HDF5 file (spec.md, "Files": features (N,h,w,512) NHWC f32, labels, paths, class_names).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
     ModelSpec spec;
     spec.image_size = image_size;
     spec.precision = device.is_cpu() ? Precision::FP32 : parse_precision(precision);
-    spec.head.classes = static_cast<int64_t>(split.classes.size());
+    spec.head.classes = std::max<int64_t>(2, static_cast<int64_t>(split.classes.size()));  // the head is unused
     auto model = build_model(spec, device);
     if (w == "none") {
       log_warning("--weights none: the VGG16 base has RANDOM weights");
@@ -95,8 +96,7 @@ int main(int argc, char** argv) {
       for (int64_t i : items) rel.push_back(split.items[static_cast<size_t>(i)].relpath);
       writer.append(f, labels, rel);
     }, nullptr, "extract");
-    for (const BadFile& b : bad) log_warning_counted("bad file", b.path + ": " + b.reason + " (skipped)");
-    log_flush_counted_warnings();
+    report_bad_files(bad, nullptr);
     writer.commit();
     std::printf("%s: %lld images, features (%lld, %lld, %lld, %lld), %zu skipped, %.1f s\n", out.c_str(),
                 static_cast<long long>(writer.rows()), static_cast<long long>(writer.rows()),

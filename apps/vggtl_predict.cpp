@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
         std::printf(",%s,%.6f", csv_field(im.class_names[order[j]]).c_str(), pr.probs[order[j]]);
       std::printf("\n");
     }
-    for (const BadFile& b : p.bad) log_warning(b.path + ": " + b.reason + " (skipped)");
+    report_bad_files(p.bad, nullptr);
     if (p.predictions.empty()) throw InputError("no image could be decoded");
     return 0;
   });

@@ -200,6 +200,7 @@ DecodeResult decode_tiff(const uint8_t* data, size_t size, RgbImage* out) {
   const size_t row_samples = planar == 2 ? w : w * spp;
   const size_t row_bytes = (row_samples * bits + 7) / 8;
   const uint32_t rows_per_strip = std::min<uint32_t>(tag1(tags, 278, 0xFFFFFFFFu), static_cast<uint32_t>(h));
+  if (rows_per_strip == 0) return tiff_fail("TIFF: RowsPerStrip is 0");
   const size_t strips_per_plane = (h + rows_per_strip - 1) / rows_per_strip;
   const auto offsets = tags.find(273), counts = tags.find(279);
   if (offsets == tags.end() || offsets->second.size() < strips_per_plane * planes)

@@ -3,12 +3,18 @@
 
 #include <dnnl.h>
 
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
 namespace vggtl {
 
 int cpu_threads() {
+  // oneDNN's OpenMP runtime follows OMP_NUM_THREADS (its first number), else every core.
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
   unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
 }

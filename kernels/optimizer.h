@@ -11,6 +11,7 @@
 
 #include "engine/dtype.h"
 #include "engine/tensor.h"
+#include "kernels/vec16.h"
 
 namespace vggtl {
 
@@ -108,8 +109,6 @@ VGGTL_HD void sgd_update(float& w, float* vel, float g, float lr, float momentum
 // CUDA geometry: blocks of kOptimizerThreads; thread t updates elements 4t .. 4t+3, with 128-bit
 // loads on the GPU when all arrays are 16-byte aligned; swept by the CPU test.
 constexpr int kOptimizerThreads = 256;
-
-VGGTL_HD bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 VGGTL_HD void adam_thread(float* w, float* m, float* v, const float* g, int64_t n,
                           AdamCoeffs<float> c, int64_t block, int thread) {

@@ -26,7 +26,7 @@ VGGTL_HD void store_vec16(T* p, const Vec16<T>& v) {
 }
 
 // True when p is 16-byte aligned (tensors from the allocators always are; views may not be).
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+VGGTL_HD bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 // Element <-> float for the two activation types.
 VGGTL_HD float to_float(float x) { return x; }

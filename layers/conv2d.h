@@ -23,6 +23,7 @@ class Conv2D : public Layer {
   // x may be f32 or bf16 whatever the precision; it is converted (and on the GPU its channels
   // zero-padded to 4 or 8 for tensor cores) in the device's workspace when needed.
   void forward(const Tensor& x, Tensor& y, const Pass& pass) override;
+  bool has_backward() const override { return false; }  // forward only, for now
   // He-uniform kernel (Keras he_uniform: U(-L, L), L = sqrt(6 / (9 C))) and zero bias, from
   // Philox kRngInit keyed by (seed, layer index): the random base of `--weights none`. He rather
   // than Keras's glorot default: with glorot weights each conv + ReLU halves the mean square of

@@ -65,6 +65,8 @@ class Layer {
   // dy -> dx (skipped when dx is null); writes (does not accumulate) the grads of trainable
   // params. Layers without a backward throw.
   virtual void backward(const Tensor& dy, Tensor* dx);
+  // False for layers whose backward is not written yet; Model::build refuses to train through them.
+  virtual bool has_backward() const { return true; }
 
   // Weights in Keras order. Model::build binds value/grad; initialize() fills values.
   std::vector<Param>& params() { return params_; }

@@ -15,6 +15,7 @@ class MaxPool2D : public Layer {
   const char* type() const override { return "MaxPooling2D"; }
   Shape output_shape(const Shape& in) const override;
   void forward(const Tensor& x, Tensor& y, const Pass& pass) override;
+  bool has_backward() const override { return false; }  // forward only, for now
 };
 
 }  // namespace vggtl

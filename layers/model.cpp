@@ -108,6 +108,9 @@ void Model::build(const Shape& input_shape, DType input_dtype) {
   out_shapes_.assign(layers_.size(), Shape());
   in_dtypes_.assign(layers_.size(), DType::F32);
   out_dtypes_.assign(layers_.size(), DType::F32);
+  // Bound to the device first: what a layer computes in can depend on it (a bf16 Conv2D
+  // outputs bf16 on a GPU only). keep_for_backward is settled below.
+  for (int i = 0; i < size(); ++i) layers_[i]->bind(device_, i, false);
   Shape s = with_batch(input_shape, 1);
   DType d = input_dtype;
   for (int i = 0; i < size(); ++i) {
@@ -123,6 +126,11 @@ void Model::build(const Shape& input_shape, DType input_dtype) {
     for (const Param& p : layers_[i]->params())
       if (p.learnable) first_trainable_ = i;
   }
+  for (int i = first_trainable_; i < size(); ++i)
+    if (!layers_[i]->has_backward())
+      throw InputError("layer '" + layers_[i]->name() + "' (" + layers_[i]->type() +
+                       ") has no backward pass yet, so nothing before it can be trained; freeze it and the layers "
+                       "before it");
   for (int i = 0; i < size(); ++i) layers_[i]->bind(device_, i, i >= first_trainable_);
   bind_params();
   outputs_.assign(layers_.size(), Tensor());

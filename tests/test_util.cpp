@@ -44,7 +44,7 @@ Comparison compare_impl(const A* actual, const E* expected, int64_t n) {
     const double a = static_cast<double>(actual[i]);
     const double e = static_cast<double>(expected[i]);
     norm2 += e * e;
-    if (std::isnan(a) && !std::isnan(e)) {
+    if (std::isnan(a) != std::isnan(e)) {  // NaN on one side only never passes
       ++c.nan_count;
       if (c.worst_index < 0) c.worst_index = i;
       continue;

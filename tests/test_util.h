@@ -29,7 +29,7 @@ struct Comparison {
   double max_abs_error = 0;  // largest |actual - expected|
   int64_t worst_index = -1;  // where it is
   double expected_norm = 0;  // L2 norm of expected, for relative tolerances
-  int64_t nan_count = 0;     // NaN in actual where expected is finite (never passes)
+  int64_t nan_count = 0;     // elements where exactly one side is NaN (never passes)
   std::string str() const;
 };
 
@@ -37,7 +37,7 @@ Comparison compare(const float* actual, const float* expected, int64_t n);
 Comparison compare(const float* actual, const double* expected, int64_t n);
 Comparison compare(const double* actual, const double* expected, int64_t n);
 
-// max |a - e| <= tol * max(1, ||e||_inf-ish scale): the caller passes the scale it wants.
+// max |a - e| <= abs_tolerance, and no NaN on one side only.
 ::testing::AssertionResult within(const Comparison& c, double abs_tolerance);
 // max |a - e| <= rel * ||e||_2 / sqrt(n) (relative to the RMS of the expected values).
 ::testing::AssertionResult within_rms(const Comparison& c, int64_t n, double rel);

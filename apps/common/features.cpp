@@ -6,12 +6,21 @@
 #include <cstring>
 
 #include "apps/common/progress.h"
+#include "engine/log.h"
 #include "engine/timer.h"
 #include "io/shuffle.h"
 #include "kernels/convert.h"
 #include "kernels/gather_rows.h"
 
 namespace vggtl {
+
+void report_bad_files(const std::vector<BadFile>& bad, std::vector<BadFileRecord>* records) {
+  for (const BadFile& b : bad) {
+    log_warning_counted("bad file", b.path + ": " + b.reason + " (skipped)");
+    if (records) records->push_back(BadFileRecord{b.path, b.reason});
+  }
+  log_flush_counted_warnings();
+}
 
 std::vector<int32_t> good_labels(const Batch& batch) {
   std::vector<int32_t> out;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/report.h"
 #include "apps/common/stage_times.h"
 #include "io/image_loader.h"
 #include "layers/model.h"
@@ -37,6 +38,9 @@ FeatureCache cache_features(Model& model, int head_start, ImageLoader& loader, S
 
 // x (n, S, S, 3) from a loader batch, moved to `device`, rows of bad files removed.
 Tensor batch_input(const Batch& batch, Device device);
+// Logs each bad file once (repeats summarised) and appends it to *records (bad_files.csv).
+void report_bad_files(const std::vector<BadFile>& bad, std::vector<BadFileRecord>* records);
+
 // Labels of the good rows of a batch.
 std::vector<int32_t> good_labels(const Batch& batch);
 

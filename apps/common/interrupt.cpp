@@ -20,6 +20,12 @@ void install_interrupt_handler() {
   std::signal(SIGTERM, on_signal);
 }
 
+void remove_interrupt_handler() {
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (g_interrupted.load()) std::raise(SIGINT);  // asked for while the last batch finished
+}
+
 bool interrupt_requested() { return g_interrupted.load(); }
 void clear_interrupt() { g_interrupted.store(false); }
 

@@ -5,6 +5,8 @@
 namespace vggtl {
 
 void install_interrupt_handler();
+// Back to the default action (Ctrl-C ends the process) once nothing reads the flag any more.
+void remove_interrupt_handler();
 bool interrupt_requested();
 void clear_interrupt();  // tests
 

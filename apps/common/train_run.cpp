@@ -107,15 +107,24 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     if (!opt.quiet) std::printf("%s\n", s.c_str());
   };
 
-  // --resume: the run's own options come from its last.h5.
+  // --resume: the run's own options, history and position come from its last.h5.
   std::optional<Checkpoint> resumed;
+  json resumed_state;
   if (opt.resume) {
     if (opt.out.empty()) throw InputError("--resume needs --out DIR: the folder of the run to continue");
     const std::string last = opt.out + "/last.h5";
     if (!fs::exists(last)) throw InputError(last + ": not found, nothing to resume");
     resumed = read_checkpoint(last);
     if (!resumed->meta) throw InputError(last + ": not a vggtl checkpoint");
-    const json stored = json::parse(resumed->meta->run_config_json);
+    json stored;
+    try {
+      stored = json::parse(resumed->meta->run_config_json);
+      resumed_state = json::parse(resumed->meta->history_json);
+      resumed_state.at("history");
+      resumed_state.at("position");
+    } catch (const json::exception& e) {
+      throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + ")");
+    }
     const json now = opt.to_json();
     for (const std::string& key : TrainOptions::resumable_keys())
       if (given.count(key) && stored.contains(key) && stored[key] != now[key])
@@ -132,10 +141,13 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   const RunSplits splits = list_splits(resolve_splits(opt.data, opt.train, opt.valid, opt.test));
   times.listing = clock.seconds();
   const std::vector<std::string>& classes = splits.train.classes;
+  if (classes.size() < 2)
+    throw InputError(splits.train.root + ": " + std::to_string(classes.size()) +
+                     " class folder; a classifier needs at least two (one sub-folder per class)");
   const std::string fingerprint = data_fingerprint(splits);
   if (resumed && resumed->meta->data_fingerprint != fingerprint)
-    throw InputError("the data changed since the run in " + opt.out + " started (files added, removed or " +
-                     "modified); start a new run");
+    throw InputError("the data changed since the run in " + opt.out + " started (files added, removed, renamed or " +
+                     "resized); start a new run");
 
   // Base weights: found, hashed, checked.
   const std::string weights = opt.weights.empty() ? default_weights_path() : opt.weights;
@@ -160,6 +172,16 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   if (resumed && resumed->meta->base_weights_sha256 != base_hash.get())
     throw InputError(weights + ": not the base weights the run in " + opt.out + " started with");
 
+  // Run folder.
+  const std::string out = opt.out.empty() ? "runs/" + timestamp() : opt.out;
+  {
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    if (ec || !fs::is_directory(out)) throw InputError(out + ": cannot be the run folder (" + (ec ? ec.message() : "not a folder") + ")");
+  }
+  if (!resumed && fs::exists(out + "/last.h5"))
+    throw InputError(out + ": already holds a run (last.h5); add --resume to continue it or choose another --out");
+
   // Device and precision, once the inputs are known to be usable.
   std::string device_note;
   const Device device = select_device(opt.device, &device_note);
@@ -167,12 +189,6 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   const Precision precision = parse_precision(opt.precision);
   if (device.is_cpu() && precision != Precision::FP32 && given.count("precision"))
     log_info("--precision " + opt.precision + " applies to the GPU; the CPU runs fp32");
-
-  // Run folder.
-  const std::string out = opt.out.empty() ? "runs/" + timestamp() : opt.out;
-  fs::create_directories(out);
-  if (!resumed && fs::exists(out + "/last.h5"))
-    throw InputError(out + ": already holds a run (last.h5); add --resume to continue it or choose another --out");
 
   // Model.
   ModelSpec spec;
@@ -189,7 +205,21 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     for (const std::string& n : load_base_weights(*model, weights)) log_info(n);
   }
   times.weights = clock.seconds();
-  if (!opt.init.empty() && !resumed) load_checkpoint_weights(*model, read_checkpoint(opt.init), false);
+  if (!opt.init.empty() && !resumed) {
+    // Only the head: the frozen base always comes from --weights, whose hash the checkpoints
+    // record, so that --resume and a head-only best.h5 rebuild the same model.
+    Checkpoint init = read_checkpoint(opt.init);
+    bool had_base = false;
+    for (CheckpointLayer& l : init.model.layers) {
+      const int i = model->index_of(l.name);
+      if (i >= 0 && i < first_head && !l.weights.empty()) {
+        l.weights.clear();
+        had_base = true;
+      }
+    }
+    if (had_base) log_info("--init " + opt.init + ": the head's weights are used; the base comes from --weights");
+    load_checkpoint_weights(*model, init, false);
+  }
   if (!opt.quiet) std::printf("%s", model->summary().c_str());
   say("Data: " + std::to_string(splits.train.items.size()) + " train, " + std::to_string(splits.valid.items.size()) +
       " valid" + (splits.test ? ", " + std::to_string(splits.test->items.size()) + " test" : std::string()) +
@@ -228,12 +258,12 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
       bad_valid = vl.scan();
     }
   }
-  for (const auto* list : {&bad_train, &bad_valid})
-    for (const BadFile& b : *list) {
-      log_warning_counted("bad file", b.path + ": " + b.reason + " (skipped)");
-      state.bad_files.push_back(BadFileRecord{b.path, b.reason});
-    }
-  log_flush_counted_warnings();
+  report_bad_files(bad_train, &state.bad_files);
+  report_bad_files(bad_valid, &state.bad_files);
+  if (opt.on_bad_file == "fail" && splits.test) {  // every split is checked before training
+    ImageLoader test_scan(splits.test->items, lo);
+    report_bad_files(test_scan.scan(), &state.bad_files);
+  }
   if (!state.bad_files.empty() && opt.on_bad_file == "fail")
     throw InputError(state.bad_files[0].path + ": " + state.bad_files[0].reason + " (" +
                      std::to_string(state.bad_files.size()) + " bad file" + (state.bad_files.size() > 1 ? "s" : "") +
@@ -260,13 +290,17 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     const CheckpointMeta& m = *resumed->meta;
     load_checkpoint_weights(*model, *resumed, false);
     restore_optimizer_state(*model, *optimizer, m.optimizer_state, m.optimizer_step, resumed->path);
-    const json h = json::parse(m.history_json);
-    state.history = history_from_json(h.at("history"));
-    const json& p = h.at("position");
-    start.epoch = p.at("epoch").get<int>();
-    start.batches_done = p.at("batches_done").get<int64_t>();
-    start.partial = XentSums{p.at("loss_sum").get<double>(), p.at("correct").get<double>(), p.at("count").get<int64_t>()};
-    start.seconds = p.at("seconds").get<double>();
+    try {
+      state.history = history_from_json(resumed_state.at("history"));
+      const json& p = resumed_state.at("position");
+      start.epoch = p.at("epoch").get<int>();
+      start.batches_done = p.at("batches_done").get<int64_t>();
+      start.partial =
+          XentSums{p.at("loss_sum").get<double>(), p.at("correct").get<double>(), p.at("count").get<int64_t>()};
+      start.seconds = p.at("seconds").get<double>();
+    } catch (const json::exception& e) {
+      throw InputError(resumed->path + ": damaged run state in vggtl/ (" + e.what() + ")");
+    }
     state.best_value = m.best_value;
     state.best_epoch = static_cast<int>(m.best_epoch);
     say("Resuming at epoch " + std::to_string(start.epoch) + ", batch " + std::to_string(start.batches_done) +
@@ -354,6 +388,12 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
       });
   bar.reset();
   times.head_training = clock.seconds() - (times.checkpoints - checkpoints_before);
+  if (finished) {
+    // From here on Ctrl-C stops the run at once; one that came during the last batch does so
+    // now, once the epoch's checkpoints are on disk.
+    if (interrupt_requested()) writer.wait();
+    remove_interrupt_handler();
+  }
   if (!finished) {
     save("last.h5", false, stopped);
     writer.wait();
@@ -386,11 +426,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     ImageLoader test_loader(splits.test->items, lo);
     SplitPredictions p = predict_split(*model, first_head, test_loader, true, &times, "test");
     times.evaluation = clock.seconds();
-    for (const BadFile& b : p.bad) {
-      log_warning_counted("bad file", b.path + ": " + b.reason + " (skipped)");
-      state.bad_files.push_back(BadFileRecord{b.path, b.reason});
-    }
-    log_flush_counted_warnings();
+    report_bad_files(p.bad, &state.bad_files);
     report.test = summarize(p.predictions, classes);
     report.predictions = std::move(p.predictions);
     report.has_test = true;

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -210,24 +211,49 @@ TEST_F(TrainApp, ResumeAfterAnInterruptGivesTheSameHistory) {
 }
 
 TEST_F(TrainApp, ResumeAfterAKillGivesTheSameHistory) {
+  // 400 epochs of 3 steps: far longer than the wait for the first checkpoint, so the kill lands
+  // in the middle of the run.
+  const int epochs = 400;
   const std::string run = out("killed");
   {
-    std::vector<std::string> args = train_args(run, 40);
+    std::vector<std::string> args = train_args(run, epochs);
     test::Child child(args);
-    // Kill -9 as soon as the first epoch's checkpoint exists (or give up after 60 s).
     for (int i = 0; i < 6000 && child.running() && !fs::exists(run + "/last.h5"); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     child.kill_now(SIGKILL);
-    child.wait();
+    ASSERT_EQ(child.wait(), 128 + SIGKILL) << "the run ended before it could be killed";
   }
   ASSERT_TRUE(fs::exists(run + "/last.h5"));
-  std::vector<std::string> args = train_args(run, 40);
+  std::vector<std::string> args = train_args(run, epochs);
   args.push_back("--resume");
   RunResult resumed = run_tool(args);
   ASSERT_EQ(resumed.status, 0) << resumed.err;
-  RunResult straight = run_tool(train_args(out("straight40"), 40));
+  const size_t at = resumed.out.find("Resuming at epoch ");
+  ASSERT_NE(at, std::string::npos) << resumed.out;
+  EXPECT_LT(std::stoi(resumed.out.substr(at + 18)), epochs);
+  RunResult straight = run_tool(train_args(out("straight"), epochs));
   ASSERT_EQ(straight.status, 0) << straight.err;
-  EXPECT_EQ(history(run), history(out("straight40")));
+  EXPECT_EQ(history(run), history(out("straight")));
+}
+
+TEST_F(TrainApp, InitTakesTheHeadAndResumesExactly) {
+  // Start from the reference run's best.h5 with another seed, interrupt, resume: the same
+  // history as an uninterrupted run from that start (the base always comes from --weights).
+  auto args = [&](const std::string& run) {
+    std::vector<std::string> a = train_args(run, 3);
+    a[12] = "2";  // --seed
+    a.insert(a.end(), {"--init", reference() + "/best.h5"});
+    return a;
+  };
+  RunResult straight = run_tool(args(out("init_straight")));
+  ASSERT_EQ(straight.status, 0) << straight.err;
+  RunResult first = run_tool(args(out("init_interrupted")), {"VGGTL_INTERRUPT_AFTER_STEPS=4"});
+  ASSERT_EQ(first.status, 130) << first.err;
+  std::vector<std::string> again = args(out("init_interrupted"));
+  again.push_back("--resume");
+  RunResult second = run_tool(again);
+  ASSERT_EQ(second.status, 0) << second.err;
+  EXPECT_EQ(history(out("init_interrupted")), history(out("init_straight")));
 }
 
 TEST_F(TrainApp, FeatureCacheOnAndOffGiveTheSameHistory) {
@@ -275,6 +301,18 @@ TEST_F(TrainApp, BadFilesAreSkippedAndListedOrStopTheRun) {
   EXPECT_EQ(stopped.status, 2);
   EXPECT_NE(stopped.err.find("truncated.jpg"), std::string::npos) << stopped.err;
   EXPECT_FALSE(fs::exists(out("bad_fail") + "/last.h5"));
+
+  // A bad file in the test split alone also stops the run before training.
+  const std::string bad_test = out("bad_test_data");
+  fs::copy(data(), bad_test, fs::copy_options::recursive);
+  test::write_file(bad_test + "/test/vertical/empty.png", {});
+  std::vector<std::string> fail_test = train_args(out("bad_test_fail"), 1);
+  fail_test[2] = bad_test;
+  fail_test.insert(fail_test.end(), {"--on-bad-file", "fail"});
+  RunResult stopped_test = run_tool(fail_test);
+  EXPECT_EQ(stopped_test.status, 2) << stopped_test.err;
+  EXPECT_NE(stopped_test.err.find("empty.png"), std::string::npos) << stopped_test.err;
+  EXPECT_FALSE(fs::exists(out("bad_test_fail") + "/last.h5"));
 }
 
 TEST_F(TrainApp, ErrorPathsExitWithTwoAndOneLine) {
@@ -283,7 +321,7 @@ TEST_F(TrainApp, ErrorPathsExitWithTwoAndOneLine) {
     RunResult r = run_tool(args, env);
     EXPECT_EQ(r.status, 2) << needle << "\n" << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-    EXPECT_FALSE(r.err.empty());
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line, not:\n" << r.err;
   };
   std::vector<std::string> a = train_args(out("err"));
   a[2] = out("no_such_folder");
@@ -321,6 +359,18 @@ TEST_F(TrainApp, ErrorPathsExitWithTwoAndOneLine) {
   expect_usage_error(a, "no-such-option");
   a = train_args(reference());  // a finished run without --resume
   expect_usage_error(a, "--resume");
+  a = train_args(out("err_out"));
+  a[a.size() - 5] = reference() + "/history.csv";  // --out names a file
+  expect_usage_error(a, "history.csv");
+
+  const std::string one_class = out("one_class");
+  fs::create_directories(one_class + "/train");
+  fs::create_directories(one_class + "/valid");
+  fs::copy(data() + "/train/vertical", one_class + "/train/vertical", fs::copy_options::recursive);
+  fs::copy(data() + "/valid/vertical", one_class + "/valid/vertical", fs::copy_options::recursive);
+  a = train_args(out("err_one_class"));
+  a[2] = one_class;
+  expect_usage_error(a, "at least two");
   if (!cuda_available()) {
     a = train_args(out("err_cuda"));
     a.back() = "cuda";

@@ -491,6 +491,24 @@ TEST(DecodeTiff, CompressionsPredictorsAndByteOrders) {
   }
 }
 
+TEST(DecodeTiff, RowsPerStripOfZeroIsABadFileNotACrash) {
+  const std::vector<uint16_t> rgb(4 * 3 * 3, 100);
+  std::vector<uint8_t> bytes = test::encode_tiff(rgb, 4, 3, test::TiffOptions{});
+  // Patch the RowsPerStrip entry (tag 278 = 0x0116, little-endian IFD entry) to hold 0.
+  bool patched = false;
+  for (size_t i = 8; i + 12 <= bytes.size() && !patched; i += 2)
+    if (bytes[i] == 0x16 && bytes[i + 1] == 0x01 && (bytes[i + 2] == 3 || bytes[i + 2] == 4) && bytes[i + 3] == 0 &&
+        bytes[i + 4] == 1) {
+      std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(i + 8), bytes.begin() + static_cast<std::ptrdiff_t>(i + 12), 0);
+      patched = true;
+    }
+  ASSERT_TRUE(patched);
+  RgbImage img;
+  const DecodeResult r = decode(bytes, &img);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "TIFF: RowsPerStrip is 0");
+}
+
 TEST(DecodeTiff, LzwCodeWidthsGrowAcrossALongStrip) {
   // Random data fills the LZW table past 511, 1023 and 2047 entries and forces a Clear.
   const int w = 100, h = 60;

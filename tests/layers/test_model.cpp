@@ -64,6 +64,14 @@ class Bf16Layer : public Layer {
   }
 };
 
+// Computes in bf16 only once bound at its place in a model: stands in for a Conv2D, whose
+// output dtype depends on the device it is bound to (bf16 on a GPU only).
+class BindingDependentLayer : public Bf16Layer {
+ public:
+  using Bf16Layer::Bf16Layer;
+  DType output_dtype(DType in) const override { return index() == 1 ? DType::BF16 : in; }
+};
+
 // Flatten -> frozen Dense "base_fc" (the stand-in base) -> the reference head on 10 features.
 std::unique_ptr<Model> small_transfer_model(uint64_t seed) {
   auto m = std::make_unique<Model>(Device::cpu(), DType::F32);
@@ -156,6 +164,21 @@ TEST(Model, RangeInitialisationDrawsWhatFullInitialisationDraws) {
     for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << layer << " " << i;
   }
   EXPECT_THROW(part->initialize(5, 3, 2), Error);
+}
+
+TEST(Model, LayersAreBoundBeforeTheirDtypesAreAsked) {
+  Model m(Device::cpu(), DType::F32);
+  m.emplace<Flatten>("flat");
+  m.emplace<BindingDependentLayer>("to_bf16");
+  m.emplace<Dense>("fc", 6, 2, Activation::None);
+  m.build(Shape{2, 3});
+  EXPECT_EQ(m.output_dtype(1), DType::BF16);
+  m.initialize(1);
+  Tensor x = Tensor::empty({4, 2, 3}, DType::F32);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.25f * static_cast<float>(i % 5);
+  const Tensor y = m.forward(x, Pass{});
+  EXPECT_EQ(y.dtype(), DType::F32);
+  EXPECT_EQ(y.shape(), (Shape{4, 2}));
 }
 
 TEST(Model, RebuildAfterFreezingKeepsValues) {

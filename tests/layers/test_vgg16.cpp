@@ -18,6 +18,7 @@
 #include "layers/maxpool2d.h"
 #include "layers/sequential.h"
 #include "layers/vgg16.h"
+#include "layers/model.h"
 #include "test_util.h"
 
 namespace vggtl {
@@ -29,21 +30,31 @@ std::vector<Layer*> raw(const std::vector<std::unique_ptr<Layer>>& layers) {
   return r;
 }
 
-std::vector<std::unique_ptr<Layer>> built_base(Device device, Precision p, uint64_t seed) {
-  Vgg16Options opt;
-  opt.precision = p;
-  auto layers = make_vgg16_base(opt);
-  bind_standalone(raw(layers), device);
-  for (auto& l : layers) l->initialize(seed);
-  return layers;
-}
-
 Tensor host_random(const Shape& shape, uint64_t seed, float lo, float hi) {
   std::vector<float> v = test::random_floats(static_cast<size_t>(shape.numel()), seed, lo, hi);
   Tensor t = Tensor::empty(shape, DType::F32);
   std::memcpy(t.raw(), v.data(), v.size() * sizeof(float));
   return t;
 }
+
+std::vector<std::unique_ptr<Layer>> built_base(Device device, Precision p, uint64_t seed) {
+  Vgg16Options opt;
+  opt.precision = p;
+  auto layers = make_vgg16_base(opt);
+  bind_standalone(raw(layers), device);
+  for (auto& l : layers) l->initialize(seed);
+  // He init leaves biases at zero; random ones make a wrong or stale GPU bias visible.
+  for (auto& l : layers) {
+    if (l->params().size() != 2) continue;
+    Param& bias = l->params()[1];
+    const Tensor values = host_random(bias.shape, seed + static_cast<uint64_t>(l->index()), -0.5f, 0.5f);
+    copy(bias.value, values);
+    synchronize(device);
+    l->params_changed();
+  }
+  return layers;
+}
+
 
 // Host f32 copy of any f32 or bf16 tensor.
 Tensor host_f32(const Tensor& t) {
@@ -191,6 +202,10 @@ TEST(Vgg16, OptionsAreChecked) {
   for (const auto& l : layers)
     if (!l->frozen()) trainable += l->param_count();
   EXPECT_EQ(trainable, 2 * 2359808);
+  // Without conv and pool backward passes a model cannot train them: it says so when built.
+  Model m(Device::cpu());
+  for (auto& l : layers) m.add(std::move(l));
+  EXPECT_THROW(m.build(Shape{32, 32, 3}), InputError);
   opt.trainable = {"block6_conv1"};
   EXPECT_THROW(make_vgg16_base(opt), InputError);
 }
@@ -434,6 +449,29 @@ TEST(Vgg16Gpu, WholeBaseMatchesCpuAt32) {
 TEST(Vgg16Gpu, WholeBaseMatchesCpuAt224Batch1) {
   REQUIRE_CUDA_DEVICE();
   check_whole_base(1, 224, 43);
+}
+
+TEST(Vgg16Gpu, ModelRunsABf16BaseAndEndsInF32) {
+  REQUIRE_CUDA_DEVICE();
+  Vgg16Options opt;
+  opt.image_size = 32;
+  opt.precision = Precision::BF16;
+  Model m(Device::cuda());
+  for (auto& l : make_vgg16_base(opt)) m.add(std::move(l));
+  m.build(Shape{32, 32, 3});
+  EXPECT_EQ(m.output_dtype(0), DType::BF16);
+  m.initialize(3);
+  const Tensor x = to_device(host_random({2, 32, 32, 3}, 5, -120.f, 120.f), Device::cuda());
+  const Tensor y = m.forward(x, Pass{});
+  ASSERT_EQ(y.dtype(), DType::F32);
+  // The same layers run outside the model: the model only adds the final conversion (exact).
+  std::vector<Layer*> layers;
+  for (int i = 0; i < m.size(); ++i) layers.push_back(&m.layer(i));
+  const Tensor z = run_layers_forward(layers, x);
+  Tensor zf = Tensor::empty(z.shape(), DType::F32, Device::cuda());
+  convert(zf, z);
+  const Tensor a = test::host_copy(y), b = test::host_copy(zf);
+  EXPECT_TRUE(test::within(test::compare(a.data<float>(), b.data<float>(), a.numel()), 0.0));
 }
 
 TEST(Vgg16Gpu, LoadedWeightsRebuildTheGpuCopies) {
