@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     add_decode_option(app, &decode);
     if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
     if (batch_size < 1) throw InputError("--batch-size must be at least 1");
+    if (workers < 0) throw InputError("--workers must be 0 (every core) or more");
     check_vgg16_image_size(image_size);
 
     Stopwatch clock;

@@ -63,6 +63,17 @@ void walk_dir(const fs::path& root, const std::string& dir_rel, Walk* walk) {
   for (const std::string& sub : subdirs) walk_dir(root, join_rel(dir_rel, sub), walk);
 }
 
+// Image files below root/dir_rel, as paths relative to root, in Keras's walk order.
+std::vector<std::string> walk_images(const fs::path& root, const std::string& dir_rel, Walk* walk) {
+  walk_dir(root, dir_rel, walk);
+  std::sort(walk->groups.begin(), walk->groups.end(),
+            [](const Walk::Group& a, const Walk::Group& b) { return a.dir_rel < b.dir_rel; });
+  std::vector<std::string> out;
+  for (const Walk::Group& g : walk->groups)
+    for (const std::string& file : g.files) out.push_back(join_rel(g.dir_rel, file));
+  return out;
+}
+
 std::string class_list(const std::vector<std::string>& classes) {
   std::string s;
   for (size_t i = 0; i < classes.size(); ++i) s += (i ? ", " : "") + classes[i];
@@ -131,22 +142,17 @@ SplitListing list_split(const std::string& root, const std::vector<std::string>*
     const std::string& name = listing.classes[label];
     if (!std::binary_search(folders.begin(), folders.end(), name)) continue;
     Walk walk;
-    walk_dir(root_path, name, &walk);
-    std::sort(walk.groups.begin(), walk.groups.end(),
-              [](const Walk::Group& a, const Walk::Group& b) { return a.dir_rel < b.dir_rel; });
     size_t found = 0;
-    for (const Walk::Group& g : walk.groups) {
-      for (const std::string& file : g.files) {
-        DataItem item;
-        item.relpath = g.dir_rel + "/" + file;
-        item.path = (root_path / item.relpath).string();
-        item.label = static_cast<int32_t>(label);
-        std::error_code ec3;
-        const auto size = fs::file_size(item.path, ec3);
-        item.bytes = ec3 ? 0 : static_cast<uint64_t>(size);
-        listing.items.push_back(std::move(item));
-        ++found;
-      }
+    for (const std::string& relpath : walk_images(root_path, name, &walk)) {
+      DataItem item;
+      item.relpath = relpath;
+      item.path = (root_path / item.relpath).string();
+      item.label = static_cast<int32_t>(label);
+      std::error_code ec3;
+      const auto size = fs::file_size(item.path, ec3);
+      item.bytes = ec3 ? 0 : static_cast<uint64_t>(size);
+      listing.items.push_back(std::move(item));
+      ++found;
     }
     for (const std::string& d : walk.hidden_dirs)
       listing.warnings.push_back("skipped hidden folder '" + (root_path / d).string() + "'");
@@ -160,6 +166,13 @@ SplitListing list_split(const std::string& root, const std::vector<std::string>*
   if (listing.items.empty())
     throw InputError("'" + root + "' contains no images (jpg, jpeg, png, bmp, ppm, tif, tiff)");
   return listing;
+}
+
+std::vector<std::string> list_image_files(const std::string& folder) {
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) throw InputError("'" + folder + "' is not a folder");
+  Walk walk;
+  return walk_images(fs::path(folder), "", &walk);
 }
 
 }  // namespace vggtl

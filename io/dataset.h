@@ -40,4 +40,8 @@ bool has_image_extension(const std::string& filename);
 //    training, or a split without a single image is an InputError (one line, naming the path).
 SplitListing list_split(const std::string& root, const std::vector<std::string>* classes = nullptr);
 
+// The image files below one folder (no classes), by the same rules: paths relative to it, in
+// Keras's walk order, hidden entries and linked folders skipped. For vggtl_predict.
+std::vector<std::string> list_image_files(const std::string& folder);
+
 }  // namespace vggtl

@@ -53,22 +53,4 @@ SplitPredictions predict_split(Model& model, int head_start, ImageLoader& loader
   return result;
 }
 
-std::vector<Prediction> predict_features(Model& model, int head_start, const FeatureCache& cache,
-                                         const std::vector<DataItem>& items, int batch_size) {
-  std::vector<Prediction> out;
-  SoftmaxCrossEntropy loss(model.device());
-  for (int64_t begin = 0; begin < cache.size(); begin += batch_size) {
-    const int64_t end = std::min(cache.size(), begin + batch_size);
-    std::vector<std::string> paths;
-    std::vector<int32_t> labels;
-    for (int64_t r = begin; r < end; ++r) {
-      paths.push_back(items[static_cast<size_t>(cache.items[static_cast<size_t>(r)])].relpath);
-      labels.push_back(cache.host_labels[static_cast<size_t>(r)]);
-    }
-    const Tensor y = cache.labels.slice(begin, end);
-    head_predictions(model, head_start, loss, cache.features.slice(begin, end), &y, labels, paths, &out);
-  }
-  return out;
-}
-
 }  // namespace vggtl

@@ -18,8 +18,4 @@ struct SplitPredictions {
 SplitPredictions predict_split(Model& model, int head_start, ImageLoader& loader, bool with_labels,
                                StageTimes* times, const std::string& progress_label);
 
-// The head alone on cached features (rows of `cache`), paths from `items`.
-std::vector<Prediction> predict_features(Model& model, int head_start, const FeatureCache& cache,
-                                         const std::vector<DataItem>& items, int batch_size);
-
 }  // namespace vggtl

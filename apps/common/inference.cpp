@@ -30,6 +30,7 @@ void InferenceOptions::add_to(CLI::App& app) {
 
 InferenceModel load_inference_model(const InferenceOptions& o) {
   if (o.batch_size < 1) throw InputError("--batch-size must be at least 1");
+  if (o.workers < 0) throw InputError("--workers must be 0 (every core) or more");
   std::string note;
   const Device device = select_device(o.device, &note);
   if (!note.empty()) log_info(note);

@@ -144,5 +144,18 @@ TEST(ListSplit, ImageExtensions) {
     EXPECT_FALSE(has_image_extension(no)) << no;
 }
 
+TEST(ListImageFiles, KerasOrderNoHiddenEntriesNoLinkedFolders) {
+  const std::string root = test::temp_dir("files");
+  touch(root, "b.jpg");
+  touch(root, "a/z.png");
+  touch(root, "a-b/y.jpg");
+  touch(root, ".hidden/x.jpg");
+  touch(root, "a/.x.jpg");
+  touch(root, "notes.txt");
+  fs::create_directory_symlink("..", root + "/a/up");  // a loop: never entered
+  EXPECT_EQ(list_image_files(root), (std::vector<std::string>{"b.jpg", "a/z.png", "a-b/y.jpg"}));
+  EXPECT_THROW(list_image_files(root + "/b.jpg"), InputError);
+}
+
 }  // namespace
 }  // namespace vggtl
