@@ -16,7 +16,8 @@ Known, deliberate differences are reported separately: 16-bit sources (vggtl rou
 PIL clips or truncates), and files vggtl rejects that PIL would open (JPEG data that libjpeg
 pads with grey).
 
-Not a CTest test: it needs Pillow and numpy, which CI machines may lack.
+tests/io/test_pil_pixels.cpp runs it on generated images of every format (skipped, saying why,
+where Python lacks Pillow and numpy); run it by hand on real folders.
 Usage: scripts/check_pixels_against_pil.py FOLDER [--bench build/bench/bench_decode]
            [--image-size 224] [--interpolation nearest|bilinear|both]
 Exit status: 0 when every image both sides decode is identical, 1 otherwise, 2 on bad usage.

@@ -2,17 +2,17 @@
 # Installs the Debian/Ubuntu packages vggtl needs to build and test, skipping those present.
 # The CUDA toolkit (nvcc, cuDNN, cuBLAS) is not installed here: with it the CUDA backend is
 # built, without it a CPU-only engine. Usage: scripts/install_deps.sh [--with-demo|--with-tools]
-#   --with-demo  also Pillow, which scripts/make_demo_data.py draws the demo images with;
-#   --with-tools also what the checking scripts and peers use (h5py, PyTorch, OpenBLAS).
+#   --with-demo  what scripts/demo.sh needs (nothing beyond the default list today);
+#   --with-tools also what the benchmarks' peers use (PyTorch, torchvision, OpenBLAS).
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
           libhdf5-dev libjpeg62-turbo-dev libpng-dev libssl-dev
-          libdnnl-dev libgtest-dev libcli11-dev nlohmann-json3-dev)
+          libdnnl-dev libgtest-dev libcli11-dev nlohmann-json3-dev
+          python3 python3-numpy python3-h5py python3-pil)  # the h5py and Pillow cross-checks
 case "${1:-}" in
-  --with-demo) packages+=(python3 python3-pil) ;;
-  --with-tools) packages+=(python3 python3-pil libopenblas-dev python3-numpy python3-h5py python3-torch
-                           python3-torchvision) ;;
+  --with-demo) ;;  # the demo draws its images with Pillow, already in the list
+  --with-tools) packages+=(libopenblas-dev python3-torch python3-torchvision) ;;
   "") ;;
   *) echo "usage: scripts/install_deps.sh [--with-demo|--with-tools]" >&2; exit 2 ;;
 esac

@@ -19,6 +19,13 @@ done
 
 [[ $install -eq 1 ]] && scripts/install_deps.sh
 jobs=$(nproc)
+# The interpreter with h5py, Pillow and numpy for the cross-checks (another python3 may come
+# first on PATH).
+if [[ -z "${VGGTL_PYTHON:-}" ]]; then
+  for py in python3 /usr/bin/python3; do
+    if "$py" -c "import h5py, PIL, numpy" 2>/dev/null; then export VGGTL_PYTHON=$py; break; fi
+  done
+fi
 
 echo "== default configuration (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

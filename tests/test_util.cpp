@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
 #include <sstream>
+
+#include <sys/wait.h>
 
 namespace vggtl::test {
 
@@ -93,6 +96,20 @@ Tensor poisoned(const Shape& shape, DType dtype, Device device) {
   Tensor d = to_device(h, device);
   synchronize(device);
   return d;
+}
+
+std::string python() {
+  const char* p = std::getenv("VGGTL_PYTHON");
+  return p && *p ? p : "python3";
+}
+
+int run_command(const std::string& command, std::string* output) {
+  std::FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) *output += buf;
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 std::string error_of(const std::function<void()>& fn) {

@@ -47,6 +47,11 @@ Tensor host_copy(const Tensor& t);
 // A device tensor filled with NaN (float) so that unwritten outputs fail comparisons.
 Tensor poisoned(const Shape& shape, DType dtype, Device device);
 
+// The Python interpreter for cross-checks: $VGGTL_PYTHON, else python3.
+std::string python();
+// Runs a shell command; returns its exit status (-1 when it did not exit) and its output.
+int run_command(const std::string& command, std::string* output);
+
 // what() of the exception `fn` throws, or "(no error)".
 std::string error_of(const std::function<void()>& fn);
 // The names in a folder, sorted.

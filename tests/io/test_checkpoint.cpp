@@ -385,22 +385,9 @@ TEST(CheckpointAtomic, KilledWriterLeavesACompleteFile) {
 
 namespace {
 
-std::string python() {
-  const char* p = std::getenv("VGGTL_PYTHON");
-  return p && *p ? p : "python3";
-}
-
 std::string script() { return std::string(VGGTL_SOURCE_DIR) + "/scripts/check_checkpoint_h5py.py"; }
-
-// Runs a command; returns its exit status and output.
-int run(const std::string& cmd, std::string* output) {
-  std::FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) *output += buf;
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int run(const std::string& cmd, std::string* output) { return test::run_command(cmd, output); }
+using test::python;
 
 }  // namespace
 
