@@ -2,6 +2,9 @@
 # On a bare GPU machine: unpack the bundle from scripts/make_device_bundle.sh, check that it
 # starts, run every GPU test, the benchmarks in quick mode, the PyTorch peers and the whole
 # reference job on the sample data, then print one summary table. Aim: under 6 minutes.
+# The binaries link cuBLAS 13 and cuDNN 9 dynamically and find them in the GPU machine's
+# PyTorch wheels (nvidia/cu13, nvidia/cudnn): a machine whose PyTorch is built for CUDA 12, or
+# has none, fails at step 1 with the missing library named in ldd.txt.
 # Usage (repository root on the GPU machine): scripts/device_check.sh [--full]
 # Results go to $OUT (when set) or ./device_out: one log per step and summary.txt.
 set -uo pipefail
