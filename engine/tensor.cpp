@@ -6,6 +6,7 @@
 
 #include "engine/allocator.h"
 #include "engine/context.h"
+#include "engine/log.h"
 #if VGGTL_HAVE_CUDA
 #include "engine/cuda_check.h"
 #endif
@@ -52,21 +53,34 @@ bool Shape::operator==(const Shape& o) const {
 }
 
 Storage::Storage(void* ptr, size_t bytes, Device device, bool pinned,
-                 void (*release)(void*, Device, bool))
+                 void (*release)(void*, Device, bool, bool))
     : ptr_(ptr), bytes_(bytes), device_(device), pinned_(pinned), release_(release) {}
 
 Storage::~Storage() {
-  if (release_) release_(ptr_, device_, pinned_);
+  if (release_) release_(ptr_, device_, pinned_, async_use_.load());
 }
 
 namespace {
 
-void release_memory(void* p, Device device, bool pinned) {
+void release_memory(void* p, Device device, bool pinned, bool async_use) {
 #if VGGTL_HAVE_CUDA
   if (device.is_cuda()) {
     cuda_allocator(device.index).release(p);
     return;
   }
+  // The next owner of a page-locked block writes it from the host, which does not wait for any
+  // stream: a copy still reading it must finish first. Rare (staging buffers live long).
+  // Runs from a destructor, so it cannot throw: a failed wait keeps the block out of the cache.
+  if (pinned && async_use) {
+    const cudaError_t err = cudaDeviceSynchronize();
+    if (err != cudaSuccess) {
+      log_error(std::string("page-locked buffer not reused: waiting for the device failed (") +
+                cudaGetErrorString(err) + ")");
+      return;
+    }
+  }
+#else
+  (void)async_use;
 #endif
   (pinned ? pinned_allocator() : host_allocator()).release(p);
 }
@@ -164,6 +178,8 @@ void copy(Tensor& dst, const Tensor& src, Stream stream) {
 #if VGGTL_HAVE_CUDA
   if (!stream) stream = main_stream(dst.is_cuda() ? dst.device() : src.device());
   CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, cudaMemcpyDefault, stream));
+  if (src.is_pinned()) src.note_async_use();
+  if (dst.is_pinned()) dst.note_async_use();
   // Pageable host memory: the copy is staged; make sure it finished before src may change.
   if ((!src.is_cuda() && !src.is_pinned()) || (!dst.is_cuda() && !dst.is_pinned()))
     CUDA_CHECK(cudaStreamSynchronize(stream));

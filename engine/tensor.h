@@ -3,6 +3,7 @@
 // are explicit (copy(), to_device()) and asynchronous on the given stream.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -38,7 +39,8 @@ class Shape {
 // Memory owned by one allocation; freed when the last tensor using it goes away.
 class Storage {
  public:
-  Storage(void* ptr, size_t bytes, Device device, bool pinned, void (*release)(void*, Device, bool));
+  // release(ptr, device, pinned, used_by_async_copy)
+  Storage(void* ptr, size_t bytes, Device device, bool pinned, void (*release)(void*, Device, bool, bool));
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -46,13 +48,17 @@ class Storage {
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
   bool pinned() const { return pinned_; }
+  // Set when an asynchronous copy read or wrote this (page-locked host) memory: before the block
+  // is handed out again the device must have finished with it.
+  void note_async_use() { async_use_.store(true); }
 
  private:
   void* ptr_;
   size_t bytes_;
   Device device_;
   bool pinned_;
-  void (*release_)(void*, Device, bool);
+  std::atomic<bool> async_use_{false};
+  void (*release_)(void*, Device, bool, bool);
 };
 
 class Tensor {
@@ -99,6 +105,10 @@ class Tensor {
   Tensor view(int64_t offset, const Shape& shape) const;  // contiguous range at element offset
 
   std::string str() const;  // "f32(30, 25088) cuda:0"
+  // Marks page-locked host memory as read or written by a copy still in flight (see copy()).
+  void note_async_use() const {
+    if (storage_) storage_->note_async_use();
+  }
 
  private:
   void check_dtype(DType want) const;

@@ -32,7 +32,8 @@ __global__ void batchnorm_train_forward_kernel(float* y, float* save_mean, float
     if (live) {
       save_mean[col] = static_cast<float>(mean);
       save_inv_std[col] = static_cast<float>(stat[1][tx]);
-      // Written as Keras does, without contraction, so that the CPU twin gives the same bits.
+      // Written as Keras does, without contraction, so the update adds nothing to the difference
+      // from the CPU twin (whose batch statistics, summed in another order, may differ by an ulp).
       const float mm = moving_mean[col], mv = moving_var[col];
       moving_mean[col] = __fsub_rn(mm, __fmul_rn(__fsub_rn(mm, static_cast<float>(mean)), decay));
       moving_var[col] = __fsub_rn(mv, __fmul_rn(__fsub_rn(mv, static_cast<float>(var)), decay));
