@@ -23,66 +23,69 @@ JLONG descale(JLONG x, int n) { return (x + (JLONG{1} << (n - 1))) >> n; }
 // Pillow runs, saturate there, and so do we (see jpeg_islow::range_limit).
 uint8_t range_limit(JLONG v) { return static_cast<uint8_t>(std::clamp<JLONG>(v + 128, 0, 255)); }
 
+// jidctint.c's 1-D network, shared by both passes: the even part rotates in[2], in[6] (the
+// rotator is sqrt(2)*c(-6)), the odd part is the 12-multiply Loeffler network. out[k] is output
+// k before descaling.
+void islow_1d(const JLONG in[8], JLONG out[8]) {
+  JLONG z2 = in[2], z3 = in[6];
+  JLONG z1 = (z2 + z3) * jpeg_islow::k0_541196100;
+  JLONG tmp2 = z1 + z3 * -jpeg_islow::k1_847759065;
+  JLONG tmp3 = z1 + z2 * jpeg_islow::k0_765366865;
+  JLONG tmp0 = (in[0] + in[4]) * (JLONG{1} << kConstBits);
+  JLONG tmp1 = (in[0] - in[4]) * (JLONG{1} << kConstBits);
+  const JLONG tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
+  const JLONG tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+  // Odd part.
+  tmp0 = in[7];
+  tmp1 = in[5];
+  tmp2 = in[3];
+  tmp3 = in[1];
+  z1 = tmp0 + tmp3;
+  z2 = tmp1 + tmp2;
+  z3 = tmp0 + tmp2;
+  JLONG z4 = tmp1 + tmp3;
+  const JLONG z5 = (z3 + z4) * jpeg_islow::k1_175875602;
+  tmp0 *= jpeg_islow::k0_298631336;
+  tmp1 *= jpeg_islow::k2_053119869;
+  tmp2 *= jpeg_islow::k3_072711026;
+  tmp3 *= jpeg_islow::k1_501321110;
+  z1 *= -jpeg_islow::k0_899976223;
+  z2 *= -jpeg_islow::k2_562915447;
+  z3 = z3 * -jpeg_islow::k1_961570560 + z5;
+  z4 = z4 * -jpeg_islow::k0_390180644 + z5;
+  tmp0 += z1 + z3;
+  tmp1 += z2 + z4;
+  tmp2 += z2 + z3;
+  tmp3 += z1 + z4;
+  out[0] = tmp10 + tmp3;
+  out[7] = tmp10 - tmp3;
+  out[1] = tmp11 + tmp2;
+  out[6] = tmp11 - tmp2;
+  out[2] = tmp12 + tmp1;
+  out[5] = tmp12 - tmp1;
+  out[3] = tmp13 + tmp0;
+  out[4] = tmp13 - tmp0;
+}
+
 void idct_islow_block(const int16_t* coef, const uint16_t* quant, uint8_t* out, int64_t stride) {
   int ws[64];
+  JLONG in[8], sums[8];
 
   // Pass 1: columns from the input, into the workspace (scaled up by 2^PASS1_BITS).
   for (int col = 0; col < 8; ++col) {
-    const int16_t* in = coef + col;
-    const uint16_t* q = quant + col;
-    auto deq = [&](int k) -> JLONG { return JLONG{in[k * 8]} * JLONG{q[k * 8]}; };
-    if (in[8] == 0 && in[16] == 0 && in[24] == 0 && in[32] == 0 && in[40] == 0 && in[48] == 0 &&
-        in[56] == 0) {
-      const int dc = static_cast<int>(deq(0) * (1 << kPass1Bits));
+    for (int k = 0; k < 8; ++k) in[k] = JLONG{coef[k * 8 + col]} * JLONG{quant[k * 8 + col]};
+    if (in[1] == 0 && in[2] == 0 && in[3] == 0 && in[4] == 0 && in[5] == 0 && in[6] == 0 &&
+        in[7] == 0) {
+      const int dc = static_cast<int>(in[0] * (1 << kPass1Bits));
       for (int k = 0; k < 8; ++k) ws[k * 8 + col] = dc;
       continue;
     }
-    // Even part: the rotator is sqrt(2)*c(-6).
-    JLONG z2 = deq(2), z3 = deq(6);
-    JLONG z1 = (z2 + z3) * jpeg_islow::k0_541196100;
-    JLONG tmp2 = z1 + z3 * -jpeg_islow::k1_847759065;
-    JLONG tmp3 = z1 + z2 * jpeg_islow::k0_765366865;
-    z2 = deq(0);
-    z3 = deq(4);
-    JLONG tmp0 = (z2 + z3) * (JLONG{1} << kConstBits);
-    JLONG tmp1 = (z2 - z3) * (JLONG{1} << kConstBits);
-    const JLONG tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
-    const JLONG tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-    // Odd part.
-    tmp0 = deq(7);
-    tmp1 = deq(5);
-    tmp2 = deq(3);
-    tmp3 = deq(1);
-    z1 = tmp0 + tmp3;
-    z2 = tmp1 + tmp2;
-    z3 = tmp0 + tmp2;
-    JLONG z4 = tmp1 + tmp3;
-    const JLONG z5 = (z3 + z4) * jpeg_islow::k1_175875602;
-    tmp0 *= jpeg_islow::k0_298631336;
-    tmp1 *= jpeg_islow::k2_053119869;
-    tmp2 *= jpeg_islow::k3_072711026;
-    tmp3 *= jpeg_islow::k1_501321110;
-    z1 *= -jpeg_islow::k0_899976223;
-    z2 *= -jpeg_islow::k2_562915447;
-    z3 = z3 * -jpeg_islow::k1_961570560 + z5;
-    z4 = z4 * -jpeg_islow::k0_390180644 + z5;
-    tmp0 += z1 + z3;
-    tmp1 += z2 + z4;
-    tmp2 += z2 + z3;
-    tmp3 += z1 + z4;
-    const int shift = kConstBits - kPass1Bits;
-    ws[0 * 8 + col] = static_cast<int>(descale(tmp10 + tmp3, shift));
-    ws[7 * 8 + col] = static_cast<int>(descale(tmp10 - tmp3, shift));
-    ws[1 * 8 + col] = static_cast<int>(descale(tmp11 + tmp2, shift));
-    ws[6 * 8 + col] = static_cast<int>(descale(tmp11 - tmp2, shift));
-    ws[2 * 8 + col] = static_cast<int>(descale(tmp12 + tmp1, shift));
-    ws[5 * 8 + col] = static_cast<int>(descale(tmp12 - tmp1, shift));
-    ws[3 * 8 + col] = static_cast<int>(descale(tmp13 + tmp0, shift));
-    ws[4 * 8 + col] = static_cast<int>(descale(tmp13 - tmp0, shift));
+    islow_1d(in, sums);
+    for (int k = 0; k < 8; ++k)
+      ws[k * 8 + col] = static_cast<int>(descale(sums[k], kConstBits - kPass1Bits));
   }
 
   // Pass 2: rows from the workspace to output samples.
-  const int shift = kConstBits + kPass1Bits + 3;
   for (int r = 0; r < 8; ++r) {
     const int* w = ws + r * 8;
     uint8_t* o = out + r * stride;
@@ -91,44 +94,9 @@ void idct_islow_block(const int16_t* coef, const uint16_t* quant, uint8_t* out, 
       for (int k = 0; k < 8; ++k) o[k] = dc;
       continue;
     }
-    JLONG z2 = w[2], z3 = w[6];
-    JLONG z1 = (z2 + z3) * jpeg_islow::k0_541196100;
-    JLONG tmp2 = z1 + z3 * -jpeg_islow::k1_847759065;
-    JLONG tmp3 = z1 + z2 * jpeg_islow::k0_765366865;
-    JLONG tmp0 = (JLONG{w[0]} + w[4]) * (JLONG{1} << kConstBits);
-    JLONG tmp1 = (JLONG{w[0]} - w[4]) * (JLONG{1} << kConstBits);
-    const JLONG tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
-    const JLONG tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-    tmp0 = w[7];
-    tmp1 = w[5];
-    tmp2 = w[3];
-    tmp3 = w[1];
-    z1 = tmp0 + tmp3;
-    z2 = tmp1 + tmp2;
-    z3 = tmp0 + tmp2;
-    JLONG z4 = tmp1 + tmp3;
-    const JLONG z5 = (z3 + z4) * jpeg_islow::k1_175875602;
-    tmp0 *= jpeg_islow::k0_298631336;
-    tmp1 *= jpeg_islow::k2_053119869;
-    tmp2 *= jpeg_islow::k3_072711026;
-    tmp3 *= jpeg_islow::k1_501321110;
-    z1 *= -jpeg_islow::k0_899976223;
-    z2 *= -jpeg_islow::k2_562915447;
-    z3 = z3 * -jpeg_islow::k1_961570560 + z5;
-    z4 = z4 * -jpeg_islow::k0_390180644 + z5;
-    tmp0 += z1 + z3;
-    tmp1 += z2 + z4;
-    tmp2 += z2 + z3;
-    tmp3 += z1 + z4;
-    auto put = [&](int k, JLONG v) { o[k] = range_limit(descale(v, shift)); };
-    put(0, tmp10 + tmp3);
-    put(7, tmp10 - tmp3);
-    put(1, tmp11 + tmp2);
-    put(6, tmp11 - tmp2);
-    put(2, tmp12 + tmp1);
-    put(5, tmp12 - tmp1);
-    put(3, tmp13 + tmp0);
-    put(4, tmp13 - tmp0);
+    for (int k = 0; k < 8; ++k) in[k] = w[k];
+    islow_1d(in, sums);
+    for (int k = 0; k < 8; ++k) o[k] = range_limit(descale(sums[k], kConstBits + kPass1Bits + 3));
   }
 }
 
