@@ -10,7 +10,9 @@
 #include <random>
 #include <sstream>
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace vggtl::test {
 
@@ -139,6 +141,33 @@ std::string temp_dir(const std::string& name) {
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();
+}
+
+bool kill_writer_during_write(const std::function<void(int64_t)>& write, double delay_ms) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  const pid_t child = fork();
+  if (child < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return false;
+  }
+  if (child == 0) {
+    close(fds[0]);
+    for (int64_t i = 1;; ++i) {
+      write(i);
+      if (::write(fds[1], "x", 1) != 1) _exit(1);
+    }
+  }
+  close(fds[1]);
+  char c;
+  const bool started = read(fds[0], &c, 1) == 1;
+  if (started) usleep(static_cast<useconds_t>(1000.0 * delay_ms));
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  close(fds[0]);
+  return started;
 }
 
 }  // namespace vggtl::test

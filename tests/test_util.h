@@ -57,6 +57,11 @@ std::string error_of(const std::function<void()>& fn);
 // The names in a folder, sorted.
 std::vector<std::string> folder_entries(const std::string& dir);
 
+// Crash-safety probe: a child process calls write(1), write(2), ... without end and reports each
+// finished call; after the first, it is killed with SIGKILL `delay_ms` later (so the kill lands
+// inside a later write) and reaped. Returns false when the child could not be started.
+bool kill_writer_during_write(const std::function<void(int64_t)>& write, double delay_ms);
+
 // A fresh empty directory under the build tree for this test (emptied first; kept afterwards
 // so that a failure can be inspected).
 std::string temp_dir(const std::string& name);

@@ -3,7 +3,6 @@
 // leaves either the old or the new content, never a mixture.
 #include <gtest/gtest.h>
 
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,8 +100,7 @@ TEST(AtomicFile, MissingFolderIsAnInputError) {
   EXPECT_THROW(write_text_atomically(path, "x"), InputError);
 }
 
-// The child reports each finished write through a pipe; the parent waits for the first, then
-// kills at a fraction of the measured write time, so the kill lands inside the next write.
+// Writers killed at fractions of the measured write time, so each kill lands inside a write.
 TEST(AtomicFile, KilledWriterLeavesOldOrNewContent) {
   std::string dir = test::temp_dir("atomic");
   std::string path = dir + "/big.txt";
@@ -112,25 +110,9 @@ TEST(AtomicFile, KilledWriterLeavesOldOrNewContent) {
   const double write_ms = 1000.0 * clock.seconds();
   const int rounds = 6;
   for (int round = 0; round < rounds; ++round) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      close(fds[0]);
-      for (int i = 1;; ++i) {
-        write_text_atomically(path, contents[i % 2]);
-        if (write(fds[1], "x", 1) != 1) _exit(1);
-      }
-    }
-    close(fds[1]);
-    char c;
-    ASSERT_EQ(read(fds[0], &c, 1), 1);
-    usleep(static_cast<useconds_t>(1000.0 * write_ms * round / rounds));
-    kill(child, SIGKILL);
-    int status = 0;
-    waitpid(child, &status, 0);
-    close(fds[0]);
+    ASSERT_TRUE(test::kill_writer_during_write(
+        [&](int64_t i) { write_text_atomically(path, contents[i % 2]); },
+        write_ms * round / rounds));
     std::string now = slurp(path);
     EXPECT_TRUE(now == contents[0] || now == contents[1]) << "round " << round << ": "
                                                           << now.size() << " bytes";

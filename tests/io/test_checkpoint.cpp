@@ -3,9 +3,6 @@
 // killed writers leave the previous complete file; h5py (when present) reads ours as Keras would.
 #include <gtest/gtest.h>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -338,8 +335,7 @@ TEST(CheckpointAtomic, ManyRewritesReadBackExactly) {
 }
 
 // A writer killed at moments spread over one write: the file on disk is always one complete
-// checkpoint. The child reports each finished write through a pipe; the parent waits for the
-// first, then kills at a fraction of the measured write time, so the kill lands inside the next.
+// checkpoint (each kill at a fraction of the measured write time, so it lands inside a write).
 TEST(CheckpointAtomic, KilledWriterLeavesACompleteFile) {
   std::string dir = temp_dir("ckpt");
   std::string path = dir + "/last.h5";
@@ -351,27 +347,13 @@ TEST(CheckpointAtomic, KilledWriterLeavesACompleteFile) {
   const double write_ms = 1000.0 * clock.seconds();
   const int rounds = 8;
   for (int round = 0; round < rounds; ++round) {
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      close(fds[0]);
-      for (int64_t i = 1;; ++i) {
-        CheckpointMeta m = meta;
-        m.epoch = i;
-        write_checkpoint(path, models[i % 2], m);
-        if (write(fds[1], "x", 1) != 1) _exit(1);
-      }
-    }
-    close(fds[1]);
-    char c;
-    ASSERT_EQ(read(fds[0], &c, 1), 1);
-    usleep(static_cast<useconds_t>(1000.0 * write_ms * round / rounds));
-    kill(child, SIGKILL);
-    int status = 0;
-    waitpid(child, &status, 0);
-    close(fds[0]);
+    ASSERT_TRUE(kill_writer_during_write(
+        [&](int64_t i) {
+          CheckpointMeta m = meta;
+          m.epoch = i;
+          write_checkpoint(path, models[i % 2], m);
+        },
+        write_ms * round / rounds));
     Checkpoint ck = read_checkpoint(path);
     ASSERT_TRUE(ck.meta.has_value());
     EXPECT_GE(ck.meta->epoch, 1);
