@@ -1,4 +1,4 @@
-// CUDA twin of the row gather: one thread per 16-byte piece (uint4 loads) when aligned.
+// CUDA twin of the row gather: one thread per 16-byte piece (128-bit loads) when aligned.
 #include "engine/cuda_check.h"
 #include "kernels/gather_rows.h"
 
@@ -6,14 +6,6 @@ namespace vggtl {
 
 __global__ void gather_rows_kernel(uint8_t* dst, const uint8_t* src, const int32_t* index, int64_t rows,
                                    int64_t row_bytes, int64_t piece_bytes, int64_t pieces_per_row) {
-  if (piece_bytes == 16) {
-    const int64_t piece = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const int64_t row = blockIdx.y;
-    if (row >= rows || piece >= pieces_per_row) return;
-    const uint4* from = reinterpret_cast<const uint4*>(src + static_cast<int64_t>(index[row]) * row_bytes);
-    reinterpret_cast<uint4*>(dst + row * row_bytes)[piece] = from[piece];
-    return;
-  }
   gather_rows_piece(dst, src, index, rows, row_bytes, piece_bytes, pieces_per_row, blockIdx.x, blockIdx.y,
                     threadIdx.x, blockDim.x);
 }

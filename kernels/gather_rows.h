@@ -8,6 +8,7 @@
 
 #include "engine/dtype.h"
 #include "engine/tensor.h"
+#include "kernels/vec16.h"
 
 namespace vggtl {
 
@@ -28,6 +29,10 @@ VGGTL_HD void gather_rows_piece(uint8_t* dst, const uint8_t* src, const int32_t*
   if (by >= rows || piece >= pieces_per_row) return;
   const uint8_t* from = src + static_cast<int64_t>(index[by]) * row_bytes + piece * piece_bytes;
   uint8_t* to = dst + by * row_bytes + piece * piece_bytes;
+  if (piece_bytes == 16) {  // one 128-bit load and store (gather_geometry checked the alignment)
+    store_vec16(to, load_vec16(from));
+    return;
+  }
   for (int64_t b = 0; b < piece_bytes; ++b) to[b] = from[b];
 }
 

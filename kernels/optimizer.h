@@ -114,22 +114,17 @@ VGGTL_HD void adam_thread(float* w, float* m, float* v, const float* g, int64_t 
                           AdamCoeffs<float> c, int64_t block, int thread) {
   const int64_t first = (block * kOptimizerThreads + thread) * 4;
   if (first >= n) return;
-#if defined(__CUDA_ARCH__)
   if (first + 4 <= n && aligned16(w) && aligned16(m) && aligned16(v) && aligned16(g)) {
-    float4 w4 = *reinterpret_cast<float4*>(w + first);
-    float4 m4 = *reinterpret_cast<float4*>(m + first);
-    float4 v4 = *reinterpret_cast<float4*>(v + first);
-    const float4 g4 = *reinterpret_cast<const float4*>(g + first);
-    adam_update(w4.x, m4.x, v4.x, g4.x, c.alpha, c.one_minus_b1, c.one_minus_b2, c.eps);
-    adam_update(w4.y, m4.y, v4.y, g4.y, c.alpha, c.one_minus_b1, c.one_minus_b2, c.eps);
-    adam_update(w4.z, m4.z, v4.z, g4.z, c.alpha, c.one_minus_b1, c.one_minus_b2, c.eps);
-    adam_update(w4.w, m4.w, v4.w, g4.w, c.alpha, c.one_minus_b1, c.one_minus_b2, c.eps);
-    *reinterpret_cast<float4*>(w + first) = w4;
-    *reinterpret_cast<float4*>(m + first) = m4;
-    *reinterpret_cast<float4*>(v + first) = v4;
+    Vec16<float> w4 = load_vec16(w + first), m4 = load_vec16(m + first), v4 = load_vec16(v + first);
+    const Vec16<float> g4 = load_vec16(g + first);
+    for (int k = 0; k < 4; ++k)
+      adam_update(w4.v[k], m4.v[k], v4.v[k], g4.v[k], c.alpha, c.one_minus_b1, c.one_minus_b2,
+                  c.eps);
+    store_vec16(w + first, w4);
+    store_vec16(m + first, m4);
+    store_vec16(v + first, v4);
     return;
   }
-#endif
   for (int64_t i = first; i < first + 4 && i < n; ++i)
     adam_update(w[i], m[i], v[i], g[i], c.alpha, c.one_minus_b1, c.one_minus_b2, c.eps);
 }

@@ -2,7 +2,10 @@
 // bias correction), several steps against the formula written out in double, SGD with momentum
 // and Nesterov by hand, float against double, the CUDA thread functions swept over their grid
 // (bit for bit), and the GPU against the CPU (bit for bit: no FMA contraction on either side).
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/optimizer.h"
@@ -84,20 +87,37 @@ TEST(OptimizerCpu, FloatMatchesDouble) {
   EXPECT_TRUE(test::within(test::compare(w.data(), wd.data(), n), 2e-7));
 }
 
+// Copies `values` into `store` so that the copy starts `shift` floats past a 16-byte boundary.
+float* placed(std::vector<float>& store, const std::vector<float>& values, int shift) {
+  store.assign(values.size() + 8, 0.f);
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(store.data());
+  float* p = store.data() + (16 - addr % 16) % 16 / sizeof(float) + shift;
+  std::copy(values.begin(), values.end(), p);
+  return p;
+}
+
+// The sweep runs the GPU threads' code: aligned arrays take the 128-bit path, shifted ones the
+// scalar path; both must give the specification's bits.
 TEST(OptimizerCpu, ThreadSweepMatchesSpecificationBitForBit) {
+  for (int shift : {0, 1})
   for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{1024}, int64_t{4099}}) {
+    SCOPED_TRACE("n " + std::to_string(n) + ", shift " + std::to_string(shift));
     const std::vector<float> w0 = test::random_floats(n, 4), g = test::random_floats(n, 5);
     const std::vector<float> m0 = test::random_floats(n, 6), v0 = test::random_floats(n, 7, 0, 1);
     const AdamCoeffs<float> c = adam_coeffs<float>(1e-3, 0.9, 0.999, 1e-7, 4);
-    std::vector<float> w = w0, m = m0, v = v0, sw = w0, sm = m0, sv = v0;
+    std::vector<float> w = w0, m = m0, v = v0, sw_store, sm_store, sv_store, sg_store;
+    float* sw = placed(sw_store, w0, shift);
+    float* sm = placed(sm_store, m0, shift);
+    float* sv = placed(sv_store, v0, shift);
+    const float* sg = placed(sg_store, g, shift);
+    ASSERT_EQ(aligned16(sw) && aligned16(sm) && aligned16(sv) && aligned16(sg), shift == 0);
     adam_step_cpu(w.data(), m.data(), v.data(), g.data(), n, c);
     const int64_t blocks = ((n + 3) / 4 + kOptimizerThreads - 1) / kOptimizerThreads;
     for (int64_t b = 0; b < blocks; ++b)
-      for (int t = 0; t < kOptimizerThreads; ++t)
-        adam_thread(sw.data(), sm.data(), sv.data(), g.data(), n, c, b, t);
-    EXPECT_TRUE(test::within(test::compare(sw.data(), w.data(), n), 0.0));
-    EXPECT_TRUE(test::within(test::compare(sm.data(), m.data(), n), 0.0));
-    EXPECT_TRUE(test::within(test::compare(sv.data(), v.data(), n), 0.0));
+      for (int t = 0; t < kOptimizerThreads; ++t) adam_thread(sw, sm, sv, sg, n, c, b, t);
+    EXPECT_TRUE(test::within(test::compare(sw, w.data(), n), 0.0));
+    EXPECT_TRUE(test::within(test::compare(sm, m.data(), n), 0.0));
+    EXPECT_TRUE(test::within(test::compare(sv, v.data(), n), 0.0));
     for (bool nesterov : {false, true}) {
       std::vector<float> w1 = w0, vel1 = m0, w2 = w0, vel2 = m0;
       sgd_step_cpu(w1.data(), vel1.data(), g.data(), n, 0.01f, 0.9f, nesterov);
