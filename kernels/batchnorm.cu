@@ -1,7 +1,6 @@
-// BatchNormalization on the GPU. Train forward and backward: one block owns kBnTileX whole
+// BatchNormalization on the GPU. Train forward and backward: one block owns kColumnTileX whole
 // columns, so it reduces them (double partials in shared memory, added in a fixed order: no
 // atomics, bit-reproducible) and then writes y or dx itself. Eval: one thread per column.
-#include <algorithm>
 
 #include "engine/cuda_check.h"
 #include "kernels/batchnorm.h"
@@ -13,21 +12,21 @@ __global__ void batchnorm_train_forward_kernel(float* y, float* save_mean, float
                                                const float* x, const float* gamma,
                                                const float* beta, int64_t rows, int64_t cols,
                                                double eps, float decay) {
-  __shared__ double partial[kBnTileY][kBnTileX];
-  __shared__ double stat[2][kBnTileX];
+  __shared__ double partial[kColumnTileY][kColumnTileX];
+  __shared__ double stat[2][kColumnTileX];
   const int tx = threadIdx.x, ty = threadIdx.y;
-  const int64_t col = static_cast<int64_t>(blockIdx.x) * kBnTileX + tx;
+  const int64_t col = static_cast<int64_t>(blockIdx.x) * kColumnTileX + tx;
   const bool live = col < cols;
 
-  partial[ty][tx] = live ? bn_partial_sum(x, rows, cols, col, ty) : 0.0;
+  partial[ty][tx] = live ? column_partial_sum(x, rows, cols, col, ty) : 0.0;
   __syncthreads();
-  if (ty == 0) stat[0][tx] = bn_sum_partials(&partial[0][tx], kBnTileX) / static_cast<double>(rows);
+  if (ty == 0) stat[0][tx] = sum_column_partials(&partial[0][tx], kColumnTileX) / static_cast<double>(rows);
   __syncthreads();
   const double mean = stat[0][tx];
   partial[ty][tx] = live ? bn_partial_sqdev(x, rows, cols, col, ty, mean) : 0.0;
   __syncthreads();
   if (ty == 0) {
-    const double var = bn_sum_partials(&partial[0][tx], kBnTileX) / static_cast<double>(rows);
+    const double var = sum_column_partials(&partial[0][tx], kColumnTileX) / static_cast<double>(rows);
     stat[1][tx] = bn_inv_std(var, eps);
     if (live) {
       save_mean[col] = static_cast<float>(mean);
@@ -51,9 +50,8 @@ void batchnorm_train_forward_cuda(float* y, float* save_mean, float* save_inv_st
                                   double eps, double decay, Stream stream) {
   VGGTL_CHECK(rows >= 1, "batchnorm: batch statistics need at least one row");
   if (cols == 0) return;
-  const int64_t blocks = ceil_div<int64_t>(cols, kBnTileX);
-  VGGTL_CHECK(blocks < (int64_t{1} << 31), "batchnorm: ", cols, " columns is too many");
-  batchnorm_train_forward_kernel<<<static_cast<unsigned>(blocks), dim3(kBnTileX, kBnTileY), 0,
+  const int64_t blocks = column_tile_blocks(cols, "batchnorm");
+  batchnorm_train_forward_kernel<<<static_cast<unsigned>(blocks), dim3(kColumnTileX, kColumnTileY), 0,
                                    stream>>>(y, save_mean, save_inv_std, moving_mean, moving_var, x,
                                              gamma, beta, rows, cols, eps,
                                              static_cast<float>(decay));
@@ -73,12 +71,9 @@ void batchnorm_eval_forward_cuda(float* y, float* save_mean, float* save_inv_std
                                  const float* moving_var, int64_t rows, int64_t cols, double eps,
                                  Stream stream) {
   if (cols == 0) return;
-  const int64_t gx = ceil_div<int64_t>(cols, kBnEvalThreads);
-  VGGTL_CHECK(gx < (int64_t{1} << 31), "batchnorm: ", cols, " columns is too many");
   // At least one row block, so that the saved statistics are written even for zero rows.
-  const int64_t gy =
-      std::max<int64_t>(1, std::min<int64_t>({rows, std::max<int64_t>(1, 4096 / gx), 65535}));
-  batchnorm_eval_forward_kernel<<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)),
+  const RowStridedGrid g = row_strided_grid(rows, cols, kBnEvalThreads, "batchnorm");
+  batchnorm_eval_forward_kernel<<<dim3(static_cast<unsigned>(g.x), static_cast<unsigned>(g.y)),
                                   kBnEvalThreads, 0, stream>>>(
       y, save_mean, save_inv_std, x, gamma, beta, moving_mean, moving_var, rows, cols, eps);
   KERNEL_CHECK();
@@ -88,10 +83,10 @@ __global__ void batchnorm_backward_kernel(float* dx, float* dgamma, float* dbeta
                                           const float* x, const float* gamma, const float* mean,
                                           const float* inv_std, int64_t rows, int64_t cols,
                                           bool batch_stats) {
-  __shared__ double part_dy[kBnTileY][kBnTileX];
-  __shared__ double part_dy_xhat[kBnTileY][kBnTileX];
+  __shared__ double part_dy[kColumnTileY][kColumnTileX];
+  __shared__ double part_dy_xhat[kColumnTileY][kColumnTileX];
   const int tx = threadIdx.x, ty = threadIdx.y;
-  const int64_t col = static_cast<int64_t>(blockIdx.x) * kBnTileX + tx;
+  const int64_t col = static_cast<int64_t>(blockIdx.x) * kColumnTileX + tx;
   const bool live = col < cols;
   const double m = live ? static_cast<double>(mean[col]) : 0.0;
   const double is = live ? static_cast<double>(inv_std[col]) : 0.0;
@@ -101,8 +96,8 @@ __global__ void batchnorm_backward_kernel(float* dx, float* dgamma, float* dbeta
   part_dy_xhat[ty][tx] = b;
   __syncthreads();
   if (!live) return;
-  const double sum_dy = bn_sum_partials(&part_dy[0][tx], kBnTileX);
-  const double sum_dy_xhat = bn_sum_partials(&part_dy_xhat[0][tx], kBnTileX);
+  const double sum_dy = sum_column_partials(&part_dy[0][tx], kColumnTileX);
+  const double sum_dy_xhat = sum_column_partials(&part_dy_xhat[0][tx], kColumnTileX);
   if (ty == 0) {
     if (dbeta) dbeta[col] = static_cast<float>(sum_dy);
     if (dgamma) dgamma[col] = static_cast<float>(sum_dy_xhat);
@@ -117,9 +112,8 @@ void batchnorm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float
                              const float* inv_std, int64_t rows, int64_t cols, bool batch_stats,
                              Stream stream) {
   if (cols == 0) return;
-  const int64_t blocks = ceil_div<int64_t>(cols, kBnTileX);
-  VGGTL_CHECK(blocks < (int64_t{1} << 31), "batchnorm: ", cols, " columns is too many");
-  batchnorm_backward_kernel<<<static_cast<unsigned>(blocks), dim3(kBnTileX, kBnTileY), 0, stream>>>(
+  const int64_t blocks = column_tile_blocks(cols, "batchnorm");
+  batchnorm_backward_kernel<<<static_cast<unsigned>(blocks), dim3(kColumnTileX, kColumnTileY), 0, stream>>>(
       dx, dgamma, dbeta, dy, x, gamma, mean, inv_std, rows, cols, batch_stats);
   KERNEL_CHECK();
 }

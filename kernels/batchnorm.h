@@ -12,6 +12,7 @@
 
 #include "engine/dtype.h"
 #include "engine/tensor.h"
+#include "kernels/columns.h"
 
 namespace vggtl {
 
@@ -56,32 +57,16 @@ void batchnorm_backward(Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor&
                         const Tensor& x, const Tensor& gamma, const Tensor& mean,
                         const Tensor& inv_std, bool batch_stats);
 
-// CUDA geometry, shared with the CPU sweep test. Train forward and backward: block
-// (kBnTileX, kBnTileY), one block per kBnTileX columns; thread (tx, ty) handles rows ty,
-// ty + kBnTileY, ... of its column; the kBnTileY partial sums are added in order 0..kBnTileY-1.
-constexpr int kBnTileX = 32;
-constexpr int kBnTileY = 8;
-
-VGGTL_HD double bn_partial_sum(const float* x, int64_t rows, int64_t cols, int64_t col, int ty) {
-  double s = 0;
-  for (int64_t r = ty; r < rows; r += kBnTileY) s += static_cast<double>(x[r * cols + col]);
-  return s;
-}
-
+// CUDA geometry, shared with the CPU sweep test. Train forward and backward: the column
+// reduction of kernels/columns.h (block (kColumnTileX, kColumnTileY), one block per kColumnTileX
+// columns, thread (tx, ty) on rows ty, ty + kColumnTileY, ...), then the same threads write y or dx.
 VGGTL_HD double bn_partial_sqdev(const float* x, int64_t rows, int64_t cols, int64_t col, int ty,
                                  double mean) {
   double s = 0;
-  for (int64_t r = ty; r < rows; r += kBnTileY) {
+  for (int64_t r = ty; r < rows; r += kColumnTileY) {
     const double d = static_cast<double>(x[r * cols + col]) - mean;
     s += d * d;
   }
-  return s;
-}
-
-// The partial sums of one column, stored with stride `stride`, added in order.
-VGGTL_HD double bn_sum_partials(const double* p, int stride) {
-  double s = 0;
-  for (int j = 0; j < kBnTileY; ++j) s += p[j * stride];
   return s;
 }
 
@@ -92,14 +77,14 @@ VGGTL_HD void bn_normalize_rows(float* y, const float* x, int64_t rows, int64_t 
                                 int ty, float gamma, float beta, float mean, float inv_std) {
   const float s = gamma * inv_std;
   const float shift = beta - mean * s;
-  for (int64_t r = ty; r < rows; r += kBnTileY) y[r * cols + col] = x[r * cols + col] * s + shift;
+  for (int64_t r = ty; r < rows; r += kColumnTileY) y[r * cols + col] = x[r * cols + col] * s + shift;
 }
 
 VGGTL_HD void bn_partial_grad_sums(const float* dy, const float* x, int64_t rows, int64_t cols,
                                    int64_t col, int ty, double mean, double inv_std, double* sum_dy,
                                    double* sum_dy_xhat) {
   double a = 0, b = 0;
-  for (int64_t r = ty; r < rows; r += kBnTileY) {
+  for (int64_t r = ty; r < rows; r += kColumnTileY) {
     const double g = static_cast<double>(dy[r * cols + col]);
     a += g;
     b += g * (static_cast<double>(x[r * cols + col]) - mean) * inv_std;
@@ -113,7 +98,7 @@ VGGTL_HD void bn_backward_rows(float* dx, const float* dy, const float* x, int64
                                double inv_std, double sum_dy, double sum_dy_xhat,
                                bool batch_stats) {
   const double n = static_cast<double>(rows);
-  for (int64_t r = ty; r < rows; r += kBnTileY) {
+  for (int64_t r = ty; r < rows; r += kColumnTileY) {
     const double g = static_cast<double>(dy[r * cols + col]);
     double v;
     if (batch_stats) {

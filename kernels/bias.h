@@ -7,6 +7,7 @@
 
 #include "engine/dtype.h"
 #include "engine/tensor.h"
+#include "kernels/columns.h"
 
 namespace vggtl {
 
@@ -26,8 +27,8 @@ void bias_add(Tensor& y, const Tensor& x, const Tensor& b, bool relu);
 void bias_grad(Tensor& db, const Tensor& dy);
 
 // CUDA launch geometry and per-thread work, also swept over the whole grid by the CPU test.
-// bias_add: block (kBiasThreads), grid (ceil(cols / kBiasThreads), row_blocks); each thread
-// owns one column and strides over rows.
+// bias_add: block (kBiasThreads), grid row_strided_grid(rows, cols, kBiasThreads); each
+// thread owns one column and strides over rows.
 constexpr int kBiasThreads = 256;
 VGGTL_HD void bias_add_thread(float* y, const float* x, const float* b, int64_t rows, int64_t cols,
                               bool relu, int64_t block_x, int64_t block_y, int64_t grid_y,
@@ -41,16 +42,6 @@ VGGTL_HD void bias_add_thread(float* y, const float* x, const float* b, int64_t 
   }
 }
 
-// bias_grad: block (kBiasGradTileX, kBiasGradTileY), one block per kBiasGradTileX columns; thread
-// (tx, ty) sums rows ty, ty + kBiasGradTileY, ... of its column, then the kBiasGradTileY partials
-// are added in order.
-constexpr int kBiasGradTileX = 32;
-constexpr int kBiasGradTileY = 8;
-VGGTL_HD double column_partial_sum(const float* m, int64_t rows, int64_t cols, int64_t col,
-                                   int ty) {
-  double s = 0;
-  for (int64_t r = ty; r < rows; r += kBiasGradTileY) s += static_cast<double>(m[r * cols + col]);
-  return s;
-}
+// bias_grad: the column reduction of kernels/columns.h, one block per kColumnTileX columns.
 
 }  // namespace vggtl

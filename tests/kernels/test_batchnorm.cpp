@@ -150,21 +150,21 @@ TEST(BatchnormCpu, BlockReplayMatchesSpecification) {
     batchnorm_train_forward_cpu(y.data(), mean.data(), is.data(), mm.data(), mv.data(), d.x.data(),
                                 d.gamma.data(), d.beta.data(), rows, cols, kEps, kDecay);
     std::vector<float> ry(n, std::nanf("")), rmean(cols), ris(cols);
-    const int64_t blocks = (cols + kBnTileX - 1) / kBnTileX;
+    const int64_t blocks = column_tile_blocks(cols, "test");
     for (int64_t b = 0; b < blocks; ++b) {
-      for (int tx = 0; tx < kBnTileX; ++tx) {
-        const int64_t col = b * kBnTileX + tx;
+      for (int tx = 0; tx < kColumnTileX; ++tx) {
+        const int64_t col = b * kColumnTileX + tx;
         if (col >= cols) continue;
-        double part[kBnTileY];
-        for (int ty = 0; ty < kBnTileY; ++ty)
-          part[ty] = bn_partial_sum(d.x.data(), rows, cols, col, ty);
-        const double mu = bn_sum_partials(part, 1) / rows;
-        for (int ty = 0; ty < kBnTileY; ++ty)
+        double part[kColumnTileY];
+        for (int ty = 0; ty < kColumnTileY; ++ty)
+          part[ty] = column_partial_sum(d.x.data(), rows, cols, col, ty);
+        const double mu = sum_column_partials(part, 1) / rows;
+        for (int ty = 0; ty < kColumnTileY; ++ty)
           part[ty] = bn_partial_sqdev(d.x.data(), rows, cols, col, ty, mu);
-        const double inv = bn_inv_std(bn_sum_partials(part, 1) / rows, kEps);
+        const double inv = bn_inv_std(sum_column_partials(part, 1) / rows, kEps);
         rmean[col] = static_cast<float>(mu);
         ris[col] = static_cast<float>(inv);
-        for (int ty = 0; ty < kBnTileY; ++ty)
+        for (int ty = 0; ty < kColumnTileY; ++ty)
           bn_normalize_rows(ry.data(), d.x.data(), rows, cols, col, ty, d.gamma[col], d.beta[col],
                             rmean[col], ris[col]);
       }
@@ -178,17 +178,17 @@ TEST(BatchnormCpu, BlockReplayMatchesSpecification) {
                            mean.data(), is.data(), rows, cols, true);
     std::vector<float> rdx(n, std::nanf("")), rdg(cols), rdb(cols);
     for (int64_t b = 0; b < blocks; ++b) {
-      for (int tx = 0; tx < kBnTileX; ++tx) {
-        const int64_t col = b * kBnTileX + tx;
+      for (int tx = 0; tx < kColumnTileX; ++tx) {
+        const int64_t col = b * kColumnTileX + tx;
         if (col >= cols) continue;
-        double pa[kBnTileY], pb[kBnTileY];
-        for (int ty = 0; ty < kBnTileY; ++ty)
+        double pa[kColumnTileY], pb[kColumnTileY];
+        for (int ty = 0; ty < kColumnTileY; ++ty)
           bn_partial_grad_sums(d.dy.data(), d.x.data(), rows, cols, col, ty, mean[col], is[col],
                                &pa[ty], &pb[ty]);
-        const double sa = bn_sum_partials(pa, 1), sb = bn_sum_partials(pb, 1);
+        const double sa = sum_column_partials(pa, 1), sb = sum_column_partials(pb, 1);
         rdb[col] = static_cast<float>(sa);
         rdg[col] = static_cast<float>(sb);
-        for (int ty = 0; ty < kBnTileY; ++ty)
+        for (int ty = 0; ty < kColumnTileY; ++ty)
           bn_backward_rows(rdx.data(), d.dy.data(), d.x.data(), rows, cols, col, ty, d.gamma[col],
                            mean[col], is[col], sa, sb, true);
       }
@@ -201,14 +201,12 @@ TEST(BatchnormCpu, BlockReplayMatchesSpecification) {
     batchnorm_eval_forward_cpu(ey.data(), emean.data(), eis.data(), d.x.data(), d.gamma.data(),
                                d.beta.data(), d.mm.data(), d.mv.data(), rows, cols, kEps);
     std::vector<float> sy(n, std::nanf("")), smean(cols, std::nanf("")), sis(cols, std::nanf(""));
-    const int64_t gx = (cols + kBnEvalThreads - 1) / kBnEvalThreads;
-    const int64_t gy =
-        std::max<int64_t>(1, std::min<int64_t>({rows, std::max<int64_t>(1, 4096 / gx), 65535}));
-    for (int64_t bx = 0; bx < gx; ++bx)
-      for (int64_t by = 0; by < gy; ++by)
+    const RowStridedGrid g = row_strided_grid(rows, cols, kBnEvalThreads, "test");
+    for (int64_t bx = 0; bx < g.x; ++bx)
+      for (int64_t by = 0; by < g.y; ++by)
         for (int t = 0; t < kBnEvalThreads; ++t)
           bn_eval_thread(sy.data(), smean.data(), sis.data(), d.x.data(), d.gamma.data(),
-                         d.beta.data(), d.mm.data(), d.mv.data(), rows, cols, kEps, bx, by, gy, t);
+                         d.beta.data(), d.mm.data(), d.mv.data(), rows, cols, kEps, bx, by, g.y, t);
     EXPECT_TRUE(test::within_rms(test::compare(sy.data(), ey.data(), n), n, 1e-6));
     EXPECT_TRUE(test::within(test::compare(smean.data(), emean.data(), cols), 0.0));
     EXPECT_TRUE(test::within(test::compare(sis.data(), eis.data(), cols), 0.0));

@@ -60,25 +60,24 @@ TEST(BiasCpu, ThreadSweepMatchesSpecification) {
                              b = test::random_floats(cols, 4);
     std::vector<float> spec(rows * cols), swept(rows * cols, std::nanf(""));
     bias_add_cpu(spec.data(), x.data(), b.data(), rows, cols, true);
-    const int64_t gx = (cols + kBiasThreads - 1) / kBiasThreads;
-    const int64_t gy = std::min<int64_t>({rows, std::max<int64_t>(1, 4096 / gx), 65535});
-    for (int64_t bx = 0; bx < gx; ++bx)
-      for (int64_t by = 0; by < gy; ++by)
+    const RowStridedGrid g = row_strided_grid(rows, cols, kBiasThreads, "test");
+    for (int64_t bx = 0; bx < g.x; ++bx)
+      for (int64_t by = 0; by < g.y; ++by)
         for (int t = 0; t < kBiasThreads; ++t)
-          bias_add_thread(swept.data(), x.data(), b.data(), rows, cols, true, bx, by, gy, t);
+          bias_add_thread(swept.data(), x.data(), b.data(), rows, cols, true, bx, by, g.y, t);
     EXPECT_TRUE(test::within(test::compare(swept.data(), spec.data(), rows * cols), 0.0));
 
     std::vector<float> db_spec(cols), db_swept(cols, std::nanf(""));
     bias_grad_cpu(db_spec.data(), x.data(), rows, cols);
-    const int64_t blocks = (cols + kBiasGradTileX - 1) / kBiasGradTileX;
+    const int64_t blocks = column_tile_blocks(cols, "test");
     for (int64_t blk = 0; blk < blocks; ++blk) {
-      for (int tx = 0; tx < kBiasGradTileX; ++tx) {
-        const int64_t col = blk * kBiasGradTileX + tx;
+      for (int tx = 0; tx < kColumnTileX; ++tx) {
+        const int64_t col = blk * kColumnTileX + tx;
         if (col >= cols) continue;
-        double s = 0;
-        for (int ty = 0; ty < kBiasGradTileY; ++ty)
-          s += column_partial_sum(x.data(), rows, cols, col, ty);
-        db_swept[col] = static_cast<float>(s);
+        double part[kColumnTileY];
+        for (int ty = 0; ty < kColumnTileY; ++ty)
+          part[ty] = column_partial_sum(x.data(), rows, cols, col, ty);
+        db_swept[col] = static_cast<float>(sum_column_partials(part, 1));
       }
     }
     EXPECT_TRUE(test::within(test::compare(db_swept.data(), db_spec.data(), cols), 1e-6));
