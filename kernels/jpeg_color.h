@@ -8,6 +8,7 @@
 
 #include "engine/device.h"
 #include "engine/dtype.h"
+#include "kernels/block_owner.h"
 
 namespace vggtl {
 
@@ -112,12 +113,7 @@ VGGTL_HD int jpeg_upsampled(const uint8_t* planes, const JpegColorPlane& p, int 
 
 // Index of the last image whose first_cta <= cta (images sorted by first_cta, as planned).
 VGGTL_HD int jpeg_color_find_image(const JpegColorImage* images, int num_images, int64_t cta) {
-  int lo = 0, hi = num_images - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (images[mid].first_cta <= cta) lo = mid; else hi = mid - 1;
-  }
-  return lo;
+  return find_block_owner(num_images, cta, [=](int i) { return images[i].first_cta; });
 }
 
 // One thread: pixel (cta - first_cta) * kColorThreads + thread of its image, if inside it.

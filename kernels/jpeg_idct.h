@@ -9,6 +9,7 @@
 
 #include "engine/device.h"
 #include "engine/dtype.h"
+#include "kernels/block_owner.h"
 
 namespace vggtl {
 
@@ -157,12 +158,7 @@ VGGTL_HD void row(const int32_t ws[8], uint8_t out[8]) {
 
 // Index of the last plane whose first_cta <= cta (planes sorted by first_cta, as planned).
 VGGTL_HD int jpeg_idct_find_plane(const JpegIdctPlane* planes, int num_planes, int64_t cta) {
-  int lo = 0, hi = num_planes - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (planes[mid].first_cta <= cta) lo = mid; else hi = mid - 1;
-  }
-  return lo;
+  return find_block_owner(num_planes, cta, [=](int i) { return planes[i].first_cta; });
 }
 
 // What thread `thread` of thread block `cta` works on: plane, block within the plane, lane (the

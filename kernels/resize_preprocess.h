@@ -11,6 +11,7 @@
 
 #include "engine/dtype.h"
 #include "engine/tensor.h"
+#include "kernels/block_owner.h"
 
 namespace vggtl {
 
@@ -179,13 +180,8 @@ ResizeBatchGrid resize_batch_plan(ResizeBatchItem* items, int n);
 // `tmp_pass`) is <= cta. Items without blocks in that pass share their successor's first block
 // and are never the last such item, except at the end, where no block reaches them.
 VGGTL_HD int resize_batch_find(const ResizeBatchItem* items, int n, int64_t cta, bool tmp_pass) {
-  int lo = 0, hi = n - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    const int64_t first = tmp_pass ? items[mid].first_tmp_cta : items[mid].first_cta;
-    if (first <= cta) lo = mid; else hi = mid - 1;
-  }
-  return lo;
+  return find_block_owner(
+      n, cta, [=](int i) { return tmp_pass ? items[i].first_tmp_cta : items[i].first_cta; });
 }
 
 // Output pass, thread `thread` of block `cta`: one pixel of one item (nearest, or bilinear's
