@@ -2,12 +2,10 @@
 #include "layers/conv2d.h"
 
 #include <atomic>
-#include <cmath>
-#include <vector>
 
 #include "engine/log.h"
-#include "engine/philox.h"
 #include "kernels/convert.h"
+#include "layers/param_init.h"
 
 namespace vggtl {
 
@@ -73,27 +71,10 @@ void Conv2D::set_precision(Precision p) {
 }
 
 void Conv2D::initialize(uint64_t seed) {
-  const double limit = std::sqrt(6.0 / static_cast<double>(9 * in_channels_));
-  Tensor k = Tensor::empty(params_[0].shape, DType::F32);
-  float* kp = k.data<float>();
-  // Element i takes philox_uniform(seed, kRngInit, index, i); one Philox block gives four.
-  const int64_t n = k.numel();
-  for (int64_t first = 0; first < n; first += 4) {
-    const uint64_t block = static_cast<uint64_t>(first) >> 2;
-    const Philox4 r = philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                                    static_cast<uint32_t>(index_), kRngInit, static_cast<uint32_t>(seed),
-                                    static_cast<uint32_t>(seed >> 32));
-    for (int64_t j = 0; j < 4 && first + j < n; ++j)
-      kp[first + j] = static_cast<float>((2.0 * uint_to_unit_float(r.v[j]) - 1.0) * limit);
-  }
-  Tensor b = Tensor::zeros(params_[1].shape, DType::F32);
-  Tensor& kv = params_[0].value;
-  Tensor& bv = params_[1].value;
   param_value(*this, params_[0]);
   param_value(*this, params_[1]);
-  copy(kv, k);
-  copy(bv, b);
-  synchronize(device_);
+  he_uniform(params_[0].value, seed, static_cast<uint32_t>(index_), 9 * in_channels_);
+  fill_constant(params_[1].value, 0.0);
   params_changed();
 }
 

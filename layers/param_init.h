@@ -8,10 +8,14 @@
 
 namespace vggtl {
 
-// glorot_uniform: U(-L, L), L = sqrt(6 / (fan_in + fan_out)); element i (row-major in Keras's
-// layout) is -L + 2L*u_i with u_i = philox_uniform(seed, kRngInit, layer_index, i).
+// U(-limit, limit): element i (row-major in Keras's layout) is -limit + 2*limit*u_i with
+// u_i = philox_uniform(seed, kRngInit, layer_index, i), rounded once to w's dtype (f32 or f64).
+void uniform_init(Tensor& w, uint64_t seed, uint32_t layer_index, double limit);
+// Keras's glorot_uniform: limit sqrt(6 / (fan_in + fan_out)).
 void glorot_uniform(Tensor& w, uint64_t seed, uint32_t layer_index, int64_t fan_in,
                     int64_t fan_out);
+// Keras's he_uniform: limit sqrt(6 / fan_in) (keeps a deep ReLU stack's activations in range).
+void he_uniform(Tensor& w, uint64_t seed, uint32_t layer_index, int64_t fan_in);
 // Every element = value (zeros for biases and beta, ones for gamma and the moving variance).
 void fill_constant(Tensor& t, double value);
 

@@ -1,4 +1,4 @@
-// Layer behaviour beyond gradients: Keras initialisers, BatchNorm train vs eval and its moving
+// Layer behaviour beyond gradients: Keras initialisers (and the random base's He init), BatchNorm train vs eval and its moving
 // statistics (and a frozen BatchNorm), dropout masks per layer and per step, Flatten order,
 // the loss's epoch totals, and the Adam / SGD optimizer objects over an arena.
 #include <cmath>
@@ -7,6 +7,7 @@
 #include "engine/philox.h"
 #include "layer_test_util.h"
 #include "layers/batch_normalization.h"
+#include "layers/conv2d.h"
 #include "layers/dense.h"
 #include "layers/dropout.h"
 #include "layers/flatten.h"
@@ -37,8 +38,9 @@ TEST(Layers, GlorotUniformIsKerasAndDeterministic) {
   // (standard errors 0.0048 L and 0.0026 L^2).
   EXPECT_NEAR(mean, 0.0, 0.025 * limit);
   EXPECT_NEAR(sq, limit * limit / 3, 0.015 * limit * limit);
-  // Element i is -L + 2L * philox_uniform(seed, kRngInit, layer index, i).
-  EXPECT_DOUBLE_EQ(v[123], -limit + 2 * limit * philox_uniform(7, kRngInit, 3, 123));
+  // Element i is -L + 2L * philox_uniform(seed, kRngInit, layer index, i), each drawn alone.
+  for (size_t i = 0; i < v.size(); ++i)
+    ASSERT_EQ(v[i], -limit + 2 * limit * philox_uniform(7, kRngInit, 3, i)) << "element " << i;
   // The same draws in f32 (rounded) and from the same (seed, layer); another layer differs.
   Tensor wf = Tensor::empty({in, out}, DType::F32);
   glorot_uniform(wf, 7, 3, in, out);
@@ -46,6 +48,23 @@ TEST(Layers, GlorotUniformIsKerasAndDeterministic) {
   Tensor other = Tensor::empty({in, out}, DType::F64);
   glorot_uniform(other, 7, 4, in, out);
   EXPECT_NE(values_of(other)[123], v[123]);
+}
+
+// The random VGG16 base (--weights none): He-uniform kernels, L = sqrt(6 / (9 C)), zero bias.
+TEST(Layers, Conv2DInitialisesHeUniformKernelAndZeroBias) {
+  const int64_t channels = 3, filters = 7;
+  Model conv(Device::cpu(), DType::F32);
+  conv.add(std::make_unique<Conv2D>("c", channels, filters));
+  conv.layer(0).set_frozen(true);  // the base is always frozen
+  conv.build({5, 4, channels}, DType::F32);
+  conv.initialize(11);
+  const std::vector<double> k = values_of(conv.layer(0).params()[0].value);
+  ASSERT_EQ(k.size(), static_cast<size_t>(9 * channels * filters));
+  const double limit = std::sqrt(6.0 / (9 * channels));
+  for (size_t i = 0; i < k.size(); ++i)
+    ASSERT_EQ(k[i], static_cast<float>(-limit + 2 * limit * philox_uniform(11, kRngInit, 0, i)))
+        << "element " << i;
+  for (double b : values_of(conv.layer(0).params()[1].value)) EXPECT_EQ(b, 0.0);
 }
 
 TEST(Layers, InitializeGivesKerasDefaults) {
