@@ -87,6 +87,12 @@ void release_memory(void* p, Device device, bool pinned, bool async_use) {
 
 }  // namespace
 
+int64_t Tensor::cols() const {
+  int64_t n = 1;
+  for (int i = 1; i < ndim(); ++i) n *= dim(i);
+  return n;
+}
+
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Stream stream) {
   Tensor t;
   t.shape_ = shape;

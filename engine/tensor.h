@@ -80,6 +80,10 @@ class Tensor {
   int ndim() const { return shape_.ndim(); }
   int64_t dim(int i) const { return shape_[i]; }
   int64_t numel() const { return shape_.numel(); }
+  // Seen as a matrix, the first dimension by the rest (a 0-d tensor is 1 x 1): the kernels that
+  // work on rows of a batch take their sizes from here.
+  int64_t rows() const { return ndim() == 0 ? 1 : dim(0); }
+  int64_t cols() const;
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }

@@ -113,8 +113,6 @@ VGGTL_INSTANTIATE_BN(double)
 
 namespace {
 
-int64_t cols_of(const Tensor& t) { return t.dim(0) ? t.numel() / t.dim(0) : 0; }
-
 // All tensors on one device, with one dtype (F32, or F64 on the CPU); returns that dtype.
 DType check_operands(const char* what, std::initializer_list<const Tensor*> ts) {
   const Tensor& first = **ts.begin();
@@ -142,7 +140,7 @@ void batchnorm_train_forward(Tensor& y, Tensor& save_mean, Tensor& save_inv_std,
                      {&y, &save_mean, &save_inv_std, &moving_mean, &moving_var, &x, &gamma, &beta});
   VGGTL_CHECK(x.shape() == y.shape() && x.ndim() >= 1 && x.dim(0) >= 1,
               "batchnorm_train_forward: ", x.str(), " -> ", y.str());
-  const int64_t rows = x.dim(0), cols = cols_of(x);
+  const int64_t rows = x.dim(0), cols = x.cols();
   check_vectors("batchnorm_train_forward", cols,
                 {&save_mean, &save_inv_std, &moving_mean, &moving_var, &gamma, &beta});
   if (dt == DType::F64) {
@@ -175,7 +173,7 @@ void batchnorm_eval_forward(Tensor& y, Tensor& save_mean, Tensor& save_inv_std, 
                      {&y, &save_mean, &save_inv_std, &x, &gamma, &beta, &moving_mean, &moving_var});
   VGGTL_CHECK(x.shape() == y.shape() && x.ndim() >= 1, "batchnorm_eval_forward: ", x.str(), " -> ",
               y.str());
-  const int64_t rows = x.dim(0), cols = cols_of(x);
+  const int64_t rows = x.dim(0), cols = x.cols();
   check_vectors("batchnorm_eval_forward", cols,
                 {&save_mean, &save_inv_std, &moving_mean, &moving_var, &gamma, &beta});
   if (dt == DType::F64) {
@@ -206,7 +204,7 @@ void batchnorm_backward(Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor&
   const DType dt = check_operands("batchnorm_backward", {&dy, &x, &gamma, &mean, &inv_std});
   VGGTL_CHECK(x.shape() == dy.shape() && x.ndim() >= 1, "batchnorm_backward: ", dy.str(), " for ",
               x.str());
-  const int64_t rows = x.dim(0), cols = cols_of(x);
+  const int64_t rows = x.dim(0), cols = x.cols();
   check_vectors("batchnorm_backward", cols, {&gamma, &mean, &inv_std});
   if (dx) {
     check_operands("batchnorm_backward", {dx, &dy});

@@ -29,18 +29,13 @@ template void bias_add_cpu<double>(double*, const double*, const double*, int64_
 template void bias_grad_cpu<float>(float*, const float*, int64_t, int64_t);
 template void bias_grad_cpu<double>(double*, const double*, int64_t, int64_t);
 
-namespace {
-int64_t rows_of(const Tensor& t) { return t.dim(0); }
-int64_t cols_of(const Tensor& t) { return t.dim(0) ? t.numel() / t.dim(0) : 0; }
-}  // namespace
-
 void bias_add(Tensor& y, const Tensor& x, const Tensor& b, bool relu) {
   VGGTL_CHECK(x.device() == y.device() && b.device() == y.device(), "bias_add: devices differ");
   VGGTL_CHECK(x.dtype() == y.dtype() && b.dtype() == y.dtype(),
               "bias_add: dtypes differ: ", x.str(), ", ", b.str(), ", ", y.str());
-  VGGTL_CHECK(x.shape() == y.shape() && x.ndim() >= 1 && b.numel() == cols_of(x),
+  VGGTL_CHECK(x.shape() == y.shape() && x.ndim() >= 1 && b.numel() == x.cols(),
               "bias_add: shapes ", x.str(), ", ", b.str(), ", ", y.str());
-  const int64_t rows = rows_of(x), cols = cols_of(x);
+  const int64_t rows = x.rows(), cols = x.cols();
   if (y.dtype() == DType::F64) {
     VGGTL_CHECK(!y.is_cuda(), "bias_add: f64 runs on the CPU only");
     bias_add_cpu(y.data<double>(), x.data<double>(), b.data<double>(), rows, cols, relu);
@@ -59,9 +54,9 @@ void bias_add(Tensor& y, const Tensor& x, const Tensor& b, bool relu) {
 void bias_grad(Tensor& db, const Tensor& dy) {
   VGGTL_CHECK(db.device() == dy.device() && db.dtype() == dy.dtype(), "bias_grad: ", db.str(),
               " from ", dy.str());
-  VGGTL_CHECK(dy.ndim() >= 1 && db.numel() == cols_of(dy), "bias_grad: shapes ", dy.str(), ", ",
+  VGGTL_CHECK(dy.ndim() >= 1 && db.numel() == dy.cols(), "bias_grad: shapes ", dy.str(), ", ",
               db.str());
-  const int64_t rows = rows_of(dy), cols = cols_of(dy);
+  const int64_t rows = dy.rows(), cols = dy.cols();
   if (db.dtype() == DType::F64) {
     VGGTL_CHECK(!db.is_cuda(), "bias_grad: f64 runs on the CPU only");
     bias_grad_cpu(db.data<double>(), dy.data<double>(), rows, cols);

@@ -84,27 +84,19 @@ void gemm_cpu(double* c, const double* a, const double* b, int64_t m, int64_t n,
   gemm_reference_cpu(c, a, b, m, n, k, trans_a, trans_b, alpha, beta);
 }
 
-namespace {
-int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.dim(0); }
-int64_t cols_of(const Tensor& t) {
-  const int64_t r = rows_of(t);
-  return r ? t.numel() / r : 0;
-}
-}  // namespace
-
 void gemm(Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, double alpha,
           double beta) {
   VGGTL_CHECK(a.device() == c.device() && b.device() == c.device(), "gemm: operands on ",
               a.device().str(), ", ", b.device().str(), ", ", c.device().str());
   VGGTL_CHECK(a.dtype() == c.dtype() && b.dtype() == c.dtype(), "gemm: dtypes differ: ", a.str(),
               ", ", b.str(), ", ", c.str());
-  const int64_t m = trans_a ? cols_of(a) : rows_of(a);
-  const int64_t k = trans_a ? rows_of(a) : cols_of(a);
-  const int64_t kb = trans_b ? cols_of(b) : rows_of(b);
-  const int64_t n = trans_b ? rows_of(b) : cols_of(b);
+  const int64_t m = trans_a ? a.cols() : a.rows();
+  const int64_t k = trans_a ? a.rows() : a.cols();
+  const int64_t kb = trans_b ? b.cols() : b.rows();
+  const int64_t n = trans_b ? b.rows() : b.cols();
   VGGTL_CHECK(k == kb, "gemm: inner dimensions differ: ", a.str(), trans_a ? "^T" : "", " x ",
               b.str(), trans_b ? "^T" : "");
-  VGGTL_CHECK(rows_of(c) == m && cols_of(c) == n, "gemm: output ", c.str(), " is not (", m, ", ", n,
+  VGGTL_CHECK(c.rows() == m && c.cols() == n, "gemm: output ", c.str(), " is not (", m, ", ", n,
               ")");
   if (c.dtype() == DType::F64) {
     VGGTL_CHECK(!c.is_cuda(), "gemm: f64 runs on the CPU only");

@@ -33,6 +33,22 @@ TEST(Tensor, EmptyHasShapeDtypeAndBytes) {
   EXPECT_FALSE(Tensor().defined());
 }
 
+// The matrix view the row-wise kernels use: first dimension by the rest, kept for empty batches.
+TEST(Tensor, RowsAndColsSeeAMatrix) {
+  const Tensor t = Tensor::empty({4, 3, 5}, DType::F32);
+  EXPECT_EQ(t.rows(), 4);
+  EXPECT_EQ(t.cols(), 15);
+  const Tensor empty_batch = Tensor::empty({0, 7, 2}, DType::F32);
+  EXPECT_EQ(empty_batch.rows(), 0);
+  EXPECT_EQ(empty_batch.cols(), 14);
+  const Tensor vec = Tensor::empty({6}, DType::F32);
+  EXPECT_EQ(vec.rows(), 6);
+  EXPECT_EQ(vec.cols(), 1);
+  const Tensor scalar = Tensor::empty(Shape{}, DType::F32);
+  EXPECT_EQ(scalar.rows(), 1);
+  EXPECT_EQ(scalar.cols(), 1);
+}
+
 TEST(Tensor, SliceAndReshapeShareStorage) {
   Tensor t = Tensor::zeros({4, 3}, DType::F32);
   Tensor rows = t.slice(1, 3);
