@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     std::string note;
     const Device device = select_device(device_name, &note);
     if (!note.empty()) log_info(note);
-    const DecodeMode decode_mode = decode_mode_for(decode, device);
+    decode_mode_for(decode, device);  // --decode gpu without a GPU fails before any work
     const SplitListing split = list_split(data);
     for (const std::string& w : split.warnings) log_warning(w);
     const std::string w = weights.empty() ? default_weights_path() : weights;
@@ -65,15 +65,8 @@ int main(int argc, char** argv) {
       load_base_weights(*model, w);
     }
 
-    LoaderOptions lo;
-    lo.image_size = image_size;
-    lo.filter = interpolation == "bilinear" ? ResizeFilter::Bilinear : ResizeFilter::Nearest;
-    lo.transform = preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
-    lo.batch_size = batch_size;
-    lo.workers = workers;
-    lo.decode = decode_mode;
-    lo.device = device;
-    ImageLoader loader(split.items, lo);
+    ImageLoader loader(split.items, loader_options(image_size, interpolation, preprocessing, batch_size,
+                                                   workers, decode, device));
     if (on_bad_file == "fail") {
       std::vector<BadFile> bad = loader.scan();
       if (!bad.empty())

@@ -34,7 +34,7 @@ InferenceModel load_inference_model(const InferenceOptions& o) {
   std::string note;
   const Device device = select_device(o.device, &note);
   if (!note.empty()) log_info(note);
-  const DecodeMode decode = decode_mode_for(o.decode, device);
+  decode_mode_for(o.decode, device);  // --decode gpu without a GPU fails before any work
   Checkpoint ckpt = read_checkpoint(o.model);
   InferenceModel im;
   im.spec = spec_from_checkpoint(ckpt);
@@ -74,13 +74,8 @@ InferenceModel load_inference_model(const InferenceOptions& o) {
   }
   load_checkpoint_weights(*im.model, ckpt, !head_only);
 
-  im.loader.image_size = im.spec.image_size;
-  im.loader.filter = interpolation == "bilinear" ? ResizeFilter::Bilinear : ResizeFilter::Nearest;
-  im.loader.transform = preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
-  im.loader.batch_size = o.batch_size;
-  im.loader.workers = o.workers;
-  im.loader.decode = decode;
-  im.loader.device = device;
+  im.loader = loader_options(im.spec.image_size, interpolation, preprocessing,
+                             o.batch_size, o.workers, o.decode, device);
   return im;
 }
 

@@ -76,6 +76,20 @@ DecodeMode decode_mode_for(const std::string& choice, Device device) {
   return mode;
 }
 
+LoaderOptions loader_options(int image_size, const std::string& interpolation,
+                             const std::string& preprocessing, int batch_size, int workers,
+                             const std::string& decode, Device device) {
+  LoaderOptions lo;
+  lo.image_size = image_size;
+  lo.filter = interpolation == "bilinear" ? ResizeFilter::Bilinear : ResizeFilter::Nearest;
+  lo.transform = preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
+  lo.batch_size = batch_size;
+  lo.workers = workers;
+  lo.decode = decode_mode_for(decode, device);
+  lo.device = device;
+  return lo;
+}
+
 void TrainOptions::validate() const {
   auto bad = [](const std::string& what) { throw InputError(what); };
   if (epochs < 1) bad("--epochs must be at least 1, got " + std::to_string(epochs));

@@ -67,6 +67,11 @@ std::string default_weights_path();
 // --decode for a model on `device`: "gpu" needs a CUDA device (InputError otherwise); "auto"
 // becomes the hybrid GPU decoder on a CUDA device and the CPU decoder elsewhere.
 DecodeMode decode_mode_for(const std::string& choice, Device device);
+// The image loader's settings from the apps' option values (interpolation "nearest" or
+// "bilinear", preprocessing "caffe" or "none", --decode as above).
+LoaderOptions loader_options(int image_size, const std::string& interpolation,
+                             const std::string& preprocessing, int batch_size, int workers,
+                             const std::string& decode, Device device);
 // Adds --decode to an app, bound to *choice.
 void add_decode_option(CLI::App& app, std::string* choice);
 

@@ -232,14 +232,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
       "; out: " + out);
 
   // Images -> features (or a scan for bad files when the base runs every epoch).
-  LoaderOptions lo;
-  lo.image_size = opt.image_size;
-  lo.filter = opt.interpolation == "bilinear" ? ResizeFilter::Bilinear : ResizeFilter::Nearest;
-  lo.transform = opt.preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
-  lo.batch_size = opt.batch_size;
-  lo.workers = opt.workers;
-  lo.decode = decode_mode_for(opt.decode, device);
-  lo.device = device;
+  const LoaderOptions lo = loader_options(opt.image_size, opt.interpolation, opt.preprocessing,
+                                          opt.batch_size, opt.workers, opt.decode, device);
   const bool cache = opt.feature_cache == "auto";
   RunState state;
   std::vector<BadFile> bad_train, bad_valid;
