@@ -1,6 +1,7 @@
 // CPU twin of the JPEG IDCT: the specification, following libjpeg-turbo's jidctint.c
-// jpeg_idct_islow step by step (64-bit JLONG sums, DC-only shortcuts, range limit), and the
-// device dispatch.
+// jpeg_idct_islow step by step (64-bit JLONG sums throughout, DC-only shortcuts, range limit),
+// and the device dispatch. It shares the 1-D network (jpeg_islow::idct_1d) with the kernel, not
+// the kernel's 32-bit fast path; tests/kernels/test_jpeg_idct.cpp holds it to libjpeg's output.
 #include <algorithm>
 #include <cstdint>
 
@@ -23,50 +24,6 @@ JLONG descale(JLONG x, int n) { return (x + (JLONG{1} << (n - 1))) >> n; }
 // Pillow runs, saturate there, and so do we (see jpeg_islow::range_limit).
 uint8_t range_limit(JLONG v) { return static_cast<uint8_t>(std::clamp<JLONG>(v + 128, 0, 255)); }
 
-// jidctint.c's 1-D network, shared by both passes: the even part rotates in[2], in[6] (the
-// rotator is sqrt(2)*c(-6)), the odd part is the 12-multiply Loeffler network. out[k] is output
-// k before descaling.
-void islow_1d(const JLONG in[8], JLONG out[8]) {
-  JLONG z2 = in[2], z3 = in[6];
-  JLONG z1 = (z2 + z3) * jpeg_islow::k0_541196100;
-  JLONG tmp2 = z1 + z3 * -jpeg_islow::k1_847759065;
-  JLONG tmp3 = z1 + z2 * jpeg_islow::k0_765366865;
-  JLONG tmp0 = (in[0] + in[4]) * (JLONG{1} << kConstBits);
-  JLONG tmp1 = (in[0] - in[4]) * (JLONG{1} << kConstBits);
-  const JLONG tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
-  const JLONG tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-  // Odd part.
-  tmp0 = in[7];
-  tmp1 = in[5];
-  tmp2 = in[3];
-  tmp3 = in[1];
-  z1 = tmp0 + tmp3;
-  z2 = tmp1 + tmp2;
-  z3 = tmp0 + tmp2;
-  JLONG z4 = tmp1 + tmp3;
-  const JLONG z5 = (z3 + z4) * jpeg_islow::k1_175875602;
-  tmp0 *= jpeg_islow::k0_298631336;
-  tmp1 *= jpeg_islow::k2_053119869;
-  tmp2 *= jpeg_islow::k3_072711026;
-  tmp3 *= jpeg_islow::k1_501321110;
-  z1 *= -jpeg_islow::k0_899976223;
-  z2 *= -jpeg_islow::k2_562915447;
-  z3 = z3 * -jpeg_islow::k1_961570560 + z5;
-  z4 = z4 * -jpeg_islow::k0_390180644 + z5;
-  tmp0 += z1 + z3;
-  tmp1 += z2 + z4;
-  tmp2 += z2 + z3;
-  tmp3 += z1 + z4;
-  out[0] = tmp10 + tmp3;
-  out[7] = tmp10 - tmp3;
-  out[1] = tmp11 + tmp2;
-  out[6] = tmp11 - tmp2;
-  out[2] = tmp12 + tmp1;
-  out[5] = tmp12 - tmp1;
-  out[3] = tmp13 + tmp0;
-  out[4] = tmp13 - tmp0;
-}
-
 void idct_islow_block(const int16_t* coef, const uint16_t* quant, uint8_t* out, int64_t stride) {
   int ws[64];
   JLONG in[8], sums[8];
@@ -80,7 +37,7 @@ void idct_islow_block(const int16_t* coef, const uint16_t* quant, uint8_t* out, 
       for (int k = 0; k < 8; ++k) ws[k * 8 + col] = dc;
       continue;
     }
-    islow_1d(in, sums);
+    jpeg_islow::idct_1d<JLONG>(in, sums);
     for (int k = 0; k < 8; ++k)
       ws[k * 8 + col] = static_cast<int>(descale(sums[k], kConstBits - kPass1Bits));
   }
@@ -95,7 +52,7 @@ void idct_islow_block(const int16_t* coef, const uint16_t* quant, uint8_t* out, 
       continue;
     }
     for (int k = 0; k < 8; ++k) in[k] = w[k];
-    islow_1d(in, sums);
+    jpeg_islow::idct_1d<JLONG>(in, sums);
     for (int k = 0; k < 8; ++k) o[k] = range_limit(descale(sums[k], kConstBits + kPass1Bits + 3));
   }
 }
