@@ -18,12 +18,13 @@ class CudaDeviceMemory : public RawMemory {
     CUDA_CHECK(cudaSetDevice(device_));
     void* p = nullptr;
     cudaError_t err = cudaMalloc(&p, bytes);
-    cudaSetDevice(previous);
+    const cudaError_t restored = cudaSetDevice(previous);
     if (err != cudaSuccess) {
-      cudaGetLastError();
+      (void)cudaGetLastError();  // clears the allocation error; reported below
       throw Error("out of GPU memory allocating " + std::to_string(bytes >> 20) + " MiB on cuda:" +
                   std::to_string(device_) + " (" + cudaGetErrorString(err) + ")");
     }
+    CUDA_CHECK(restored);
     return p;
   }
   void release(void* p) override { CUDA_CHECK(cudaFree(p)); }
@@ -39,7 +40,7 @@ class CudaPinnedMemory : public RawMemory {
     void* p = nullptr;
     cudaError_t err = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
     if (err != cudaSuccess) {
-      cudaGetLastError();
+      (void)cudaGetLastError();  // clears the allocation error; reported below
       throw Error("out of page-locked host memory allocating " + std::to_string(bytes) +
                   " bytes (" + cudaGetErrorString(err) + ")");
     }

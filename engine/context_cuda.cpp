@@ -17,7 +17,7 @@ void with_device(int device, F body) {
   try {
     body();
   } catch (...) {
-    cudaSetDevice(previous);
+    (void)cudaSetDevice(previous);  // best effort: the error in flight is the one to report
     throw;
   }
   CUDA_CHECK(cudaSetDevice(previous));

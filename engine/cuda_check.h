@@ -1,5 +1,5 @@
 // CUDA_CHECK, CUBLAS_CHECK, CUDNN_CHECK, KERNEL_CHECK: report the statement, file, line and the
-// library's own message, and throw vggtl::Error. Include only from CUDA-enabled sources.
+// library's own message, and throw vggtl::Error (CUDA_WARN logs it instead, for destructors). Include only from CUDA-enabled sources.
 #pragma once
 
 #include <cublas_v2.h>
@@ -11,6 +11,10 @@
 #include "engine/error.h"
 
 namespace vggtl {
+
+// For destructors and other places that must not throw: logs the failure as a warning.
+void warn_library_error(const char* library, const char* stmt, const char* file, int line,
+                        int code, const std::string& message);
 
 [[noreturn]] void throw_library_error(const char* library, const char* stmt, const char* file,
                                       int line, int code, const std::string& message);
@@ -28,6 +32,15 @@ constexpr T ceil_div(T a, T b) {
     if (vggtl_err_ != cudaSuccess)                                                         \
       ::vggtl::throw_library_error("CUDA", #stmt, __FILE__, __LINE__, (int)vggtl_err_,     \
                                    cudaGetErrorString(vggtl_err_));                        \
+  } while (0)
+
+// CUDA_CHECK's twin for destructors: a failure is logged, not thrown.
+#define CUDA_WARN(stmt)                                                                    \
+  do {                                                                                     \
+    cudaError_t vggtl_err_ = (stmt);                                                       \
+    if (vggtl_err_ != cudaSuccess)                                                         \
+      ::vggtl::warn_library_error("CUDA", #stmt, __FILE__, __LINE__, (int)vggtl_err_,      \
+                                  cudaGetErrorString(vggtl_err_));                         \
   } while (0)
 
 #define CUBLAS_CHECK(stmt)                                                                 \

@@ -27,13 +27,14 @@ CudaRuntimeInfo probe() {
   CudaRuntimeInfo info;
 #if VGGTL_HAVE_CUDA
   info.built = true;
-  cudaRuntimeGetVersion(&info.runtime_version);
-  cudaDriverGetVersion(&info.driver_version);
+  // A version that cannot be read stays 0 and is printed as unknown.
+  if (cudaRuntimeGetVersion(&info.runtime_version) != cudaSuccess) info.runtime_version = 0;
+  if (cudaDriverGetVersion(&info.driver_version) != cudaSuccess) info.driver_version = 0;
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     info.unusable_reason = std::string("no usable CUDA device (") + cudaGetErrorString(err) + ")";
-    cudaGetLastError();  // clear the sticky error so later calls start clean
+    (void)cudaGetLastError();  // clear the error so later calls start clean
   } else if (count == 0) {
     info.unusable_reason = "no CUDA device found";
   } else {
@@ -54,13 +55,11 @@ CudaRuntimeInfo probe() {
   }
   // Library versions answer without a device; they tell which shared objects were loaded.
   info.cudnn_version = cudnnGetVersion();
-  int v = 0;
-  if (cublasGetProperty(MAJOR_VERSION, &v) == CUBLAS_STATUS_SUCCESS) {
-    int mi = 0, pa = 0;
-    cublasGetProperty(MINOR_VERSION, &mi);
-    cublasGetProperty(PATCH_LEVEL, &pa);
+  int v = 0, mi = 0, pa = 0;
+  if (cublasGetProperty(MAJOR_VERSION, &v) == CUBLAS_STATUS_SUCCESS &&
+      cublasGetProperty(MINOR_VERSION, &mi) == CUBLAS_STATUS_SUCCESS &&
+      cublasGetProperty(PATCH_LEVEL, &pa) == CUBLAS_STATUS_SUCCESS)
     info.cublas_version = v * 10000 + mi * 100 + pa;
-  }
 #else
   info.unusable_reason = "this build has no CUDA backend (VGGTL_CUDA=OFF)";
 #endif

@@ -22,8 +22,8 @@ GpuTimer::GpuTimer(Device device) : device_(device) {
 
 GpuTimer::~GpuTimer() {
 #if VGGTL_HAVE_CUDA
-  if (start_event_) cudaEventDestroy(static_cast<cudaEvent_t>(start_event_));
-  if (stop_event_) cudaEventDestroy(static_cast<cudaEvent_t>(stop_event_));
+  if (start_event_) CUDA_WARN(cudaEventDestroy(static_cast<cudaEvent_t>(start_event_)));
+  if (stop_event_) CUDA_WARN(cudaEventDestroy(static_cast<cudaEvent_t>(stop_event_)));
 #endif
 }
 

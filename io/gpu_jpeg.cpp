@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "engine/context.h"
 #include "engine/error.h"
+#include "engine/log.h"
 #include "engine/timer.h"
 
 namespace vggtl {
@@ -86,7 +88,8 @@ GpuJpegBatch::~GpuJpegBatch() {
       if (s->pending) {
         try {
           gpu_jpeg_detail::event_wait(s->uploaded);
-        } catch (const Error&) {  // a failed device has nothing left to read the buffer
+        } catch (const Error& e) {  // a failed device has nothing left to read the buffer
+          log_warning(std::string("JPEG batch teardown: ") + e.what());
         }
       }
       gpu_jpeg_detail::event_destroy(s->uploaded);

@@ -12,7 +12,7 @@ void* event_create() {
 }
 
 void event_destroy(void* event) {
-  if (event) cudaEventDestroy(static_cast<cudaEvent_t>(event));  // nothing to do on failure
+  if (event) CUDA_WARN(cudaEventDestroy(static_cast<cudaEvent_t>(event)));  // called from a destructor
 }
 
 void event_record(void* event, Stream stream) {

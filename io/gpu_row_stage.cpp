@@ -15,6 +15,7 @@
 
 #include "engine/context.h"
 #include "engine/error.h"
+#include "engine/log.h"
 #include "io/gpu_jpeg.h"
 #include "io/jpeg_coefficients.h"
 #include "kernels/jpeg_color.h"
@@ -118,7 +119,8 @@ HybridRowStage::~HybridRowStage() {
   for (Slot& s : slots_) {
     try {
       wait_done(s);  // the arena and the loader's host rows may still be read by copies
-    } catch (const Error&) {  // a failed device reads nothing any more
+    } catch (const Error& e) {  // a failed device reads nothing any more
+      log_warning(std::string("JPEG stage teardown: ") + e.what());
     }
 #if VGGTL_HAVE_CUDA
     gpu_jpeg_detail::event_destroy(s.released);

@@ -6,6 +6,10 @@
 #include "engine/log.h"
 #include "test_util.h"
 
+#if VGGTL_HAVE_CUDA
+#include "engine/cuda_check.h"
+#endif
+
 namespace vggtl {
 
 TEST(Error, CheckThrowsWithMessageFileAndLine) {
@@ -21,6 +25,33 @@ TEST(Error, CheckThrowsWithMessageFileAndLine) {
     EXPECT_EQ(e.kind(), ErrorKind::Internal);
   }
 }
+
+#if VGGTL_HAVE_CUDA
+// The library checks need no GPU: a failed status is a value. Each message names the library,
+// the code, the library's own text, the statement and where it was.
+TEST(Error, LibraryChecksNameLibraryCodeStatementAndPlace) {
+  const std::string cuda = test::error_of([] { CUDA_CHECK(cudaErrorInvalidValue); });
+  EXPECT_NE(cuda.find("CUDA error 1 ("), std::string::npos) << cuda;
+  EXPECT_NE(cuda.find(cudaGetErrorString(cudaErrorInvalidValue)), std::string::npos) << cuda;
+  EXPECT_NE(cuda.find("'cudaErrorInvalidValue' at test_error.cpp:"), std::string::npos) << cuda;
+  const std::string cublas = test::error_of([] { CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE); });
+  EXPECT_NE(cublas.find("cuBLAS error 7 ("), std::string::npos) << cublas;
+  EXPECT_NE(cublas.find(cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE)), std::string::npos);
+  const std::string cudnn = test::error_of([] { CUDNN_CHECK(CUDNN_STATUS_BAD_PARAM); });
+  EXPECT_NE(cudnn.find("cuDNN error 2000 ("), std::string::npos) << cudnn;
+  EXPECT_NE(cudnn.find(cudnnGetErrorString(CUDNN_STATUS_BAD_PARAM)), std::string::npos) << cudnn;
+  EXPECT_EQ(test::error_of([] { CUDA_CHECK(cudaSuccess); }), "(no error)");
+}
+
+// CUDA_WARN is for destructors: it logs the same message and returns.
+TEST(Error, CudaWarnLogsInsteadOfThrowing) {
+  testing::internal::CaptureStderr();
+  EXPECT_NO_THROW(CUDA_WARN(cudaErrorInvalidValue));
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_NE(out.find("CUDA error 1 ("), std::string::npos) << out;
+  EXPECT_NE(out.find("test_error.cpp:"), std::string::npos) << out;
+}
+#endif
 
 TEST(Error, InputErrorHasBadInputKind) {
   try {
