@@ -11,7 +11,10 @@ void relu_forward_cpu(T* y, const T* x, int64_t n) {
 
 template <typename T>
 void relu_backward_cpu(T* dx, const T* dy, const T* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = dy[i];  // read unconditionally, so that the loop vectorises
+    dx[i] = y[i] > T(0) ? g : T(0);
+  }
 }
 
 template void relu_forward_cpu<float>(float*, const float*, int64_t);
