@@ -1,6 +1,5 @@
 // BatchNorm train forward (reads x three times, writes y), backward (reads dy and x twice,
 // writes dx) and eval forward (reads x, writes y): the head's (30, 64) and a large batch.
-#include <random>
 #include <string>
 
 #include "bench_harness.h"
@@ -10,22 +9,14 @@ using namespace vggtl;
 
 namespace {
 
-Tensor filled(const Shape& s, Device d, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  Tensor h = Tensor::empty(s, DType::F32);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  for (int64_t i = 0; i < h.numel(); ++i) h.data<float>()[i] = u(rng);
-  return d.is_cpu() ? h : to_device(h, d);
-}
-
 void run(Device d, const bench::Options& opt) {
   const int64_t big = opt.quick ? 4096 : 65536;
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{30, 64}, {big, 256}}) {
-    Tensor x = filled({rows, cols}, d, 1), dy = filled({rows, cols}, d, 2);
+    Tensor x = bench::random_tensor({rows, cols}, d, 1), dy = bench::random_tensor({rows, cols}, d, 2);
     Tensor y = Tensor::empty({rows, cols}, DType::F32, d),
            dx = Tensor::empty({rows, cols}, DType::F32, d);
-    Tensor gamma = filled({cols}, d, 3, 0.5f, 1.5f), beta = filled({cols}, d, 4);
-    Tensor mm = filled({cols}, d, 5), mv = filled({cols}, d, 6, 0.5f, 2.f);
+    Tensor gamma = bench::random_tensor({cols}, d, 3, 0.5f, 1.5f), beta = bench::random_tensor({cols}, d, 4);
+    Tensor mm = bench::random_tensor({cols}, d, 5), mv = bench::random_tensor({cols}, d, 6, 0.5f, 2.f);
     Tensor mean = Tensor::empty({cols}, DType::F32, d), inv = Tensor::empty({cols}, DType::F32, d);
     Tensor dg = Tensor::empty({cols}, DType::F32, d), db = Tensor::empty({cols}, DType::F32, d);
     const std::string shape = "(" + std::to_string(rows) + "," + std::to_string(cols) + ")";

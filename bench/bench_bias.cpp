@@ -1,6 +1,5 @@
 // Bias add (+ReLU) and its column-sum gradient: the head's (30, 64) and a large matrix for
 // bandwidth (GB/s counts x read + y written, or dy read).
-#include <random>
 #include <string>
 
 #include "bench_harness.h"
@@ -10,18 +9,10 @@ using namespace vggtl;
 
 namespace {
 
-Tensor filled(const Shape& s, Device d, uint32_t seed) {
-  Tensor h = Tensor::empty(s, DType::F32);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  for (int64_t i = 0; i < h.numel(); ++i) h.data<float>()[i] = u(rng);
-  return d.is_cpu() ? h : to_device(h, d);
-}
-
 void run(Device d, const bench::Options& opt) {
   const int64_t big = opt.quick ? 4096 : 65536;
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{30, 64}, {big, 256}}) {
-    Tensor x = filled({rows, cols}, d, 1), b = filled({cols}, d, 2),
+    Tensor x = bench::random_tensor({rows, cols}, d, 1), b = bench::random_tensor({cols}, d, 2),
            y = Tensor::empty({rows, cols}, DType::F32, d);
     Tensor db = Tensor::empty({cols}, DType::F32, d);
     const std::string shape = "(" + std::to_string(rows) + "," + std::to_string(cols) + ")";

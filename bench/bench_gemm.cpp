@@ -1,6 +1,5 @@
 // GEMM at the reference head's shapes (batch 30, 25,088 -> 64 -> 2): forward, weight gradient
 // and input gradient, in TFLOP/s; oneDNN on the CPU, cuBLAS (fp32) on the GPU.
-#include <random>
 #include <string>
 
 #include "bench_harness.h"
@@ -9,14 +8,6 @@
 using namespace vggtl;
 
 namespace {
-
-Tensor filled(const Shape& s, Device d, uint32_t seed) {
-  Tensor h = Tensor::empty(s, DType::F32);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  for (int64_t i = 0; i < h.numel(); ++i) h.data<float>()[i] = u(rng);
-  return d.is_cpu() ? h : to_device(h, d);
-}
 
 struct Case {
   const char* name;
@@ -32,8 +23,8 @@ void run(Device d, const bench::Options& opt) {
       {"fwd   h(30,64) W(64,2)", 30, 2, 64, false, false},
   };
   for (const Case& c : cases) {
-    Tensor a = filled(c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, d, 1);
-    Tensor b = filled(c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, d, 2);
+    Tensor a = bench::random_tensor(c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, d, 1);
+    Tensor b = bench::random_tensor(c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, d, 2);
     Tensor out = Tensor::empty({c.m, c.n}, DType::F32, d);
     const double ms = bench::median_ms(
         d, [&] { gemm(out, a, b, c.ta, c.tb); }, opt);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include "engine/context.h"
@@ -91,6 +92,15 @@ bool skip_gpu(const Options& opt, const std::string& what) {
   if (cuda_available()) return false;
   std::printf("%-48s | skipped: %s\n", what.c_str(), cuda_runtime_info().unusable_reason.c_str());
   return true;
+}
+
+Tensor random_tensor(const Shape& shape, Device device, uint32_t seed, float lo, float hi) {
+  Tensor h = Tensor::empty(shape, DType::F32);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  float* p = h.data<float>();
+  for (int64_t i = 0; i < h.numel(); ++i) p[i] = u(rng);
+  return device.is_cpu() ? h : to_device(h, device);
 }
 
 }  // namespace vggtl::bench

@@ -3,10 +3,12 @@
 // Absolute times mean something only on the GPU machine; on shared CPUs compare ratios.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
 #include "engine/device.h"
+#include "engine/tensor.h"
 
 namespace vggtl::bench {
 
@@ -30,6 +32,9 @@ double copy_bandwidth_gbs(Device device, const Options& opt);
 // Prints one line. bytes and flops may be 0 to omit the rate.
 void report(const std::string& name, Device device, double ms, double bytes, double flops,
             const std::string& note = "", const Options* opt = nullptr);
+
+// An f32 tensor of uniform values in [lo, hi) from a fixed seed, on `device`.
+Tensor random_tensor(const Shape& shape, Device device, uint32_t seed, float lo = -1.f, float hi = 1.f);
 
 // Prints "skipped: <reason>" for GPU benches on a machine without a GPU; returns true if so.
 bool skip_gpu(const Options& opt, const std::string& what);

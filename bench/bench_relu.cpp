@@ -1,6 +1,5 @@
 // ReLU forward and backward: the head's (30, 64) and 16M elements for bandwidth (forward reads x
 // and writes y: 8 bytes per element; backward reads dy and y, writes dx: 12).
-#include <random>
 #include <string>
 
 #include "bench_harness.h"
@@ -10,17 +9,9 @@ using namespace vggtl;
 
 namespace {
 
-Tensor filled(int64_t n, Device d, uint32_t seed) {
-  Tensor h = Tensor::empty({n}, DType::F32);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  for (int64_t i = 0; i < n; ++i) h.data<float>()[i] = u(rng);
-  return d.is_cpu() ? h : to_device(h, d);
-}
-
 void run(Device d, const bench::Options& opt) {
   for (int64_t n : {int64_t{30 * 64}, opt.quick ? int64_t{1} << 20 : int64_t{1} << 24}) {
-    Tensor x = filled(n, d, 1), dy = filled(n, d, 2);
+    Tensor x = bench::random_tensor({n}, d, 1), dy = bench::random_tensor({n}, d, 2);
     Tensor y = Tensor::empty({n}, DType::F32, d), dx = Tensor::empty({n}, DType::F32, d);
     double ms = bench::median_ms(
         d, [&] { relu_forward(y, x); }, opt);

@@ -42,6 +42,14 @@ Comparison compare(const double* actual, const double* expected, int64_t n);
 // max |a - e| <= rel * ||e||_2 / sqrt(n) (relative to the RMS of the expected values).
 ::testing::AssertionResult within_rms(const Comparison& c, int64_t n, double rel);
 
+// Runs f(block, thread) for every thread of a 1-D launch grid, in order: the CPU sweeps that run
+// a kernel's per-thread function as the GPU would.
+template <typename F>
+void sweep_grid(int64_t blocks, int threads, F f) {
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int t = 0; t < threads; ++t) f(static_cast<uint32_t>(b), static_cast<uint32_t>(t));
+}
+
 // Host copy of any tensor (synchronises).
 Tensor host_copy(const Tensor& t);
 // A device tensor filled with NaN (float) so that unwritten outputs fail comparisons.

@@ -14,12 +14,6 @@
 namespace vggtl {
 namespace {
 
-template <typename F>
-void sweep(int64_t blocks, int threads, F f) {
-  for (int64_t b = 0; b < blocks; ++b)
-    for (int t = 0; t < threads; ++t) f(static_cast<uint32_t>(b), static_cast<uint32_t>(t));
-}
-
 Tensor host_tensor(const std::vector<float>& v, const Shape& shape) {
   Tensor t = Tensor::empty(shape, DType::F32);
   std::memcpy(t.raw(), v.data(), v.size() * sizeof(float));
@@ -86,7 +80,7 @@ void sweep_case(int64_t m, int64_t c, bool vec, bool wide_index) {
   std::memset(got.raw(), 0xee, got.nbytes());
   const int64_t units = bias_relu_units<T>(m, c, vec);
   const int64_t blocks = (units + kBiasReluThreads - 1) / kBiasReluThreads;
-  sweep(blocks, kBiasReluThreads, [&](uint32_t bl, uint32_t t) {
+  test::sweep_grid(blocks, kBiasReluThreads, [&](uint32_t bl, uint32_t t) {
     if (vec && wide_index) bias_relu_thread<T, true, int64_t>(got.data<T>(), x.data<T>(), b.data(), units, c, bl, t);
     else if (vec) bias_relu_thread<T, true, uint32_t>(got.data<T>(), x.data<T>(), b.data(), static_cast<uint32_t>(units), static_cast<uint32_t>(c), bl, t);
     else if (wide_index) bias_relu_thread<T, false, int64_t>(got.data<T>(), x.data<T>(), b.data(), units, c, bl, t);

@@ -45,12 +45,6 @@ uint16_t reference_bf16(float f) {
   return static_cast<uint16_t>((lo & 1u) ? hi : lo);
 }
 
-template <typename F>
-void sweep(int64_t blocks, int threads, F f) {
-  for (int64_t b = 0; b < blocks; ++b)
-    for (int t = 0; t < threads; ++t) f(static_cast<uint32_t>(b), static_cast<uint32_t>(t));
-}
-
 std::vector<bf16> to_bf16(const std::vector<float>& v) {
   std::vector<bf16> r(v.size());
   for (size_t i = 0; i < v.size(); ++i) r[i] = float_to_bf16(v[i]);
@@ -121,12 +115,12 @@ TEST(Convert, ThreadFunctionSweepMatchesCpu) {
     for (bool vec : {true, false}) {
       Tensor y = Tensor::empty({n}, DType::BF16);
       std::memset(y.raw(), 0xee, y.nbytes());
-      sweep(convert_blocks(n), kConvertThreads,
+      test::sweep_grid(convert_blocks(n), kConvertThreads,
             [&](uint32_t b, uint32_t t) { convert_thread(y.data<bf16>(), x.data<float>(), n, vec, b, t); });
       for (int64_t i = 0; i < n; ++i)
         ASSERT_EQ(y.data<bf16>()[i].bits, expected[i].bits) << "n=" << n << " vec=" << vec << " i=" << i;
       Tensor back = Tensor::empty({n}, DType::F32);
-      sweep(convert_blocks(n), kConvertThreads,
+      test::sweep_grid(convert_blocks(n), kConvertThreads,
             [&](uint32_t b, uint32_t t) { convert_thread(back.data<float>(), y.data<bf16>(), n, vec, b, t); });
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(back.data<float>()[i], bf16_to_float(expected[i])) << i;
     }
@@ -152,14 +146,14 @@ TEST(Convert, PadChannelsMatchesPlainLoop) {
       // The per-thread function, vector path where the width allows, against the CPU twin.
       for (bool vec : {false, cp % 8 == 0}) {
         Tensor ya = Tensor::empty({m * cp}, DType::BF16);
-        sweep(pad_channels_blocks(m), kConvertThreads,
+        test::sweep_grid(pad_channels_blocks(m), kConvertThreads,
               [&](uint32_t b, uint32_t t) { pad_channels_thread(ya.data<bf16>(), x.data(), m, c, cp, vec, b, t); });
         for (int64_t i = 0; i < m * cp; ++i)
           ASSERT_EQ(ya.data<bf16>()[i].bits, yb[i].bits) << "vec=" << vec << " i=" << i;
       }
       for (bool vec : {false, cp % 4 == 0}) {
         Tensor ya = Tensor::empty({m * cp}, DType::F32);
-        sweep(pad_channels_blocks(m), kConvertThreads,
+        test::sweep_grid(pad_channels_blocks(m), kConvertThreads,
               [&](uint32_t b, uint32_t t) { pad_channels_thread(ya.data<float>(), x.data(), m, c, cp, vec, b, t); });
         for (int64_t i = 0; i < m * cp; ++i) ASSERT_EQ(ya.data<float>()[i], yf[i]) << "vec=" << vec << " i=" << i;
       }
@@ -183,7 +177,7 @@ TEST(Convert, HwioToKrscMatchesPlainLoop) {
   const int64_t total = k * r * s * cp;
   std::vector<bf16> expected(static_cast<size_t>(total)), got(static_cast<size_t>(total), bf16{0xdead});
   hwio_to_krsc_cpu(expected.data(), w.data(), r, s, c, k, cp);
-  sweep(hwio_to_krsc_blocks(total), kConvertThreads,
+  test::sweep_grid(hwio_to_krsc_blocks(total), kConvertThreads,
         [&](uint32_t b, uint32_t t) { hwio_to_krsc_thread(got.data(), w.data(), r, s, c, k, cp, b, t); });
   for (int64_t i = 0; i < total; ++i) ASSERT_EQ(got[i].bits, expected[i].bits) << i;
 }

@@ -14,12 +14,6 @@
 namespace vggtl {
 namespace {
 
-template <typename F>
-void sweep(int64_t blocks, int threads, F f) {
-  for (int64_t b = 0; b < blocks; ++b)
-    for (int t = 0; t < threads; ++t) f(static_cast<uint32_t>(b), static_cast<uint32_t>(t));
-}
-
 Tensor random_host(const Shape& shape, DType dt, uint64_t seed) {
   std::vector<float> v = test::random_floats(static_cast<size_t>(shape.numel()), seed, -5.f, 5.f);
   Tensor t = Tensor::empty(shape, dt);
@@ -86,7 +80,7 @@ void sweep_case(int64_t n, int64_t h, int64_t w, int64_t c, bool vec, bool wide)
   std::memset(got.raw(), 0xee, got.nbytes());
   const int64_t units = maxpool2d_units<T>(n, h, w, c, vec);
   const int64_t blocks = (units + kMaxPoolThreads - 1) / kMaxPoolThreads;
-  sweep(blocks, kMaxPoolThreads, [&](uint32_t bl, uint32_t t) {
+  test::sweep_grid(blocks, kMaxPoolThreads, [&](uint32_t bl, uint32_t t) {
     T* y = got.data<T>();
     const T* xp = x.data<T>();
     if (vec && wide) maxpool2d_thread<T, true, int64_t>(y, xp, units, h, w, c, bl, t);
