@@ -44,6 +44,29 @@ void install(Err* e, jpeg_error_mgr** slot) {
 
 uint8_t clamp_byte(int v) { return static_cast<uint8_t>(std::clamp(v, 0, 255)); }
 
+// Runs body(cinfo) on a decompressor with `data` as its source and the header read; false, with
+// libjpeg's message in *reason, when libjpeg gave up. A libjpeg error jumps out of the body and
+// skips its destructors: bodies keep their buffers in the caller's outputs or accept the leak.
+template <typename Body>
+bool with_decompressor(const uint8_t* data, size_t size, std::string* reason, Body body) {
+  jpeg_decompress_struct cinfo;
+  Err err;
+  install(&err, &cinfo.err);
+  volatile bool created = false;
+  volatile bool ok = false;
+  if (!setjmp(err.jump)) {
+    jpeg_create_decompress(&cinfo);
+    created = true;
+    jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
+    jpeg_read_header(&cinfo, TRUE);
+    body(cinfo);
+    ok = true;
+  }
+  if (created) jpeg_destroy_decompress(&cinfo);
+  if (!ok && reason) *reason = err.message;
+  return ok;
+}
+
 }  // namespace
 
 int JpegFixture::components() const {
@@ -168,16 +191,7 @@ std::vector<uint8_t> encode_jpeg(const JpegFixture& f) {
 }
 
 bool libjpeg_decode_rgb(const uint8_t* data, size_t size, DecodedImage* out, std::string* reason) {
-  jpeg_decompress_struct cinfo;
-  Err err;
-  install(&err, &cinfo.err);
-  volatile bool created = false;
-  volatile bool ok = false;
-  if (!setjmp(err.jump)) {
-    jpeg_create_decompress(&cinfo);
-    created = true;
-    jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
-    jpeg_read_header(&cinfo, TRUE);
+  return with_decompressor(data, size, reason, [&](jpeg_decompress_struct& cinfo) {
     jpeg_start_decompress(&cinfo);
     const int w = static_cast<int>(cinfo.output_width), comps = cinfo.output_components;
     out->width = w;
@@ -193,25 +207,12 @@ bool libjpeg_decode_rgb(const uint8_t* data, size_t size, DecodedImage* out, std
           out->rgb[(y * w + x) * 3 + c] = row[static_cast<size_t>(x) * comps + (comps == 1 ? 0 : c)];
     }
     jpeg_finish_decompress(&cinfo);
-    ok = true;
-  }
-  if (created) jpeg_destroy_decompress(&cinfo);
-  if (!ok && reason) *reason = err.message;
-  return ok;
+  });
 }
 
 bool libjpeg_decode_planes(const std::vector<uint8_t>& jpeg, std::vector<RawPlane>* planes,
                            std::string* reason) {
-  jpeg_decompress_struct cinfo;
-  Err err;
-  install(&err, &cinfo.err);
-  volatile bool created = false;
-  volatile bool ok = false;
-  if (!setjmp(err.jump)) {
-    jpeg_create_decompress(&cinfo);
-    created = true;
-    jpeg_mem_src(&cinfo, jpeg.data(), static_cast<unsigned long>(jpeg.size()));
-    jpeg_read_header(&cinfo, TRUE);
+  return with_decompressor(jpeg.data(), jpeg.size(), reason, [&](jpeg_decompress_struct& cinfo) {
     cinfo.raw_data_out = TRUE;
     jpeg_start_decompress(&cinfo);
     const int nc = cinfo.num_components;
@@ -253,11 +254,7 @@ bool libjpeg_decode_planes(const std::vector<uint8_t>& jpeg, std::vector<RawPlan
                     p.samples.data() + static_cast<size_t>(y) * w);
     }
     jpeg_finish_decompress(&cinfo);
-    ok = true;
-  }
-  if (created) jpeg_destroy_decompress(&cinfo);
-  if (!ok && reason) *reason = err.message;
-  return ok;
+  });
 }
 
 std::vector<uint8_t> transcode_jpeg(const std::vector<uint8_t>& jpeg, const CoefficientEdit& edit) {
