@@ -79,7 +79,7 @@ void bench_cpu(const bench::Options& opt) {
   // core (OPENBLAS_CORETYPE=SKYLAKEX overrides): say which one the comparison ran.
   std::printf("# OpenBLAS: core %s, %d threads\n", openblas_get_corename(), openblas_get_num_threads());
 #endif
-  double total_dnnl = 0, total_blas = 0, flops = 0;
+  double total_dnnl = 0, total_direct = 0, total_blas = 0, flops = 0;
   for (const LayerShape& l : vgg_convs()) {
     const Conv2dShape s{n, l.hw, l.hw, l.c, l.k};
     flops += s.flops();
@@ -87,14 +87,22 @@ void bench_cpu(const bench::Options& opt) {
     Tensor w = random_tensor({3, 3, l.c, l.k}, 2, 0.1f);
     Tensor b = random_tensor({l.k}, 3, 0.1f);
     Tensor y = Tensor::empty({n, l.hw, l.hw, l.k}, DType::F32);
+    // What the engine runs (Auto: Winograd where oneDNN has it), then direct convolution.
     Conv2dOnednn conv(l.c, l.k, true);
     const double ms = bench::median_ms(Device::cpu(), [&] {
       conv.forward(y.data<float>(), x.data<float>(), n, l.hw, l.hw, w.data<float>(), b.data<float>());
     }, opt);
+    Conv2dOnednn direct(l.c, l.k, true, CpuConvAlgo::Direct);
+    const double ms_direct = bench::median_ms(Device::cpu(), [&] {
+      direct.forward(y.data<float>(), x.data<float>(), n, l.hw, l.hw, w.data<float>(), b.data<float>());
+    }, opt);
     total_dnnl += ms;
+    total_direct += ms_direct;
     const std::string name = std::string("conv2d ") + l.name + " N1 " + std::to_string(l.hw) + "x" +
                              std::to_string(l.hw) + "x" + std::to_string(l.c) + "->" + std::to_string(l.k);
-    bench::report(name + " onednn", Device::cpu(), ms, 0, s.flops(), conv.implementation());
+    bench::report(name + " onednn", Device::cpu(), ms, 0, s.flops(),
+                  conv.implementation() + ", " + std::to_string(ms_direct / ms).substr(0, 4) + "x direct");
+    bench::report(name + " onednn direct", Device::cpu(), ms_direct, 0, s.flops(), direct.implementation());
 #if VGGTL_HAVE_OPENBLAS
     Tensor col = Tensor::empty({n * l.hw * l.hw, 9 * l.c}, DType::F32);
     const int64_t m = n * l.hw * l.hw;
@@ -107,13 +115,15 @@ void bench_cpu(const bench::Options& opt) {
     }, opt);
     total_blas += ms_blas;
     bench::report(name + " im2col+openblas", Device::cpu(), ms_blas, 0, s.flops(),
-                  "onednn is " + std::to_string(ms_blas / ms).substr(0, 4) + "x faster");
+                  "onednn direct is " + std::to_string(ms_blas / ms_direct).substr(0, 4) + "x faster");
 #endif
   }
-  bench::report("conv2d all 13 N1 224 onednn", Device::cpu(), total_dnnl, 0, flops);
+  bench::report("conv2d all 13 N1 224 onednn", Device::cpu(), total_dnnl, 0, flops,
+                std::to_string(total_direct / total_dnnl).substr(0, 4) + "x direct");
+  bench::report("conv2d all 13 N1 224 onednn direct", Device::cpu(), total_direct, 0, flops);
 #if VGGTL_HAVE_OPENBLAS
   bench::report("conv2d all 13 N1 224 im2col+openblas", Device::cpu(), total_blas, 0, flops,
-                "onednn is " + std::to_string(total_blas / total_dnnl).substr(0, 4) + "x faster");
+                "onednn direct is " + std::to_string(total_blas / total_direct).substr(0, 4) + "x faster");
 #else
   std::printf("# im2col + OpenBLAS comparison not built: OpenBLAS was not found\n");
 #endif

@@ -28,12 +28,21 @@ struct Conv2dShape {
 void conv2d_3x3_ref_cpu(double* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
                         bool relu);
 
-// oneDNN fast path for one layer: f32 NHWC, bias and ReLU fused as a post-op. Primitives are made
-// once per (N,H,W) and kept; the weights are reordered into the primitive's preferred layout once
-// and again only after weights_changed() or when given another pointer.
+// The oneDNN algorithm. Auto: Winograd for layers of 16 or more input channels where oneDNN
+// offers it (an AVX-512 CPU; 1.2-2.6x faster than direct on VGG16's layers, with the same error
+// against the oracle, see docs/performance.md), else direct (the 3-channel first layer, where
+// Winograd was 5x slower). Direct and Winograd force one (Winograd throws where oneDNN
+// has none); for tests and benches.
+enum class CpuConvAlgo : uint8_t { Auto, Direct, Winograd };
+
+// oneDNN fast path for one layer: f32 NHWC in and out, bias and ReLU fused as a post-op. Direct
+// convolution works on the NHWC tensors in place; Winograd runs image by image through blocked
+// copies of the input and output (its layouts), which costs 5-20% of its time. Primitives are made
+// once per shape and kept; the weights are reordered into the primitive's layout once and again
+// only after weights_changed() or when given another pointer.
 class Conv2dOnednn {
  public:
-  Conv2dOnednn(int64_t c, int64_t k, bool relu);
+  Conv2dOnednn(int64_t c, int64_t k, bool relu, CpuConvAlgo algo = CpuConvAlgo::Auto);
   ~Conv2dOnednn();
   Conv2dOnednn(const Conv2dOnednn&) = delete;
   Conv2dOnednn& operator=(const Conv2dOnednn&) = delete;
@@ -42,7 +51,8 @@ class Conv2dOnednn {
   // y (n,h,w,K) from x (n,h,w,C), w (3,3,C,K), b (K).
   void forward(float* y, const float* x, int64_t n, int64_t h, int64_t w, const float* weights,
                const float* bias);
-  // The oneDNN implementation chosen for the last shape run ("brg:avx512_core", ...), for benches.
+  // The oneDNN implementation of the last shape run ("brgconv:avx512_core", "jit_wino_4x3:..."),
+  // for benches and tests.
   std::string implementation() const;
 
  private:

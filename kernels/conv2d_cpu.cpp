@@ -1,9 +1,11 @@
-// oneDNN fast path of the 3x3 'same' convolution: NHWC f32 activations used in place (no
-// reorder per call), weights reordered once into the layout the primitive asks for, bias and ReLU
-// fused (bias argument + eltwise post-op). Checked against the double oracle in test_conv2d.cpp.
+// oneDNN fast path of the 3x3 'same' convolution: direct on the NHWC f32 activations in place, or
+// Winograd through per-image blocked copies; weights reordered once into the layout the primitive
+// asks for, bias and ReLU fused (bias argument + eltwise post-op). Checked against the double
+// oracle in test_conv2d.cpp.
 #include <dnnl.hpp>
 
 #include <map>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -30,16 +32,25 @@ dnnl::engine& cpu_engine() {
 
 }  // namespace
 
+// Auto's rule, fixed rather than timed so that a run's numbers never depend on machine load.
+constexpr int64_t kMinWinogradChannels = 16;
+
 struct Conv2dOnednn::Impl {
   int64_t c, k;
   bool relu;
+  CpuConvAlgo algo;
   struct Plan {
     dnnl::convolution_forward::primitive_desc pd;
     dnnl::convolution_forward prim;
     dnnl::memory weights;  // in pd.weights_desc(), shared with plans asking for the same layout
     uint64_t weights_generation = 0;
+    // Winograd: one image at a time, NHWC -> the primitive's layout -> NHWC.
+    bool per_image = false;
+    dnnl::memory src_copy, dst_copy;
+    dnnl::reorder to_src, from_dst;
   };
-  std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> plans;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> plans;  // direct, by (n, h, w)
+  std::map<std::pair<int64_t, int64_t>, std::optional<Plan>> winograd;  // by (h, w); none offered
   // Reordered weights by layout, made from `source` in `generation` (bumped when the weights
   // change or arrive through another pointer; plans holding an older generation reorder again).
   std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> reordered;
@@ -49,23 +60,92 @@ struct Conv2dOnednn::Impl {
   dnnl::stream stream{cpu_engine()};
   std::mutex mutex;
 
-  Plan make_plan(int64_t n, int64_t h, int64_t w) {
-    const dnnl::memory::desc src({n, c, h, w}, dt::f32, tag::nhwc);
-    const dnnl::memory::desc wei({k, c, 3, 3}, dt::f32, tag::any);
-    const dnnl::memory::desc bias({k}, dt::f32, tag::x);
-    const dnnl::memory::desc dst({n, k, h, w}, dt::f32, tag::nhwc);
-    const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                               dnnl::algorithm::convolution_direct, src, wei, bias, dst,
-                                               {1, 1}, {1, 1}, {1, 1});
-    dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr() const {
+    dnnl::primitive_attr a;
     if (relu) {
       dnnl::post_ops ops;
       ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-      attr.set_post_ops(ops);
+      a.set_post_ops(ops);
     }
-    Plan p{dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine()), {}, {}};
+    return a;
+  }
+
+  dnnl::convolution_forward::desc conv_desc(dnnl::algorithm a, int64_t n, int64_t h, int64_t w,
+                                            tag activations) const {
+    const dnnl::memory::desc src({n, c, h, w}, dt::f32, activations);
+    const dnnl::memory::desc wei({k, c, 3, 3}, dt::f32, tag::any);
+    const dnnl::memory::desc bias({k}, dt::f32, tag::x);
+    const dnnl::memory::desc dst({n, k, h, w}, dt::f32, activations);
+    return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, a, src, wei, bias, dst,
+                                           {1, 1}, {1, 1}, {1, 1});
+  }
+
+  Plan make_plan(int64_t n, int64_t h, int64_t w) {
+    Plan p;
+    p.pd = dnnl::convolution_forward::primitive_desc(
+        conv_desc(dnnl::algorithm::convolution_direct, n, h, w, tag::nhwc), attr(), cpu_engine());
     p.prim = dnnl::convolution_forward(p.pd);
     return p;
+  }
+
+  // The Winograd plan for one (h, w) image, in the layouts oneDNN picks; none where oneDNN has no
+  // Winograd implementation for it (no AVX-512, or a shape it does not take).
+  std::optional<Plan> make_winograd_plan(int64_t h, int64_t w) {
+    std::optional<Plan> p(std::in_place);
+    try {
+      p->pd = dnnl::convolution_forward::primitive_desc(
+          conv_desc(dnnl::algorithm::convolution_winograd, 1, h, w, tag::any), attr(), cpu_engine());
+    } catch (const dnnl::error& e) {
+      if (e.status != dnnl_unimplemented) throw;
+      return std::nullopt;
+    }
+    p->prim = dnnl::convolution_forward(p->pd);
+    p->per_image = true;
+    p->src_copy = dnnl::memory(p->pd.src_desc(), cpu_engine());
+    p->dst_copy = dnnl::memory(p->pd.dst_desc(), cpu_engine());
+    const dnnl::memory::desc src_nhwc({1, c, h, w}, dt::f32, tag::nhwc);
+    const dnnl::memory::desc dst_nhwc({1, k, h, w}, dt::f32, tag::nhwc);
+    p->to_src = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), src_nhwc, cpu_engine(), p->pd.src_desc()));
+    p->from_dst = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), p->pd.dst_desc(), cpu_engine(), dst_nhwc));
+    return p;
+  }
+
+  Plan& plan_for(int64_t n, int64_t h, int64_t w) {
+    // Auto: Winograd from 16 channels up; on the 3-channel input layer it was 5x slower.
+    const bool try_winograd =
+        algo == CpuConvAlgo::Winograd || (algo == CpuConvAlgo::Auto && c >= kMinWinogradChannels);
+    if (try_winograd) {
+      auto it = winograd.find({h, w});
+      if (it == winograd.end()) it = winograd.emplace(std::make_pair(h, w), make_winograd_plan(h, w)).first;
+      if (it->second) return *it->second;
+      VGGTL_CHECK(algo != CpuConvAlgo::Winograd, "oneDNN has no Winograd convolution for ", h, "x", w, "x", c,
+                  " -> ", k, " on this CPU");
+    }
+    const auto key = std::make_tuple(n, h, w);
+    auto it = plans.find(key);
+    if (it == plans.end()) it = plans.emplace(key, make_plan(n, h, w)).first;
+    return it->second;
+  }
+
+  void run(Plan& p, float* y, const float* x, int64_t n, int64_t h, int64_t w, const float* bias) {
+    dnnl::memory b(p.pd.bias_desc(), cpu_engine(), const_cast<float*>(bias));
+    if (!p.per_image) {
+      dnnl::memory src(p.pd.src_desc(), cpu_engine(), const_cast<float*>(x));
+      dnnl::memory dst(p.pd.dst_desc(), cpu_engine(), y);
+      p.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
+                              {DNNL_ARG_DST, dst}});
+      return;
+    }
+    const dnnl::memory::desc src_nhwc({1, c, h, w}, dt::f32, tag::nhwc);
+    const dnnl::memory::desc dst_nhwc({1, k, h, w}, dt::f32, tag::nhwc);
+    for (int64_t i = 0; i < n; ++i) {
+      dnnl::memory src(src_nhwc, cpu_engine(), const_cast<float*>(x + i * h * w * c));
+      dnnl::memory dst(dst_nhwc, cpu_engine(), y + i * h * w * k);
+      p.to_src.execute(stream, src, p.src_copy);
+      p.prim.execute(stream, {{DNNL_ARG_SRC, p.src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
+                              {DNNL_ARG_DST, p.dst_copy}});
+      p.from_dst.execute(stream, p.dst_copy, dst);
+    }
   }
 
   // The weights in `layout`, reordered from the Keras (R,S,C,K) array once per layout.
@@ -82,11 +162,13 @@ struct Conv2dOnednn::Impl {
   }
 };
 
-Conv2dOnednn::Conv2dOnednn(int64_t c, int64_t k, bool relu) : impl_(std::make_unique<Impl>()) {
+Conv2dOnednn::Conv2dOnednn(int64_t c, int64_t k, bool relu, CpuConvAlgo algo)
+    : impl_(std::make_unique<Impl>()) {
   VGGTL_CHECK(c > 0 && k > 0, "Conv2dOnednn: ", c, " input and ", k, " output channels");
   impl_->c = c;
   impl_->k = k;
   impl_->relu = relu;
+  impl_->algo = algo;
 }
 
 Conv2dOnednn::~Conv2dOnednn() = default;
@@ -103,10 +185,7 @@ void Conv2dOnednn::forward(float* y, const float* x, int64_t n, int64_t h, int64
   Impl& m = *impl_;
   std::lock_guard<std::mutex> lock(m.mutex);
   try {
-    auto key = std::make_tuple(n, h, w);
-    auto it = m.plans.find(key);
-    if (it == m.plans.end()) it = m.plans.emplace(key, m.make_plan(n, h, w)).first;
-    Impl::Plan& p = it->second;
+    Impl::Plan& p = m.plan_for(n, h, w);
     if (weights != m.source) {
       m.reordered.clear();
       m.source = weights;
@@ -117,11 +196,7 @@ void Conv2dOnednn::forward(float* y, const float* x, int64_t n, int64_t h, int64
       p.weights_generation = m.generation;
     }
     m.last_impl = p.pd.impl_info_str();
-    dnnl::memory src(p.pd.src_desc(), cpu_engine(), const_cast<float*>(x));
-    dnnl::memory dst(p.pd.dst_desc(), cpu_engine(), y);
-    dnnl::memory b(p.pd.bias_desc(), cpu_engine(), const_cast<float*>(bias));
-    p.prim.execute(m.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
-                            {DNNL_ARG_DST, dst}});
+    m.run(p, y, x, n, h, w, bias);
     m.stream.wait();
   } catch (const dnnl::error& e) {
     rethrow_dnnl(e, "convolution");

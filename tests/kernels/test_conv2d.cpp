@@ -2,11 +2,14 @@
 // layout (kh, kw, in, out) and cross-correlation without flip checked with single impulses;
 // oneDNN against the oracle at awkward sizes (max error <= 1e-5 of the output RMS: f32 products
 // summed in f32 over 9C <= 144 terms stay near 1e-7 relative); weight changes and several shapes
-// on one oneDNN object; cuDNN against the oracle for each precision (Gpu suite).
+// on one oneDNN object; Winograd (Auto's choice on AVX-512) against the oracle; cuDNN against the
+// oracle for each precision (Gpu suite).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/context.h"
@@ -161,6 +164,54 @@ TEST(Conv2d, OnednnFollowsWeightChangesAndShapes) {
   Case c = a;
   for (float& v : c.w) v = -v;
   check(c, "weights from another pointer");
+}
+
+// Winograd (what Auto picks where oneDNN has it) against the oracle at VGG-like channel counts,
+// awkward image sizes, several images per call (run one by one through blocked copies), with and
+// without ReLU. Its transforms add rounding: measured max error 0.5-3.6e-6 of the output RMS on
+// VGG16's layer shapes, the same range as direct convolution; the bound is the direct one.
+TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
+  {
+    Conv2dOnednn probe(32, 32, false, CpuConvAlgo::Winograd);
+    const Case cs = random_case({1, 8, 8, 32, 32}, 500);
+    std::vector<float> y(cs.x.size());
+    const std::string err = test::error_of(
+        [&] { probe.forward(y.data(), cs.x.data(), 1, 8, 8, cs.w.data(), cs.b.data()); });
+    if (err != "(no error)") GTEST_SKIP() << "oneDNN offers no Winograd convolution here: " << err;
+  }
+  uint64_t seed = 600;
+  for (int64_t n : {1, 3})
+    for (int64_t hw : {5, 13, 28})
+      for (auto [c, k] : {std::pair<int64_t, int64_t>{16, 32}, {64, 48}, {128, 128}})
+        for (bool relu : {false, true}) {
+          const Case cs = random_case({n, hw, hw, c, k}, seed += 3);
+          const std::vector<double> want = oracle(cs, relu);
+          const int64_t count = static_cast<int64_t>(want.size());
+          for (CpuConvAlgo algo : {CpuConvAlgo::Winograd, CpuConvAlgo::Auto}) {
+            Conv2dOnednn conv(c, k, relu, algo);
+            const std::vector<float> got = onednn(conv, cs);
+            EXPECT_NE(conv.implementation().find("wino"), std::string::npos) << conv.implementation();
+            EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, 1e-5))
+                << n << "x" << hw << "x" << hw << "x" << c << " -> " << k << " relu=" << relu << " "
+                << conv.implementation();
+          }
+        }
+  // Auto keeps direct convolution below 16 input channels (the RGB input layer).
+  Conv2dOnednn rgb(3, 32, true);
+  const Case image = random_case({1, 13, 13, 3, 32}, 650);
+  const std::vector<float> rgb_got = onednn(rgb, image);
+  EXPECT_EQ(rgb.implementation().find("wino"), std::string::npos) << rgb.implementation();
+  const std::vector<double> rgb_want = oracle(image, true);
+  EXPECT_TRUE(test::within_rms(test::compare(rgb_got.data(), rgb_want.data(), static_cast<int64_t>(rgb_want.size())),
+                               static_cast<int64_t>(rgb_want.size()), 1e-5));
+  // Direct stays available and is what it says.
+  Conv2dOnednn direct(64, 48, true, CpuConvAlgo::Direct);
+  const Case cs = random_case({2, 13, 13, 64, 48}, 700);
+  const std::vector<float> got = onednn(direct, cs);
+  EXPECT_EQ(direct.implementation().find("wino"), std::string::npos) << direct.implementation();
+  const std::vector<double> want = oracle(cs, true);
+  const int64_t count = static_cast<int64_t>(want.size());
+  EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, 1e-5));
 }
 
 // ---- cuDNN against the oracle ----
