@@ -32,8 +32,8 @@ void conv2d_3x3_ref_cpu(double* y, const float* x, const float* w, const float* 
 // least 14x14 where oneDNN offers it (an AVX-512 CPU; 1.2-2.6x faster than direct on VGG16's
 // layers at 224x224, with the same error against the oracle, see docs/performance.md), else
 // direct (the 3-channel first layer and small images, where Winograd measured slower). Its
-// weights are transformed once per layer: 15-20 ms per million weights (about 0.25 s for the base). Direct and Winograd force one (Winograd throws where oneDNN
-// has none); for tests and benches.
+// weights are transformed once per layer: 15-20 ms per million (about 0.25 s for the base).
+// Direct and Winograd force one (Winograd throws where oneDNN has none); for tests and benches.
 enum class CpuConvAlgo : uint8_t { Auto, Direct, Winograd };
 
 // oneDNN fast path for one layer: f32 NHWC in and out, bias and ReLU fused as a post-op. Direct
