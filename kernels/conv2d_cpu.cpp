@@ -5,8 +5,8 @@
 #include <dnnl.hpp>
 
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -47,8 +47,9 @@ struct Conv2dOnednn::Impl {
     dnnl::convolution_forward prim;
     dnnl::memory weights;  // in pd.weights_desc(), shared with plans asking for the same layout
     uint64_t weights_generation = 0;
-    // Winograd: one image at a time, NHWC -> the primitive's layout -> NHWC.
+    // Winograd: one image at a time, NHWC (image_src) -> the primitive's layouts -> NHWC (image_dst).
     bool per_image = false;
+    dnnl::memory::desc image_src, image_dst;
     dnnl::memory src_copy, dst_copy;
     dnnl::reorder to_src, from_dst;
   };
@@ -106,10 +107,10 @@ struct Conv2dOnednn::Impl {
     p->per_image = true;
     p->src_copy = dnnl::memory(p->pd.src_desc(), cpu_engine());
     p->dst_copy = dnnl::memory(p->pd.dst_desc(), cpu_engine());
-    const dnnl::memory::desc src_nhwc({1, c, h, w}, dt::f32, tag::nhwc);
-    const dnnl::memory::desc dst_nhwc({1, k, h, w}, dt::f32, tag::nhwc);
-    p->to_src = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), src_nhwc, cpu_engine(), p->pd.src_desc()));
-    p->from_dst = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), p->pd.dst_desc(), cpu_engine(), dst_nhwc));
+    p->image_src = dnnl::memory::desc({1, c, h, w}, dt::f32, tag::nhwc);
+    p->image_dst = dnnl::memory::desc({1, k, h, w}, dt::f32, tag::nhwc);
+    p->to_src = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), p->image_src, cpu_engine(), p->pd.src_desc()));
+    p->from_dst = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), p->pd.dst_desc(), cpu_engine(), p->image_dst));
     return p;
   }
 
@@ -139,11 +140,9 @@ struct Conv2dOnednn::Impl {
                               {DNNL_ARG_DST, dst}});
       return;
     }
-    const dnnl::memory::desc src_nhwc({1, c, h, w}, dt::f32, tag::nhwc);
-    const dnnl::memory::desc dst_nhwc({1, k, h, w}, dt::f32, tag::nhwc);
     for (int64_t i = 0; i < n; ++i) {
-      dnnl::memory src(src_nhwc, cpu_engine(), const_cast<float*>(x + i * h * w * c));
-      dnnl::memory dst(dst_nhwc, cpu_engine(), y + i * h * w * k);
+      dnnl::memory src(p.image_src, cpu_engine(), const_cast<float*>(x + i * h * w * c));
+      dnnl::memory dst(p.image_dst, cpu_engine(), y + i * h * w * k);
       p.to_src.execute(stream, src, p.src_copy);
       p.prim.execute(stream, {{DNNL_ARG_SRC, p.src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
                               {DNNL_ARG_DST, p.dst_copy}});
