@@ -1,5 +1,6 @@
 // CUDA_CHECK, CUBLAS_CHECK, CUDNN_CHECK, KERNEL_CHECK: report the statement, file, line and the
-// library's own message, and throw vggtl::Error (CUDA_WARN logs it instead, for destructors). Include only from CUDA-enabled sources.
+// library's own message, and throw vggtl::Error (CUDA_WARN logs it instead, for destructors).
+// Include only from CUDA-enabled sources.
 #pragma once
 
 #include <cublas_v2.h>
