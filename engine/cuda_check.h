@@ -27,38 +27,26 @@ constexpr T ceil_div(T a, T b) {
 
 }  // namespace vggtl
 
-#define CUDA_CHECK(stmt)                                                                   \
-  do {                                                                                     \
-    cudaError_t vggtl_err_ = (stmt);                                                       \
-    if (vggtl_err_ != cudaSuccess)                                                         \
-      ::vggtl::throw_library_error("CUDA", #stmt, __FILE__, __LINE__, (int)vggtl_err_,     \
-                                   cudaGetErrorString(vggtl_err_));                        \
+// One status check: evaluates `stmt` once; unless it gave `ok`, passes the library, the statement
+// text, the place, the code and the library's message to `report`.
+#define VGGTL_LIBRARY_STATUS(type, ok, library, report, text, stmt)                           \
+  do {                                                                                          \
+    const type vggtl_st_ = (stmt);                                                              \
+    if (vggtl_st_ != (ok))                                                                      \
+      report(library, #stmt, __FILE__, __LINE__, static_cast<int>(vggtl_st_), text(vggtl_st_)); \
   } while (0)
 
+#define CUDA_CHECK(stmt) \
+  VGGTL_LIBRARY_STATUS(cudaError_t, cudaSuccess, "CUDA", ::vggtl::throw_library_error, cudaGetErrorString, stmt)
 // CUDA_CHECK's twin for destructors: a failure is logged, not thrown.
-#define CUDA_WARN(stmt)                                                                    \
-  do {                                                                                     \
-    cudaError_t vggtl_err_ = (stmt);                                                       \
-    if (vggtl_err_ != cudaSuccess)                                                         \
-      ::vggtl::warn_library_error("CUDA", #stmt, __FILE__, __LINE__, (int)vggtl_err_,      \
-                                  cudaGetErrorString(vggtl_err_));                         \
-  } while (0)
-
-#define CUBLAS_CHECK(stmt)                                                                 \
-  do {                                                                                     \
-    cublasStatus_t vggtl_st_ = (stmt);                                                     \
-    if (vggtl_st_ != CUBLAS_STATUS_SUCCESS)                                                \
-      ::vggtl::throw_library_error("cuBLAS", #stmt, __FILE__, __LINE__, (int)vggtl_st_,    \
-                                   cublasGetStatusString(vggtl_st_));              \
-  } while (0)
-
-#define CUDNN_CHECK(stmt)                                                                  \
-  do {                                                                                     \
-    cudnnStatus_t vggtl_st_ = (stmt);                                                      \
-    if (vggtl_st_ != CUDNN_STATUS_SUCCESS)                                                 \
-      ::vggtl::throw_library_error("cuDNN", #stmt, __FILE__, __LINE__, (int)vggtl_st_,     \
-                                   cudnnGetErrorString(vggtl_st_));                        \
-  } while (0)
+#define CUDA_WARN(stmt) \
+  VGGTL_LIBRARY_STATUS(cudaError_t, cudaSuccess, "CUDA", ::vggtl::warn_library_error, cudaGetErrorString, stmt)
+#define CUBLAS_CHECK(stmt) \
+  VGGTL_LIBRARY_STATUS(cublasStatus_t, CUBLAS_STATUS_SUCCESS, "cuBLAS", ::vggtl::throw_library_error, \
+                       cublasGetStatusString, stmt)
+#define CUDNN_CHECK(stmt) \
+  VGGTL_LIBRARY_STATUS(cudnnStatus_t, CUDNN_STATUS_SUCCESS, "cuDNN", ::vggtl::throw_library_error, \
+                       cudnnGetErrorString, stmt)
 
 // After every kernel launch: catches bad launch configurations at once (not execution errors,
 // which surface at the next synchronising call, also checked).
