@@ -1,28 +1,95 @@
 #!/usr/bin/env bash
 # On a bare GPU machine: unpack the bundle from scripts/make_device_bundle.sh, check that it
-# starts, run every GPU test, the benchmarks in quick mode, the PyTorch peers and the whole
-# reference job on the sample data, then print one summary table. Aim: under 6 minutes.
+# starts, then run the phases asked for:
+#   --tests  every GPU test (the *Gpu* suites of every test binary), counted from gtest's JSON;
+#            a GPU test that skips on this machine counts as a failure. Aim: under 5 minutes.
+#   --bench  the benchmarks in quick mode, the PyTorch peers, the whole reference job and the
+#            two decode routes compared. Aim: under 8 minutes.
+# With neither flag, both. --deadline S caps the whole script (default 280 s per phase asked
+# for): before each step the time left is checked, a step that no longer fits is skipped and
+# said so, and a step that runs gets at most the time left as its timeout.
+# Results ($OUT when set, else ./device_out), at most 8 files: summary.txt (appended as each
+# step ends), logs.tgz (every log, rewritten as each step ends and on exit), cudnn_cache.txt.
+# The last lines printed are the counts and the name of every failure.
 # The binaries link cuBLAS 13 and cuDNN 9 dynamically and find them in the GPU machine's
-# PyTorch wheels (nvidia/cu13, nvidia/cudnn): a machine whose PyTorch is built for CUDA 12, or
-# has none, fails at step 1 with the missing library named in ldd.txt.
-# Usage (repository root on the GPU machine): scripts/device_check.sh [--full]
-# Results go to $OUT (when set) or ./device_out: one log per step and summary.txt.
+# PyTorch wheels (nvidia/cu13, nvidia/cudnn); step 1 names a missing library in ldd.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-quick=--quick
-[[ "${1:-}" == "--full" ]] && quick=""
+
+tests=0 bench=0 deadline=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --tests) tests=1 ;;
+    --bench) bench=1 ;;
+    --deadline) deadline=${2:?--deadline needs seconds}; shift ;;
+    *) echo "usage: scripts/device_check.sh [--tests] [--bench] [--deadline SECONDS]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ $tests -eq 0 && $bench -eq 0 ]] && tests=1 bench=1
+[[ -z "$deadline" ]] && deadline=$(( 280 * (tests + bench) ))
+
 out=${OUT:-$PWD/device_out}
 mkdir -p "$out"
 work=/tmp/vggtl_device
-rm -rf "$work" && mkdir -p "$work"
-summary=()
-note() { summary+=("$1"); echo "== $1"; }
-clock() { date +%s; }
-t0=$(clock)
+rm -rf "$work" && mkdir -p "$work"/{logs,json}
+logs=$work/logs
+t0=$(date +%s)
+elapsed() { echo $(( $(date +%s) - t0 )); }
+left() { echo $(( deadline - $(elapsed) )); }
+
+failures=()
+note() { echo "$1" | tee -a "$out/summary.txt"; }
+fail() { failures+=("$1"); note "FAIL: $1"; }
+pack() { tar -C "$work" -czf "$out/logs.tgz.tmp" logs json 2>/dev/null && mv "$out/logs.tgz.tmp" "$out/logs.tgz"; }
+finish() {
+  pack
+  [[ -f "${VGGTL_CUDNN_CACHE:-}" ]] && cp "$VGGTL_CUDNN_CACHE" "$out/cudnn_cache.txt"
+  {
+    echo "==== device check verdict: $(elapsed) s of $deadline s; $(head -1 "$logs/gpu.txt" 2>/dev/null)"
+    echo "failures: ${#failures[@]}"
+    printf '  %s\n' "${failures[@]+"${failures[@]}"}" | head -n 32
+    (( ${#failures[@]} > 32 )) && echo "  ... and $(( ${#failures[@]} - 32 )) more in summary.txt"
+    grep -h '^tests:' "$work/test_counts.txt" 2>/dev/null
+  } > "$work/verdict.txt"
+  cat "$work/verdict.txt" >> "$out/summary.txt"
+  cat "$work/verdict.txt"
+}
+trap finish EXIT
+
+# step NAME MIN_S MAX_S CMD...: runs CMD with a timeout of min(MAX_S, time left) when at least
+# MIN_S seconds are left, else records the skip. Output goes to logs/NAME.log; a skip, a time-out
+# or a non-zero exit is recorded as a failure.
+step() {
+  local name=$1 min=$2 max=$3
+  shift 3
+  local l
+  l=$(left)
+  if (( l < min )); then
+    fail "$name skipped: $l s left before the deadline, it needs $min s"
+    return 1
+  fi
+  local t=$(( l < max ? l : max )) s=$(date +%s) rc=0
+  timeout -k 5 "$t" "$@" > "$logs/$name.log" 2>&1 || rc=$?
+  note "step $name: rc $rc in $(( $(date +%s) - s )) s (t=$(elapsed) s)"
+  pack
+  if (( rc == 124 || rc == 137 )); then
+    fail "$name timed out after $t s (logs/$name.log)"
+  elif (( rc != 0 )); then
+    fail "$name exited with $rc (logs/$name.log)"
+  fi
+  return $rc
+}
+
+note "== device check $(date -u +%FT%TZ): tests=$tests bench=$bench deadline=$deadline s"
 
 # 1. Sanity: the GPU, the bundle, the libraries.
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-tar -C "$work" -xJf .device_bundle/bundle.tar.xz || { echo "no bundle: run scripts/make_device_bundle.sh first"; exit 1; }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$logs/gpu.txt" 2>&1
+nvidia-smi > "$logs/nvidia-smi.txt" 2>&1
+if ! tar -C "$work" -xJf .device_bundle/bundle.tar.xz; then
+  fail "no bundle: run scripts/make_device_bundle.sh first"
+  exit 1
+fi
 pylibs=$(python3 - <<'PY'
 import importlib, os
 dirs = []
@@ -42,72 +109,80 @@ ourlibs="$work/lib:$pylibs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 ours() { LD_LIBRARY_PATH="$ourlibs" "$@"; }
 export VGGTL_TEST_TMPDIR="$work/tmp" VGGTL_CUDNN_CACHE="$work/cudnn_cache.txt"
 mkdir -p "$VGGTL_TEST_TMPDIR"
-if ! ours "$work/bin/vggtl_train" --version > "$out/version.txt" 2>&1; then
+if ! ours "$work/bin/vggtl_train" --version > "$logs/version.txt" 2>&1; then
   ourlibs="$ourlibs:$work/lib-fallback"  # this machine's C++ runtime is older than the build's
-  if ! ours "$work/bin/vggtl_train" --version > "$out/version.txt" 2>&1; then
-    ours ldd "$work/bin/vggtl_train" > "$out/ldd.txt" 2>&1
-    note "FAIL: the bundled binary does not start (see version.txt, ldd.txt)"
-    printf '%s\n' "${summary[@]}" > "$out/summary.txt"
+  if ! ours "$work/bin/vggtl_train" --version > "$logs/version.txt" 2>&1; then
+    ours ldd "$work/bin/vggtl_train" > "$logs/ldd.txt" 2>&1
+    fail "the bundled binary does not start (see version.txt, ldd.txt)"
     exit 1
   fi
 fi
-cat "$out/version.txt"
-# vggtl_train as a command for bench/reference_job.py, with the libraries it needs.
-mkdir -p "$work/wrapped"
-printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$ourlibs" "$work/bin/vggtl_train" > "$work/wrapped/vggtl_train"
-chmod +x "$work/wrapped/vggtl_train"
-grep -q "^device cuda" "$out/version.txt" || note "FAIL: vggtl sees no GPU (see version.txt)"
+note "$(tr '\n' ' ' < "$logs/version.txt")"
+note "CUDA libraries from: ${pylibs:-nowhere (no PyTorch wheels found)}"
+grep -q "^device cuda" "$logs/version.txt"
 
-# 2. Every GPU test. The binaries run directly: CTest files hold paths of the build machine.
-fails=0
-for t in "$work"/tests/test_*; do
-  name=$(basename "$t")
-  if ! ours timeout 300 "$t" --gtest_filter='*Gpu*' --gtest_brief=1 > "$out/$name.log" 2>&1; then
-    fails=$((fails + 1))
-    note "FAIL: $name (see $name.log)"
-  fi
-done
-passed=$(cat "$out"/test_*.log | grep -c '^\[       OK \]' || true)
-note "gpu tests: $passed passed, $fails binaries failing ($(( $(clock) - t0 )) s so far)"
-
-# 3. Benchmarks (quick), then the PyTorch peer of the base, and the ratios.
-data=$(ls -d "$work"/data/* 2>/dev/null | head -1)
-for b in vgg16 conv2d optimizer head gather_rows maxpool2d bias_relu convert resize_preprocess \
-         jpeg_idct jpeg_color batchnorm softmax_xent dropout gemm bias relu random; do
-  ours timeout 120 "$work/bench/bench_$b" $quick --gpu-only >> "$out/bench.txt" 2>&1 || note "bench failed: $b"
-done
-if [[ -n "$data" ]]; then
-  ours timeout 120 "$work/bench/bench_decode" "$data/train" $quick >> "$out/bench.txt" 2>&1 || note "bench failed: decode"
-  ours timeout 120 "$work/bench/bench_gpu_jpeg" --folder "$data" $quick >> "$out/bench.txt" 2>&1 || note "bench failed: gpu_jpeg"
+# 2. Every GPU test, several binaries at a time (one GPU, 16 cores). The binaries run directly:
+#    CTest files hold paths of the build machine.
+if (( tests )); then
+  # One binary may take at most what is left, less a margin for the counting.
+  per=$(( $(left) - 20 ))
+  (( per > 240 )) && per=240
+  run_one() {  # one binary's GPU suites: its gtest JSON, log and exit status under $work
+    local n
+    n=$(basename "$1")
+    LD_LIBRARY_PATH="$ourlibs" timeout -k 5 "$per" "$1" --gtest_filter='*Gpu*.*' \
+        --gtest_output="json:$work/json/$n.json" > "$logs/$n.log" 2>&1
+    echo "$n rc $?" >> "$logs/test_rc.txt"
+  }
+  run_all() { find "$work/tests" -maxdepth 1 -name 'test_*' -print0 | xargs -0 -P 4 -n 1 bash -c 'run_one "$0"'; }
+  export -f run_one run_all
+  export ourlibs work logs per
+  step gpu_tests 60 $(( per + 10 )) bash -c run_all
+  python3 scripts/gtest_counts.py --gpu-machine "$work/json" "$logs/test_rc.txt" \
+      > "$work/test_counts.txt" 2>&1
+  while IFS= read -r line; do failures+=("$line"); done < <(grep '^test ' "$work/test_counts.txt")
+  tee -a "$out/summary.txt" < "$work/test_counts.txt"
 fi
-timeout 180 python3 bench/peers/torch_vgg16.py $quick --gpu-only > "$out/peer_vgg16.txt" 2>&1 || note "torch_vgg16 peer failed"
-python3 bench/peers/ratios.py "$out/bench.txt" "$out/peer_vgg16.txt" > "$out/ratios.txt" 2>&1 || true
-note "benchmarks done ($(( $(clock) - t0 )) s so far)"
 
-# 4. The whole reference job, ours against the PyTorch job, on the sample data (no weights
-#    file on that machine: a random base times the same work). Then the decode routes agree.
-if [[ -n "$data" ]]; then
-  timeout 300 python3 bench/reference_job.py "$data" --bin "$work/wrapped" --python python3 > "$out/job.txt" 2>&1 \
-      || note "reference job failed (see job.txt)"
-  for d in cpu gpu; do
-    ours timeout 120 "$work/bin/vggtl_train" --data "$data" --weights none --decode $d --feature-cache off --epochs 2 \
-        --out "$work/decode_$d" --quiet > "$out/decode_$d.txt" 2>&1 || note "vggtl_train --decode $d failed"
+# 3. Benchmarks (quick), the PyTorch peer of the base, the ratios, then the whole job.
+if (( bench )); then
+  data=$(ls -d "$work"/data/* 2>/dev/null | head -1)
+  mkdir -p "$work/wrapped"  # vggtl_train as a command for bench/reference_job.py
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$ourlibs" "$work/bin/vggtl_train" \
+      > "$work/wrapped/vggtl_train"
+  chmod +x "$work/wrapped/vggtl_train"
+  for b in vgg16 conv2d optimizer head gather_rows maxpool2d bias_relu convert resize_preprocess \
+           jpeg_idct jpeg_color batchnorm softmax_xent dropout gemm bias relu random; do
+    step "bench_$b" 20 90 env LD_LIBRARY_PATH="$ourlibs" "$work/bench/bench_$b" --quick --gpu-only
   done
-  if cmp -s <(cut -d, -f1-5 "$work/decode_cpu/history.csv") <(cut -d, -f1-5 "$work/decode_gpu/history.csv"); then
-    note "decode cpu and gpu: identical history"
-  else
-    note "FAIL: decode cpu and gpu histories differ"
+  cat "$logs"/bench_*.log > "$logs/bench.txt" 2>/dev/null
+  step peer_vgg16 60 150 python3 bench/peers/torch_vgg16.py --quick --gpu-only
+  [[ -f "$logs/peer_vgg16.log" ]] &&
+    python3 bench/peers/ratios.py "$logs/bench.txt" "$logs/peer_vgg16.log" > "$logs/ratios.txt" 2>&1
+  if [[ -n "$data" ]]; then
+    step bench_decode 20 60 env LD_LIBRARY_PATH="$ourlibs" "$work/bench/bench_decode" "$data/train" --quick
+    step bench_gpu_jpeg 20 60 env LD_LIBRARY_PATH="$ourlibs" "$work/bench/bench_gpu_jpeg" --folder "$data" --quick
+    # No weights file on that machine: a random base does the same work.
+    step reference_job 60 240 python3 bench/reference_job.py "$data" --bin "$work/wrapped" --python python3
+    for d in cpu gpu; do
+      step "decode_$d" 20 90 env LD_LIBRARY_PATH="$ourlibs" "$work/bin/vggtl_train" --data "$data" --weights none \
+          --decode $d --feature-cache off --epochs 2 --out "$work/decode_$d" --quiet
+    done
+    if [[ -f "$work/decode_cpu/history.csv" && -f "$work/decode_gpu/history.csv" ]]; then
+      if cmp -s <(cut -d, -f1-5 "$work/decode_cpu/history.csv") <(cut -d, -f1-5 "$work/decode_gpu/history.csv"); then
+        note "decode cpu and gpu: identical history"
+      else
+        fail "decode cpu and gpu histories differ"
+      fi
+    fi
   fi
+  {
+    echo "--- benchmarks"
+    grep -h ' | ' "$logs/bench.txt" "$logs/bench_decode.log" "$logs/bench_gpu_jpeg.log" 2>/dev/null | head -80
+    echo "--- ours vs PyTorch (same names)"
+    cat "$logs/ratios.txt" 2>/dev/null
+    echo "--- whole job"
+    tail -n 15 "$logs/reference_job.log" 2>/dev/null
+  } | tee -a "$out/summary.txt"
 fi
-
-# 5. Summary, last.
-{
-  echo "GPU: $(cat "$out/gpu.txt")  total $(( $(clock) - t0 )) s"
-  printf '%s\n' "${summary[@]}"
-  echo "--- benchmarks"
-  grep -v '^$' "$out/bench.txt"
-  echo "--- ours vs PyTorch (same names)"
-  cat "$out/ratios.txt"
-  echo "--- whole job"
-  cat "$out/job.txt" 2>/dev/null
-} | tee "$out/summary.txt"
+# The verdict (counts and failures) is printed by the EXIT trap, last.

@@ -4,13 +4,15 @@
 # apps; stripped), the non-CUDA shared libraries they load (the ldd closure minus the C
 # library and the CUDA libraries, which come from the GPU machine's PyTorch wheels; the C++
 # runtime apart, as a fallback) and a copy of the sample data. About 35 MB.
+# It builds in build/ (VGGTL_BUILD_DIR overrides), the configuration scripts/test.sh builds
+# there, so a tested tree is bundled without a second build.
 # Usage: scripts/make_device_bundle.sh [DATA_DIR]; then, on the GPU machine, with
-# .device_bundle carried along: scripts/device_check.sh
+# .device_bundle carried along: scripts/device_check.sh [--tests] [--bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/dogs_vs_cats}
 out=.device_bundle
-build=build-device
+build=${VGGTL_BUILD_DIR:-build}
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVGGTL_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
