@@ -2,7 +2,8 @@
 //   y[n][i][j][k] = act(b[k] + sum_{r,s,c} x[n][i+r-1][j+s-1][c] * w[r][s][c][k]), x = 0 outside,
 // x (N,H,W,C) and y (N,H,W,K) NHWC; w in Keras layout (R=3, S=3, C, K); act = ReLU or identity.
 // Twins: the double oracle (conv2d_ref_cpu.cpp), oneDNN on the CPU (conv2d_cpu.cpp), cuDNN on the
-// GPU (conv2d.cu, the only file that calls cuDNN). Tested by tests/kernels/test_conv2d.cpp.
+// GPU (conv2d_cuda.cpp, the only file that calls cuDNN; its cache file in conv2d_algo_cache.h).
+// Tested by tests/kernels/test_conv2d.cpp.
 #pragma once
 
 #include <cstddef>
@@ -99,9 +100,11 @@ size_t conv2d_cudnn_workspace_bytes(const Conv2dShape& s, ConvMath math, ConvEpi
 // y = relu(conv(x, w) + b) on `stream` with `handle` (bound to that stream). x (N,H,W,C) and
 // y (N,H,W,K) NHWC, w (K,3,3,C) KRSC; all f32 under FP32/TF32, bf16 under BF16. bias: f32 (K);
 // bias_bf16: the same rounded to bf16 (K), needed under BF16 only (the fused form's bias type).
-// Chooses the algorithm and epilogue by measuring on first use of a shape (process-wide cache,
-// persisted in a small text file; see conv2d.cu); a batch smaller than one already
-// measured reuses that choice without a search. workspace: device memory of at least
+// Chooses the algorithm and epilogue by measuring on first use of a shape, among deterministic
+// algorithms only, a fused candidate only after its output matched the own-kernel one
+// (process-wide cache, persisted in a small text file; see conv2d_cuda.cpp); a batch smaller than
+// one already measured reuses that choice without a search. Where the fused form may run, a
+// process-wide zero buffer of y's size serves as its z. workspace: device memory of at least
 // conv2d_cudnn_workspace_bytes(). Returns the choice used.
 CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, const float* bias,
                                      const bf16* bias_bf16, const Conv2dShape& s, ConvMath math,

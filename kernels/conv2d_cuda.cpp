@@ -1,14 +1,16 @@
 // Every cuDNN call of the project: the 3x3 'same' convolution on NHWC tensors with KRSC filters,
 // through the legacy (v7-style) API. The algorithm is chosen by measuring
-// (cudnnFindConvolutionForwardAlgorithmEx) once per shape, precision and epilogue, kept in a
-// process-wide table and appended to a small text cache file so that later runs skip the search.
+// (cudnnFindConvolutionForwardAlgorithmEx) once per shape, precision and epilogue among the
+// deterministic ones (bit-identical features are what --resume and the feature cache rely on),
+// kept in a process-wide table and appended to the cache file of conv2d_algo_cache.h so that
+// later runs skip the search. Host code only (the kernels it launches live in bias_relu.cu).
 // Tested against the CPU oracle by the Gpu suites of test_conv2d.cpp and test_vgg16.cpp.
 #include <cudnn.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +24,7 @@
 #include "engine/log.h"
 #include "kernels/bias_relu.h"
 #include "kernels/conv2d.h"
+#include "kernels/conv2d_algo_cache.h"
 
 namespace vggtl {
 
@@ -126,7 +129,17 @@ struct Call {
   size_t ws_bytes;
   Stream stream;
   cudnnHandle_t handle;
+  const void* zeros;  // z of the fused form: zeros of y's size and type (never y itself)
 };
+
+// After cuDNN refused a candidate: a launch it attempted may have left an error in the runtime's
+// last-error slot, which the next KERNEL_CHECK would report at the wrong line. Clear it; an
+// error that does not clear (the context is broken) is thrown here.
+void clear_refusal(Stream stream) {
+  (void)cudaGetLastError();
+  const cudaError_t st = cudaStreamQuery(stream);
+  if (st != cudaSuccess && st != cudaErrorNotReady) CUDA_CHECK(st);
+}
 
 cudnnStatus_t run_choice(const Entry& e, const CudnnConvChoice& ch, const Call& c) {
   const float one = 1.f, zero = 0.f;
@@ -138,11 +151,13 @@ cudnnStatus_t run_choice(const Entry& e, const CudnnConvChoice& ch, const Call& 
   if (st != CUDNN_STATUS_SUCCESS) return st;
   const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(ch.algo);
   if (ch.epilogue == ConvEpilogue::CudnnFused) {
-    // z = y with alpha2 = 0: z is not read (the output may hold anything, NaN included).
+    // alpha2 = 0, yet some fused kernels read z: z is a buffer of zeros, never y (which may hold
+    // anything, NaN included, and 0 * NaN is NaN).
+    VGGTL_CHECK(c.zeros, "conv2d (cuDNN): the fused form needs its zero z buffer");
     const bool f32 = ch.bias_f32 || c.math != ConvMath::BF16;
     return cudnnConvolutionBiasActivationForward(
-        c.handle, &one, e.desc.x, c.x, e.desc.w, c.w, e.desc.conv, algo, c.ws, ch.workspace, &zero, e.desc.y, c.y,
-        f32 ? e.desc.bias_f32 : e.desc.bias_bf16, f32 ? static_cast<const void*>(c.bias) : c.bias_bf16,
+        c.handle, &one, e.desc.x, c.x, e.desc.w, c.w, e.desc.conv, algo, c.ws, ch.workspace, &zero, e.desc.y,
+        c.zeros, f32 ? e.desc.bias_f32 : e.desc.bias_bf16, f32 ? static_cast<const void*>(c.bias) : c.bias_bf16,
         e.desc.relu, e.desc.y, c.y);
   }
   st = cudnnConvolutionForward(c.handle, &one, e.desc.x, c.x, e.desc.w, c.w, e.desc.conv, algo, c.ws, ch.workspace,
@@ -158,7 +173,10 @@ cudnnStatus_t run_choice(const Entry& e, const CudnnConvChoice& ch, const Call& 
 
 // Best of three timed runs after one warm-up, in ms; negative when cuDNN refuses the choice.
 float time_choice(const Entry& e, const CudnnConvChoice& ch, const Call& c) {
-  if (run_choice(e, ch, c) != CUDNN_STATUS_SUCCESS) return -1.f;
+  if (run_choice(e, ch, c) != CUDNN_STATUS_SUCCESS) {
+    clear_refusal(c.stream);
+    return -1.f;
+  }
   cudaEvent_t start, stop;
   CUDA_CHECK(cudaEventCreate(&start));
   CUDA_CHECK(cudaEventCreate(&stop));
@@ -169,6 +187,7 @@ float time_choice(const Entry& e, const CudnnConvChoice& ch, const Call& c) {
     CUDA_CHECK(cudaEventRecord(stop, c.stream));
     CUDA_CHECK(cudaEventSynchronize(stop));
     if (st != CUDNN_STATUS_SUCCESS) {
+      clear_refusal(c.stream);
       best = -1.f;
       break;
     }
@@ -181,6 +200,68 @@ float time_choice(const Entry& e, const CudnnConvChoice& ch, const Call& c) {
   return best;
 }
 
+// Images 0 and n-1 of the output, copied to the host as floats.
+std::vector<float> sample_output(const Call& c) {
+  const size_t per = static_cast<size_t>(c.s.h * c.s.w * c.s.k);
+  const size_t esize = c.math == ConvMath::BF16 ? sizeof(bf16) : sizeof(float);
+  std::vector<float> out;
+  std::vector<unsigned char> raw(per * esize);
+  for (int64_t img : {int64_t{0}, c.s.n - 1}) {
+    if (img == 0 && !out.empty()) break;  // n == 1
+    CUDA_CHECK(cudaMemcpyAsync(raw.data(), static_cast<const char*>(c.y) + static_cast<size_t>(img) * per * esize,
+                               per * esize, cudaMemcpyDeviceToHost, c.stream));
+    CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    for (size_t i = 0; i < per; ++i) {
+      if (esize == sizeof(float)) {
+        float f;
+        std::memcpy(&f, raw.data() + i * esize, sizeof f);
+        out.push_back(f);
+      } else {
+        bf16 h;
+        std::memcpy(&h, raw.data() + i * esize, sizeof h);
+        out.push_back(bf16_to_float(h));
+      }
+    }
+  }
+  return out;
+}
+
+// Whether the fused form computes what cudnnConvolutionForward followed by our bias_relu kernel
+// computes, on the caller's data (images 0 and n-1; the output is poisoned with NaN before the
+// fused run, so an element it does not write fails). A fused kernel that reads z, drops the bias
+// or the ReLU is never chosen. The tolerance covers two algorithms' rounding: ~1e-6 of the largest
+// magnitude in fp32, ~1e-3 in tf32, one bf16 step (2^-8) plus accumulation order in bf16.
+bool fused_agrees(const Entry& e, const CudnnConvChoice& fused, const Call& c, std::string& why) {
+  CudnnConvChoice own = fused;
+  own.epilogue = ConvEpilogue::OwnKernel;
+  CUDNN_CHECK(run_choice(e, own, c));
+  const std::vector<float> ref = sample_output(c);
+  const size_t esize = c.math == ConvMath::BF16 ? sizeof(bf16) : sizeof(float);
+  CUDA_CHECK(cudaMemsetAsync(c.y, 0xFF, static_cast<size_t>(c.s.n * c.s.h * c.s.w * c.s.k) * esize, c.stream));
+  if (run_choice(e, fused, c) != CUDNN_STATUS_SUCCESS) {
+    clear_refusal(c.stream);
+    why = "refused on the second run";
+    return false;
+  }
+  const std::vector<float> got = sample_output(c);
+  const double tol = c.math == ConvMath::FP32 ? 1e-4 : c.math == ConvMath::TF32 ? 5e-3 : 3e-2;
+  double scale = 0, worst = 0;
+  for (float r : ref)
+    if (std::isfinite(r)) scale = std::max(scale, std::fabs(static_cast<double>(r)));
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (std::isnan(ref[i]) != std::isnan(got[i])) {
+      why = "element " + std::to_string(i) + " is " + std::to_string(got[i]) + ", expected " + std::to_string(ref[i]);
+      return false;
+    }
+    if (!std::isnan(ref[i])) worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - ref[i]));
+  }
+  if (worst > tol * std::max(scale, 1e-30)) {
+    why = "differs by " + std::to_string(worst) + " (largest output " + std::to_string(scale) + ")";
+    return false;
+  }
+  return true;
+}
+
 // Measures every algorithm cuDNN offers, then the epilogues asked for; the fastest wins.
 CudnnConvChoice choose(const Entry& e, ConvEpilogue wanted, const Call& c) {
   int max_count = 0;
@@ -191,10 +272,12 @@ CudnnConvChoice choose(const Entry& e, ConvEpilogue wanted, const Call& c) {
   CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(c.handle, e.desc.x, c.x, e.desc.w, c.w, e.desc.conv, e.desc.y,
                                                      c.y, static_cast<int>(perf.size()), &returned, perf.data(),
                                                      c.ws, c.ws_bytes));
+  clear_refusal(c.stream);  // algorithms the search tried and cuDNN refused
   std::vector<CudnnConvChoice> candidates;  // fastest first, as cuDNN sorts them
   for (int i = 0; i < returned; ++i) {
     const cudnnConvolutionFwdAlgoPerf_t& p = perf[static_cast<size_t>(i)];
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > c.ws_bytes || !algo_allowed(c.math, p.algo)) continue;
+    if (p.determinism != CUDNN_DETERMINISTIC) continue;  // features must be bit-identical run to run
     if (c.math == ConvMath::FP32 && (p.mathType == CUDNN_TENSOR_OP_MATH ||
                                      p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
       continue;
@@ -217,22 +300,36 @@ CudnnConvChoice choose(const Entry& e, ConvEpilogue wanted, const Call& c) {
   }
   if (wanted != ConvEpilogue::OwnKernel) {
     // The fused form may run each algorithm at another speed (or not at all): measure them all.
+    CudnnConvChoice fused_best;
+    float fused_ms = -1.f;
     for (const CudnnConvChoice& cand : candidates)
       for (bool bias_f32 : {c.math != ConvMath::BF16, true}) {
         CudnnConvChoice ch = cand;
         ch.epilogue = ConvEpilogue::CudnnFused;
         ch.bias_f32 = bias_f32;
         const float ms = time_choice(e, ch, c);
-        if (ms >= 0 && (best_ms < 0 || ms < best_ms)) {
-          best = ch;
-          best_ms = ms;
+        if (ms >= 0 && (fused_ms < 0 || ms < fused_ms)) {
+          fused_best = ch;
+          fused_ms = ms;
         }
         if (ms >= 0 || bias_f32) break;  // the bf16 bias worked (or f32 was the only one to try)
       }
+    std::string why;
+    if (fused_ms >= 0 && (best_ms < 0 || fused_ms < best_ms)) {
+      if (fused_agrees(e, fused_best, c, why)) {
+        best = fused_best;
+        best_ms = fused_ms;
+      } else {
+        log_warning("cuDNN's fused convolution + bias + ReLU (" + fused_best.str() + ") disagrees with "
+                    "cudnnConvolutionForward + bias_relu for (" + std::to_string(c.s.n) + "," +
+                    std::to_string(c.s.h) + "," + std::to_string(c.s.w) + "," + std::to_string(c.s.c) + ") -> " +
+                    std::to_string(c.s.k) + " " + conv_math_name(c.math) + ": " + why + "; not used");
+      }
+    }
     if (best_ms < 0) {
       // Asked for the fused form, which cuDNN does not run for this shape: the other epilogue
       // computes the same, so say so and go on.
-      log_warning_counted("cudnn-fused", std::string("cuDNN has no fused convolution + bias + ReLU for (") +
+      log_warning_counted("cudnn-fused", std::string("cuDNN has no usable fused convolution + bias + ReLU for (") +
                                              std::to_string(c.s.n) + "," + std::to_string(c.s.h) + "," +
                                              std::to_string(c.s.w) + "," + std::to_string(c.s.c) + ") -> " +
                                              std::to_string(c.s.k) + " " + conv_math_name(c.math) +
@@ -264,18 +361,6 @@ std::mutex g_mutex;
 // Never destroyed, like the contexts: cuDNN may be gone by the time static objects are.
 std::map<Key, std::unique_ptr<Entry>>& g_entries = *new std::map<Key, std::unique_ptr<Entry>>();
 
-// The cache file: VGGTL_CUDNN_CACHE names it ("off" or empty: none); else
-// $XDG_CACHE_HOME/vggtl/cudnn_conv2d.txt or ~/.cache/vggtl/cudnn_conv2d.txt.
-std::string cache_path() {
-  if (const char* p = std::getenv("VGGTL_CUDNN_CACHE")) {
-    const std::string s = p;
-    return s == "off" ? std::string() : s;
-  }
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/vggtl/cudnn_conv2d.txt";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/vggtl/cudnn_conv2d.txt";
-  return std::string();
-}
-
 // What makes a measured choice valid elsewhere: the GPU model and the cuDNN library.
 // (Called with g_mutex held.)
 std::string device_tag(int device) {
@@ -298,46 +383,41 @@ std::string file_key(const Key& k) {
   return os.str();
 }
 
-struct CacheFile {
-  bool loaded = false;
-  std::string path;
-  std::map<std::string, CudnnConvChoice> choices;
-};
-CacheFile g_file;
+// The cache file, opened on first use (g_mutex held).
+std::unique_ptr<ConvAlgoCacheFile>& g_file = *new std::unique_ptr<ConvAlgoCacheFile>();
 
-void load_cache_file() {
-  if (g_file.loaded) return;
-  g_file.loaded = true;
-  g_file.path = cache_path();
-  if (g_file.path.empty()) return;
-  std::ifstream in(g_file.path);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream is(line);
-    std::string key;
-    CudnnConvChoice ch;
-    int ep = 0, bias_f32 = 1;
-    if (!(is >> key >> ch.algo >> ch.math_type >> ch.workspace >> ep >> bias_f32)) continue;  // foreign line
-    if (ch.algo < 0 || ch.algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT || ch.workspace > kWorkspaceLimit ||
-        (ep != static_cast<int>(ConvEpilogue::CudnnFused) && ep != static_cast<int>(ConvEpilogue::OwnKernel)))
-      continue;
-    ch.epilogue = static_cast<ConvEpilogue>(ep);
-    ch.bias_f32 = bias_f32 != 0;
-    g_file.choices[key] = ch;  // later lines win
+ConvAlgoCacheFile& cache_file() {
+  if (!g_file) {
+    const unsigned epilogues = (1u << static_cast<int>(ConvEpilogue::CudnnFused)) |
+                               (1u << static_cast<int>(ConvEpilogue::OwnKernel));
+    g_file = std::make_unique<ConvAlgoCacheFile>(ConvAlgoCacheFile::default_path(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                 kWorkspaceLimit, epilogues);
   }
+  return *g_file;
 }
 
 void append_cache_file(const Key& k, const CudnnConvChoice& ch) {
-  if (g_file.path.empty()) return;
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(g_file.path).parent_path(), ec);
-  std::ofstream out(g_file.path, std::ios::app);
-  out << file_key(k) << " " << ch.algo << " " << ch.math_type << " " << ch.workspace << " "
-      << static_cast<int>(ch.epilogue) << " " << (ch.bias_f32 ? 1 : 0) << "\n";
-  if (!out) {
-    log_warning("cannot write the cuDNN algorithm cache " + g_file.path + "; choices will be measured again");
-    g_file.path.clear();
+  ConvAlgoRecord r;
+  r.algo = ch.algo;
+  r.math_type = ch.math_type;
+  r.workspace = ch.workspace;
+  r.epilogue = static_cast<int>(ch.epilogue);
+  r.bias_f32 = ch.bias_f32;
+  cache_file().append(file_key(k), r);
+}
+
+// z of the fused form: zeros of at least `bytes`, one buffer per device, grown when needed
+// (g_mutex held). It costs one output's memory, and only where the fused form is tried.
+std::map<int, Tensor>& g_zeros = *new std::map<int, Tensor>();
+
+const void* zeros_for(Device device, size_t bytes, Stream stream) {
+  Tensor& z = g_zeros[device.index];
+  if (!z.raw() || z.nbytes() < bytes) {
+    z = Tensor();  // release the smaller one first
+    z = Tensor::zeros(Shape{static_cast<int64_t>(bytes)}, DType::U8, device, stream);
+    CUDA_CHECK(cudaStreamSynchronize(stream));  // other streams read it from now on
   }
+  return z.raw();
 }
 
 void check_shape(const Conv2dShape& s) {
@@ -385,10 +465,12 @@ Entry& entry_for(const Key& key, const Conv2dShape& s, cudnnHandle_t handle) {
   if (it == g_entries.end()) it = g_entries.emplace(key, std::make_unique<Entry>(s, key.math)).first;
   Entry& e = *it->second;
   if (!e.chosen) {
-    load_cache_file();
-    auto f = g_file.choices.find(file_key(key));
-    if (f != g_file.choices.end()) {
-      e.choice = f->second;
+    if (const ConvAlgoRecord* r = cache_file().find(file_key(key))) {
+      e.choice.algo = r->algo;
+      e.choice.math_type = r->math_type;
+      e.choice.workspace = r->workspace;
+      e.choice.epilogue = static_cast<ConvEpilogue>(r->epilogue);
+      e.choice.bias_f32 = r->bias_f32;
       e.choice.source = "cache file";
       e.chosen = e.unverified = true;
     }
@@ -418,7 +500,11 @@ CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, cons
   std::lock_guard<std::mutex> lock(g_mutex);
   const Key key{device.index, s.n, s.h, s.w, s.c, s.k, math, epilogue};
   Entry& e = entry_for(key, s, handle);
-  const Call call{y, x, w, bias, bias_bf16, s, math, workspace, workspace_bytes, stream, handle};
+  // The fused form's z: only where it may run (chosen, or a search that may choose it).
+  const size_t y_bytes = static_cast<size_t>(s.n * s.h * s.w * s.k) * (math == ConvMath::BF16 ? 2 : 4);
+  const bool may_fuse = e.chosen ? e.choice.epilogue == ConvEpilogue::CudnnFused : epilogue != ConvEpilogue::OwnKernel;
+  const void* zeros = may_fuse ? zeros_for(device, y_bytes, stream) : nullptr;
+  const Call call{y, x, w, bias, bias_bf16, s, math, workspace, workspace_bytes, stream, handle, zeros};
   if (e.chosen) {
     VGGTL_CHECK(workspace_bytes >= e.choice.workspace, "conv2d_forward_cudnn: workspace of ", workspace_bytes,
                 " bytes, the algorithm needs ", e.choice.workspace);
@@ -426,6 +512,7 @@ CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, cons
     if (st == CUDNN_STATUS_SUCCESS) return e.choice;
     // A choice from the cache file or another batch size may not suit this shape: measure.
     if (!e.unverified) CUDNN_CHECK(st);
+    clear_refusal(stream);
     log_warning("cuDNN convolution choice from " + e.choice.source + " failed (" + cudnnGetErrorString(st) +
                 "); measuring again");
     e.chosen = e.unverified = false;
@@ -433,6 +520,7 @@ CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, cons
   // The caller sized the workspace for the chosen algorithm; the search needs the full limit.
   Tensor search_ws;
   Call search = call;
+  if (!search.zeros && epilogue != ConvEpilogue::OwnKernel) search.zeros = zeros_for(device, y_bytes, stream);
   if (workspace_bytes < kWorkspaceLimit) {
     search_ws = Tensor::empty(Shape{static_cast<int64_t>(kWorkspaceLimit)}, DType::U8, device, stream);
     search.ws = search_ws.raw();
@@ -451,8 +539,9 @@ CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, cons
 void conv2d_cudnn_clear_choices() {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_entries.clear();
-  g_file = CacheFile();
-  g_file.loaded = true;  // keep the file, but do not read it again in this process
+  // Keep the file, but do not read it again in this process.
+  const unsigned none = 0;
+  g_file = std::make_unique<ConvAlgoCacheFile>("", CUDNN_CONVOLUTION_FWD_ALGO_COUNT, kWorkspaceLimit, none);
 }
 
 }  // namespace vggtl

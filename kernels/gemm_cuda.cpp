@@ -1,7 +1,7 @@
-// GEMM through cuBLAS. cuBLAS is column-major: a row-major C (m,n) is a column-major C^T (n,m),
-// so C^T = op(B)^T op(A)^T is computed with the operands swapped. The compute type is
-// CUBLAS_COMPUTE_32F_PEDANTIC so that the head stays fp32 whatever math mode the shared handle or
-// NVIDIA_TF32_OVERRIDE asks for.
+// GEMM through cuBLAS (host code; the project's only cuBLAS call). cuBLAS is column-major: a
+// row-major C (m,n) is a column-major C^T (n,m), so C^T = op(B)^T op(A)^T is computed with the
+// operands swapped. The compute type is CUBLAS_COMPUTE_32F_PEDANTIC so that the head stays fp32
+// whatever math mode the shared handle or NVIDIA_TF32_OVERRIDE asks for.
 #include <climits>
 
 #include "engine/cuda_check.h"
