@@ -57,30 +57,57 @@ Storage::Storage(void* ptr, size_t bytes, Device device, bool pinned,
     : ptr_(ptr), bytes_(bytes), device_(device), pinned_(pinned), release_(release) {}
 
 Storage::~Storage() {
-  if (release_) release_(ptr_, device_, pinned_, async_use_.load());
+  const bool reusable = wait_for_copies();
+  if (release_) release_(ptr_, device_, pinned_, reusable);
+}
+
+void Storage::note_async_use(Stream stream) {
+#if VGGTL_HAVE_CUDA
+  std::lock_guard<std::mutex> lock(copies_mutex_);
+  void* event = nullptr;
+  for (const auto& [s, e] : copy_events_)
+    if (s == stream) event = e;
+  if (!event) {
+    cudaEvent_t e = nullptr;
+    CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    copy_events_.emplace_back(stream, e);
+    event = e;
+  }
+  // Recorded again after each copy: the stream runs in order, so the last record covers them all.
+  CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), stream));
+#else
+  (void)stream;
+#endif
+}
+
+// The next owner of a page-locked block writes it from the host, which does not wait for any
+// stream: the copies that used it must finish first. Runs from a destructor, so it cannot throw:
+// a failed wait is logged and the block is kept out of the cache.
+bool Storage::wait_for_copies() {
+  bool ok = true;
+#if VGGTL_HAVE_CUDA
+  for (const auto& [stream, event] : copy_events_) {
+    const cudaError_t err = cudaEventSynchronize(static_cast<cudaEvent_t>(event));
+    if (err != cudaSuccess) {
+      log_error(std::string("page-locked buffer not reused: waiting for its copies failed (") +
+                cudaGetErrorString(err) + ")");
+      ok = false;
+    }
+    CUDA_WARN(cudaEventDestroy(static_cast<cudaEvent_t>(event)));
+  }
+#endif
+  return ok;
 }
 
 namespace {
 
-void release_memory(void* p, Device device, bool pinned, bool async_use) {
+void release_memory(void* p, Device device, bool pinned, bool reusable) {
+  if (!reusable) return;  // a copy may still touch it: never hand it out again
 #if VGGTL_HAVE_CUDA
   if (device.is_cuda()) {
     cuda_allocator(device.index).release(p);
     return;
   }
-  // The next owner of a page-locked block writes it from the host, which does not wait for any
-  // stream: a copy still reading it must finish first. Rare (staging buffers live long).
-  // Runs from a destructor, so it cannot throw: a failed wait keeps the block out of the cache.
-  if (pinned && async_use) {
-    const cudaError_t err = cudaDeviceSynchronize();
-    if (err != cudaSuccess) {
-      log_error(std::string("page-locked buffer not reused: waiting for the device failed (") +
-                cudaGetErrorString(err) + ")");
-      return;
-    }
-  }
-#else
-  (void)async_use;
 #endif
   (pinned ? pinned_allocator() : host_allocator()).release(p);
 }
@@ -184,8 +211,8 @@ void copy(Tensor& dst, const Tensor& src, Stream stream) {
 #if VGGTL_HAVE_CUDA
   if (!stream) stream = main_stream(dst.is_cuda() ? dst.device() : src.device());
   CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, cudaMemcpyDefault, stream));
-  if (src.is_pinned()) src.note_async_use();
-  if (dst.is_pinned()) dst.note_async_use();
+  if (src.is_pinned()) src.note_async_use(stream);
+  if (dst.is_pinned()) dst.note_async_use(stream);
   // Pageable host memory: the copy is staged; make sure it finished before src may change.
   if ((!src.is_cuda() && !src.is_pinned()) || (!dst.is_cuda() && !dst.is_pinned()))
     CUDA_CHECK(cudaStreamSynchronize(stream));

@@ -3,11 +3,12 @@
 // are explicit (copy(), to_device()) and asynchronous on the given stream.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/device.h"
@@ -39,7 +40,8 @@ class Shape {
 // Memory owned by one allocation; freed when the last tensor using it goes away.
 class Storage {
  public:
-  // release(ptr, device, pinned, used_by_async_copy)
+  // release(ptr, device, pinned, reusable): reusable is false when waiting for the copies that
+  // used the block failed (it must then never be handed out again).
   Storage(void* ptr, size_t bytes, Device device, bool pinned, void (*release)(void*, Device, bool, bool));
   ~Storage();
   Storage(const Storage&) = delete;
@@ -48,16 +50,20 @@ class Storage {
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
   bool pinned() const { return pinned_; }
-  // Set when an asynchronous copy read or wrote this (page-locked host) memory: before the block
-  // is handed out again the device must have finished with it.
-  void note_async_use() { async_use_.store(true); }
+  // Called after an asynchronous copy on `stream` read or wrote this (page-locked host) memory:
+  // records an event there. Before the block is handed out again, its release waits on the
+  // events of the streams that used it (that copy's work only, not the whole device).
+  void note_async_use(Stream stream);
 
  private:
+  bool wait_for_copies();  // false when a wait failed (logged)
+
   void* ptr_;
   size_t bytes_;
   Device device_;
   bool pinned_;
-  std::atomic<bool> async_use_{false};
+  std::mutex copies_mutex_;
+  std::vector<std::pair<Stream, void*>> copy_events_;  // (stream, cudaEvent_t), one per stream
   void (*release_)(void*, Device, bool, bool);
 };
 
@@ -109,9 +115,10 @@ class Tensor {
   Tensor view(int64_t offset, const Shape& shape) const;  // contiguous range at element offset
 
   std::string str() const;  // "f32(30, 25088) cuda:0"
-  // Marks page-locked host memory as read or written by a copy still in flight (see copy()).
-  void note_async_use() const {
-    if (storage_) storage_->note_async_use();
+  // Marks page-locked host memory as read or written by a copy still in flight on `stream`
+  // (see copy()).
+  void note_async_use(Stream stream) const {
+    if (storage_) storage_->note_async_use(stream);
   }
 
  private:

@@ -1,12 +1,17 @@
 // Tensor shapes, views, dtype checks and copies (CPU always; CPU<->GPU when a GPU is present).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <numeric>
+#include <thread>
 
 #include "engine/context.h"
 #include "engine/tensor.h"
 #include "test_util.h"
+#if VGGTL_HAVE_CUDA
+#include "engine/cuda_check.h"
+#endif
 
 namespace vggtl {
 
@@ -130,6 +135,32 @@ TEST(TensorGpu, PinnedCopiesOnTransferStream) {
   copy(back, d, ctx.transfer_stream());
   stream_synchronize(ctx.transfer_stream());
   for (int i = 0; i < 4097; ++i) ASSERT_EQ(back.data<int32_t>()[i], i * 7);
+}
+
+TEST(TensorGpu, ReleasingAPinnedBlockWaitsForItsCopyNotForOtherStreams) {
+  REQUIRE_CUDA_DEVICE();
+#if VGGTL_HAVE_CUDA
+  // Another stream is held busy for 2 s by a host function; a page-locked block copied on the
+  // transfer stream is released at once (its copy's event), not after that stream's work.
+  Context& ctx = Context::get(Device::cuda());
+  cudaStream_t busy = nullptr;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&busy, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaLaunchHostFunc(busy, [](void*) { std::this_thread::sleep_for(std::chrono::seconds(2)); }, nullptr));
+  Tensor d = Tensor::empty({1 << 20}, DType::U8, Device::cuda(), ctx.transfer_stream());
+  const auto start = std::chrono::steady_clock::now();
+  {
+    Tensor p = Tensor::empty_pinned({1 << 20}, DType::U8);
+    std::fill(p.data<uint8_t>(), p.data<uint8_t>() + (1 << 20), uint8_t{7});
+    copy(d, p, ctx.transfer_stream());
+  }  // released here: waits for the copy only
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(waited, 1.0) << "the release waited for unrelated work on another stream";
+  stream_synchronize(ctx.transfer_stream());
+  Tensor back = test::host_copy(d);
+  EXPECT_EQ(back.data<uint8_t>()[(1 << 20) - 1], 7);
+  CUDA_CHECK(cudaStreamSynchronize(busy));
+  CUDA_CHECK(cudaStreamDestroy(busy));
+#endif
 }
 
 }  // namespace vggtl
