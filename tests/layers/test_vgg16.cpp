@@ -357,7 +357,10 @@ struct Tolerance {
   double layer_rms;  // one layer: max error / output RMS
   double base_l2;    // the whole base: relative L2 error
 };
-// fp32: FMA-only cuDNN algorithms, as exact as oneDNN.
+// fp32: FMA-only cuDNN algorithms, as exact as oneDNN: two f32 sums of up to 9*512 = 4608 terms
+// in different orders, each off by ~sqrt(4608) * 2^-24 = 4e-6 of the output RMS (std); their
+// difference's maximum over ~2.5e4 outputs reaches ~2.5e-5 (seen on an H200: 1.5e-5 at 512
+// channels, where 1e-5 failed).
 // tf32: inputs cut to 10 mantissa bits: ~4e-4 of RMS per output when rounded, max over 10^4
 // outputs ~2e-3; if a kernel truncates instead, products also shrink by up to 2^-10 each, up
 // to ~5e-3 of RMS on the largest outputs, and the shrink compounds over 13 layers (~1.3%).
@@ -367,7 +370,7 @@ struct Tolerance {
 // Any real fault (layout, padding, channel order, stale weights) gives errors of order 1.
 Tolerance tolerance(Precision p) {
   switch (p) {
-    case Precision::FP32: return {1e-5, 1e-5};
+    case Precision::FP32: return {3e-5, 1e-5};
     case Precision::TF32: return {1e-2, 3e-2};
     case Precision::BF16: return {3e-2, 6e-2};
   }
