@@ -32,7 +32,16 @@ CheckpointWriter::~CheckpointWriter() {
 void CheckpointWriter::submit(const std::string& path, CheckpointModel model, CheckpointMeta meta) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(Job{path, std::move(model), std::move(meta)});
+    bool replaced = false;
+    for (Job& queued : queue_)  // not started yet: the newer content takes its place
+      if (queued.path == path) {
+        queued.model = std::move(model);
+        queued.meta = std::move(meta);
+        ++superseded_;
+        replaced = true;
+        break;
+      }
+    if (!replaced) queue_.push_back(Job{path, std::move(model), std::move(meta)});
   }
   cv_.notify_all();
 }
@@ -50,6 +59,11 @@ void CheckpointWriter::wait() {
 double CheckpointWriter::busy_seconds() {
   std::lock_guard<std::mutex> lock(mutex_);
   return busy_seconds_;
+}
+
+int64_t CheckpointWriter::superseded() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return superseded_;
 }
 
 void CheckpointWriter::run() {

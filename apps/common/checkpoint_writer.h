@@ -1,10 +1,13 @@
 // Checkpoints written on one background thread, in submission order, so that training never
 // waits for HDF5 and fsync. submit() first copies every tensor to host memory (the model goes
-// on changing); each file is still replaced atomically (io/checkpoint.h).
-// Tested through the training run in tests/apps/test_train_app.cpp.
+// on changing); each file is still replaced atomically (io/checkpoint.h). A write still queued
+// when a newer one of the same file arrives is dropped: epochs on a GPU can end faster than a
+// disk syncs files, and the newer file supersedes it (on disk there is always a complete file
+// of some recent epoch). Tested by tests/apps/test_train_app.cpp (CheckpointWriter suite).
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -31,6 +34,8 @@ class CheckpointWriter {
   void wait();
   // Seconds the background thread spent writing.
   double busy_seconds();
+  // Queued writes dropped because a newer write of the same file replaced them.
+  int64_t superseded();
 
  private:
   struct Job {
@@ -46,6 +51,7 @@ class CheckpointWriter {
   bool busy_ = false, stopping_ = false;
   std::exception_ptr error_;
   double busy_seconds_ = 0;
+  int64_t superseded_ = 0;
   std::thread thread_;
 };
 

@@ -453,6 +453,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                         {"head_training", times.head_training}, {"checkpoint_writes", times.checkpoints},
                         {"checkpoint_writes_background", writer.busy_seconds()},
                         {"evaluation", times.evaluation},    {"total", times.total}};
+  metrics["checkpoint_writes_superseded"] = writer.superseded();
   metrics["peak_gpu_memory_bytes"] =
       device.is_cuda() ? static_cast<int64_t>(cuda_allocator(device.index).stats().peak_bytes_reserved) : 0;
   metrics["device"] = device.str();

@@ -14,6 +14,7 @@
 
 #include <unistd.h>
 
+#include "apps/common/checkpoint_writer.h"
 #include "support/app_runner.h"
 #include "io/checkpoint.h"
 #include "io/features_file.h"
@@ -73,6 +74,38 @@ class TrainApp : public ::testing::Test {
 
 std::string* TrainApp::root_ = nullptr;
 std::string* TrainApp::reference_stdout_ = new std::string;
+
+// A large write keeps the writer busy while five writes of another file queue: four of them are
+// superseded by the next, the file ends with the last one, and the large file is written too.
+TEST(CheckpointWriter, AQueuedWriteIsReplacedByANewerOneOfTheSameFile) {
+  const std::string dir = test::temp_dir("checkpoint_writer");
+  auto model_with = [](int64_t floats, float value) {
+    CheckpointModel m;
+    m.model_config = "{}";
+    Tensor w = Tensor::empty({floats}, DType::F32);
+    std::fill(w.data<float>(), w.data<float>() + floats, value);
+    m.layers.push_back(CheckpointLayer{"dense", "Dense", {NamedTensor{"dense/kernel:0", w}}});
+    return m;
+  };
+  CheckpointWriter writer;
+  CheckpointMeta big_meta;
+  big_meta.epoch = 99;
+  writer.submit(dir + "/big.h5", model_with(int64_t{16} << 20, 1.f), big_meta);  // 64 MB
+  for (int epoch = 1; epoch <= 5; ++epoch) {
+    CheckpointMeta meta;
+    meta.epoch = epoch;
+    writer.submit(dir + "/last.h5", model_with(16, static_cast<float>(epoch)), meta);
+  }
+  writer.wait();
+  EXPECT_EQ(writer.superseded(), 4) << "the 64 MB write should outlast five submissions";
+  const Checkpoint last = read_checkpoint(dir + "/last.h5");
+  ASSERT_TRUE(last.meta.has_value());
+  EXPECT_EQ(last.meta->epoch, 5);
+  EXPECT_EQ(last.model.layers.at(0).weights.at(0).value.data<float>()[15], 5.f);
+  const Checkpoint big = read_checkpoint(dir + "/big.h5");
+  ASSERT_TRUE(big.meta.has_value());
+  EXPECT_EQ(big.meta->epoch, 99);
+}
 
 TEST_F(TrainApp, WritesEveryOutputAndTheyAgree) {
   const std::string run = reference();
