@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -41,7 +42,17 @@ void check_names(const std::vector<std::string>& names, const std::string& what,
   }
 }
 
-void write_model(h5::Group& root, const CheckpointModel& model) {
+void write_layer(h5::Group& mw, const CheckpointLayer& l) {
+  std::vector<std::string> names;
+  for (const NamedTensor& w : l.weights) names.push_back(w.name);
+  check_names(names, "weight of layer " + l.name + ",", true);
+  h5::Group g = mw.create_group(l.name);
+  g.write_strings_attr("weight_names", names, h5::Strings::Fixed);
+  for (const NamedTensor& w : l.weights) write_tensor(g, w.name, w.value, l.name + "/" + w.name);
+}
+
+// `staged`: layers already in the file (model_weights/ exists, without its attributes).
+void write_model(h5::Group& root, const CheckpointModel& model, const std::set<std::string>& staged = {}) {
   std::vector<std::string> layer_names;
   for (const CheckpointLayer& l : model.layers) layer_names.push_back(l.name);
   check_names(layer_names, "layer", false);
@@ -50,19 +61,13 @@ void write_model(h5::Group& root, const CheckpointModel& model) {
   root.write_string_attr("model_config", model.model_config);
   if (!model.training_config.empty())
     root.write_string_attr("training_config", model.training_config);
-  h5::Group mw = root.create_group("model_weights");
+  h5::Group mw = staged.empty() ? root.create_group("model_weights") : root.open_group("model_weights");
   // Fixed-length byte strings, as h5py stores the NumPy arrays Keras builds.
   mw.write_strings_attr("layer_names", layer_names, h5::Strings::Fixed);
   mw.write_string_attr("backend", model.backend);
   mw.write_string_attr("keras_version", model.keras_version);
-  for (const CheckpointLayer& l : model.layers) {
-    std::vector<std::string> names;
-    for (const NamedTensor& w : l.weights) names.push_back(w.name);
-    check_names(names, "weight of layer " + l.name + ",", true);
-    h5::Group g = mw.create_group(l.name);
-    g.write_strings_attr("weight_names", names, h5::Strings::Fixed);
-    for (const NamedTensor& w : l.weights) write_tensor(g, w.name, w.value, l.name + "/" + w.name);
-  }
+  for (const CheckpointLayer& l : model.layers)
+    if (!staged.count(l.name)) write_layer(mw, l);
 }
 
 void write_meta(h5::Group& root, const CheckpointMeta& m) {
@@ -195,9 +200,66 @@ std::string class_from_weights(const std::vector<NamedTensor>& w) {
 
 }  // namespace
 
-void write_checkpoint(const std::string& path, const CheckpointModel& model,
-                      const CheckpointMeta& meta) {
-  write_file(path, model, &meta);
+StagedCheckpoint::StagedCheckpoint(const std::string& path, std::vector<CheckpointLayer> layers)
+    : file_(path), layers_(std::move(layers)) {
+  std::vector<std::string> names;
+  for (CheckpointLayer& l : layers_) {
+    names.push_back(l.name);
+    for (NamedTensor& w : l.weights) w.value = host_f32(w.value, l.name + "/" + w.name);
+  }
+  check_names(names, "staged layer", false);
+  {
+    auto guard = h5::lock();
+    h5::File f = h5::File::create(file_.temp_path());
+    {
+      h5::Group mw = f.root().create_group("model_weights");
+      for (const CheckpointLayer& l : layers_) write_layer(mw, l);
+    }
+    f.close();
+  }
+  fsync_path(file_.temp_path(), false);  // the expensive part, done now
+}
+
+bool StagedCheckpoint::matches(const CheckpointModel& model) const {
+  for (const CheckpointLayer& s : layers_) {
+    const CheckpointLayer* m = nullptr;
+    for (const CheckpointLayer& l : model.layers)
+      if (l.name == s.name) m = &l;
+    if (!m || m->weights.size() != s.weights.size()) return false;
+    for (size_t i = 0; i < s.weights.size(); ++i) {
+      const Tensor& a = s.weights[i].value;
+      const Tensor& b = m->weights[i].value;
+      if (m->weights[i].name != s.weights[i].name || !b.defined() || b.is_cuda() || b.dtype() != DType::F32 ||
+          b.shape() != a.shape() || std::memcmp(a.raw(), b.raw(), a.nbytes()) != 0)
+        return false;
+    }
+  }
+  return true;
+}
+
+void write_checkpoint(const std::string& path, const CheckpointModel& model, const CheckpointMeta& meta,
+                      StagedCheckpoint* staged) {
+  if (!staged) {
+    write_file(path, model, &meta);
+    return;
+  }
+  VGGTL_CHECK(staged->path() == path && !staged->file_.committed(), "checkpoint: the staged file is for ",
+              staged->path(), ", not ", path, ", or already used");
+  VGGTL_CHECK(staged->matches(model), "checkpoint: the staged layers of ", path, " differ from the model's");
+  std::set<std::string> names;
+  for (const CheckpointLayer& l : staged->layers_) names.insert(l.name);
+  {
+    auto guard = h5::lock();
+    h5::File f = h5::File::open_write(staged->file_.temp_path());
+    {
+      h5::Group root = f.root();
+      write_model(root, model, names);
+      write_meta(root, meta);
+    }
+    f.close();
+  }
+  staged->file_.commit();  // syncs what was added, renames, syncs the folder
+  staged->layers_.clear();
 }
 
 void write_keras_model(const std::string& path, const CheckpointModel& model) {

@@ -17,11 +17,13 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/tensor.h"
+#include "io/atomic_file.h"
 
 namespace vggtl {
 
@@ -80,10 +82,32 @@ struct Checkpoint {
   std::vector<std::string> notes;
 };
 
+// Layers that stay the same until a checkpoint is written at the end of a run (the frozen base,
+// 59 MB), written and synced ahead into the temporary file of `path`, so that the final
+// write_checkpoint(path, ..., staged) adds only the rest and syncs little. The temporary is
+// removed (and `path` untouched) when the staged layers are never used.
+class StagedCheckpoint {
+ public:
+  // Writes and syncs the layers (host f32 tensors, kept for matches()). Error on I/O failure.
+  StagedCheckpoint(const std::string& path, std::vector<CheckpointLayer> layers);
+  const std::string& path() const { return file_.path(); }
+  // Whether every staged layer is in `model` with the same weight names, shapes and bytes (a
+  // file is never completed from stale weights).
+  bool matches(const CheckpointModel& model) const;
+
+ private:
+  friend void write_checkpoint(const std::string&, const CheckpointModel&, const CheckpointMeta&,
+                               StagedCheckpoint*);
+  AtomicFile file_;
+  std::vector<CheckpointLayer> layers_;
+};
+
 // Atomic: a failure at any point (thrown Error, crash) leaves the previous file as it was.
-// Preconditions (internal errors): unique layer names without '/', f32 weight tensors.
+// Preconditions (internal errors): unique layer names without '/', f32 weight tensors. With
+// `staged` (for the same path; it must match() the model) the staged file is completed and
+// renamed into place, and `staged` is used up.
 void write_checkpoint(const std::string& path, const CheckpointModel& model,
-                      const CheckpointMeta& meta);
+                      const CheckpointMeta& meta, StagedCheckpoint* staged = nullptr);
 // The Keras-compatible part alone (no vggtl/ group), e.g. to hand a model to Keras users.
 void write_keras_model(const std::string& path, const CheckpointModel& model);
 

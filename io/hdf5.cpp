@@ -630,15 +630,35 @@ File File::open_read(const std::string& path) {
   return file;
 }
 
-File File::create(const std::string& path) {
-  Where w{path, "", true};
+namespace {
+
+Handle writing_access(const Where& w) {
   Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), w, "property list"), H5Pclose);
   check(H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V18, H5F_LIBVER_V18), w, "property list");
   // SEMI: closing fails while objects are open, so close() never reports a file complete early.
   check(H5Pset_fclose_degree(fapl.id(), H5F_CLOSE_SEMI), w, "property list");
+  return fapl;
+}
+
+}  // namespace
+
+File File::create(const std::string& path) {
+  Where w{path, "", true};
+  Handle fapl = writing_access(w);
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
   File file;
   file.handle_ = Handle(check(f, w, "cannot create the file"), H5Fclose);
+  file.path_ = path;
+  file.writing_ = true;
+  return file;
+}
+
+File File::open_write(const std::string& path) {
+  Where w{path, "", true};
+  Handle fapl = writing_access(w);
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.id());
+  File file;
+  file.handle_ = Handle(check(f, w, "cannot open the file for writing"), H5Fclose);
   file.path_ = path;
   file.writing_ = true;
   return file;

@@ -157,6 +157,8 @@ class File {
   static File open_read(const std::string& path);
   // Truncates. Format bounds 1.8 (readable by every h5py; allows attributes over 64 KiB).
   static File create(const std::string& path);
+  // An existing file of ours, to add to (same bounds and checked close as create()).
+  static File open_write(const std::string& path);
 
   const std::string& path() const { return path_; }
   Group root() const;

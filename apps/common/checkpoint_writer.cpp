@@ -2,6 +2,7 @@
 // jobs still run (each file is atomic on its own).
 #include "apps/common/checkpoint_writer.h"
 
+#include "engine/log.h"
 #include "engine/timer.h"
 
 namespace vggtl {
@@ -34,7 +35,7 @@ void CheckpointWriter::submit(const std::string& path, CheckpointModel model, Ch
     std::lock_guard<std::mutex> lock(mutex_);
     bool replaced = false;
     for (Job& queued : queue_)  // not started yet: the newer content takes its place
-      if (queued.path == path) {
+      if (queued.path == path && !queued.stage_only) {
         queued.model = std::move(model);
         queued.meta = std::move(meta);
         ++superseded_;
@@ -61,6 +62,36 @@ double CheckpointWriter::busy_seconds() {
   return busy_seconds_;
 }
 
+void CheckpointWriter::stage(const std::string& path, std::vector<CheckpointLayer> layers) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Job job{path, CheckpointModel(), CheckpointMeta(), true};
+    job.model.layers = std::move(layers);
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+}
+
+void CheckpointWriter::write(Job& job) {
+  if (job.stage_only) {
+    try {
+      staged_[job.path] = std::make_unique<StagedCheckpoint>(job.path, std::move(job.model.layers));
+    } catch (const std::exception& e) {
+      log_warning(std::string("could not write ahead the frozen layers of ") + job.path + " (" + e.what() +
+                  "); it will be written whole at the end");
+    }
+    return;
+  }
+  auto it = staged_.find(job.path);
+  if (it != staged_.end() && it->second->matches(job.model)) {
+    std::unique_ptr<StagedCheckpoint> staged = std::move(it->second);
+    staged_.erase(it);
+    write_checkpoint(job.path, job.model, job.meta, staged.get());
+    return;
+  }
+  write_checkpoint(job.path, job.model, job.meta);
+}
+
 int64_t CheckpointWriter::superseded() {
   std::lock_guard<std::mutex> lock(mutex_);
   return superseded_;
@@ -78,7 +109,7 @@ void CheckpointWriter::run() {
     Stopwatch clock;
     std::exception_ptr failure;
     try {
-      write_checkpoint(job.path, job.model, job.meta);
+      write(job);
     } catch (...) {
       failure = std::current_exception();
     }

@@ -3,16 +3,21 @@
 // on changing); each file is still replaced atomically (io/checkpoint.h). A write still queued
 // when a newer one of the same file arrives is dropped: epochs on a GPU can end faster than a
 // disk syncs files, and the newer file supersedes it (on disk there is always a complete file
-// of some recent epoch). Tested by tests/apps/test_train_app.cpp (CheckpointWriter suite).
+// of some recent epoch). stage() writes a file's frozen layers ahead (io/checkpoint.h,
+// StagedCheckpoint), so that its final write at the end of the run costs only the rest.
+// Tested by tests/apps/test_train_app.cpp (CheckpointWriter suite).
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "io/checkpoint.h"
 
@@ -30,6 +35,10 @@ class CheckpointWriter {
 
   // Queues a write of host tensors (see snapshot_to_host).
   void submit(const std::string& path, CheckpointModel model, CheckpointMeta meta);
+  // Queues the staging of `layers` (host tensors) for a later write of `path`: that write uses
+  // them when its model holds the same layers byte for byte, and writes normally otherwise. A
+  // staging that fails costs nothing but a warning.
+  void stage(const std::string& path, std::vector<CheckpointLayer> layers);
   // Returns once every submitted write is on disk; rethrows the first failure.
   void wait();
   // Seconds the background thread spent writing.
@@ -42,7 +51,9 @@ class CheckpointWriter {
     std::string path;
     CheckpointModel model;
     CheckpointMeta meta;
+    bool stage_only = false;
   };
+  void write(Job& job);  // on the writer thread
   void run();
 
   std::mutex mutex_;
@@ -52,6 +63,7 @@ class CheckpointWriter {
   std::exception_ptr error_;
   double busy_seconds_ = 0;
   int64_t superseded_ = 0;
+  std::map<std::string, std::unique_ptr<StagedCheckpoint>> staged_;  // writer thread only
   std::thread thread_;
 };
 

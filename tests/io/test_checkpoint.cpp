@@ -183,6 +183,52 @@ TEST(Checkpoint, SelfContainedRoundTrip) {
   EXPECT_TRUE(c.notes.empty());
 }
 
+// The frozen layers written ahead, the rest added at the end: the same file as one write.
+TEST(CheckpointStaged, CompletedFileReadsLikeAWholeWrite) {
+  std::string dir = temp_dir("ckpt_staged");
+  std::string path = dir + "/best.h5";
+  CheckpointModel model = tiny_model(true, 11);
+  CheckpointMeta meta = full_meta(true);
+  StagedCheckpoint staged(path, {model.layers[1], model.layers[2]});  // the two conv layers
+  EXPECT_EQ(folder_entries(dir).size(), 1u) << "the staged temporary only";
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_TRUE(staged.matches(model));
+  write_checkpoint(path, model, meta, &staged);
+  EXPECT_EQ(folder_entries(dir), std::vector<std::string>{"best.h5"});
+  Checkpoint c = read_checkpoint(path);
+  EXPECT_EQ(c.model.model_config, model.model_config);
+  expect_same_layers(c.model.layers, model.layers);
+  ASSERT_TRUE(c.meta.has_value());
+  expect_same_meta(*c.meta, meta);
+  EXPECT_THROW(write_checkpoint(path, model, meta, &staged), Error) << "a staged file is used once";
+}
+
+TEST(CheckpointStaged, StaleOrMissingLayersDoNotMatch) {
+  std::string dir = temp_dir("ckpt_staged_stale");
+  std::string path = dir + "/best.h5";
+  CheckpointModel model = tiny_model(true, 12);
+  StagedCheckpoint staged(path, {model.layers[1], model.layers[2]});
+  CheckpointModel changed = tiny_model(true, 12);
+  changed.layers[2].weights[1].value.data<float>()[3] += 1.f;  // one changed float
+  EXPECT_FALSE(staged.matches(changed));
+  EXPECT_FALSE(staged.matches(tiny_model(false, 12))) << "a head-only model has no base weights";
+  EXPECT_THROW(write_checkpoint(path, changed, full_meta(true), &staged), Error);
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(CheckpointStaged, UnusedStagingLeavesNothingBehind) {
+  std::string dir = temp_dir("ckpt_staged_unused");
+  std::string path = dir + "/best.h5";
+  write_checkpoint(path, tiny_model(true, 13), full_meta(true));
+  const std::string before = sha256_file(path);
+  {
+    CheckpointModel model = tiny_model(true, 14);
+    StagedCheckpoint staged(path, {model.layers[1]});
+  }
+  EXPECT_EQ(folder_entries(dir), std::vector<std::string>{"best.h5"});
+  EXPECT_EQ(sha256_file(path), before);
+}
+
 TEST(Checkpoint, HeadOnlyRoundTripAndItsUseAsWeights) {
   std::string path = temp_dir("ckpt") + "/last.h5";
   CheckpointModel model = tiny_model(false, 2);
