@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,39 @@ template <typename F>
 void sweep_grid(int64_t blocks, int threads, F f) {
   for (int64_t b = 0; b < blocks; ++b)
     for (int t = 0; t < threads; ++t) f(static_cast<uint32_t>(b), static_cast<uint32_t>(t));
+}
+
+// The order in which sweep_block_phases runs the threads of a block within one phase.
+enum class ThreadOrder { Forward, Reversed };
+
+// Runs a block program (kernels/block_phases.h) over a 1-D launch grid of `blocks` thread blocks
+// as the GPU may: per block, fresh shared memory filled with 0xff bytes (NaN as a double, so
+// reading a slot no earlier phase wrote fails the comparison), then phase 0 by every thread of the
+// block, phase 1 by every thread, ...: the loop between phases is the barrier. Results that differ
+// between the two thread orders read what another thread writes in the same phase.
+template <typename Program>
+void sweep_block_phases(const Program& program, int64_t blocks, ThreadOrder order) {
+  using Shared = typename Program::Shared;
+  constexpr int kThreads = Program::kThreadsX * Program::kThreadsY;
+  auto shared = std::make_unique<Shared>();
+  for (int64_t b = 0; b < blocks; ++b) {
+    std::memset(static_cast<void*>(shared.get()), 0xff, sizeof(Shared));
+    for (int phase = 0; phase < Program::kPhases; ++phase) {
+      for (int i = 0; i < kThreads; ++i) {
+        const int t = order == ThreadOrder::Forward ? i : kThreads - 1 - i;
+        program(*shared, phase, b, t % Program::kThreadsX, t / Program::kThreadsX);
+      }
+    }
+  }
+}
+
+// How many of v[from ...] no longer hold `poison`'s bits: writes past the end of an output that a
+// sweep was given with a poisoned tail.
+template <typename T>
+int64_t overwritten(const std::vector<T>& v, size_t from, T poison) {
+  int64_t count = 0;
+  for (size_t i = from; i < v.size(); ++i) count += std::memcmp(&v[i], &poison, sizeof(T)) != 0;
+  return count;
 }
 
 // Host copy of any tensor (synchronises).
