@@ -21,6 +21,17 @@
       GTEST_SKIP() << "needs a CUDA device: " << ::vggtl::cuda_runtime_info().unusable_reason; \
   } while (0)
 
+// For a cross-check whose tools are missing (python3, h5py, Pillow, numpy): skips with the reason
+// on a developer's machine, but fails under CI ($CI set and non-empty), where a skipped
+// cross-check would pass unnoticed. `why` is a std::string or a string literal.
+#define SKIP_OR_FAIL_IN_CI(why)                                                  \
+  do {                                                                           \
+    const std::string vggtl_why_ = (why);                                        \
+    if (::vggtl::test::in_ci())                                                  \
+      FAIL() << "CI is set, so a missing cross-check tool fails: " << vggtl_why_; \
+    GTEST_SKIP() << vggtl_why_;                                                  \
+  } while (0)
+
 namespace vggtl::test {
 
 // Uniform values in [lo, hi) from a fixed seed.
@@ -92,6 +103,8 @@ Tensor poisoned(const Shape& shape, DType dtype, Device device);
 
 // The Python interpreter for cross-checks: $VGGTL_PYTHON, else python3.
 std::string python();
+// True when $CI is set and non-empty (as CI services set it): missing tools then fail tests.
+bool in_ci();
 // Runs a shell command; returns its exit status (-1 when it did not exit) and its output.
 int run_command(const std::string& command, std::string* output);
 
