@@ -1,7 +1,9 @@
 // Bias add (one thread per column, rows strided over grid.y) and deterministic column sums (one
-// block per 32 columns; partials in shared memory added in a fixed order, no atomics).
+// block per 32 columns; partials in shared memory added in a fixed order, no atomics). The
+// per-thread and per-block work lives in kernels/bias.h, where the CPU sweeps run it too.
 #include "engine/cuda_check.h"
 #include "kernels/bias.h"
+#include "kernels/block_phases.h"
 
 namespace vggtl {
 
@@ -19,21 +21,18 @@ void bias_add_cuda(float* y, const float* x, const float* b, int64_t rows, int64
   KERNEL_CHECK();
 }
 
-__global__ void bias_grad_kernel(float* db, const float* dy, int64_t rows, int64_t cols) {
-  __shared__ double partial[kColumnTileY][kColumnTileX];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const int64_t col = static_cast<int64_t>(blockIdx.x) * kColumnTileX + tx;
-  partial[ty][tx] = col < cols ? column_partial_sum(dy, rows, cols, col, ty) : 0.0;
-  __syncthreads();
-  if (ty == 0 && col < cols)
-    db[col] = static_cast<float>(sum_column_partials(&partial[0][tx], kColumnTileX));
+__global__ void __launch_bounds__(BiasGradBlock::kThreadsX * BiasGradBlock::kThreadsY)
+    bias_grad_kernel(BiasGradBlock program) {
+  __shared__ BiasGradBlock::Shared shared;
+  run_block_phases(program, shared);
 }
 
 void bias_grad_cuda(float* db, const float* dy, int64_t rows, int64_t cols, Stream stream) {
   if (cols == 0) return;
   const int64_t blocks = column_tile_blocks(cols, "bias_grad_cuda");
-  bias_grad_kernel<<<static_cast<unsigned>(blocks), dim3(kColumnTileX, kColumnTileY), 0,
-                     stream>>>(db, dy, rows, cols);
+  bias_grad_kernel<<<static_cast<unsigned>(blocks),
+                     dim3(BiasGradBlock::kThreadsX, BiasGradBlock::kThreadsY), 0, stream>>>(
+      BiasGradBlock{db, dy, rows, cols});
   KERNEL_CHECK();
 }
 

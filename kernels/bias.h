@@ -42,6 +42,27 @@ VGGTL_HD void bias_add_thread(float* y, const float* x, const float* b, int64_t 
   }
 }
 
-// bias_grad: the column reduction of kernels/columns.h, one block per kColumnTileX columns.
+// bias_grad: the column reduction of kernels/columns.h as a block program (kernels/block_phases.h),
+// grid column_tile_blocks(cols). Phase 0: thread (tx, ty) sums rows ty, ty + kColumnTileY, ... of
+// its column into shared memory; phase 1: thread ty = 0 adds the column's partials in order.
+struct BiasGradBlock {
+  static constexpr int kThreadsX = kColumnTileX;
+  static constexpr int kThreadsY = kColumnTileY;
+  static constexpr int kPhases = 2;
+  using Shared = ColumnPartials;
+
+  float* db;
+  const float* dy;
+  int64_t rows;
+  int64_t cols;
+
+  VGGTL_HD void operator()(Shared& s, int phase, int64_t block, int tx, int ty) const {
+    const int64_t col = block * kColumnTileX + tx;
+    if (phase == 0)
+      s.partial[ty][tx] = col < cols ? column_partial_sum(dy, rows, cols, col, ty) : 0.0;
+    else if (ty == 0 && col < cols)
+      db[col] = static_cast<float>(column_total(s, tx));
+  }
+};
 
 }  // namespace vggtl

@@ -1,6 +1,7 @@
 // The shape shared by the per-column kernels of a row-major (rows, cols) matrix (bias add and
 // gradient, batch norm): how a launch strides rows over grid.y, and the fixed-order column
-// reduction. The CUDA launches and the CPU sweeps that check them both take it from here.
+// reduction. The CUDA launches and the CPU sweeps that check them both take it from here; the
+// block programs built on it (kernels/block_phases.h) are in bias.h and batchnorm.h.
 #pragma once
 
 #include <algorithm>
@@ -46,10 +47,15 @@ VGGTL_HD double column_partial_sum(const float* m, int64_t rows, int64_t cols, i
   return s;
 }
 
-// The kColumnTileY partial sums of one column, stored `stride` apart, added in order.
-VGGTL_HD double sum_column_partials(const double* p, int stride) {
+// A block's shared memory for one reduction: partial[ty][tx] is thread (tx, ty)'s sum.
+struct ColumnPartials {
+  double partial[kColumnTileY][kColumnTileX];
+};
+
+// Column tx's kColumnTileY partial sums, added in order 0, 1, ...
+VGGTL_HD double column_total(const ColumnPartials& p, int tx) {
   double s = 0;
-  for (int j = 0; j < kColumnTileY; ++j) s += p[j * stride];
+  for (int j = 0; j < kColumnTileY; ++j) s += p.partial[j][tx];
   return s;
 }
 

@@ -1,5 +1,6 @@
 // Softmax cross-entropy on the GPU: one thread per row; the epoch totals are added by a single
-// thread in row order, so they are the same bits on every run (no atomics).
+// thread in row order, so they are the same bits on every run (no atomics). The per-thread work
+// of both kernels lives in kernels/softmax_xent.h, where the CPU sweeps run it too.
 #include "engine/cuda_check.h"
 #include "kernels/softmax_xent.h"
 
@@ -25,14 +26,7 @@ void softmax_xent_cuda(float* probs, float* dlogits, float* row_loss, int32_t* p
 
 __global__ void xent_accumulate_kernel(double* totals, const float* row_loss,
                                        const int32_t* predicted, const int32_t* labels, int64_t n) {
-  double loss = totals[0], correct = totals[1];
-  for (int64_t r = 0; r < n; ++r) {
-    loss += static_cast<double>(row_loss[r]);
-    correct += predicted[r] == labels[r] ? 1.0 : 0.0;
-  }
-  totals[0] = loss;
-  totals[1] = correct;
-  totals[2] += static_cast<double>(n);
+  xent_accumulate_thread(totals, row_loss, predicted, labels, n, blockIdx.x, threadIdx.x);
 }
 
 void xent_accumulate_cuda(double* totals, const float* row_loss, const int32_t* predicted,

@@ -68,4 +68,21 @@ VGGTL_HD void softmax_xent_thread(float* probs, float* dlogits, float* row_loss,
     row_loss[r] = valid ? static_cast<float>(log(s) - (static_cast<double>(z[label]) - zmax)) : NAN;
 }
 
+// The epoch totals on the GPU: one thread (launch <<<1, 1>>>) adds the rows in row order, the
+// order of xent_accumulate_cpu, so the totals are the same bits on every run and on both twins.
+// A batch is tens of rows: a parallel reduction would save nothing measurable.
+VGGTL_HD void xent_accumulate_thread(double* totals, const float* row_loss,
+                                     const int32_t* predicted, const int32_t* labels, int64_t n,
+                                     int64_t block, int thread) {
+  if (block != 0 || thread != 0) return;
+  double loss = totals[0], correct = totals[1];
+  for (int64_t r = 0; r < n; ++r) {
+    loss += static_cast<double>(row_loss[r]);
+    correct += predicted[r] == labels[r] ? 1.0 : 0.0;
+  }
+  totals[0] = loss;
+  totals[1] = correct;
+  totals[2] += static_cast<double>(n);
+}
+
 }  // namespace vggtl

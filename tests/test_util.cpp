@@ -105,6 +105,11 @@ std::string python() {
   return p && *p ? p : "python3";
 }
 
+bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && *ci;
+}
+
 int run_command(const std::string& command, std::string* output) {
   std::FILE* p = popen((command + " 2>&1").c_str(), "r");
   if (!p) return -1;

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,17 @@
   do {                                                                                   \
     if (!::vggtl::cuda_available())                                                      \
       GTEST_SKIP() << "needs a CUDA device: " << ::vggtl::cuda_runtime_info().unusable_reason; \
+  } while (0)
+
+// For a cross-check whose tools are missing (python3, h5py, Pillow, numpy): skips with the reason
+// on a developer's machine, but fails under CI ($CI set and non-empty), where a skipped
+// cross-check would pass unnoticed. `why` is a std::string or a string literal.
+#define SKIP_OR_FAIL_IN_CI(why)                                                  \
+  do {                                                                           \
+    const std::string vggtl_why_ = (why);                                        \
+    if (::vggtl::test::in_ci())                                                  \
+      FAIL() << "CI is set, so a missing cross-check tool fails: " << vggtl_why_; \
+    GTEST_SKIP() << vggtl_why_;                                                  \
   } while (0)
 
 namespace vggtl::test {
@@ -50,6 +63,39 @@ void sweep_grid(int64_t blocks, int threads, F f) {
     for (int t = 0; t < threads; ++t) f(static_cast<uint32_t>(b), static_cast<uint32_t>(t));
 }
 
+// The order in which sweep_block_phases runs the threads of a block within one phase.
+enum class ThreadOrder { Forward, Reversed };
+
+// Runs a block program (kernels/block_phases.h) over a 1-D launch grid of `blocks` thread blocks
+// as the GPU may: per block, fresh shared memory filled with 0xff bytes (NaN as a double, so
+// reading a slot no earlier phase wrote fails the comparison), then phase 0 by every thread of the
+// block, phase 1 by every thread, ...: the loop between phases is the barrier. Results that differ
+// between the two thread orders read what another thread writes in the same phase.
+template <typename Program>
+void sweep_block_phases(const Program& program, int64_t blocks, ThreadOrder order) {
+  using Shared = typename Program::Shared;
+  constexpr int kThreads = Program::kThreadsX * Program::kThreadsY;
+  auto shared = std::make_unique<Shared>();
+  for (int64_t b = 0; b < blocks; ++b) {
+    std::memset(static_cast<void*>(shared.get()), 0xff, sizeof(Shared));
+    for (int phase = 0; phase < Program::kPhases; ++phase) {
+      for (int i = 0; i < kThreads; ++i) {
+        const int t = order == ThreadOrder::Forward ? i : kThreads - 1 - i;
+        program(*shared, phase, b, t % Program::kThreadsX, t / Program::kThreadsX);
+      }
+    }
+  }
+}
+
+// How many of v[from ...] no longer hold `poison`'s bits: writes past the end of an output that a
+// sweep was given with a poisoned tail.
+template <typename T>
+int64_t overwritten(const std::vector<T>& v, size_t from, T poison) {
+  int64_t count = 0;
+  for (size_t i = from; i < v.size(); ++i) count += std::memcmp(&v[i], &poison, sizeof(T)) != 0;
+  return count;
+}
+
 // Host copy of any tensor (synchronises).
 Tensor host_copy(const Tensor& t);
 // A device tensor filled with NaN (float) so that unwritten outputs fail comparisons.
@@ -57,6 +103,8 @@ Tensor poisoned(const Shape& shape, DType dtype, Device device);
 
 // The Python interpreter for cross-checks: $VGGTL_PYTHON, else python3.
 std::string python();
+// True when $CI is set and non-empty (as CI services set it): missing tools then fail tests.
+bool in_ci();
 // Runs a shell command; returns its exit status (-1 when it did not exit) and its output.
 int run_command(const std::string& command, std::string* output);
 

@@ -124,7 +124,7 @@ Agreement compare_with_libjpeg(const GpuJpegBatch& batch, const MixedBatch& b) {
   return a;
 }
 
-TEST(GpuJpegBatch, CpuTwinsEqualLibjpegAndReportFallbacks) {
+TEST(JpegBatch, CpuTwinsEqualLibjpegAndReportFallbacks) {
   DecodePool pool(2);
   GpuJpegBatch batch(Device::cpu(), &pool);
   const MixedBatch b = mixed_batch();
@@ -141,7 +141,7 @@ TEST(GpuJpegBatch, CpuTwinsEqualLibjpegAndReportFallbacks) {
   EXPECT_THROW(batch.image(3), Error);
 }
 
-TEST(GpuJpegBatch, ReusedAcrossBatchesOfDifferentSizes) {
+TEST(JpegBatch, ReusedAcrossBatchesOfDifferentSizes) {
   DecodePool pool(3);
   GpuJpegBatch batch(Device::cpu(), &pool);
   const MixedBatch b = mixed_batch();
@@ -156,7 +156,7 @@ TEST(GpuJpegBatch, ReusedAcrossBatchesOfDifferentSizes) {
   }
 }
 
-TEST(GpuJpegBatch, AllFallbacksLeaveNoImages) {
+TEST(JpegBatch, AllFallbacksLeaveNoImages) {
   DecodePool pool(1);
   GpuJpegBatch batch(Device::cpu(), &pool);
   const std::vector<uint8_t> junk = {0xFF, 0xD8, 0xFF};
@@ -165,13 +165,13 @@ TEST(GpuJpegBatch, AllFallbacksLeaveNoImages) {
   EXPECT_FALSE(batch.rgb().defined());
 }
 
-TEST(GpuJpegBatch, RefusesACudaDeviceThatIsNotThere) {
+TEST(JpegBatch, RefusesACudaDeviceThatIsNotThere) {
   if (cuda_available()) GTEST_SKIP() << "a GPU is present";
   DecodePool pool(1);
   EXPECT_THROW(GpuJpegBatch(Device::cuda(), &pool), Error);
 }
 
-TEST(GpuJpegBatchGpu, MatchesLibjpeg) {
+TEST(JpegBatchGpu, MatchesLibjpeg) {
   REQUIRE_CUDA_DEVICE();
   DecodePool pool(4);
   GpuJpegBatch gpu(Device::cuda(), &pool);

@@ -229,12 +229,12 @@ const Config kConfigs[] = {
     {ResizeFilter::Bilinear, DType::F32, PixelTransform::Caffe, 1, 0},
 };
 
-TEST(GpuRowStage, CpuTwinRouteGivesTheCpuStagesRows) {
+TEST(HybridRowStage, CpuTwinRouteGivesTheCpuStagesRows) {
   const Corpus corpus = make_corpus("corpus");
   for (const Config& c : kConfigs) compare_stages(corpus, c, Device::cpu());
 }
 
-TEST(GpuRowStage, DecodeModeChoosesTheStage) {
+TEST(HybridRowStage, DecodeModeChoosesTheStage) {
   const Corpus corpus = make_corpus("corpus");
   LoaderOptions o = options(kConfigs[0]);
   EXPECT_EQ(ImageLoader(corpus.listing.items, o).decoder(), "cpu");  // auto, consumed on the CPU
@@ -253,7 +253,7 @@ TEST(GpuRowStage, DecodeModeChoosesTheStage) {
   }
 }
 
-TEST(GpuRowStageGpu, DeviceRouteGivesTheCpuStagesRows) {
+TEST(HybridRowStageGpu, DeviceRouteGivesTheCpuStagesRows) {
   REQUIRE_CUDA_DEVICE();
   const Corpus corpus = make_corpus("corpus");
   for (const Config& c : kConfigs) compare_stages(corpus, c, Device::cuda());
@@ -261,7 +261,7 @@ TEST(GpuRowStageGpu, DeviceRouteGivesTheCpuStagesRows) {
 
 // A consumer that never waits: each batch is only copied on the main stream into one device
 // tensor, so the stage's events alone keep batch k+2's writes off the rows batch k is read from.
-TEST(GpuRowStageGpu, RowsSurviveAConsumerThatNeverWaits) {
+TEST(HybridRowStageGpu, RowsSurviveAConsumerThatNeverWaits) {
   REQUIRE_CUDA_DEVICE();
   const Corpus corpus = make_corpus("corpus");
   const Config c = kConfigs[0];

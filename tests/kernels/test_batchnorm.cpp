@@ -1,8 +1,9 @@
 // BatchNorm kernels: a hand-computed batch (biased variance, moving-statistic update), backward
 // against the textbook chain rule, evaluation with moving statistics, float against double, the
-// CUDA block algorithm replayed on the CPU from its per-thread functions, GPU against CPU.
+// CUDA block programs and per-thread functions swept on the CPU over their grids, GPU against CPU.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/batchnorm.h"
@@ -140,62 +141,93 @@ TEST(BatchnormCpu, FloatMatchesDouble) {
   EXPECT_TRUE(test::within(test::compare(db.data(), dbd.data(), d.cols), 1e-6));
 }
 
-// Replays the CUDA train-forward and backward kernels block by block (partials per ty, added
-// in order) and the eval kernel thread by thread, over the exact launch grids.
-TEST(BatchnormCpu, BlockReplayMatchesSpecification) {
-  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {30, 64}, {13, 33}, {3, 70}}) {
+// The outputs of one CPU sweep of the train-forward and backward block programs, each with a
+// poisoned tail of kGuard elements that must stay untouched.
+constexpr size_t kGuard = 40;  // more than one tile's spare threads
+struct Swept {
+  std::vector<float> y, mean, inv_std, moving_mean, moving_var;  // train forward
+  std::vector<float> dx, dgamma, dbeta;                           // backward, batch statistics
+  std::vector<float> dx_fixed;                                    // backward, fixed statistics
+
+  std::vector<std::vector<float>*> all() {
+    return {&y, &mean, &inv_std, &moving_mean, &moving_var, &dx, &dgamma, &dbeta, &dx_fixed};
+  }
+};
+
+std::vector<float> guarded(std::vector<float> v, size_t n) {
+  v.resize(n);
+  v.resize(n + kGuard, std::nanf(""));
+  return v;
+}
+
+Swept sweep(const Data& d, const std::vector<float>& mean, const std::vector<float>& inv_std,
+            test::ThreadOrder order) {
+  const int64_t rows = d.rows, cols = d.cols, n = rows * cols;
+  const int64_t blocks = column_tile_blocks(cols, "test");
+  Swept s;
+  s.y = s.dx = s.dx_fixed = guarded({}, n);
+  s.mean = s.inv_std = s.dgamma = s.dbeta = guarded({}, cols);
+  s.moving_mean = guarded(d.mm, cols);
+  s.moving_var = guarded(d.mv, cols);
+  test::sweep_block_phases(
+      BnTrainForwardBlock{s.y.data(), s.mean.data(), s.inv_std.data(), s.moving_mean.data(),
+                          s.moving_var.data(), d.x.data(), d.gamma.data(), d.beta.data(), rows,
+                          cols, kEps, static_cast<float>(kDecay)},
+      blocks, order);
+  // Backward from the specification's statistics, so that its error is its own.
+  test::sweep_block_phases(
+      BnBackwardBlock{s.dx.data(), s.dgamma.data(), s.dbeta.data(), d.dy.data(), d.x.data(),
+                      d.gamma.data(), mean.data(), inv_std.data(), rows, cols, true},
+      blocks, order);
+  test::sweep_block_phases(BnBackwardBlock{s.dx_fixed.data(), nullptr, nullptr, d.dy.data(),
+                                           d.x.data(), d.gamma.data(), mean.data(), inv_std.data(),
+                                           rows, cols, false},
+                           blocks, order);
+  return s;
+}
+
+// The train-forward and backward block programs, run on the CPU over their launch grids with
+// their barriers and in both thread orders, and the eval kernel's threads over theirs, must
+// reproduce the specification and write nothing past the last row or column: one row, rows not
+// a multiple of kColumnTileY, columns not a multiple of kColumnTileX.
+TEST(BatchnormCpu, BlockSweepMatchesSpecification) {
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {1, 33}, {7, 3}, {9, 31}, {13, 33},
+                            {30, 64}, {3, 70}}) {
+    SCOPED_TRACE(testing::Message() << rows << "x" << cols);
     const Data d(rows, cols, 20);
     const int64_t n = rows * cols;
     std::vector<float> y(n), mean(cols), is(cols), mm = d.mm, mv = d.mv;
     batchnorm_train_forward_cpu(y.data(), mean.data(), is.data(), mm.data(), mv.data(), d.x.data(),
                                 d.gamma.data(), d.beta.data(), rows, cols, kEps, kDecay);
-    std::vector<float> ry(n, std::nanf("")), rmean(cols), ris(cols);
-    const int64_t blocks = column_tile_blocks(cols, "test");
-    for (int64_t b = 0; b < blocks; ++b) {
-      for (int tx = 0; tx < kColumnTileX; ++tx) {
-        const int64_t col = b * kColumnTileX + tx;
-        if (col >= cols) continue;
-        double part[kColumnTileY];
-        for (int ty = 0; ty < kColumnTileY; ++ty)
-          part[ty] = column_partial_sum(d.x.data(), rows, cols, col, ty);
-        const double mu = sum_column_partials(part, 1) / rows;
-        for (int ty = 0; ty < kColumnTileY; ++ty)
-          part[ty] = bn_partial_sqdev(d.x.data(), rows, cols, col, ty, mu);
-        const double inv = bn_inv_std(sum_column_partials(part, 1) / rows, kEps);
-        rmean[col] = static_cast<float>(mu);
-        ris[col] = static_cast<float>(inv);
-        for (int ty = 0; ty < kColumnTileY; ++ty)
-          bn_normalize_rows(ry.data(), d.x.data(), rows, cols, col, ty, d.gamma[col], d.beta[col],
-                            rmean[col], ris[col]);
-      }
-    }
-    EXPECT_TRUE(test::within(test::compare(rmean.data(), mean.data(), cols), 1e-6));
-    EXPECT_TRUE(test::within(test::compare(ris.data(), is.data(), cols), 1e-5));
-    EXPECT_TRUE(test::within_rms(test::compare(ry.data(), y.data(), n), n, 1e-5));
-
-    std::vector<float> dx(n), dg(cols), db(cols);
+    std::vector<float> dx(n), dg(cols), db(cols), dx_fixed(n);
     batchnorm_backward_cpu(dx.data(), dg.data(), db.data(), d.dy.data(), d.x.data(), d.gamma.data(),
                            mean.data(), is.data(), rows, cols, true);
-    std::vector<float> rdx(n, std::nanf("")), rdg(cols), rdb(cols);
-    for (int64_t b = 0; b < blocks; ++b) {
-      for (int tx = 0; tx < kColumnTileX; ++tx) {
-        const int64_t col = b * kColumnTileX + tx;
-        if (col >= cols) continue;
-        double pa[kColumnTileY], pb[kColumnTileY];
-        for (int ty = 0; ty < kColumnTileY; ++ty)
-          bn_partial_grad_sums(d.dy.data(), d.x.data(), rows, cols, col, ty, mean[col], is[col],
-                               &pa[ty], &pb[ty]);
-        const double sa = sum_column_partials(pa, 1), sb = sum_column_partials(pb, 1);
-        rdb[col] = static_cast<float>(sa);
-        rdg[col] = static_cast<float>(sb);
-        for (int ty = 0; ty < kColumnTileY; ++ty)
-          bn_backward_rows(rdx.data(), d.dy.data(), d.x.data(), rows, cols, col, ty, d.gamma[col],
-                           mean[col], is[col], sa, sb, true);
-      }
+    batchnorm_backward_cpu<float>(dx_fixed.data(), nullptr, nullptr, d.dy.data(), d.x.data(),
+                                  d.gamma.data(), mean.data(), is.data(), rows, cols, false);
+
+    std::vector<Swept> by_order;
+    for (test::ThreadOrder order : {test::ThreadOrder::Forward, test::ThreadOrder::Reversed}) {
+      Swept& s = by_order.emplace_back(sweep(d, mean, is, order));
+      // Double statistics summed in another order, rounded to float: an ulp or so; y and dx are
+      // float arithmetic on them.
+      EXPECT_TRUE(test::within(test::compare(s.mean.data(), mean.data(), cols), 1e-6));
+      EXPECT_TRUE(test::within(test::compare(s.inv_std.data(), is.data(), cols), 1e-5));
+      EXPECT_TRUE(test::within(test::compare(s.moving_mean.data(), mm.data(), cols), 1e-6));
+      EXPECT_TRUE(test::within(test::compare(s.moving_var.data(), mv.data(), cols), 1e-6));
+      EXPECT_TRUE(test::within_rms(test::compare(s.y.data(), y.data(), n), n, 1e-5));
+      EXPECT_TRUE(test::within_rms(test::compare(s.dx.data(), dx.data(), n), n, 1e-6));
+      EXPECT_TRUE(test::within(test::compare(s.dgamma.data(), dg.data(), cols), 1e-5));
+      EXPECT_TRUE(test::within(test::compare(s.dbeta.data(), db.data(), cols), 1e-5));
+      EXPECT_TRUE(test::within_rms(test::compare(s.dx_fixed.data(), dx_fixed.data(), n), n, 1e-6));
+      for (std::vector<float>* v : s.all())
+        EXPECT_EQ(test::overwritten(*v, v->size() - kGuard, std::nanf("")), 0);
     }
-    EXPECT_TRUE(test::within_rms(test::compare(rdx.data(), dx.data(), n), n, 1e-6));
-    EXPECT_TRUE(test::within(test::compare(rdg.data(), dg.data(), cols), 1e-5));
-    EXPECT_TRUE(test::within(test::compare(rdb.data(), db.data(), cols), 1e-5));
+    // A result that depends on the order of the threads within a phase is a missing barrier.
+    for (size_t i = 0; i < by_order[0].all().size(); ++i) {
+      const std::vector<float>& a = *by_order[0].all()[i];
+      const std::vector<float>& b = *by_order[1].all()[i];
+      EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "output " << i;
+    }
 
     std::vector<float> ey(n), emean(cols), eis(cols);
     batchnorm_eval_forward_cpu(ey.data(), emean.data(), eis.data(), d.x.data(), d.gamma.data(),

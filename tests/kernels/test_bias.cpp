@@ -1,5 +1,6 @@
 // Bias add (+ fused ReLU) and its column-sum gradient: hand-computed values, float against
-// double, the CUDA per-thread functions swept over their whole launch grid, GPU against CPU.
+// double, the CUDA per-thread functions and the gradient's block program swept over their whole
+// launch grid, GPU against CPU.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -52,8 +53,8 @@ TEST(BiasCpu, FloatMatchesDouble) {
   EXPECT_TRUE(test::within(test::compare(db.data(), dbd.data(), cols), 1e-6));
 }
 
-// The CUDA threads' work, run on the CPU over the exact launch grid of bias_add_cuda /
-// bias_grad_cuda, must reproduce the specification.
+// The CUDA threads' work, run on the CPU over the exact launch grid of bias_add_cuda, must
+// reproduce the specification.
 TEST(BiasCpu, ThreadSweepMatchesSpecification) {
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {30, 64}, {7, 300}, {33, 3}}) {
     const std::vector<float> x = test::random_floats(rows * cols, 3),
@@ -66,21 +67,33 @@ TEST(BiasCpu, ThreadSweepMatchesSpecification) {
         for (int t = 0; t < kBiasThreads; ++t)
           bias_add_thread(swept.data(), x.data(), b.data(), rows, cols, true, bx, by, g.y, t);
     EXPECT_TRUE(test::within(test::compare(swept.data(), spec.data(), rows * cols), 0.0));
+  }
+}
 
-    std::vector<float> db_spec(cols), db_swept(cols, std::nanf(""));
-    bias_grad_cpu(db_spec.data(), x.data(), rows, cols);
-    const int64_t blocks = column_tile_blocks(cols, "test");
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-      for (int tx = 0; tx < kColumnTileX; ++tx) {
-        const int64_t col = blk * kColumnTileX + tx;
-        if (col >= cols) continue;
-        double part[kColumnTileY];
-        for (int ty = 0; ty < kColumnTileY; ++ty)
-          part[ty] = column_partial_sum(x.data(), rows, cols, col, ty);
-        db_swept[col] = static_cast<float>(sum_column_partials(part, 1));
+// bias_grad_cuda's block program, run on the CPU over its launch grid with its barriers and in both
+// thread orders, must reproduce the specification and write nothing past the last column; zero
+// rows, one row, rows not a multiple of kColumnTileY, columns not a multiple of kColumnTileX.
+TEST(BiasCpu, GradBlockSweepMatchesSpecification) {
+  constexpr size_t kGuard = 40;  // past the last column, more than one tile's spare threads
+  const float poison = std::nanf("");
+  for (int64_t rows : {0, 1, 7, 9, 33}) {
+    for (int64_t cols : {1, 3, 31, 33, 64, 300}) {
+      const std::vector<float> dy = test::random_floats(rows * cols, 5);
+      std::vector<float> spec(cols);
+      bias_grad_cpu(spec.data(), dy.data(), rows, cols);
+      std::vector<std::vector<float>> by_order;
+      for (test::ThreadOrder order : {test::ThreadOrder::Forward, test::ThreadOrder::Reversed}) {
+        std::vector<float>& db = by_order.emplace_back(cols + kGuard, poison);
+        test::sweep_block_phases(BiasGradBlock{db.data(), dy.data(), rows, cols},
+                                 column_tile_blocks(cols, "test"), order);
+        // Double sums of at most 33 values in [-1, 1) in two orders, rounded once to float: at
+        // most an ulp apart, under 1e-6 below 8.
+        EXPECT_TRUE(test::within(test::compare(db.data(), spec.data(), cols), 1e-6))
+            << rows << "x" << cols;
+        EXPECT_EQ(test::overwritten(db, cols, poison), 0) << rows << "x" << cols;
       }
+      EXPECT_TRUE(test::within(test::compare(by_order[1].data(), by_order[0].data(), cols), 0.0));
     }
-    EXPECT_TRUE(test::within(test::compare(db_swept.data(), db_spec.data(), cols), 1e-6));
   }
 }
 

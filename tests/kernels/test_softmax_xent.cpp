@@ -114,6 +114,28 @@ TEST(SoftmaxXentCpu, TotalsAccumulateInOrder) {
   EXPECT_EQ(totals[2], 13.0);
 }
 
+// xent_accumulate_cuda's thread work, swept on the CPU over its one-thread grid: the same sums
+// in the same order as the specification, so the same bits, from running totals that are not
+// zero; no rows, one row, and more rows than a softmax block.
+TEST(SoftmaxXentCpu, TotalsThreadSweepMatchesSpecification) {
+  for (int64_t n : {0, 1, 7, 129}) {
+    const std::vector<float> loss = test::random_floats(n, 11, 0, 5);
+    std::vector<int32_t> pred(n), labels(n);
+    for (int64_t r = 0; r < n; ++r) {
+      pred[r] = static_cast<int32_t>(r % 3);
+      labels[r] = static_cast<int32_t>((r * 7) % 3);
+    }
+    double spec[3] = {12.25, 3.0, 40.0};
+    double swept[3] = {12.25, 3.0, 40.0};
+    xent_accumulate_cpu(spec, loss.data(), pred.data(), labels.data(), n);
+    test::sweep_grid(1, 1, [&](uint32_t block, uint32_t t) {
+      xent_accumulate_thread(swept, loss.data(), pred.data(), labels.data(), n, block,
+                             static_cast<int>(t));
+    });
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(swept[i], spec[i]) << "n=" << n << " total " << i;
+  }
+}
+
 TEST(SoftmaxXentCpu, TensorLevelRejectsLabelOutOfRange) {
   Tensor z = Tensor::zeros({2, 3}, DType::F32), p = Tensor::empty({2, 3}, DType::F32);
   Tensor pred = Tensor::empty({2}, DType::I32), labels = Tensor::empty({2}, DType::I32);
