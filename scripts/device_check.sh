@@ -5,7 +5,9 @@
 #            a GPU test that skips on this machine counts as a failure. Aim: under 5 minutes.
 #   --bench  the benchmarks in quick mode, the PyTorch peers, the whole reference job and the
 #            two decode routes compared. Aim: under 8 minutes.
-# With neither flag, both. --deadline S caps the whole script (default 280 s per phase asked
+#   --sanitize  the kernel tests' GPU suites under compute-sanitizer: memcheck (out-of-bounds
+#            and misaligned accesses, leaks) for each, racecheck for the shared-memory kernels.
+# With none of the flags, --tests and --bench. --deadline S caps the whole script (default 280 s per phase asked
 # for): before each step the time left is checked, a step that no longer fits is skipped and
 # said so, and a step that runs gets at most the time left as its timeout.
 # Results ($OUT when set, else ./device_out), at most 8 files: summary.txt (appended as each
@@ -16,18 +18,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-tests=0 bench=0 deadline=""
+tests=0 bench=0 sanitize=0 deadline=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --tests) tests=1 ;;
     --bench) bench=1 ;;
+    --sanitize) sanitize=1 ;;
     --deadline) deadline=${2:?--deadline needs seconds}; shift ;;
-    *) echo "usage: scripts/device_check.sh [--tests] [--bench] [--deadline SECONDS]" >&2; exit 2 ;;
+    *) echo "usage: scripts/device_check.sh [--tests] [--bench] [--sanitize] [--deadline SECONDS]" >&2; exit 2 ;;
   esac
   shift
 done
-[[ $tests -eq 0 && $bench -eq 0 ]] && tests=1 bench=1
-[[ -z "$deadline" ]] && deadline=$(( 280 * (tests + bench) ))
+[[ $tests -eq 0 && $bench -eq 0 && $sanitize -eq 0 ]] && tests=1 bench=1
+[[ -z "$deadline" ]] && deadline=$(( 280 * (tests + bench) + 120 * sanitize ))
 
 out=${OUT:-$PWD/device_out}
 mkdir -p "$out"
@@ -81,7 +84,7 @@ step() {
   return $rc
 }
 
-note "== device check $(date -u +%FT%TZ): tests=$tests bench=$bench deadline=$deadline s"
+note "== device check $(date -u +%FT%TZ): tests=$tests bench=$bench sanitize=$sanitize deadline=$deadline s"
 
 # 1. Sanity: the GPU, the bundle, the libraries.
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$logs/gpu.txt" 2>&1
@@ -185,4 +188,24 @@ if (( bench )); then
     tail -n 15 "$logs/reference_job.log" 2>/dev/null
   } | tee -a "$out/summary.txt"
 fi
+# 4. The kernels' GPU suites under compute-sanitizer (slow: small cases only). A report of any
+#    error makes the tool exit non-zero, recorded as a failure with its log.
+if (( sanitize )); then
+  export PATH="$PATH:/usr/local/cuda/bin"
+  if ! command -v compute-sanitizer > /dev/null; then
+    fail "compute-sanitizer not found on this machine"
+  else
+    for t in bias batchnorm softmax_xent random maxpool2d relu dropout bias_relu gather_rows optimizer convert \
+             jpeg_idct jpeg_color resize_preprocess; do
+      [[ -x "$work/tests/test_$t" ]] || continue
+      step "memcheck_$t" 10 60 env LD_LIBRARY_PATH="$ourlibs" compute-sanitizer --tool memcheck --error-exitcode 99 \
+          "$work/tests/test_$t" --gtest_filter='*Gpu*.*'
+    done
+    for t in bias batchnorm jpeg_idct; do  # kernels with shared memory and barriers
+      step "racecheck_$t" 10 60 env LD_LIBRARY_PATH="$ourlibs" compute-sanitizer --tool racecheck --error-exitcode 99 \
+          "$work/tests/test_$t" --gtest_filter='*Gpu*.*'
+    done
+  fi
+fi
+
 # The verdict (counts and failures) is printed by the EXIT trap, last.
