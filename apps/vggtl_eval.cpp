@@ -13,8 +13,10 @@
 #include "apps/common/report.h"
 #include "engine/log.h"
 #include "io/atomic_file.h"
+#include "kernels/cpu_backend.h"
 
 int main(int argc, char** argv) {
+  vggtl::restart_with_openmp_wait_policy(argv);  // idle OpenMP threads sleep: see cpu_backend.h
   return vggtl::run_app("vggtl_eval", [&] {
     using namespace vggtl;
     CLI::App app{"vggtl_eval: evaluate a trained model on a split folder (one sub-folder per class).\n"

@@ -17,8 +17,10 @@
 #include "io/sha256.h"
 #include "layers/vgg16.h"
 #include "vggtl/build_info.h"
+#include "kernels/cpu_backend.h"
 
 int main(int argc, char** argv) {
+  vggtl::restart_with_openmp_wait_policy(argv);  // idle OpenMP threads sleep: see cpu_backend.h
   return vggtl::run_app("vggtl_extract", [&] {
     using namespace vggtl;
     CLI::App app{"vggtl_extract: VGG16 bottleneck features of a split folder (one sub-folder per class).\n"

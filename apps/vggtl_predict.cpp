@@ -11,8 +11,10 @@
 #include "apps/common/inference.h"
 #include "apps/common/report.h"
 #include "engine/log.h"
+#include "kernels/cpu_backend.h"
 
 int main(int argc, char** argv) {
+  vggtl::restart_with_openmp_wait_policy(argv);  // idle OpenMP threads sleep: see cpu_backend.h
   return vggtl::run_app("vggtl_predict", [&] {
     using namespace vggtl;
     CLI::App app{"vggtl_predict: classify images with a trained model; one CSV line per image on stdout.\n"

@@ -56,6 +56,7 @@ void run(Device dev, Precision p, int64_t batch, const bench::Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  restart_with_openmp_wait_policy(argv);  // as the apps do
   bench::Options opt = bench::parse_options(argc, argv);
   if (opt.cpu) {
     std::printf("# CPU: %s\n", cpu_backend_version().c_str());

@@ -1,7 +1,19 @@
-// oneDNN version and the OpenMP thread count it will use.
+// oneDNN version, the OpenMP thread count it will use, and the OpenMP wait policy.
+//
+// Idle OpenMP threads of libgomp spin by default (GOMP_SPINCOUNT 300,000, "3 ms" by libgomp's own
+// estimate) before they sleep. On a machine where other jobs keep every core busy, a spinning
+// thread holds a core that its team's preempted thread needs to finish its share, so a parallel
+// region can cost a scheduler time slice: one small oneDNN primitive took 0.3-15 ms instead of
+// 35 us next to two busy processes on two cores, and 0.06-0.11 ms with OMP_WAIT_POLICY=PASSIVE
+// (docs/performance.md, "The CPU engine under load"). libgomp reads its environment once, in its
+// constructor, before main() runs; and glibc's own start-up resets the environment after any
+// .preinit_array entry, so an in-process setenv never reaches it. Hence the restart below. The
+// wait policy never changes which thread computes what, so results stay bit-identical.
 #include "kernels/cpu_backend.h"
 
 #include <dnnl.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <sstream>
@@ -9,21 +21,39 @@
 
 namespace vggtl {
 
+void restart_with_openmp_wait_policy(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;  // the user's choice
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) != 0) return;
+  execv("/proc/self/exe", argv);
+  // No /proc, or the binary is gone: carry on with libgomp's spinning default.
+  unsetenv("OMP_WAIT_POLICY");
+}
+
 int cpu_threads() {
-  // oneDNN's OpenMP runtime follows OMP_NUM_THREADS (its first number), else every core.
+  // oneDNN's OpenMP runtime follows OMP_NUM_THREADS (its first number), else the CPUs this process
+  // may run on (libgomp counts sched_getaffinity's set, as here).
   if (const char* env = std::getenv("OMP_NUM_THREADS")) {
     const int n = std::atoi(env);
     if (n > 0) return n;
   }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
   unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
+}
+
+std::string cpu_wait_policy() {
+  std::string out;
+  for (const char* name : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"})
+    if (const char* v = std::getenv(name)) out += (out.empty() ? "" : " ") + std::string(name) + "=" + v;
+  return out.empty() ? "libgomp default (spin, then sleep)" : out;
 }
 
 std::string cpu_backend_version() {
   const dnnl_version_t* v = dnnl_version();
   std::ostringstream os;
   os << "oneDNN " << v->major << "." << v->minor << "." << v->patch << " (" << cpu_threads()
-     << " threads)";
+     << " threads, OpenMP wait " << cpu_wait_policy() << ")";
   return os.str();
 }
 
