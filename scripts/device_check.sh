@@ -7,9 +7,12 @@
 #            two decode routes compared. Aim: under 8 minutes.
 #   --sanitize  the kernel tests' GPU suites under compute-sanitizer: memcheck (out-of-bounds
 #            and misaligned accesses, leaks) for each, racecheck for the shared-memory kernels.
-# With none of the flags, --tests and --bench. --deadline S caps the whole script (default 280 s per phase asked
-# for): before each step the time left is checked, a step that no longer fits is skipped and
-# said so, and a step that runs gets at most the time left as its timeout.
+#   --load   the CPU base under a competing busy load against PyTorch (bench/peers/under_load.py)
+#            on that machine's cores, which may have the AVX-512 paths a development machine lacks.
+# With none of the flags, --tests and --bench. --deadline S caps the whole script (default 280 s
+# per test or bench phase, 120 s per other phase): before each step the time left is checked, a
+# step that no longer fits is skipped and said so, and a step that runs gets at most the time
+# left as its timeout.
 # Results ($OUT when set, else ./device_out), at most 8 files: summary.txt (appended as each
 # step ends), logs.tgz (every log, rewritten as each step ends and on exit), cudnn_cache.txt.
 # The last lines printed are the counts and the name of every failure.
@@ -18,19 +21,20 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-tests=0 bench=0 sanitize=0 deadline=""
+tests=0 bench=0 sanitize=0 load=0 deadline=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --tests) tests=1 ;;
     --bench) bench=1 ;;
     --sanitize) sanitize=1 ;;
+    --load) load=1 ;;
     --deadline) deadline=${2:?--deadline needs seconds}; shift ;;
-    *) echo "usage: scripts/device_check.sh [--tests] [--bench] [--sanitize] [--deadline SECONDS]" >&2; exit 2 ;;
+    *) echo "usage: scripts/device_check.sh [--tests] [--bench] [--sanitize] [--load] [--deadline SECONDS]" >&2; exit 2 ;;
   esac
   shift
 done
-[[ $tests -eq 0 && $bench -eq 0 && $sanitize -eq 0 ]] && tests=1 bench=1
-[[ -z "$deadline" ]] && deadline=$(( 280 * (tests + bench) + 120 * sanitize ))
+[[ $tests -eq 0 && $bench -eq 0 && $sanitize -eq 0 && $load -eq 0 ]] && tests=1 bench=1
+[[ -z "$deadline" ]] && deadline=$(( 280 * (tests + bench) + 120 * (sanitize + load) ))
 
 out=${OUT:-$PWD/device_out}
 mkdir -p "$out"
@@ -84,7 +88,7 @@ step() {
   return $rc
 }
 
-note "== device check $(date -u +%FT%TZ): tests=$tests bench=$bench sanitize=$sanitize deadline=$deadline s"
+note "== device check $(date -u +%FT%TZ): tests=$tests bench=$bench sanitize=$sanitize load=$load deadline=$deadline s"
 
 # 1. Sanity: the GPU, the bundle, the libraries.
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$logs/gpu.txt" 2>&1
@@ -206,6 +210,20 @@ if (( sanitize )); then
           "$work/tests/test_$t" --gtest_filter='*Gpu*.*'
     done
   fi
+fi
+
+# 5. The CPU base under load, ours against PyTorch on the same cores.
+if (( load )); then
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$ourlibs" "$work/bench/bench_under_load" \
+      > "$work/bench_under_load"
+  chmod +x "$work/bench_under_load"
+  lscpu > "$logs/lscpu.txt" 2>&1
+  step under_load 60 300 python3 bench/peers/under_load.py --bin "$work/bench_under_load" --python python3 \
+      --rounds 2 --reps 3 --batches 1,8 --spinning
+  {
+    echo "--- under load ($(grep -m1 'Model name' "$logs/lscpu.txt" | sed 's/  */ /g'))"
+    tail -n 20 "$logs/under_load.log"
+  } | tee -a "$out/summary.txt"
 fi
 
 # The verdict (counts and failures) is printed by the EXIT trap, last.
