@@ -38,10 +38,11 @@ void conv2d_3x3_ref_cpu(double* y, const float* x, const float* w, const float* 
 enum class CpuConvAlgo : uint8_t { Auto, Direct, Winograd };
 
 // oneDNN fast path for one layer: f32 NHWC in and out, bias and ReLU fused as a post-op. Direct
-// convolution works on the NHWC tensors in place; Winograd runs image by image through blocked
-// copies of the input and output (its layouts), which costs 5-20% of its time. Primitives are made
-// once per shape and kept; the weights are reordered into the primitive's layout once and again
-// only after weights_changed() or when given another pointer.
+// convolution works on the NHWC tensors in place; Winograd runs groups of images (as many as keep
+// a copy under 32 MB, at most 16) through blocked copies of the input and output (its layouts),
+// which costs 5-20% of its time. Primitives are made once per shape and kept; the weights are
+// reordered into the primitive's layout once and again only after weights_changed() or when given
+// another pointer.
 class Conv2dOnednn {
  public:
   Conv2dOnednn(int64_t c, int64_t k, bool relu, CpuConvAlgo algo = CpuConvAlgo::Auto);
@@ -56,6 +57,9 @@ class Conv2dOnednn {
   // The oneDNN implementation of the last shape run ("brgconv:avx512_core", "jit_wino_4x3:..."),
   // for benches and tests.
   std::string implementation() const;
+  // Bytes of one group's blocked copy that bound Winograd's group size (default 32 MB); tests
+  // make it small to split small batches into groups.
+  void set_winograd_group_bytes(int64_t bytes);
 
  private:
   struct Impl;

@@ -1,9 +1,10 @@
 // oneDNN fast path of the 3x3 'same' convolution: direct on the NHWC f32 activations in place, or
-// Winograd through per-image blocked copies; weights reordered once into the layout the primitive
-// asks for, bias and ReLU fused (bias argument + eltwise post-op). Checked against the double
-// oracle in test_conv2d.cpp.
+// Winograd through blocked copies of groups of images; weights reordered once into the layout the
+// primitive asks for, bias and ReLU fused (bias argument + eltwise post-op). Checked against the
+// double oracle in test_conv2d.cpp.
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -37,24 +38,33 @@ dnnl::engine& cpu_engine() {
 // 3-channel input layer, 2-3.5x on 2x2 to 8x8 images of 64 channels (docs/performance.md).
 constexpr int64_t kMinWinogradChannels = 16;
 constexpr int64_t kMinWinogradSide = 14;
+// Winograd runs on groups of images, each through one blocked copy of its input and output: as
+// many images as keep such a copy under 32 MB, at most 16. Image by image, a batch of 8 made
+// 3 x 8 parallel regions per layer, and under a competing busy load every region's barrier waits
+// for threads the scheduler has taken off their cores: 9.5-11x slower at batch 8 on a 16-core
+// AVX-512 host with 16 busy competitors, where PyTorch slowed 3.3-3.6x (docs/performance.md).
+// The group depends on the shape only, so a batch always splits the same way.
+constexpr int64_t kDefaultWinogradGroupBytes = int64_t{32} << 20;
+constexpr int64_t kMaxWinogradGroup = 16;
 
 struct Conv2dOnednn::Impl {
   int64_t c, k;
   bool relu;
+  int64_t group_bytes = kDefaultWinogradGroupBytes;
   CpuConvAlgo algo;
   struct Plan {
     dnnl::convolution_forward::primitive_desc pd;
     dnnl::convolution_forward prim;
     dnnl::memory weights;  // in pd.weights_desc(), shared with plans asking for the same layout
     uint64_t weights_generation = 0;
-    // Winograd: one image at a time, NHWC (image_src) -> the primitive's layouts -> NHWC (image_dst).
-    bool per_image = false;
+    // Winograd: a group of images, NHWC (image_src) -> the primitive's layouts -> NHWC (image_dst).
+    bool blocked = false;
     dnnl::memory::desc image_src, image_dst;
     dnnl::memory src_copy, dst_copy;
     dnnl::reorder to_src, from_dst;
   };
   std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> plans;  // direct, by (n, h, w)
-  std::map<std::pair<int64_t, int64_t>, std::optional<Plan>> winograd;  // by (h, w); none offered
+  std::map<std::tuple<int64_t, int64_t, int64_t>, std::optional<Plan>> winograd;  // by (g, h, w); none offered
   // Reordered weights by layout, made from `source` in `generation` (bumped when the weights
   // change or arrive through another pointer; plans holding an older generation reorder again).
   std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> reordered;
@@ -92,62 +102,76 @@ struct Conv2dOnednn::Impl {
     return p;
   }
 
-  // The Winograd plan for one (h, w) image, in the layouts oneDNN picks; none where oneDNN has no
-  // Winograd implementation for it (no AVX-512, or a shape it does not take).
-  std::optional<Plan> make_winograd_plan(int64_t h, int64_t w) {
+  // The Winograd plan for a group of g (h, w) images, in the layouts oneDNN picks; none where oneDNN
+  // has no Winograd implementation for it (no AVX-512, or a shape it does not take).
+  std::optional<Plan> make_winograd_plan(int64_t g, int64_t h, int64_t w) {
     std::optional<Plan> p(std::in_place);
     try {
       p->pd = dnnl::convolution_forward::primitive_desc(
-          conv_desc(dnnl::algorithm::convolution_winograd, 1, h, w, tag::any), attr(), cpu_engine());
+          conv_desc(dnnl::algorithm::convolution_winograd, g, h, w, tag::any), attr(), cpu_engine());
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
       return std::nullopt;
     }
     p->prim = dnnl::convolution_forward(p->pd);
-    p->per_image = true;
+    p->blocked = true;
     p->src_copy = dnnl::memory(p->pd.src_desc(), cpu_engine());
     p->dst_copy = dnnl::memory(p->pd.dst_desc(), cpu_engine());
-    p->image_src = dnnl::memory::desc({1, c, h, w}, dt::f32, tag::nhwc);
-    p->image_dst = dnnl::memory::desc({1, k, h, w}, dt::f32, tag::nhwc);
+    p->image_src = dnnl::memory::desc({g, c, h, w}, dt::f32, tag::nhwc);
+    p->image_dst = dnnl::memory::desc({g, k, h, w}, dt::f32, tag::nhwc);
     p->to_src = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), p->image_src, cpu_engine(), p->pd.src_desc()));
     p->from_dst = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), p->pd.dst_desc(), cpu_engine(), p->image_dst));
     return p;
   }
 
-  Plan& plan_for(int64_t n, int64_t h, int64_t w) {
+  // Images per Winograd call for (h, w) images (see kDefaultWinogradGroupBytes).
+  int64_t winograd_group(int64_t h, int64_t w) const {
+    const int64_t image_bytes = h * w * std::max(c, k) * static_cast<int64_t>(sizeof(float));
+    return std::clamp<int64_t>(group_bytes / image_bytes, 1, kMaxWinogradGroup);
+  }
+
+  // The Winograd plan for g images, or null where Auto keeps direct or oneDNN offers none.
+  Plan* winograd_plan(int64_t g, int64_t h, int64_t w) {
     const bool try_winograd =
         algo == CpuConvAlgo::Winograd || (algo == CpuConvAlgo::Auto && c >= kMinWinogradChannels &&
                                           h >= kMinWinogradSide && w >= kMinWinogradSide);
-    if (try_winograd) {
-      auto it = winograd.find({h, w});
-      if (it == winograd.end()) it = winograd.emplace(std::make_pair(h, w), make_winograd_plan(h, w)).first;
-      if (it->second) return *it->second;
-      VGGTL_CHECK(algo != CpuConvAlgo::Winograd, "oneDNN has no Winograd convolution for ", h, "x", w, "x", c,
-                  " -> ", k, " on this CPU");
-    }
+    if (!try_winograd) return nullptr;
+    const auto key = std::make_tuple(g, h, w);
+    auto it = winograd.find(key);
+    if (it == winograd.end()) it = winograd.emplace(key, make_winograd_plan(g, h, w)).first;
+    VGGTL_CHECK(it->second || algo != CpuConvAlgo::Winograd, "oneDNN has no Winograd convolution for ", h, "x", w,
+                "x", c, " -> ", k, " on this CPU");
+    return it->second ? &*it->second : nullptr;
+  }
+
+  Plan& direct_plan(int64_t n, int64_t h, int64_t w) {
     const auto key = std::make_tuple(n, h, w);
     auto it = plans.find(key);
     if (it == plans.end()) it = plans.emplace(key, make_plan(n, h, w)).first;
     return it->second;
   }
 
-  void run(Plan& p, float* y, const float* x, int64_t n, int64_t h, int64_t w, const float* bias) {
+  // n images through plan p (made for n images); the weights reordered first if they changed.
+  void run(Plan& p, float* y, const float* x, const float* weights, const float* bias) {
+    if (p.weights_generation != generation) {
+      p.weights = weights_for(p.pd.weights_desc(), weights);
+      p.weights_generation = generation;
+    }
+    last_impl = p.pd.impl_info_str();
     dnnl::memory b(p.pd.bias_desc(), cpu_engine(), const_cast<float*>(bias));
-    if (!p.per_image) {
+    if (!p.blocked) {
       dnnl::memory src(p.pd.src_desc(), cpu_engine(), const_cast<float*>(x));
       dnnl::memory dst(p.pd.dst_desc(), cpu_engine(), y);
       p.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
                               {DNNL_ARG_DST, dst}});
       return;
     }
-    for (int64_t i = 0; i < n; ++i) {
-      dnnl::memory src(p.image_src, cpu_engine(), const_cast<float*>(x + i * h * w * c));
-      dnnl::memory dst(p.image_dst, cpu_engine(), y + i * h * w * k);
-      p.to_src.execute(stream, src, p.src_copy);
-      p.prim.execute(stream, {{DNNL_ARG_SRC, p.src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
-                              {DNNL_ARG_DST, p.dst_copy}});
-      p.from_dst.execute(stream, p.dst_copy, dst);
-    }
+    dnnl::memory src(p.image_src, cpu_engine(), const_cast<float*>(x));
+    dnnl::memory dst(p.image_dst, cpu_engine(), y);
+    p.to_src.execute(stream, src, p.src_copy);
+    p.prim.execute(stream, {{DNNL_ARG_SRC, p.src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
+                            {DNNL_ARG_DST, p.dst_copy}});
+    p.from_dst.execute(stream, p.dst_copy, dst);
   }
 
   // The weights in `layout`, reordered from the Keras (R,S,C,K) array once per layout.
@@ -187,22 +211,29 @@ void Conv2dOnednn::forward(float* y, const float* x, int64_t n, int64_t h, int64
   Impl& m = *impl_;
   std::lock_guard<std::mutex> lock(m.mutex);
   try {
-    Impl::Plan& p = m.plan_for(n, h, w);
     if (weights != m.source) {
       m.reordered.clear();
       m.source = weights;
       ++m.generation;
     }
-    if (p.weights_generation != m.generation) {
-      p.weights = m.weights_for(p.pd.weights_desc(), weights);
-      p.weights_generation = m.generation;
+    const int64_t group = m.winograd_group(h, w);
+    if (m.winograd_plan(std::min(n, group), h, w)) {
+      for (int64_t i = 0; i < n; i += group) {  // full groups, then the rest
+        const int64_t g = std::min(group, n - i);
+        m.run(*m.winograd_plan(g, h, w), y + i * h * w * m.k, x + i * h * w * m.c, weights, bias);
+      }
+    } else {
+      m.run(m.direct_plan(n, h, w), y, x, weights, bias);
     }
-    m.last_impl = p.pd.impl_info_str();
-    m.run(p, y, x, n, h, w, bias);
     m.stream.wait();
   } catch (const dnnl::error& e) {
     rethrow_dnnl(e, "convolution");
   }
+}
+
+void Conv2dOnednn::set_winograd_group_bytes(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->group_bytes = std::max<int64_t>(bytes, 1);
 }
 
 std::string Conv2dOnednn::implementation() const {

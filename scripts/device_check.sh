@@ -7,8 +7,9 @@
 #            two decode routes compared. Aim: under 8 minutes.
 #   --sanitize  the kernel tests' GPU suites under compute-sanitizer: memcheck (out-of-bounds
 #            and misaligned accesses, leaks) for each, racecheck for the shared-memory kernels.
-#   --load   the CPU base under a competing busy load against PyTorch (bench/peers/under_load.py)
-#            on that machine's cores, which may have the AVX-512 paths a development machine lacks.
+#   --load   the CPU convolution and base tests, then the CPU base under a competing busy load
+#            against PyTorch (bench/peers/under_load.py), on that machine's cores, which may have
+#            the AVX-512 paths (Winograd) a development machine lacks.
 # With none of the flags, --tests and --bench. --deadline S caps the whole script (default 280 s
 # per test or bench phase, 120 s per other phase): before each step the time left is checked, a
 # step that no longer fits is skipped and said so, and a step that runs gets at most the time
@@ -218,6 +219,22 @@ if (( load )); then
       > "$work/bench_under_load"
   chmod +x "$work/bench_under_load"
   lscpu > "$logs/lscpu.txt" 2>&1
+  mkdir -p "$work/json_cpu"
+  cpu_tests() {
+    LD_LIBRARY_PATH="$ourlibs" "$work/tests/test_conv2d" --gtest_filter='Conv2d.*' \
+        --gtest_output="json:$work/json_cpu/test_conv2d.json"
+    echo "test_conv2d rc $?" > "$work/json_cpu/rc.txt"
+    LD_LIBRARY_PATH="$ourlibs" "$work/tests/test_vgg16" --gtest_filter='-*Gpu*.*' \
+        --gtest_output="json:$work/json_cpu/test_vgg16.json"
+    echo "test_vgg16 rc $?" >> "$work/json_cpu/rc.txt"
+  }
+  export -f cpu_tests
+  export ourlibs work
+  step cpu_tests 30 120 bash -c cpu_tests
+  python3 scripts/gtest_counts.py "$work/json_cpu" "$work/json_cpu/rc.txt" > "$logs/cpu_test_counts.txt" 2>&1
+  while IFS= read -r line; do failures+=("cpu $line"); done < <(grep '^test ' "$logs/cpu_test_counts.txt")
+  note "cpu $(tail -n 1 "$logs/cpu_test_counts.txt") (Conv2d.*, the CPU suites of test_vgg16)"
+  grep -h -A1 'SKIPPED \]\|Skipped' "$logs/cpu_tests.log" | head -n 4 | tee -a "$out/summary.txt"
   step under_load 60 300 python3 bench/peers/under_load.py --bin "$work/bench_under_load" --python python3 \
       --rounds 2 --reps 3 --batches 1,8 --spinning
   {

@@ -172,8 +172,9 @@ TEST(Conv2d, OnednnFollowsWeightChangesAndShapes) {
 }
 
 // Winograd (what Auto picks from 14x14 up where oneDNN has it) against the oracle at VGG-like
-// channel counts, awkward image sizes, several images per call (run one by one through blocked
-// copies), with and without ReLU. Its transforms add rounding: measured max error 0.5-3.6e-6 of the output RMS on
+// channel counts, awkward image sizes, several images per call (in groups through blocked
+// copies: one group, and with a small group bound groups of 2 and a tail of 1), with and without
+// ReLU. Its transforms add rounding: measured max error 0.5-3.6e-6 of the output RMS on
 // VGG16's layer shapes, the same range as direct convolution; the bound is the direct one.
 TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
   {
@@ -204,6 +205,18 @@ TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
                 << conv.implementation();
           }
         }
+  // Groups: 5 images of 14x14x64 (49 KiB each) with a 100 KiB bound run as 2 + 2 + 1; every
+  // image matches the oracle and the whole equals the same images run as one group.
+  {
+    const Case cs = random_case({5, 14, 14, 64, 64}, 640);
+    const std::vector<double> want = oracle(cs, true);
+    const int64_t count = static_cast<int64_t>(want.size());
+    Conv2dOnednn grouped(64, 64, true, CpuConvAlgo::Winograd), whole(64, 64, true, CpuConvAlgo::Winograd);
+    grouped.set_winograd_group_bytes(100 << 10);
+    const std::vector<float> got = onednn(grouped, cs), one_group = onednn(whole, cs);
+    EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, 1e-5)) << "groups of 2";
+    EXPECT_TRUE(test::within_rms(test::compare(one_group.data(), want.data(), count), count, 1e-5)) << "one group";
+  }
   // Auto keeps direct convolution below 16 input channels (the RGB input layer).
   Conv2dOnednn rgb(3, 32, true);
   const Case image = random_case({1, 13, 13, 3, 32}, 650);
