@@ -16,7 +16,8 @@
 # left as its timeout.
 # Results ($OUT when set, else ./device_out), at most 8 files: summary.txt (appended as each
 # step ends), logs.tgz (every log, rewritten as each step ends and on exit), cudnn_cache.txt.
-# The last lines printed are the counts and the name of every failure.
+# The last lines printed are the counts and the name of every failure; the exit status is 1 when
+# anything failed.
 # The binaries link cuBLAS 13 and cuDNN 9 dynamically and find them in the GPU machine's
 # PyTorch wheels (nvidia/cu13, nvidia/cudnn); step 1 names a missing library in ldd.txt.
 set -uo pipefail
@@ -62,6 +63,7 @@ finish() {
   } > "$work/verdict.txt"
   cat "$work/verdict.txt" >> "$out/summary.txt"
   cat "$work/verdict.txt"
+  (( ${#failures[@]} == 0 )) || exit 1  # the script's status is the verdict's
 }
 trap finish EXIT
 
@@ -127,7 +129,7 @@ if ! ours "$work/bin/vggtl_train" --version > "$logs/version.txt" 2>&1; then
 fi
 note "$(tr '\n' ' ' < "$logs/version.txt")"
 note "CUDA libraries from: ${pylibs:-nowhere (no PyTorch wheels found)}"
-grep -q "^device cuda" "$logs/version.txt"
+grep -q "^device cuda" "$logs/version.txt" || fail "vggtl sees no GPU (see version.txt)"
 
 # 2. Every GPU test, several binaries at a time (one GPU, 16 cores). The binaries run directly:
 #    CTest files hold paths of the build machine.
