@@ -51,9 +51,13 @@ for h in "${harnesses[@]}"; do
     echo "$h: ok | ${execs:-?} executions (${rate:-?}/s) | ${cov:-no coverage line}"
   else
     failed+=("$h")
-    what=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer): [^ ]+( [^ ]+)?|runtime error: .*' "$log" || true)
+    what=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer): [a-zA-Z-]+|runtime error: .*' "$log" || true)
+    # The first frame outside the sanitizers tells our bug from a libhdf5 one (docs/reliability.md).
+    frame=$(grep -m1 -A12 'ERROR:' "$log" | grep -oE '#[0-9]+ 0x[0-9a-f]+ in [^ (]+' |
+            grep -vE ' in (__interceptor_|__sanitizer|__asan|__lsan|__ubsan|fuzzer::|malloc|calloc|realloc|operator)' |
+            head -1 | sed 's/.* in //' || true)
     input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-    echo "$h: FAILED (${what:-exit $rc}) | input ${input:-none} | log $log"
+    echo "$h: FAILED (${what:-exit $rc}${frame:+ in $frame}) | input ${input:-none} | log $log"
   fi
 done
 echo "$passed passed, ${#failed[@]} failed"
