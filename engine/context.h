@@ -42,8 +42,9 @@ class Context {
   Device device_;
   Stream stream_ = nullptr;
   Stream transfer_stream_ = nullptr;
-  cublasContext* cublas_ = nullptr;
-  cudnnContext* cudnn_ = nullptr;
+  // Used only by the CUDA build (clang's -Wunused-private-field sees the CPU-only one).
+  [[maybe_unused]] cublasContext* cublas_ = nullptr;
+  [[maybe_unused]] cudnnContext* cudnn_ = nullptr;
   Tensor workspace_;
   std::mutex mutex_;
 };

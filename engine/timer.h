@@ -34,8 +34,9 @@ class GpuTimer {
 
  private:
   Device device_;
-  void* start_event_ = nullptr;
-  void* stop_event_ = nullptr;
+  // CUDA events; unused in a CPU-only build (clang's -Wunused-private-field).
+  [[maybe_unused]] void* start_event_ = nullptr;
+  [[maybe_unused]] void* stop_event_ = nullptr;
   Stopwatch clock_;
   double cpu_ms_ = 0;
 };

@@ -1,0 +1,17 @@
+// libFuzzer harness: read_checkpoint on an arbitrary file. A damaged file must be a vggtl::Error
+// (InputError) naming it; anything else that escapes (another exception, a crash, a hang, a
+// leak, UB) is a finding. Seeds: fuzz/corpus/checkpoint.
+#include <cstdint>
+
+#include "engine/error.h"
+#include "fuzz_common.h"
+#include "io/checkpoint.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string path = vggtl::fuzz::write_scratch_file("checkpoint.h5", data, size);
+  try {
+    vggtl::read_checkpoint(path);
+  } catch (const vggtl::Error&) {
+  }
+  return 0;
+}

@@ -1,0 +1,24 @@
+// libFuzzer harness: read_keras_weights (and match_weights on what it found) on an arbitrary
+// file. A damaged file must be a vggtl::Error (InputError) naming it; anything else that escapes
+// (another exception, a crash, a hang, a leak, UB) is a finding. Seeds: fuzz/corpus/keras_weights.
+#include <cstdint>
+
+#include "engine/error.h"
+#include "fuzz_common.h"
+#include "io/keras_weights.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string path = vggtl::fuzz::write_scratch_file("weights.h5", data, size);
+  try {
+    vggtl::WeightsFile f = vggtl::read_keras_weights(path, /*with_values=*/true);
+    std::vector<vggtl::ExpectedLayer> expected;
+    for (const vggtl::LayerWeights& l : f.layers) {
+      vggtl::ExpectedLayer e{l.layer, {}, {}};
+      for (const vggtl::WeightEntry& w : l.weights) e.shapes.push_back(w.shape);
+      expected.push_back(std::move(e));
+    }
+    vggtl::match_weights(f, expected);
+  } catch (const vggtl::Error&) {
+  }
+  return 0;
+}
