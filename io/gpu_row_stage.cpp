@@ -15,8 +15,9 @@
 
 #include "engine/context.h"
 #include "engine/error.h"
+#include "engine/event.h"
 #include "engine/log.h"
-#include "io/gpu_jpeg.h"
+#include "io/jpeg_batch_plan.h"
 #include "io/jpeg_coefficients.h"
 #include "kernels/jpeg_color.h"
 #include "kernels/jpeg_idct.h"
@@ -26,11 +27,10 @@ namespace vggtl {
 
 namespace {
 
-constexpr int64_t kAlign = 256;
 constexpr int64_t kArenaPerRow = int64_t{1} << 20;  // a 4:2:0 photo of ~0.7 megapixels
 constexpr int64_t kMaxArena = int64_t{1} << 30;
 
-int64_t align_up(int64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+int64_t align_up(int64_t v) { return jpeg_plan_align(v); }
 
 // Whether the GPU chain takes this file: a JPEG of a layout the kernels reproduce libjpeg on,
 // of a size the CPU decoder accepts too (else the CPU route reports it).
@@ -70,8 +70,8 @@ class HybridRowStage : public GpuRowStage {
     std::vector<Row> rows;
     Tensor staging;                  // descriptors and resize tables (pinned on CUDA)
     Tensor output;                   // (batch_size, S, S, 3) on the device
-    void* released = nullptr;        // main stream: the consumer is done with the last batch here
-    void* done = nullptr;            // transfer stream: output written, host buffers read
+    StreamEvent released;            // main stream: the consumer is done with the last batch here
+    StreamEvent done;                // transfer stream: output written, host buffers read
     bool pending = false;            // `done` recorded and not yet waited for
   };
   struct Worker {
@@ -106,12 +106,8 @@ HybridRowStage::HybridRowStage(const LoaderOptions& opt, Device device, int work
     s.rows.resize(static_cast<size_t>(opt.batch_size));
     // On the main stream's pool: freed there, a block is reused only after the consumer's reads.
     s.output = Tensor::empty(Shape{opt.batch_size, S, S, 3}, opt.dtype, device_);
-#if VGGTL_HAVE_CUDA
-    if (device_.is_cuda()) {
-      s.released = gpu_jpeg_detail::event_create();
-      s.done = gpu_jpeg_detail::event_create();
-    }
-#endif
+    s.released = StreamEvent(device_);
+    s.done = StreamEvent(device_);
   }
 }
 
@@ -122,10 +118,6 @@ HybridRowStage::~HybridRowStage() {
     } catch (const Error& e) {  // a failed device reads nothing any more
       log_warning(std::string("JPEG stage teardown: ") + e.what());
     }
-#if VGGTL_HAVE_CUDA
-    gpu_jpeg_detail::event_destroy(s.released);
-    gpu_jpeg_detail::event_destroy(s.done);
-#endif
   }
 }
 
@@ -134,12 +126,10 @@ Tensor HybridRowStage::host_buffer(int64_t bytes) const {
 }
 
 void HybridRowStage::wait_done(Slot& s) {
-#if VGGTL_HAVE_CUDA
   if (s.pending) {
     s.pending = false;
-    gpu_jpeg_detail::event_wait(s.done);
+    s.done.host_wait();
   }
-#endif
 }
 
 HybridRowStage::Worker& HybridRowStage::worker_scratch(int worker) {
@@ -217,9 +207,7 @@ DecodeResult HybridRowStage::check(const DataItem& item, int worker) {
 void HybridRowStage::begin_batch(int slot) {
   Slot& s = slots_[slot];
   wait_done(s);  // the uploads of the last batch here are over: arena, staging, host rows free
-#if VGGTL_HAVE_CUDA
-  if (device_.is_cuda()) gpu_jpeg_detail::event_record(s.released, main_stream(device_));
-#endif
+  if (device_.is_cuda()) s.released.record(main_stream(device_));
   const int64_t asked = s.asked.load(), capacity = static_cast<int64_t>(s.arena.nbytes());
   if (asked > capacity && capacity < kMaxArena) s.arena = host_buffer(align_up(std::min(kMaxArena, asked + asked / 4)));
   s.used = 0;
@@ -246,7 +234,7 @@ void HybridRowStage::finish_batch(Batch& batch, int slot) {
   const int64_t images_at = planes_at + align_up(num_planes * int64_t{sizeof(JpegIdctPlane)});
   const int64_t items_at = images_at + align_up(m * int64_t{sizeof(JpegColorImage)});
   const int64_t tables_at = items_at + align_up(m * int64_t{sizeof(ResizeBatchItem)});
-  const int64_t desc_bytes = std::max(kAlign, tables_at + align_up(table_len * 4));
+  const int64_t desc_bytes = std::max(kJpegPlanAlign, tables_at + align_up(table_len * 4));
   if (!s.staging.defined() || static_cast<int64_t>(s.staging.nbytes()) < desc_bytes)
     s.staging = host_buffer(align_up(desc_bytes + desc_bytes / 4));
   uint8_t* h = s.staging.data<uint8_t>();
@@ -297,9 +285,7 @@ void HybridRowStage::finish_batch(Batch& batch, int slot) {
     jpeg_color(device_, rgb.data<uint8_t>(), plane_out.data<uint8_t>(),
                reinterpret_cast<const JpegColorImage*>(d + images_at), m, color_ctas, ts);
   }
-#if VGGTL_HAVE_CUDA
-  if (cuda) gpu_jpeg_detail::stream_wait(ts, s.released);  // output rows two batches back are read
-#endif
+  if (cuda) s.released.make_wait(ts);  // output rows two batches back are read
   if (m > 0)
     resize_preprocess_batch(device_, opt_.dtype, s.output.raw(), tmp.defined() ? tmp.data<uint8_t>() : nullptr,
                             rgb.data<uint8_t>(), reinterpret_cast<const int32_t*>(d + tables_at),
@@ -316,13 +302,11 @@ void HybridRowStage::finish_batch(Batch& batch, int slot) {
     copy(dst, batch.images.slice(r, e), ts);
     r = e;
   }
-#if VGGTL_HAVE_CUDA
   if (cuda) {
-    gpu_jpeg_detail::event_record(s.done, ts);
+    s.done.record(ts);
     s.pending = true;
-    gpu_jpeg_detail::stream_wait(main_stream(device_), s.done);
+    s.done.make_wait(main_stream(device_));
   }
-#endif
   batch.device_images = s.output.slice(0, n);
   // The temporaries go back to the transfer stream's pool: reuse there is ordered after these.
 }

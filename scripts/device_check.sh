@@ -171,7 +171,6 @@ if (( bench )); then
     python3 bench/peers/ratios.py "$logs/bench.txt" "$logs/peer_vgg16.log" > "$logs/ratios.txt" 2>&1
   if [[ -n "$data" ]]; then
     step bench_decode 20 60 env LD_LIBRARY_PATH="$ourlibs" "$work/bench/bench_decode" "$data/train" --quick
-    step bench_gpu_jpeg 20 60 env LD_LIBRARY_PATH="$ourlibs" "$work/bench/bench_gpu_jpeg" --folder "$data" --quick
     # No weights file on that machine: a random base does the same work.
     step reference_job 60 240 python3 bench/reference_job.py "$data" --bin "$work/wrapped" --python python3
     for d in cpu gpu; do
@@ -188,7 +187,7 @@ if (( bench )); then
   fi
   {
     echo "--- benchmarks"
-    grep -h ' | ' "$logs/bench.txt" "$logs/bench_decode.log" "$logs/bench_gpu_jpeg.log" 2>/dev/null | head -80
+    grep -h ' | ' "$logs/bench.txt" "$logs/bench_decode.log" 2>/dev/null | head -80
     echo "--- ours vs PyTorch (same names)"
     cat "$logs/ratios.txt" 2>/dev/null
     echo "--- whole job"

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <numeric>
 #include <thread>
+#include <utility>
 
 #include "engine/context.h"
+#include "engine/event.h"
 #include "engine/tensor.h"
 #include "test_util.h"
 #if VGGTL_HAVE_CUDA
@@ -107,6 +109,41 @@ TEST(Tensor, Bf16RoundsToNearestEven) {
   EXPECT_EQ(float_to_bf16(1.01171875f).bits, 0x3f82);
   EXPECT_EQ(bf16_to_float(float_to_bf16(-2.5f)), -2.5f);
   EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+}
+
+TEST(StreamEvent, EmptyOnTheCpuIgnoresEveryCallAndMoves) {
+  StreamEvent e(Device::cpu());
+  EXPECT_FALSE(e.defined());
+  e.record(nullptr);
+  e.host_wait();
+  e.make_wait(nullptr);
+  StreamEvent moved(std::move(e));
+  EXPECT_FALSE(moved.defined());
+  if (!cuda_available()) EXPECT_THROW(StreamEvent{Device::cuda()}, Error);
+}
+
+TEST(StreamEventGpu, OrdersOneStreamAfterAnotherAndTheHost) {
+  REQUIRE_CUDA_DEVICE();
+  Context& ctx = Context::get(Device::cuda());
+  const int64_t n = (int64_t{1} << 24) + 3;  // 64 MB: the copies take long enough to overlap
+  Tensor src = Tensor::empty_pinned({n}, DType::I32);
+  for (int64_t i = 0; i < n; ++i) src.data<int32_t>()[i] = static_cast<int32_t>(i * 3);
+  Tensor d = Tensor::empty({n}, DType::I32, Device::cuda(), ctx.transfer_stream());
+  StreamEvent uploaded(Device::cuda());
+  ASSERT_TRUE(uploaded.defined());
+  copy(d, src, ctx.transfer_stream());
+  uploaded.record(ctx.transfer_stream());
+  uploaded.make_wait(main_stream(Device::cuda()));  // the download below reads the upload's result
+  Tensor back = Tensor::empty_pinned({n}, DType::I32);
+  copy(back, d, main_stream(Device::cuda()));
+  StreamEvent downloaded(Device::cuda());
+  downloaded.record(main_stream(Device::cuda()));
+  StreamEvent moved;
+  moved = std::move(downloaded);  // the event survives a move
+  EXPECT_FALSE(downloaded.defined());
+  moved.host_wait();
+  for (int64_t i = 0; i < n; i += 4099) ASSERT_EQ(back.data<int32_t>()[i], static_cast<int32_t>(i * 3)) << i;
+  ASSERT_EQ(back.data<int32_t>()[n - 1], static_cast<int32_t>((n - 1) * 3));
 }
 
 TEST(TensorGpu, RoundTripThroughDevice) {
