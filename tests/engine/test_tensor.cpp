@@ -119,7 +119,9 @@ TEST(StreamEvent, EmptyOnTheCpuIgnoresEveryCallAndMoves) {
   e.make_wait(nullptr);
   StreamEvent moved(std::move(e));
   EXPECT_FALSE(moved.defined());
-  if (!cuda_available()) EXPECT_THROW(StreamEvent{Device::cuda()}, Error);
+  if (!cuda_available()) {
+    EXPECT_THROW(StreamEvent{Device::cuda()}, Error);
+  }
 }
 
 TEST(StreamEventGpu, OrdersOneStreamAfterAnotherAndTheHost) {
