@@ -4,6 +4,7 @@
 #include "apps/common/train_run.h"
 
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -357,12 +358,18 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     return cm;
   };
 
-  // Training. VGGTL_INTERRUPT_AFTER_STEPS=N acts as a Ctrl-C after N optimizer steps: a fault
-  // injection that lets tests interrupt a run at an exact point.
+  // Training. Fault injection for tests, after N optimizer steps: VGGTL_INTERRUPT_AFTER_STEPS=N
+  // acts as a Ctrl-C, VGGTL_KILL_AFTER_STEPS=N as a SIGKILL (whatever the checkpoint writer is
+  // doing at that moment).
   install_interrupt_handler();
-  const char* inject = std::getenv("VGGTL_INTERRUPT_AFTER_STEPS");
-  const int64_t interrupt_after = inject && *inject ? std::atoll(inject) : -1;
+  auto steps_from_env = [](const char* name) -> int64_t {
+    const char* v = std::getenv(name);
+    return v && *v ? std::atoll(v) : -1;
+  };
+  const int64_t interrupt_after = steps_from_env("VGGTL_INTERRUPT_AFTER_STEPS");
+  const int64_t kill_after = steps_from_env("VGGTL_KILL_AFTER_STEPS");
   auto interrupted = [&] {
+    if (kill_after >= 0 && optimizer->iterations() >= kill_after) std::raise(SIGKILL);
     return interrupt_requested() || (interrupt_after >= 0 && optimizer->iterations() >= interrupt_after);
   };
   HeadTrainer trainer(*model, first_head, *optimizer,

@@ -200,31 +200,27 @@ void pack_row(const uint16_t* samples, size_t n, int bits, uint8_t* out) {
   }
 }
 
-}  // namespace
-
-std::vector<uint8_t> encode_png(const std::vector<uint16_t>& samples, int width, int height, const PngOptions& opt) {
-  const int channels = png_channels(opt.color);
-  if (samples.size() != static_cast<size_t>(width) * height * channels)
-    throw std::runtime_error("encode_png: wrong number of samples");
-  PngWriteState st;
-  st.message[0] = '\0';
-  std::vector<std::vector<uint8_t>> rows(static_cast<size_t>(height));
-  std::vector<png_bytep> pointers(static_cast<size_t>(height));
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &st, png_write_error, png_write_warning);
+// The libpng calls, in a frame whose locals are all trivially destructible, so that libpng's
+// longjmp on an error skips no destructor. False (st->message says why) on an error.
+bool write_png(int width, int height, const PngOptions& opt, const png_color* palette, int palette_size,
+               png_bytep* rows, PngWriteState* st) {
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, st, png_write_error, png_write_warning);
+  if (!png) {
+    std::snprintf(st->message, sizeof st->message, "png_create_write_struct failed");
+    return false;
+  }
   png_infop info = png_create_info_struct(png);
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
-    throw std::runtime_error(std::string("encode_png: ") + st.message);
+    return false;
   }
-  png_set_write_fn(png, &st, png_write_bytes, png_flush_nothing);
+  if (!info) png_error(png, "png_create_info_struct failed");
+  png_set_write_fn(png, st, png_write_bytes, png_flush_nothing);
   png_set_check_for_invalid_index(png, 0);  // tests write indices past the palette on purpose
   png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), opt.bit_depth,
                static_cast<int>(opt.color), opt.interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  std::vector<png_color> palette;
-  for (size_t i = 0; i + 2 < opt.palette.size(); i += 3)
-    palette.push_back(png_color{opt.palette[i], opt.palette[i + 1], opt.palette[i + 2]});
-  if (!palette.empty()) png_set_PLTE(png, info, palette.data(), static_cast<int>(palette.size()));
+  if (palette_size > 0) png_set_PLTE(png, info, palette, palette_size);
   if (!opt.trns.empty())
     png_set_tRNS(png, info, const_cast<png_bytep>(opt.trns.data()), static_cast<int>(opt.trns.size()), nullptr);
   if (!opt.trns_color.empty()) {
@@ -234,15 +230,33 @@ std::vector<uint8_t> encode_png(const std::vector<uint16_t>& samples, int width,
     png_set_tRNS(png, info, nullptr, 0, &colour);
   }
   png_write_info(png, info);
+  png_write_image(png, rows);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_png(const std::vector<uint16_t>& samples, int width, int height, const PngOptions& opt) {
+  const int channels = png_channels(opt.color);
+  if (samples.size() != static_cast<size_t>(width) * height * channels)
+    throw std::runtime_error("encode_png: wrong number of samples");
   const size_t row_samples = static_cast<size_t>(width) * channels;
+  std::vector<std::vector<uint8_t>> rows(static_cast<size_t>(height));
+  std::vector<png_bytep> pointers(static_cast<size_t>(height));
   for (int y = 0; y < height; ++y) {
     rows[y].resize((row_samples * opt.bit_depth + 7) / 8);
     pack_row(samples.data() + row_samples * y, row_samples, opt.bit_depth, rows[y].data());
     pointers[y] = rows[y].data();
   }
-  png_write_image(png, pointers.data());
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
+  std::vector<png_color> palette;
+  for (size_t i = 0; i + 2 < opt.palette.size(); i += 3)
+    palette.push_back(png_color{opt.palette[i], opt.palette[i + 1], opt.palette[i + 2]});
+  PngWriteState st;
+  st.message[0] = '\0';
+  if (!write_png(width, height, opt, palette.data(), static_cast<int>(palette.size()), pointers.data(), &st))
+    throw std::runtime_error(std::string("encode_png: ") + st.message);
   return st.bytes;
 }
 
