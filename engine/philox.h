@@ -67,6 +67,7 @@ enum RngStream : uint32_t {
   kRngShuffle = 0x5348u,
   kRngInit = 0x494eu,
   kRngDropout = 0x4452u,
+  kRngAugment = 0x4147u,
 };
 
 }  // namespace vggtl

@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "engine/error.h"
@@ -66,6 +68,93 @@ void add_decode_option(CLI::App& app, std::string* choice) {
                  "auto (gpu when the model runs on a GPU); the pixels are the same")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "gpu"}));
+}
+
+void add_augment_option(CLI::App& app, std::string* text) {
+  app.add_option("--augment", *text,
+                 "Augment training images as Keras's ImageDataGenerator does: comma-separated hflip, "
+                 "shift=F, zoom=Z or zoom=LO:HI, rotate=DEGREES, brightness=LO:HI (e.g. "
+                 "hflip,shift=0.1,zoom=0.2,rotate=15,brightness=0.8:1.2)");
+}
+
+namespace {
+
+[[noreturn]] void bad_augment(const std::string& what) { throw InputError("--augment: " + what); }
+
+// A finite number filling the whole of `text`.
+double augment_number(const std::string& name, const std::string& text) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  const double v = text.empty() ? NAN : std::strtod(begin, &end);
+  if (text.empty() || end != begin + text.size() || !std::isfinite(v))
+    bad_augment(name + " takes a number, got '" + text + "'");
+  return v;
+}
+
+// LO:HI as two numbers.
+void augment_range(const std::string& name, const std::string& text, double* lo, double* hi) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos)
+    bad_augment(name + " takes LO:HI (e.g. " + name + "=0.8:1.2), got '" + text + "'");
+  *lo = augment_number(name, text.substr(0, colon));
+  *hi = augment_number(name, text.substr(colon + 1));
+  if (*lo > *hi) bad_augment(name + " range " + text + " has LO above HI");
+}
+
+}  // namespace
+
+AugmentSpec parse_augment_spec(const std::string& text) {
+  AugmentSpec spec;
+  if (text.empty() || text == "none") return spec;
+  std::vector<std::string> seen;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (item.empty()) bad_augment("empty transform in '" + text + "'");
+    const size_t eq = item.find('=');
+    const std::string name = item.substr(0, eq);
+    const bool has_value = eq != std::string::npos;
+    const std::string value = has_value ? item.substr(eq + 1) : "";
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) bad_augment("'" + name + "' given twice");
+    seen.push_back(name);
+    auto need_value = [&]() {
+      if (!has_value) bad_augment(name + " needs a value (" + name + "=...)");
+    };
+    if (name == "hflip") {
+      if (has_value) bad_augment("hflip takes no value, got '" + item + "'");
+      spec.hflip = true;
+    } else if (name == "shift") {
+      need_value();
+      spec.shift = augment_number(name, value);
+      // Keras reads a range of 1 or more as pixels, not as a fraction of the size.
+      if (spec.shift < 0 || spec.shift >= 1) bad_augment("shift must be a fraction in [0, 1), got " + value);
+    } else if (name == "zoom") {
+      need_value();
+      if (value.find(':') != std::string::npos) {
+        augment_range(name, value, &spec.zoom_lo, &spec.zoom_hi);
+        if (!(spec.zoom_lo > 0)) bad_augment("zoom range must be above 0, got " + value);
+      } else {
+        const double z = augment_number(name, value);
+        if (z < 0 || z >= 1) bad_augment("zoom must be in [0, 1) (zoom range [1 - Z, 1 + Z]), got " + value);
+        spec.zoom_lo = 1 - z;
+        spec.zoom_hi = 1 + z;
+      }
+    } else if (name == "rotate") {
+      need_value();
+      spec.rotate = augment_number(name, value);
+      if (spec.rotate < 0 || spec.rotate > 180) bad_augment("rotate must be in [0, 180] degrees, got " + value);
+    } else if (name == "brightness") {
+      need_value();
+      augment_range(name, value, &spec.brightness_lo, &spec.brightness_hi);
+      if (spec.brightness_lo < 0) bad_augment("brightness range must not go below 0, got " + value);
+      spec.brightness = true;
+    } else {
+      bad_augment("unknown transform '" + name + "' (known: hflip, shift, zoom, rotate, brightness)");
+    }
+  }
+  return spec;
 }
 
 DecodeMode decode_mode_for(const std::string& choice, Device device) {

@@ -10,6 +10,7 @@
 
 #include "engine/device.h"
 #include "io/image_loader.h"
+#include "kernels/augment.h"
 
 namespace CLI {
 class App;
@@ -74,5 +75,14 @@ LoaderOptions loader_options(int image_size, const std::string& interpolation,
                              const std::string& decode, Device device);
 // Adds --decode to an app, bound to *choice.
 void add_decode_option(CLI::App& app, std::string* choice);
+
+// --augment: comma-separated ImageDataGenerator options, any subset, each at most once:
+// hflip (horizontal_flip), shift=F (width_shift_range = height_shift_range, 0 <= F < 1),
+// zoom=Z (zoom_range [1 - Z, 1 + Z], 0 <= Z < 1) or zoom=LO:HI (0 < LO <= HI), rotate=D
+// (rotation_range in degrees, 0 <= D <= 180), brightness=LO:HI (brightness_range, 0 <= LO <= HI).
+// "" or "none": no augmentation. InputError ("--augment: ...") naming the bad part.
+AugmentSpec parse_augment_spec(const std::string& text);
+// Adds --augment to an app, bound to *text (parse it with parse_augment_spec).
+void add_augment_option(CLI::App& app, std::string* text);
 
 }  // namespace vggtl
