@@ -78,7 +78,8 @@ struct Conv2dOnednnBackward::Impl {
     const auto key = std::make_tuple(n, h, w);
     auto it = plans.find(key);
     if (it == plans.end()) it = plans.emplace(key, make_plan(n, h, w)).first;
-    last_impl = std::string("data: ") + it->second.data_pd.impl_info_str() + ", weights: " + it->second.weights_pd.impl_info_str();
+    last_impl = std::string("data: ") + it->second.data_pd.impl_info_str() +
+                ", weights: " + it->second.weights_pd.impl_info_str();
     return it->second;
   }
 };

@@ -150,7 +150,8 @@ void Conv2D::backward_cpu(const Tensor& dz, Tensor* dx) {
   if (!onednn_bwd_) onednn_bwd_ = std::make_unique<Conv2dOnednnBackward>(in_channels_, filters_);
   const int64_t n = x_.dim(0), h = x_.dim(1), w = x_.dim(2);
   Param& kernel = params_[0];
-  if (kernel.trainable()) onednn_bwd_->backward_weights(kernel.grad.data<float>(), x_.data<float>(), dz.data<float>(), n, h, w);
+  if (kernel.trainable())
+    onednn_bwd_->backward_weights(kernel.grad.data<float>(), x_.data<float>(), dz.data<float>(), n, h, w);
   if (dx)
     onednn_bwd_->backward_data(dx->data<float>(), dz.data<float>(), n, h, w, param_value(*this, kernel).data<float>());
 }
