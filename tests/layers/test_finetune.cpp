@@ -1,7 +1,7 @@
 // Fine-tuning through the base: Conv2D and MaxPool2D gradients against central differences in
 // double (each layer, then frozen conv -> trainable conv -> pool -> flatten -> dense through the
-// model with a softmax cross-entropy loss); the frozen conv below gets no backward call and owns no
-// gradients; the f32 layers (oneDNN) against the f64 ones (oracle); a trainable conv sees the
+// model with a softmax cross-entropy loss, and with the frozen conv above the trainable one); the
+// frozen conv below gets no backward call and owns no gradients; the f32 layers (oneDNN) against the f64 ones (oracle); a trainable conv sees the
 // weights an optimizer step wrote; VGG16 with block5 trainable trains on the CPU; GPU against CPU
 // (Gpu suite).
 #include <cmath>
@@ -71,12 +71,13 @@ TEST(FineTune, MaxPool2DLayerGradientsInDouble) {
   test::expect_layer_gradients(model->layer(0), tensor_of({2, 5, 7, 3}, v), kTrain);
 }
 
-// frozen conv (3 -> 4) -> trainable conv (4 -> 5) -> pool -> flatten -> dense (3 classes),
-// batch 3 of 5x7 images.
-std::unique_ptr<Model> small_model(DType dtype, Device device = Device::cpu()) {
+// frozen conv (3 -> 4) -> trainable conv (4 -> 5) -> pool -> flatten -> dense (3 classes), on
+// 5x7 images; with `frozen_above`, the frozen conv comes second instead (trainable 3 -> 4, frozen
+// 4 -> 5), so that the gradient passes through a frozen conv's dx to a trainable one.
+std::unique_ptr<Model> small_model(DType dtype, Device device = Device::cpu(), bool frozen_above = false) {
   auto m = std::make_unique<Model>(device, dtype);
-  m->emplace<SpyConv>("frozen_conv", 3, 4, Precision::FP32).set_frozen(true);
-  m->emplace<SpyConv>("conv", 4, 5, Precision::FP32);
+  m->emplace<SpyConv>("frozen_conv", 3, 4, Precision::FP32).set_frozen(!frozen_above);
+  m->emplace<SpyConv>("conv", 4, 5, Precision::FP32).set_frozen(frozen_above);
   m->emplace<MaxPool2D>("pool");
   m->emplace<Flatten>("flatten");
   m->emplace<Dense>("dense", 2 * 3 * 5, 3);
@@ -84,6 +85,7 @@ std::unique_ptr<Model> small_model(DType dtype, Device device = Device::cpu()) {
   m->initialize(31);
   write_values(m->param("conv", "bias").value, test::random_doubles(5, 32, -0.2, 0.2));
   write_values(m->param("frozen_conv", "bias").value, test::random_doubles(4, 33, -0.2, 0.2));
+  for (int i = 0; i < 2; ++i) m->layer(i).params_changed();
   return m;
 }
 
@@ -128,17 +130,48 @@ TEST(FineTune, ConvPoolDenseThroughTheModelInDouble) {
   EXPECT_FALSE(conv.got_dx) << "the first trainable layer computes no dx";
 }
 
+// Trainable conv -> frozen conv -> pool -> ...: the frozen conv computes dx (through its ReLU
+// mask) but no weight gradient; checked end to end in double.
+TEST(FineTune, GradientPassesThroughAFrozenConvAbove) {
+  auto m = small_model(DType::F64, Device::cpu(), true);
+  ASSERT_EQ(m->first_trainable(), 0);
+  const int64_t n = 2;
+  Tensor x = tensor_of({n, 5, 7, 3}, test::random_doubles(n * 105, 40, -2, 2));
+  {
+    Tensor h = Tensor::empty({n, 5, 7, 4}, DType::F64);
+    m->layer(0).forward(x, h, kTrain);
+    ASSERT_GT(kink_margin(x, static_cast<Conv2D&>(m->layer(0))), 1e-4);
+    ASSERT_GT(kink_margin(h, static_cast<Conv2D&>(m->layer(1))), 1e-4);
+  }
+  Tensor labels = labels_for(n);
+  SoftmaxCrossEntropy loss(Device::cpu());
+  auto mean_loss = [&] {
+    loss.forward(m->forward(x, kTrain), &labels, false);
+    return loss.batch_sums().mean_loss();
+  };
+  loss.forward(m->forward(x, kTrain), &labels, true);
+  m->backward(loss.dlogits());
+  const std::vector<double> analytic = values_of(m->grad_arena());
+  ASSERT_EQ(m->trainable_count(), 9 * 3 * 4 + 4 + 30 * 3 + 3);
+  const std::vector<double> numeric =
+      test::numeric_gradient(m->param_arena().data<double>(), m->param_arena().numel(), mean_loss);
+  EXPECT_LT(test::relative_error(numeric, analytic), 1e-6);
+  auto& above = static_cast<SpyConv&>(m->layer(1));
+  EXPECT_EQ(above.calls, 1);
+  EXPECT_TRUE(above.got_dx);
+  for (const Param& p : above.params()) EXPECT_FALSE(p.trainable()) << p.name;
+}
+
 // The same model in f32 (oneDNN forward and backward) and in f64 (the oracle), same weights and
 // input: the gradients agree within 1e-5 of their RMS (f32 sums of at most a few hundred terms).
-TEST(FineTune, FloatModelMatchesDoubleModel) {
-  auto md = small_model(DType::F64);
-  auto mf = small_model(DType::F32);
-  const std::vector<double> weights = values_of(mf->param_arena());  // f32-rounded
-  write_values(md->param_arena(), weights);
-  for (const char* name : {"kernel", "bias"}) {
-    write_values(md->param("frozen_conv", name).value, values_of(mf->param("frozen_conv", name).value));
-    md->layer(0).params_changed();
-  }
+void expect_float_matches_double(bool frozen_above) {
+  auto md = small_model(DType::F64, Device::cpu(), frozen_above);
+  auto mf = small_model(DType::F32, Device::cpu(), frozen_above);
+  write_values(md->param_arena(), values_of(mf->param_arena()));  // the f32-rounded weights
+  for (const char* layer : {"frozen_conv", "conv"})
+    for (const char* name : {"kernel", "bias"})
+      write_values(md->param(layer, name).value, values_of(mf->param(layer, name).value));
+  for (int i = 0; i < 2; ++i) md->layer(i).params_changed();
   const int64_t n = 3;
   const std::vector<double> xv =
       values_of(tensor_of({n, 5, 7, 3}, test::random_doubles(n * 105, 35, -2, 2), DType::F32));
@@ -151,7 +184,13 @@ TEST(FineTune, FloatModelMatchesDoubleModel) {
   mf->backward(lf.dlogits());
   const std::vector<double> gd = values_of(md->grad_arena()), gf = values_of(mf->grad_arena());
   const int64_t count = static_cast<int64_t>(gd.size());
-  EXPECT_TRUE(test::within_rms(test::compare(gf.data(), gd.data(), count), count, 1e-5));
+  EXPECT_TRUE(test::within_rms(test::compare(gf.data(), gd.data(), count), count, 1e-5))
+      << (frozen_above ? "frozen conv above" : "frozen conv below");
+}
+
+TEST(FineTune, FloatModelMatchesDoubleModel) {
+  expect_float_matches_double(false);
+  expect_float_matches_double(true);  // through oneDNN's backward-data
 }
 
 // An optimizer writes the weights in place: the next forward of a trainable conv must use them
@@ -210,27 +249,30 @@ TEST(FineTune, Vgg16Block5TrainsOnTheCpu) {
 
 TEST(FineTuneGpu, ConvPoolDenseGradientsMatchCpu) {
   REQUIRE_CUDA_DEVICE();
-  auto mc = small_model(DType::F32);
-  auto mg = small_model(DType::F32, Device::cuda());
-  write_values(mg->param_arena(), values_of(mc->param_arena()));
-  for (const char* name : {"kernel", "bias"})
-    write_values(mg->param("frozen_conv", name).value, values_of(mc->param("frozen_conv", name).value));
-  for (int i = 0; i < 2; ++i) mg->layer(i).params_changed();
-  const int64_t n = 3;
-  const std::vector<double> xv = test::random_doubles(n * 105, 39, -2, 2);
-  Tensor xc = tensor_of({n, 5, 7, 3}, xv, DType::F32);
-  Tensor xg = to_device(xc, Device::cuda());
-  Tensor labels = labels_for(n);
-  Tensor labels_g = to_device(labels, Device::cuda());
-  SoftmaxCrossEntropy lc(Device::cpu()), lg(Device::cuda());
-  lc.forward(mc->forward(xc, kTrain), &labels, true);
-  mc->backward(lc.dlogits());
-  lg.forward(mg->forward(xg, kTrain), &labels_g, true);
-  mg->backward(lg.dlogits());
-  const std::vector<double> gc = values_of(mc->grad_arena()), gg = values_of(mg->grad_arena());
-  const int64_t count = static_cast<int64_t>(gc.size());
-  // fp32 on both sides (the layers are built FP32: cuDNN FMA math, no TF32): 1e-5 of RMS.
-  EXPECT_TRUE(test::within_rms(test::compare(gg.data(), gc.data(), count), count, 1e-5));
+  for (bool frozen_above : {false, true}) {  // true: through cuDNN's backward-data too
+    auto mc = small_model(DType::F32, Device::cpu(), frozen_above);
+    auto mg = small_model(DType::F32, Device::cuda(), frozen_above);
+    write_values(mg->param_arena(), values_of(mc->param_arena()));
+    for (const char* layer : {"frozen_conv", "conv"})
+      for (const char* name : {"kernel", "bias"})
+        write_values(mg->param(layer, name).value, values_of(mc->param(layer, name).value));
+    for (int i = 0; i < 2; ++i) mg->layer(i).params_changed();
+    const int64_t n = 3;
+    Tensor xc = tensor_of({n, 5, 7, 3}, test::random_doubles(n * 105, 39, -2, 2), DType::F32);
+    Tensor xg = to_device(xc, Device::cuda());
+    Tensor labels = labels_for(n);
+    Tensor labels_g = to_device(labels, Device::cuda());
+    SoftmaxCrossEntropy lc(Device::cpu()), lg(Device::cuda());
+    lc.forward(mc->forward(xc, kTrain), &labels, true);
+    mc->backward(lc.dlogits());
+    lg.forward(mg->forward(xg, kTrain), &labels_g, true);
+    mg->backward(lg.dlogits());
+    const std::vector<double> gc = values_of(mc->grad_arena()), gg = values_of(mg->grad_arena());
+    const int64_t count = static_cast<int64_t>(gc.size());
+    // fp32 on both sides (the layers are built FP32: cuDNN FMA math, no TF32): 1e-5 of RMS.
+    EXPECT_TRUE(test::within_rms(test::compare(gg.data(), gc.data(), count), count, 1e-5))
+        << (frozen_above ? "frozen conv above" : "frozen conv below");
+  }
 }
 
 }  // namespace
