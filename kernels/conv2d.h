@@ -1,6 +1,11 @@
 // 3x3 convolution, stride 1, 'same' zero padding, as Keras Conv2D (cross-correlation, no flip):
 //   y[n][i][j][k] = act(b[k] + sum_{r,s,c} x[n][i+r-1][j+s-1][c] * w[r][s][c][k]), x = 0 outside,
 // x (N,H,W,C) and y (N,H,W,K) NHWC; w in Keras layout (R=3, S=3, C, K); act = ReLU or identity.
+// Backward from dy (N,H,W,K), the gradient of the loss with respect to the pre-activation (after
+// the ReLU mask, kernels/relu.h's relu_backward against the saved y):
+//   dx[n][i][j][c] = sum_{r,s,k} dy[n][i-r+1][j-s+1][k] * w[r][s][c][k]   (dy = 0 outside),
+//   dw[r][s][c][k] = sum_{n,i,j} x[n][i+r-1][j+s-1][c] * dy[n][i][j][k]   (x = 0 outside),
+//   db[k]          = sum_{n,i,j} dy[n][i][j][k]   (kernels/bias.h's bias_grad over N*H*W rows).
 // Twins: the double oracle (conv2d_ref_cpu.cpp), oneDNN on the CPU (conv2d_cpu.cpp), cuDNN on the
 // GPU (conv2d_cuda.cpp, the only file that calls cuDNN; its cache file in conv2d_algo_cache.h).
 // Tested by tests/kernels/test_conv2d.cpp.
@@ -28,6 +33,14 @@ struct Conv2dShape {
 // The oracle: plain loops, products and sums in double. y is (N,H,W,K) double.
 void conv2d_3x3_ref_cpu(double* y, const float* x, const float* w, const float* b, const Conv2dShape& s,
                         bool relu);
+
+// The oracle's f64 twin (the f64 path of the Conv2D layer, for gradient checks).
+void conv2d_3x3_ref_cpu(double* y, const double* x, const double* w, const double* b, const Conv2dShape& s,
+                        bool relu);
+// The backward oracle: dx (N,H,W,C), dw (3,3,C,K) and db (K) in double, each skipped when null
+// (x is read only for dw, w only for dx).
+void conv2d_3x3_backward_ref_cpu(double* dx, double* dw, double* db, const double* dy, const double* x,
+                                 const double* w, const Conv2dShape& s);
 
 // The oneDNN algorithm. Auto: Winograd for layers of 16 or more input channels on images of at
 // least 14x14 where oneDNN offers it (an AVX-512 CPU; 1.2-2.6x faster than direct on VGG16's
@@ -60,6 +73,29 @@ class Conv2dOnednn {
   // Bytes of one group's blocked copy that bound Winograd's group size (default 32 MB); tests
   // make it small to split small batches into groups.
   void set_winograd_group_bytes(int64_t bytes);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// oneDNN backward for one layer (fine-tuning): direct convolution backward-data and
+// backward-weights primitives on the f32 NHWC tensors in place, made once per (n, h, w) and kept.
+// The weights are reordered from the Keras layout on every backward_data call (they change with
+// every optimizer step), the weight gradient reordered into it. Bias gradient: bias_grad.
+class Conv2dOnednnBackward {
+ public:
+  Conv2dOnednnBackward(int64_t c, int64_t k);
+  ~Conv2dOnednnBackward();
+  Conv2dOnednnBackward(const Conv2dOnednnBackward&) = delete;
+  Conv2dOnednnBackward& operator=(const Conv2dOnednnBackward&) = delete;
+
+  // dx (n,h,w,C) from dy (n,h,w,K) and w (3,3,C,K).
+  void backward_data(float* dx, const float* dy, int64_t n, int64_t h, int64_t w, const float* weights);
+  // dw (3,3,C,K) from x (n,h,w,C) and dy (n,h,w,K); written, not accumulated.
+  void backward_weights(float* dw, const float* x, const float* dy, int64_t n, int64_t h, int64_t w);
+  // The oneDNN implementations of the last shape run ("data: ..., weights: ..."), for benches.
+  std::string implementation() const;
 
  private:
   struct Impl;
@@ -114,6 +150,16 @@ CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, cons
                                      const bf16* bias_bf16, const Conv2dShape& s, ConvMath math,
                                      ConvEpilogue epilogue, void* workspace, size_t workspace_bytes,
                                      Device device, Stream stream, cudnnContext* handle);
+
+// Backward on the GPU (fine-tuning), f32 data and FMA math (no TF32), among deterministic
+// algorithms only (backward-data and backward-filter ALGO_1: bit-identical gradients run to run,
+// which --resume relies on). x (N,H,W,C), dy (N,H,W,K) NHWC, w and dw (K,3,3,C) KRSC; dx or dw
+// may be null (skipped). Algorithms are picked once per shape from cuDNN's list (process-wide).
+// workspace: at least conv2d_backward_cudnn_workspace_bytes() of device memory.
+size_t conv2d_backward_cudnn_workspace_bytes(const Conv2dShape& s, Device device, cudnnContext* handle);
+void conv2d_backward_cudnn(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                           const Conv2dShape& s, void* workspace, size_t workspace_bytes, Device device,
+                           cudnnContext* handle);
 
 // Forgets every choice in memory and stops using the cache file in this process (tests use it
 // to force a fresh search).

@@ -3,8 +3,11 @@
 // (cudnnFindConvolutionForwardAlgorithmEx) once per shape, precision and epilogue among the
 // deterministic ones (bit-identical features are what --resume and the feature cache rely on),
 // kept in a process-wide table and appended to the cache file of conv2d_algo_cache.h so that
-// later runs skip the search. Host code only (the kernels it launches live in bias_relu.cu).
-// Tested against the CPU oracle by the Gpu suites of test_conv2d.cpp and test_vgg16.cpp.
+// later runs skip the search. The backward (fine-tuning) takes backward-data and backward-filter
+// ALGO_1 (deterministic, FMA math) from cuDNN's own list. Host code only (the kernels it
+// launches live in bias_relu.cu).
+// Tested against the CPU oracle by the Gpu suites of test_conv2d.cpp, test_conv2d_backward.cpp
+// and test_vgg16.cpp.
 #include <cudnn.h>
 
 #include <algorithm>
@@ -536,9 +539,114 @@ CudnnConvChoice conv2d_forward_cudnn(void* y, const void* x, const void* w, cons
   return e.choice;
 }
 
+// ---- Backward (fine-tuning) ----
+
+namespace {
+
+struct BackwardKey {
+  int device;
+  int64_t n, h, w, c, k;
+  bool operator<(const BackwardKey& o) const {
+    return std::tie(device, n, h, w, c, k) < std::tie(o.device, o.n, o.h, o.w, o.c, o.k);
+  }
+};
+
+struct BackwardEntry {
+  explicit BackwardEntry(const Conv2dShape& s) : desc(s, ConvMath::FP32) {}
+  Descriptors desc;
+  cudnnConvolutionBwdDataAlgo_t data_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+  cudnnConvolutionBwdFilterAlgo_t filter_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+  size_t data_ws = 0, filter_ws = 0;
+};
+
+std::map<BackwardKey, std::unique_ptr<BackwardEntry>>& g_backward =
+    *new std::map<BackwardKey, std::unique_ptr<BackwardEntry>>();
+
+std::string shape_str(const Conv2dShape& s) {
+  return "(" + std::to_string(s.n) + "," + std::to_string(s.h) + "," + std::to_string(s.w) + "," +
+         std::to_string(s.c) + ") -> " + std::to_string(s.k);
+}
+
+// ALGO_1 of each direction, if cuDNN lists it as working and deterministic for this shape under
+// FMA math: ALGO_0 and ALGO_3 of backward-filter and ALGO_0 of backward-data sum with atomics
+// (results vary run to run), FFT and Winograd add rounding of their own. (g_mutex held.)
+BackwardEntry& backward_entry(const Conv2dShape& s, Device device, cudnnHandle_t handle) {
+  const BackwardKey key{device.index, s.n, s.h, s.w, s.c, s.k};
+  auto it = g_backward.find(key);
+  if (it != g_backward.end()) return *it->second;
+  auto e = std::make_unique<BackwardEntry>(s);
+  CUDNN_CHECK(cudnnSetConvolutionMathType(e->desc.conv, CUDNN_FMA_MATH));
+  int count = 0;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &count));
+  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> data(static_cast<size_t>(std::max(count, 1)));
+  int returned = 0;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, e->desc.w, e->desc.y, e->desc.conv, e->desc.x,
+                                                          static_cast<int>(data.size()), &returned, data.data()));
+  bool found = false;
+  for (int i = 0; i < returned && !found; ++i) {
+    const auto& p = data[static_cast<size_t>(i)];
+    if (p.algo != CUDNN_CONVOLUTION_BWD_DATA_ALGO_1 || p.status != CUDNN_STATUS_SUCCESS ||
+        p.determinism != CUDNN_DETERMINISTIC)
+      continue;
+    found = true;
+  }
+  VGGTL_CHECK(found, "cuDNN offers no deterministic fp32 backward-data algorithm for ", shape_str(s));
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, e->desc.w, e->desc.y, e->desc.conv, e->desc.x,
+                                                           e->data_algo, &e->data_ws));
+  CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &count));
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> filter(static_cast<size_t>(std::max(count, 1)));
+  CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, e->desc.x, e->desc.y, e->desc.conv, e->desc.w,
+                                                            static_cast<int>(filter.size()), &returned,
+                                                            filter.data()));
+  found = false;
+  for (int i = 0; i < returned && !found; ++i) {
+    const auto& p = filter[static_cast<size_t>(i)];
+    if (p.algo != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 || p.status != CUDNN_STATUS_SUCCESS ||
+        p.determinism != CUDNN_DETERMINISTIC)
+      continue;
+    found = true;
+  }
+  VGGTL_CHECK(found, "cuDNN offers no deterministic fp32 backward-filter algorithm for ", shape_str(s));
+  CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, e->desc.x, e->desc.y, e->desc.conv, e->desc.w,
+                                                             e->filter_algo, &e->filter_ws));
+  VGGTL_CHECK(e->data_ws <= kWorkspaceLimit && e->filter_ws <= kWorkspaceLimit, "cuDNN backward of ", shape_str(s),
+              " asks for ", std::max(e->data_ws, e->filter_ws), " bytes of workspace; split the batch");
+  return *g_backward.emplace(key, std::move(e)).first->second;
+}
+
+}  // namespace
+
+size_t conv2d_backward_cudnn_workspace_bytes(const Conv2dShape& s, Device device, cudnnContext* handle) {
+  check_shape(s);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  const BackwardEntry& e = backward_entry(s, device, handle);
+  return std::max(e.data_ws, e.filter_ws);
+}
+
+void conv2d_backward_cudnn(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                           const Conv2dShape& s, void* workspace, size_t workspace_bytes, Device device,
+                           cudnnContext* handle) {
+  check_shape(s);
+  VGGTL_CHECK(device.is_cuda() && dy && (!dx || w) && (!dw || x), "conv2d_backward_cudnn: missing tensor");
+  std::lock_guard<std::mutex> lock(g_mutex);
+  BackwardEntry& e = backward_entry(s, device, handle);
+  VGGTL_CHECK(workspace_bytes >= std::max(e.data_ws, e.filter_ws), "conv2d_backward_cudnn: workspace of ",
+              workspace_bytes, " bytes, the algorithms need ", std::max(e.data_ws, e.filter_ws));
+  // The descriptor is shared with nothing else, but set the math type per call as the forward does.
+  CUDNN_CHECK(cudnnSetConvolutionMathType(e.desc.conv, CUDNN_FMA_MATH));
+  const float one = 1.f, zero = 0.f;
+  if (dx)
+    CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &one, e.desc.w, w, e.desc.y, dy, e.desc.conv, e.data_algo,
+                                             workspace, e.data_ws, &zero, e.desc.x, dx));
+  if (dw)
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, &one, e.desc.x, x, e.desc.y, dy, e.desc.conv, e.filter_algo,
+                                               workspace, e.filter_ws, &zero, e.desc.w, dw));
+}
+
 void conv2d_cudnn_clear_choices() {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_entries.clear();
+  g_backward.clear();
   // Keep the file, but do not read it again in this process.
   const unsigned none = 0;
   g_file = std::make_unique<ConvAlgoCacheFile>("", CUDNN_CONVOLUTION_FWD_ALGO_COUNT, kWorkspaceLimit, none);

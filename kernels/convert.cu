@@ -22,6 +22,10 @@ __global__ void hwio_to_krsc_kernel(To* y, const float* w, int64_t r, int64_t s,
   hwio_to_krsc_thread(y, w, r, s, c, k, cp, blockIdx.x, threadIdx.x);
 }
 
+__global__ void krsc_to_hwio_kernel(float* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k) {
+  krsc_to_hwio_thread(y, w, r, s, c, k, blockIdx.x, threadIdx.x);
+}
+
 unsigned grid_of(int64_t blocks, const char* what) {
   VGGTL_CHECK(blocks < (int64_t{1} << 31), what, ": ", blocks, " blocks is too many for one launch");
   return static_cast<unsigned>(blocks);
@@ -55,6 +59,14 @@ void hwio_to_krsc_cuda(To* y, const float* w, int64_t r, int64_t s, int64_t c, i
   VGGTL_CHECK(c <= cp, "hwio_to_krsc: ", c, " channels cannot be padded to ", cp);
   hwio_to_krsc_kernel<<<grid_of(hwio_to_krsc_blocks(total), "hwio_to_krsc"), kConvertThreads, 0, stream>>>(
       y, w, r, s, c, k, cp);
+  KERNEL_CHECK();
+}
+
+void krsc_to_hwio_cuda(float* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k, Stream stream) {
+  const int64_t total = k * r * s * c;
+  if (total <= 0) return;
+  krsc_to_hwio_kernel<<<grid_of(hwio_to_krsc_blocks(total), "krsc_to_hwio"), kConvertThreads, 0, stream>>>(
+      y, w, r, s, c, k);
   KERNEL_CHECK();
 }
 

@@ -2,7 +2,8 @@
 // even). pad_channels: x (M, C) -> y (M, Cp), y[m][k] = k < C ? x[m][k] : 0, with optional
 // f32 -> bf16 conversion (the 3-channel NHWC image padded to 4 or 8 channels so that conv1_1 runs
 // on tensor cores). hwio_to_krsc: Keras conv kernel w (R, S, C, K) f32 -> cuDNN filter y (K, R, S,
-// Cp) f32 or bf16, zero for c >= C. Tested by tests/kernels/test_convert.cpp.
+// Cp) f32 or bf16, zero for c >= C; krsc_to_hwio: its inverse for f32 without padding (the cuDNN
+// filter gradient back into the Keras layout). Tested by tests/kernels/test_convert.cpp.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,7 @@ template <typename To, typename From>
 void pad_channels_cpu(To* y, const From* x, int64_t m, int64_t c, int64_t cp);
 template <typename To>
 void hwio_to_krsc_cpu(To* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k, int64_t cp);
+void krsc_to_hwio_cpu(float* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k);
 
 // ---- Launch geometry and per-thread work of the CUDA twins (swept on the CPU by the tests) ----
 constexpr int kConvertThreads = 256;
@@ -90,6 +92,16 @@ VGGTL_HD void hwio_to_krsc_thread(To* y, const float* w, int64_t r, int64_t s, i
   y[o] = from_float<To>(ci < c ? w[((ri * s + si) * c + ci) * k + ki] : 0.f);
 }
 
+// One thread per output element of (R, S, C, K).
+VGGTL_HD void krsc_to_hwio_thread(float* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k,
+                                  uint32_t block, uint32_t thread) {
+  const int64_t o = static_cast<int64_t>(block) * kConvertThreads + thread;
+  if (o >= k * r * s * c) return;
+  const int64_t ki = o % k;
+  const int64_t rsc = o / k;  // (ri * s + si) * c + ci
+  y[o] = w[ki * r * s * c + rsc];
+}
+
 #if VGGTL_HAVE_CUDA
 template <typename To, typename From>
 void convert_cuda(To* y, const From* x, int64_t n, Stream stream);
@@ -98,6 +110,7 @@ void pad_channels_cuda(To* y, const From* x, int64_t m, int64_t c, int64_t cp, S
 template <typename To>
 void hwio_to_krsc_cuda(To* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k, int64_t cp,
                        Stream stream);
+void krsc_to_hwio_cuda(float* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k, Stream stream);
 #endif
 
 // ---- Tensor level: the twin of the tensors' device, on its main stream ----
@@ -108,5 +121,7 @@ void convert(Tensor& y, const Tensor& x);
 void pad_channels(Tensor& y, const Tensor& x);
 // w (R, S, C, K) f32 -> y (K, R, S, Cp) f32 or bf16.
 void hwio_to_krsc(Tensor& y, const Tensor& w);
+// w (K, R, S, C) f32 -> y (R, S, C, K) f32.
+void krsc_to_hwio(Tensor& y, const Tensor& w);
 
 }  // namespace vggtl

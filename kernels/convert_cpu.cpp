@@ -25,6 +25,13 @@ void hwio_to_krsc_cpu(To* y, const float* w, int64_t r, int64_t s, int64_t c, in
               ci < c ? from_float<To>(w[((ri * s + si) * c + ci) * k + ko]) : To{};
 }
 
+void krsc_to_hwio_cpu(float* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k) {
+  for (int64_t ri = 0; ri < r; ++ri)
+    for (int64_t si = 0; si < s; ++si)
+      for (int64_t ci = 0; ci < c; ++ci)
+        for (int64_t ko = 0; ko < k; ++ko) y[((ri * s + si) * c + ci) * k + ko] = w[((ko * r + ri) * s + si) * c + ci];
+}
+
 #define VGGTL_CONVERT_PAIR(To, From)                                             \
   template void convert_cpu<To, From>(To*, const From*, int64_t);                \
   template void pad_channels_cpu<To, From>(To*, const From*, int64_t, int64_t, int64_t);
@@ -126,6 +133,22 @@ void hwio_to_krsc(Tensor& y, const Tensor& w) {
   };
   if (y.dtype() == DType::F32) run(y.data<float>());
   else run(y.data<bf16>());
+}
+
+void krsc_to_hwio(Tensor& y, const Tensor& w) {
+  VGGTL_CHECK(w.dtype() == DType::F32 && w.ndim() == 4 && y.dtype() == DType::F32 && y.ndim() == 4 &&
+                  y.device() == w.device(),
+              "krsc_to_hwio: ", w.str(), " -> ", y.str());
+  const int64_t k = w.dim(0), r = w.dim(1), s = w.dim(2), c = w.dim(3);
+  VGGTL_CHECK(y.dim(0) == r && y.dim(1) == s && y.dim(2) == c && y.dim(3) == k, "krsc_to_hwio: ", w.str(), " -> ",
+              y.str());
+  if (y.is_cuda()) {
+#if VGGTL_HAVE_CUDA
+    krsc_to_hwio_cuda(y.data<float>(), w.data<float>(), r, s, c, k, main_stream(y.device()));
+    return;
+#endif
+  }
+  krsc_to_hwio_cpu(y.data<float>(), w.data<float>(), r, s, c, k);
 }
 
 }  // namespace vggtl

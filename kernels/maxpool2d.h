@@ -1,6 +1,8 @@
 // 2x2 max-pooling, stride 2, 'valid': x (N, H, W, C) NHWC -> y (N, H/2, W/2, C) (floor: an odd
 // last row or column is dropped, as Keras MaxPooling2D does); y = max of x[2i..2i+1][2j..2j+1];
-// f32 or bf16; a NaN in the window gives NaN. Tested by tests/kernels/test_maxpool2d.cpp.
+// f32 or bf16 (f64 on the CPU); a NaN in the window gives NaN. Backward: dy (N, H/2, W/2, C) ->
+// dx (N, H, W, C), each output's gradient to one input of its window (rule at
+// maxpool2d_window_argmax), zero elsewhere. Tested by tests/kernels/test_maxpool2d.cpp.
 #pragma once
 
 #include <cstdint>
@@ -57,12 +59,63 @@ VGGTL_HD void maxpool2d_thread(T* y, const T* x, Index units, Index h, Index w, 
   }
 }
 
+// ---- Backward ----
+// Which input of a window takes the gradient, as TensorFlow's MaxPoolGrad decides (its CPU kernel
+// recomputes the argmax walking the window in row-major order and moves it only to a strictly
+// greater value): the first maximum in the order (0,0), (0,1), (1,0), (1,1), so ties go to the
+// earliest. A window holding NaN (whose forward output is NaN) sends it to its first NaN. x0: the
+// window's top-left element; c: the step to the next column; row: to the next row. Returns 0..3.
+template <typename T>
+VGGTL_HD int maxpool2d_window_argmax(const T* x0, int64_t c, int64_t row) {
+  const T v[4] = {x0[0], x0[c], x0[row], x0[row + c]};
+  int best = 0;
+  for (int q = 1; q < 4; ++q) {
+    if (v[best] != v[best]) break;  // a NaN holds the gradient
+    if (v[q] > v[best] || v[q] != v[q]) best = q;
+  }
+  return best;
+}
+
+// The spec: dx zeroed, then each window's gradient written at its argmax. f32 or f64.
+template <typename T>
+void maxpool2d_backward_cpu(T* dx, const T* dy, const T* x, int64_t n, int64_t h, int64_t w, int64_t c);
+
+// CUDA geometry: one thread per element of dx, which reads its window and keeps dy where it is the
+// argmax (4 reads per element instead of a scatter: no zeroing pass, no write conflicts, and the
+// dropped odd row and column get their zeros from the same threads). Swept on the CPU by the test.
+constexpr int kMaxPoolBackwardThreads = 256;
+template <typename T>
+VGGTL_HD void maxpool2d_backward_thread(T* dx, const T* dy, const T* x, int64_t n, int64_t h, int64_t w,
+                                        int64_t c, uint32_t block, uint32_t thread) {
+  const int64_t e = static_cast<int64_t>(block) * kMaxPoolBackwardThreads + thread;
+  if (e >= n * h * w * c) return;
+  const int64_t k = e % c;
+  int64_t t = e / c;
+  const int64_t j = t % w;
+  t /= w;
+  const int64_t i = t % h;
+  const int64_t img = t / h;
+  const int64_t ho = h / 2, wo = w / 2;
+  if (i >= 2 * ho || j >= 2 * wo) {
+    dx[e] = T(0);
+    return;
+  }
+  const int64_t i0 = i - i % 2, j0 = j - j % 2;
+  const int best = maxpool2d_window_argmax(x + ((img * h + i0) * w + j0) * c + k, c, w * c);
+  const int mine = static_cast<int>((i - i0) * 2 + (j - j0));
+  dx[e] = best == mine ? dy[((img * ho + i / 2) * wo + j / 2) * c + k] : T(0);
+}
+
 #if VGGTL_HAVE_CUDA
 template <typename T>
 void maxpool2d_forward_cuda(T* y, const T* x, int64_t n, int64_t h, int64_t w, int64_t c, Stream stream);
+void maxpool2d_backward_cuda(float* dx, const float* dy, const float* x, int64_t n, int64_t h, int64_t w, int64_t c,
+                             Stream stream);
 #endif
 
-// x (N, H, W, C) f32 or bf16 -> y (N, H/2, W/2, C) of the same dtype, on x's device.
+// x (N, H, W, C) f32 or bf16 (f64 on the CPU) -> y (N, H/2, W/2, C) of the same dtype, on x's device.
 void maxpool2d_forward(Tensor& y, const Tensor& x);
+// dy (N, H/2, W/2, C), x (N, H, W, C) -> dx (N, H, W, C): f32 on any device, f64 on the CPU.
+void maxpool2d_backward(Tensor& dx, const Tensor& dy, const Tensor& x);
 
 }  // namespace vggtl

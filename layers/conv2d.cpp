@@ -4,7 +4,10 @@
 #include <atomic>
 
 #include "engine/log.h"
+#include "kernels/bias.h"
 #include "kernels/convert.h"
+#include "kernels/relu.h"
+#include "layers/buffers.h"
 #include "layers/param_init.h"
 
 namespace vggtl {
@@ -33,7 +36,8 @@ size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 const Tensor& param_value(const Layer& l, const Param& p) {
   VGGTL_CHECK(p.value.defined(), "layer '", l.name(), "': param '", p.name, "' has no value (layer not built)");
-  VGGTL_CHECK(p.value.dtype() == DType::F32 && p.value.shape() == p.shape && p.value.device() == l.device(),
+  VGGTL_CHECK((p.value.dtype() == DType::F32 || (p.value.dtype() == DType::F64 && !l.device().is_cuda())) &&
+                  p.value.shape() == p.shape && p.value.device() == l.device(),
               "layer '", l.name(), "': param '", p.name, "' is ", p.value.str(), ", expected f32", p.shape.str(),
               " on ", l.device().str());
   return p.value;
@@ -61,7 +65,8 @@ Shape Conv2D::output_shape(const Shape& in) const {
   return Shape{in[0], in[1], in[2], filters_};
 }
 
-DType Conv2D::output_dtype(DType) const {
+DType Conv2D::output_dtype(DType in) const {
+  if (in == DType::F64 && !device_.is_cuda()) return DType::F64;
   return device_.is_cuda() && precision_ == Precision::BF16 ? DType::BF16 : DType::F32;
 }
 
@@ -86,13 +91,92 @@ void Conv2D::params_changed() {
 void Conv2D::forward(const Tensor& x, Tensor& y, const Pass&) {
   VGGTL_CHECK(x.device() == device_ && y.device() == device_, "Conv2D '", name_, "' runs on ", device_.str(),
               ", got ", x.str(), " -> ", y.str());
-  VGGTL_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::BF16, "Conv2D '", name_, "': input ", x.str());
+  VGGTL_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::BF16 || (x.dtype() == DType::F64 && !device_.is_cuda()),
+              "Conv2D '", name_, "': input ", x.str());
   const Shape out = output_shape(x.shape());
   VGGTL_CHECK(y.shape() == out && y.dtype() == output_dtype(x.dtype()), "Conv2D '", name_, "': output ", y.str(),
               ", expected ", dtype_name(output_dtype(x.dtype())), out.str());
+  if (params_[0].trainable() || params_[1].trainable()) params_changed();
+  if (keep_for_backward()) {
+    x_ = x;
+    y_ = y;
+  }
   if (x.numel() == 0) return;
+  if (x.dtype() == DType::F64) {
+    // The gradient-check path: the double oracle, f64 weights.
+    const Tensor& kernel = param_value(*this, params_[0]);
+    const Tensor& bias = param_value(*this, params_[1]);
+    VGGTL_CHECK(kernel.dtype() == DType::F64, "Conv2D '", name_, "': f64 input needs f64 weights, got ", kernel.str());
+    const Conv2dShape s{x.dim(0), x.dim(1), x.dim(2), in_channels_, filters_};
+    conv2d_3x3_ref_cpu(y.data<double>(), x.data<double>(), kernel.data<double>(), bias.data<double>(), s, true);
+    return;
+  }
   if (device_.is_cuda()) forward_cuda(x, y);
   else forward_cpu(x, y);
+}
+
+void Conv2D::backward(const Tensor& dy, Tensor* dx) {
+  VGGTL_CHECK(x_.defined() && y_.defined(), "Conv2D '", name_, "': backward without a kept forward");
+  VGGTL_CHECK(dy.shape() == y_.shape() && dy.device() == device_, "Conv2D '", name_, "': dy ", dy.str(), " for y ",
+              y_.str());
+  VGGTL_CHECK(y_.dtype() != DType::BF16 && x_.dtype() == y_.dtype() && dy.dtype() == y_.dtype(), "Conv2D '", name_,
+              "' cannot be trained through a bf16 forward (input ", x_.str(), ", output ", y_.str(),
+              "): run it in fp32 or tf32");
+  VGGTL_CHECK(!dx || (dx->shape() == x_.shape() && dx->dtype() == x_.dtype() && dx->device() == device_),
+              "Conv2D '", name_, "': dx ", dx->str(), " for x ", x_.str());
+  if (dy.numel() == 0) {
+    for (Param& p : params_)
+      if (p.trainable()) fill_constant(p.grad, 0.0);
+    return;
+  }
+  // The gradient at the pre-activation: dy where the ReLU passed (y > 0), 0 elsewhere.
+  Tensor dz = reuse_buffer(dz_store_, dy.shape(), dy.dtype(), device_);
+  relu_backward(dz, dy, y_);
+  Param& bias = params_[1];
+  if (bias.trainable()) bias_grad(bias.grad, dz.reshape(Shape{dz.numel() / filters_, filters_}));
+  if (dz.dtype() == DType::F64) {
+    Param& kernel = params_[0];
+    const Conv2dShape s{x_.dim(0), x_.dim(1), x_.dim(2), in_channels_, filters_};
+    conv2d_3x3_backward_ref_cpu(dx ? dx->data<double>() : nullptr,
+                                kernel.trainable() ? kernel.grad.data<double>() : nullptr, nullptr, dz.data<double>(),
+                                x_.data<double>(), param_value(*this, kernel).data<double>(), s);
+    return;
+  }
+  if (device_.is_cuda()) backward_cuda(dz, dx);
+  else backward_cpu(dz, dx);
+}
+
+void Conv2D::backward_cpu(const Tensor& dz, Tensor* dx) {
+  if (!onednn_bwd_) onednn_bwd_ = std::make_unique<Conv2dOnednnBackward>(in_channels_, filters_);
+  const int64_t n = x_.dim(0), h = x_.dim(1), w = x_.dim(2);
+  Param& kernel = params_[0];
+  if (kernel.trainable())
+    onednn_bwd_->backward_weights(kernel.grad.data<float>(), x_.data<float>(), dz.data<float>(), n, h, w);
+  if (dx)
+    onednn_bwd_->backward_data(dx->data<float>(), dz.data<float>(), n, h, w, param_value(*this, kernel).data<float>());
+}
+
+void Conv2D::backward_cuda(const Tensor& dz, Tensor* dx) {
+#if VGGTL_HAVE_CUDA
+  Param& kernel = params_[0];
+  if (!kernel.trainable() && !dx) return;
+  const Conv2dShape s{x_.dim(0), x_.dim(1), x_.dim(2), in_channels_, filters_};
+  Context& c = ctx();
+  // Workspace: the kernel and its gradient in cuDNN's KRSC layout, then cuDNN's own.
+  const size_t filter_bytes = align256(static_cast<size_t>(9 * in_channels_ * filters_) * sizeof(float));
+  const size_t conv_bytes = conv2d_backward_cudnn_workspace_bytes(s, device_, c.cudnn());
+  char* ws = static_cast<char*>(c.workspace(2 * filter_bytes + conv_bytes));
+  const Shape krsc{filters_, 3, 3, in_channels_};
+  Tensor w_krsc = Tensor::wrap(ws, krsc, DType::F32, device_);
+  Tensor dw_krsc = Tensor::wrap(ws + filter_bytes, krsc, DType::F32, device_);
+  if (dx) hwio_to_krsc(w_krsc, param_value(*this, kernel));
+  conv2d_backward_cudnn(dx ? dx->data<float>() : nullptr, kernel.trainable() ? dw_krsc.data<float>() : nullptr,
+                        dz.data<float>(), x_.data<float>(), w_krsc.data<float>(), s, ws + 2 * filter_bytes,
+                        conv_bytes, device_, c.cudnn());
+  if (kernel.trainable()) krsc_to_hwio(kernel.grad, dw_krsc);
+#else
+  VGGTL_FAIL("Conv2D '", name_, "': this build has no CUDA backend (", dz.str(), ")");
+#endif
 }
 
 void Conv2D::forward_cpu(const Tensor& x, Tensor& y) {

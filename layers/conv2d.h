@@ -1,6 +1,8 @@
 // Keras Conv2D(filters, (3,3), padding='same', activation='relu'): x (N,H,W,C) -> y (N,H,W,K),
-// NHWC. Params "kernel" (3,3,C,K) and "bias" (K), f32, Keras layout. Forward only: the VGG16 base
-// is frozen. Tested by tests/layers/test_vgg16.cpp (and the kernels by test_conv2d.cpp).
+// NHWC. Params "kernel" (3,3,C,K) and "bias" (K), f32 (f64 on the CPU for gradient checks), Keras
+// layout. Backward for fine-tuning (f32 or f64 activations; the GPU backward runs fp32 whatever the
+// forward precision). Tested by tests/layers/test_vgg16.cpp and test_conv_backward.cpp (the
+// kernels by test_conv2d.cpp and test_conv2d_backward.cpp).
 #pragma once
 
 #include <memory>
@@ -18,12 +20,17 @@ class Conv2D : public Layer {
 
   const char* type() const override { return "Conv2D"; }
   Shape output_shape(const Shape& in) const override;
-  // bf16 under BF16 on a GPU (the next layer takes it as it is), f32 otherwise.
+  // bf16 under BF16 on a GPU (the next layer takes it as it is), f64 for an f64 input (the CPU's
+  // gradient-check path), f32 otherwise.
   DType output_dtype(DType in) const override;
   // x may be f32 or bf16 whatever the precision; it is converted (and on the GPU its channels
   // zero-padded to 4 or 8 for tensor cores) in the device's workspace when needed.
+  // Keeps x and y (the ReLU mask) when keep_for_backward(); a trainable layer refreshes its
+  // derived weight copies on every call (the optimizer changes the values in place).
   void forward(const Tensor& x, Tensor& y, const Pass& pass) override;
-  bool has_backward() const override { return false; }  // forward only, for now
+  // dy (N,H,W,K) -> dx (N,H,W,C) through the ReLU mask; writes the kernel and bias gradients when
+  // trainable. Needs an f32 (or CPU f64) input and output: a bf16 forward cannot be trained through.
+  void backward(const Tensor& dy, Tensor* dx) override;
   // He-uniform kernel (Keras he_uniform: U(-L, L), L = sqrt(6 / (9 C))) and zero bias, from
   // Philox kRngInit keyed by (seed, layer index): the random base of `--weights none`. He rather
   // than Keras's glorot default: with glorot weights each conv + ReLU halves the mean square of
@@ -43,6 +50,8 @@ class Conv2D : public Layer {
   void forward_cpu(const Tensor& x, Tensor& y);
   void forward_cuda(const Tensor& x, Tensor& y);
   void build_gpu_weights(int64_t padded_channels, DType dtype);
+  void backward_cpu(const Tensor& dz, Tensor* dx);
+  void backward_cuda(const Tensor& dz, Tensor* dx);
 
   int64_t in_channels_, filters_;
   Precision precision_;
@@ -52,6 +61,9 @@ class Conv2D : public Layer {
   // f32 and bf16; rebuilt after params_changed() or a change of precision.
   Tensor krsc_, bias_f32_, bias_bf16_;
   bool gpu_weights_valid_ = false;
+  // Backward: the saved input and output, the masked gradient, the oneDNN backward primitives.
+  Tensor x_, y_, dz_store_;
+  std::unique_ptr<Conv2dOnednnBackward> onednn_bwd_;
 };
 
 }  // namespace vggtl

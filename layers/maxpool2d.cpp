@@ -16,7 +16,16 @@ void MaxPool2D::forward(const Tensor& x, Tensor& y, const Pass&) {
               device_.str(), ", got ", x.str(), " -> ", y.str());
   VGGTL_CHECK(y.shape() == output_shape(x.shape()) && y.dtype() == x.dtype(), "MaxPooling2D '", name_,
               "': ", x.str(), " -> ", y.str());
+  if (keep_for_backward()) x_ = x;
   maxpool2d_forward(y, x);
+}
+
+void MaxPool2D::backward(const Tensor& dy, Tensor* dx) {
+  VGGTL_CHECK(x_.defined(), "MaxPooling2D '", name_, "': backward without a kept forward");
+  if (!dx) return;  // no params: nothing else to compute
+  VGGTL_CHECK(x_.dtype() != DType::BF16, "MaxPooling2D '", name_,
+              "' cannot be trained through a bf16 forward: run the convolutions in fp32 or tf32");
+  maxpool2d_backward(*dx, dy, x_);
 }
 
 }  // namespace vggtl

@@ -15,9 +15,8 @@ struct Vgg16Options {
   int64_t image_size = 224;
   Precision precision = Precision::TF32;  // of every Conv2D (GPU only; the CPU runs fp32)
   // Names of layers to leave trainable (fine-tuning, e.g. the block5 convs); all others are
-  // frozen. An unknown name is an InputError. Conv2D and MaxPool2D have no backward pass yet,
-  // so a Model refuses to build with any of them trainable: the flag is the design's place for
-  // fine-tuning, not yet a feature.
+  // frozen. An unknown name is an InputError. A Model built with some trainable keeps the
+  // activations from the first of them on and runs backward down to it (its dx is not computed).
   std::vector<std::string> trainable;
 };
 

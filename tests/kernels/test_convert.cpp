@@ -182,6 +182,22 @@ TEST(Convert, HwioToKrscMatchesPlainLoop) {
   for (int64_t i = 0; i < total; ++i) ASSERT_EQ(got[i].bits, expected[i].bits) << i;
 }
 
+TEST(Convert, KrscToHwioInvertsHwioToKrscAndSweepMatches) {
+  const int64_t r = 3, s = 3, c = 5, k = 7;
+  const int64_t total = r * s * c * k;
+  std::vector<float> w = test::random_floats(static_cast<size_t>(total), 16);
+  std::vector<float> krsc(static_cast<size_t>(total)), back(static_cast<size_t>(total), -7.f);
+  hwio_to_krsc_cpu(krsc.data(), w.data(), r, s, c, k, c);
+  krsc_to_hwio_cpu(back.data(), krsc.data(), r, s, c, k);
+  ASSERT_EQ(std::memcmp(back.data(), w.data(), w.size() * sizeof(float)), 0);
+  // The sweep, with a poisoned tail past the output to catch writes beyond it.
+  std::vector<float> got(static_cast<size_t>(total + 64), std::nanf(""));
+  test::sweep_grid(hwio_to_krsc_blocks(total), kConvertThreads,
+                   [&](uint32_t b, uint32_t t) { krsc_to_hwio_thread(got.data(), krsc.data(), r, s, c, k, b, t); });
+  ASSERT_EQ(std::memcmp(got.data(), w.data(), w.size() * sizeof(float)), 0);
+  for (size_t i = static_cast<size_t>(total); i < got.size(); ++i) ASSERT_TRUE(std::isnan(got[i])) << i;
+}
+
 TEST(Convert, TensorLevelChecksShapes) {
   Tensor x = Tensor::zeros({2, 3, 3}, DType::F32);
   Tensor y = Tensor::empty({2, 3, 2}, DType::BF16);
@@ -252,6 +268,21 @@ TEST(ConvertGpu, PadChannelsAndFilterMatchCpu) {
   hwio_to_krsc_cpu(want.data(), kw.data(), 3, 3, c, k, 8);
   Tensor hy = test::host_copy(dy);
   for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(hy.data<bf16>()[i].bits, want[i].bits) << i;
+}
+
+TEST(ConvertGpu, KrscToHwioMatchesCpu) {
+  REQUIRE_CUDA_DEVICE();
+  const int64_t c = 512, k = 512;
+  std::vector<float> v = test::random_floats(static_cast<size_t>(9 * c * k), 24);
+  Tensor hk = Tensor::empty({k, 3, 3, c}, DType::F32);
+  std::memcpy(hk.raw(), v.data(), v.size() * 4);
+  Tensor dk = to_device(hk, Device::cuda());
+  Tensor dy = test::poisoned({3, 3, c, k}, DType::F32, Device::cuda());
+  krsc_to_hwio(dy, dk);
+  std::vector<float> want(v.size());
+  krsc_to_hwio_cpu(want.data(), v.data(), 3, 3, c, k);
+  Tensor got = test::host_copy(dy);
+  ASSERT_EQ(std::memcmp(got.raw(), want.data(), want.size() * 4), 0);
 }
 
 }  // namespace

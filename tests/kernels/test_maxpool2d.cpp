@@ -1,8 +1,12 @@
 // 2x2 max-pool: hand cases (including odd H and W, where 'valid' pooling drops the last row and
 // column), the CPU twin against a plain loop at awkward sizes, NaN propagation, the per-thread
-// function swept over its launch grid, and the GPU twin equal to the CPU one.
+// function swept over its launch grid, and the GPU twin equal to the CPU one. Backward: the tie
+// rule (first maximum in row-major window order) and NaN windows by hand, zeros in the dropped
+// row and column, central differences in double, the per-thread function against the spec, and
+// the GPU equal to the CPU bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -126,6 +130,108 @@ TEST(MaxPool2dGpu, MatchesCpu) {
       // The maximum is one of the inputs: exact equality.
       ASSERT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0) << x.str() << " " << dtype_name(dt);
     }
+  }
+}
+
+// ---- Backward ----
+
+TEST(MaxPool2dBackward, TiesGoToTheFirstMaximumAndOddEdgesGetZero) {
+  // 1x3x5x1: two windows and a dropped last row and column. Window 0 is all 2s (a four-way tie:
+  // (0,0) takes it); window 1 ties 8 at (0,1) and (1,0) of the window: (0,1) comes first.
+  const float x[15] = {2, 2, 1, 8, 100,  //
+                       2, 2, 8, 3, 100,  //
+                       100, 100, 100, 100, 100};
+  const float dy[2] = {10, 20};
+  float dx[15];
+  std::fill(dx, dx + 15, -1.f);
+  maxpool2d_backward_cpu(dx, dy, x, 1, 3, 5, 1);
+  const float want[15] = {10, 0, 0, 20, 0,  //
+                          0, 0, 0, 0, 0,  //
+                          0, 0, 0, 0, 0};
+  for (int i = 0; i < 15; ++i) EXPECT_EQ(dx[i], want[i]) << i;
+}
+
+TEST(MaxPool2dBackward, NanWindowSendsItToItsFirstNan) {
+  const float nan = std::nanf("");
+  const float x[8] = {1, 5, nan, 9,  //
+                      nan, 3, 0, nan};
+  const float dy[2] = {10, 20};
+  float dx[8];
+  maxpool2d_backward_cpu(dx, dy, x, 1, 2, 4, 1);
+  const float want[8] = {0, 0, 20, 0,  //
+                         10, 0, 0, 0};
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(dx[i], want[i]) << i;
+}
+
+// L = sum r * maxpool(x) for distinct values (no ties, so L is smooth at x): central differences.
+TEST(MaxPool2dBackward, MatchesCentralDifferencesInDouble) {
+  const int64_t shapes[][4] = {{1, 5, 7, 3}, {2, 4, 4, 1}, {3, 7, 5, 2}};
+  for (const auto& sh : shapes) {
+    const int64_t n = sh[0], h = sh[1], w = sh[2], c = sh[3];
+    const Shape xs{n, h, w, c}, ys{n, h / 2, w / 2, c};
+    std::vector<double> x = test::random_doubles(static_cast<size_t>(xs.numel()), 60, -3, 3);
+    // Distinct by construction: a small ramp on top of the random values.
+    for (size_t i = 0; i < x.size(); ++i) x[i] += 1e-2 * static_cast<double>(i % 97);
+    const std::vector<double> r = test::random_doubles(static_cast<size_t>(ys.numel()), 61);
+    std::vector<double> y(r.size()), dx(x.size(), -1.0);
+    auto loss = [&] {
+      maxpool2d_forward_cpu(y.data(), x.data(), n, h, w, c);
+      double sum = 0;
+      for (size_t i = 0; i < y.size(); ++i) sum += r[i] * y[i];
+      return sum;
+    };
+    maxpool2d_backward_cpu(dx.data(), r.data(), x.data(), n, h, w, c);
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double x0 = x[i], step = 1e-6;
+      x[i] = x0 + step;
+      const double plus = loss();
+      x[i] = x0 - step;
+      const double minus = loss();
+      x[i] = x0;
+      worst = std::max(worst, std::fabs((plus - minus) / (2 * step) - dx[i]));
+    }
+    EXPECT_LT(worst, 1e-8) << n << "x" << h << "x" << w << "x" << c;
+  }
+}
+
+TEST(MaxPool2dBackward, ThreadFunctionSweepMatchesCpu) {
+  const int64_t shapes[][4] = {{1, 2, 2, 1}, {3, 7, 5, 3}, {2, 9, 6, 8}, {1, 14, 14, 64}};
+  for (const auto& sh : shapes) {
+    const int64_t n = sh[0], h = sh[1], w = sh[2], c = sh[3];
+    const int64_t total = n * h * w * c;
+    Tensor x = random_host({n, h, w, c}, DType::F32, 44);
+    // Ties and a NaN, so that the rule is swept too.
+    x.data<float>()[0] = x.data<float>()[c];
+    if (total > 5 * c) x.data<float>()[5 * c] = std::nanf("");
+    const std::vector<float> dy = test::random_floats(static_cast<size_t>(n * (h / 2) * (w / 2) * c), 45);
+    std::vector<float> want(static_cast<size_t>(total)), got(static_cast<size_t>(total + 64), 12345.f);
+    maxpool2d_backward_cpu(want.data(), dy.data(), x.data<float>(), n, h, w, c);
+    test::sweep_grid((total + kMaxPoolBackwardThreads - 1) / kMaxPoolBackwardThreads, kMaxPoolBackwardThreads,
+                     [&](uint32_t b, uint32_t t) {
+                       maxpool2d_backward_thread(got.data(), dy.data(), x.data<float>(), n, h, w, c, b, t);
+                     });
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << n << "x" << h << "x" << w
+                                                                                      << "x" << c;
+    EXPECT_EQ(test::overwritten(got, static_cast<size_t>(total), 12345.f), 0);
+  }
+}
+
+TEST(MaxPool2dBackwardGpu, MatchesCpu) {
+  REQUIRE_CUDA_DEVICE();
+  const int64_t shapes[][4] = {{1, 2, 2, 1}, {3, 7, 5, 3}, {2, 9, 7, 16}, {30, 28, 28, 512}};
+  for (const auto& s : shapes) {
+    Tensor x = random_host({s[0], s[1], s[2], s[3]}, DType::F32, 46);
+    x.data<float>()[0] = x.data<float>()[s[3]];  // a tie
+    const Shape out{s[0], s[1] / 2, s[2] / 2, s[3]};
+    Tensor dy = random_host(out, DType::F32, 47);
+    Tensor want = Tensor::empty(x.shape(), DType::F32);
+    maxpool2d_backward(want, dy, x);
+    Tensor gx = to_device(x, Device::cuda()), gdy = to_device(dy, Device::cuda());
+    Tensor gdx = test::poisoned(x.shape(), DType::F32, Device::cuda());
+    maxpool2d_backward(gdx, gdy, gx);
+    Tensor got = test::host_copy(gdx);
+    ASSERT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0) << x.str();
   }
 }
 

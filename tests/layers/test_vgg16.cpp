@@ -202,10 +202,12 @@ TEST(Vgg16, OptionsAreChecked) {
   for (const auto& l : layers)
     if (!l->frozen()) trainable += l->param_count();
   EXPECT_EQ(trainable, 2 * 2359808);
-  // Without conv and pool backward passes a model cannot train them: it says so when built.
+  // Fine-tuning: the model trains from the first of them on (block5_conv2) and builds.
   Model m(Device::cpu());
   for (auto& l : layers) m.add(std::move(l));
-  EXPECT_THROW(m.build(Shape{32, 32, 3}), InputError);
+  m.build(Shape{32, 32, 3});
+  EXPECT_EQ(m.first_trainable(), m.index_of("block5_conv2"));
+  EXPECT_EQ(m.trainable_count(), 2 * 2359808);
   opt.trainable = {"block6_conv1"};
   EXPECT_THROW(make_vgg16_base(opt), InputError);
 }

@@ -1,0 +1,58 @@
+// One fine-tuning step at block5 at batch 30: block5_conv1..3 (512 -> 512, 3x3, trainable) and
+// block5_pool on 14x14x512 inputs (block4_pool's output at 224x224), then the reference head
+// (Flatten -> Dense 64 ReLU -> BatchNorm -> Dropout 0.5 -> Dense 2), softmax cross-entropy and
+// Adam; on the CPU and the GPU. The PyTorch peer is bench/peers/torch_finetune.py (same line
+// name; bench/peers/ratios.py divides the two). Defaults to 1 warm-up and 5 repetitions: a CPU
+// step does ~225 GFLOP.
+#include <random>
+
+#include "bench_harness.h"
+#include "layers/conv2d.h"
+#include "layers/head.h"
+#include "layers/loss.h"
+#include "layers/maxpool2d.h"
+#include "layers/optimizer.h"
+
+using namespace vggtl;
+
+int main(int argc, char** argv) {
+  bench::Options opt = bench::parse_options(argc, argv);
+  opt.warmup = 1;
+  bool reps_given = false;
+  for (int i = 1; i < argc; ++i) reps_given |= std::string(argv[i]) == "--reps";
+  if (!reps_given) opt.reps = opt.quick ? 3 : 5;
+  const int64_t n = 30;
+  auto run = [&](Device d) {
+    Model model(d);
+    for (int k = 1; k <= 3; ++k)
+      model.emplace<Conv2D>("block5_conv" + std::to_string(k), 512, 512, Precision::FP32);
+    model.emplace<MaxPool2D>("block5_pool");
+    add_head(model, Shape{7, 7, 512}, HeadConfig{});
+    model.build(Shape{14, 14, 512});
+    model.initialize(1);
+    Adam adam(model.param_arena(), model.grad_arena(), AdamConfig{1e-5});
+    SoftmaxCrossEntropy loss(d);
+    Tensor hx = Tensor::empty({n, 14, 14, 512}, DType::F32), hl = Tensor::empty({n}, DType::I32);
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(0.f, 3.f);  // post-ReLU block4 features
+    for (int64_t i = 0; i < hx.numel(); ++i) hx.data<float>()[i] = u(rng);
+    for (int i = 0; i < n; ++i) hl.data<int32_t>()[i] = i % 2;
+    Tensor x = d.is_cpu() ? hx : to_device(hx, d), labels = d.is_cpu() ? hl : to_device(hl, d);
+    uint32_t step = 0;
+    const double ms = bench::median_ms(
+        d,
+        [&] {
+          loss.forward(model.forward(x, Pass{Mode::Train, 7, step++}), &labels, true);
+          model.backward(loss.dlogits());
+          adam.step();
+        },
+        opt);
+    // Convolution FLOPs: three forwards, three weight gradients, two data gradients (none below
+    // block5_conv1); the head's are under 0.1% of them.
+    const double conv = 2.0 * 9 * static_cast<double>(n * 14 * 14) * 512 * 512;
+    bench::report("finetune block5 step N30 14x14x512", d, ms, 0, 8 * conv, "", &opt);
+  };
+  if (opt.cpu) run(Device::cpu());
+  if (!bench::skip_gpu(opt, "finetune block5 (gpu)")) run(Device::cuda());
+  return 0;
+}

@@ -1,0 +1,216 @@
+// 3x3 'same' convolution backward: a hand-computed case for the double oracle; the oracle
+// against central differences of the forward oracle in double at awkward sizes (odd H and W,
+// C = 3, K = 5, N = 1..3); oneDNN's backward-data and backward-weights against the oracle (within
+// 1e-5 of the RMS of the expected values: f32 products summed in f32 over at most a few hundred
+// terms stay near 1e-7 relative), with weights changed between calls; cuDNN against the oracle
+// and bit-identical run to run (Gpu suite).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "engine/context.h"
+#include "engine/tensor.h"
+#include "kernels/bias.h"
+#include "kernels/conv2d.h"
+#include "kernels/convert.h"
+#include "test_util.h"
+
+namespace vggtl {
+namespace {
+
+struct Case {
+  Conv2dShape s;
+  std::vector<float> x, w, dy;
+};
+
+Case random_case(const Conv2dShape& s, uint64_t seed) {
+  return Case{s, test::random_floats(static_cast<size_t>(s.n * s.h * s.w * s.c), seed, -1.f, 1.f),
+              test::random_floats(static_cast<size_t>(9 * s.c * s.k), seed + 1, -0.5f, 0.5f),
+              test::random_floats(static_cast<size_t>(s.n * s.h * s.w * s.k), seed + 2, -1.f, 1.f)};
+}
+
+std::vector<double> doubles(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+struct Grads {
+  std::vector<double> dx, dw, db;
+};
+
+// Central differences of f() for each of the n values at v, and the largest deviation over the
+// largest analytic magnitude.
+template <typename F>
+std::vector<double> central_differences(std::vector<double>& v, F f, double step = 1e-3) {
+  std::vector<double> g(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double v0 = v[i];
+    v[i] = v0 + step;
+    const double plus = f();
+    v[i] = v0 - step;
+    const double minus = f();
+    v[i] = v0;
+    g[i] = (plus - minus) / (2 * step);
+  }
+  return g;
+}
+
+double relative_error(const std::vector<double>& numeric, const std::vector<double>& analytic) {
+  double worst = 0, scale = 1e-3;
+  for (size_t i = 0; i < analytic.size(); ++i) {
+    worst = std::max(worst, std::fabs(numeric[i] - analytic[i]));
+    scale = std::max(scale, std::fabs(analytic[i]));
+  }
+  return worst / scale;
+}
+
+Grads oracle(const Case& c) {
+  const Conv2dShape& s = c.s;
+  Grads g{std::vector<double>(c.x.size()), std::vector<double>(c.w.size()), std::vector<double>(s.k)};
+  const std::vector<double> x = doubles(c.x), w = doubles(c.w), dy = doubles(c.dy);
+  conv2d_3x3_backward_ref_cpu(g.dx.data(), g.dw.data(), g.db.data(), dy.data(), x.data(), w.data(), s);
+  return g;
+}
+
+TEST(Conv2dBackward, HandComputedAllOnes) {
+  // x = 1..9 in a 3x3 image, one channel, all-ones kernel, dy = 1 everywhere. dx counts the
+  // outputs whose window covers each pixel (4 at corners, 6 on edges, 9 in the middle); dw[r][s]
+  // sums the image shifted by the tap (dw[0][0] = 1+2+4+5, dw[1][1] = 45, dw[2][2] = 5+6+8+9);
+  // db = 9 outputs.
+  const Conv2dShape s{1, 3, 3, 1, 1};
+  const std::vector<double> x{1, 2, 3, 4, 5, 6, 7, 8, 9}, w(9, 1.0), dy(9, 1.0);
+  std::vector<double> dx(9), dw(9), db(1);
+  conv2d_3x3_backward_ref_cpu(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), s);
+  const double want_dx[9] = {4, 6, 4, 6, 9, 6, 4, 6, 4};
+  const double want_dw[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(dx[i], want_dx[i]) << i;
+    EXPECT_EQ(dw[i], want_dw[i]) << i;
+  }
+  EXPECT_EQ(db[0], 9.0);
+}
+
+// L = sum dy * conv(x, w, b) (no ReLU: the layer applies its mask before the convolution's
+// backward). L is linear in each of x, w and b, so central differences are exact up to rounding.
+TEST(Conv2dBackward, OracleMatchesCentralDifferences) {
+  const Conv2dShape shapes[] = {{1, 5, 7, 3, 5}, {2, 5, 7, 3, 5}, {3, 1, 1, 2, 3}, {1, 4, 3, 5, 2}};
+  uint64_t seed = 100;
+  for (const Conv2dShape& s : shapes) {
+    const Case c = random_case(s, seed += 3);
+    std::vector<double> x = doubles(c.x), w = doubles(c.w), b = test::random_doubles(s.k, seed + 9);
+    const std::vector<double> dy = doubles(c.dy);
+    std::vector<double> y(dy.size());
+    auto loss = [&] {
+      conv2d_3x3_ref_cpu(y.data(), x.data(), w.data(), b.data(), s, false);
+      double sum = 0;
+      for (size_t i = 0; i < y.size(); ++i) sum += dy[i] * y[i];
+      return sum;
+    };
+    Grads g{std::vector<double>(x.size()), std::vector<double>(w.size()), std::vector<double>(s.k)};
+    conv2d_3x3_backward_ref_cpu(g.dx.data(), g.dw.data(), g.db.data(), dy.data(), x.data(), w.data(), s);
+    auto check = [&](std::vector<double>& v, const std::vector<double>& analytic, const char* what) {
+      const std::vector<double> numeric = central_differences(v, loss);
+      EXPECT_LT(relative_error(numeric, analytic), 1e-8)
+          << what << " " << s.n << "x" << s.h << "x" << s.w << "x" << s.c << "->" << s.k;
+    };
+    check(x, g.dx, "dx");
+    check(w, g.dw, "dw");
+    check(b, g.db, "db");
+  }
+}
+
+// db is bias.h's column sum over the N*H*W pixels of dy.
+TEST(Conv2dBackward, BiasGradientIsBiasGradOverPixels) {
+  const Case c = random_case({3, 5, 7, 3, 5}, 7);
+  const Grads g = oracle(c);
+  const int64_t rows = c.s.n * c.s.h * c.s.w;
+  Tensor dy = Tensor::empty({rows, c.s.k}, DType::F32), db = Tensor::empty({c.s.k}, DType::F32);
+  std::memcpy(dy.raw(), c.dy.data(), dy.nbytes());
+  bias_grad(db, dy);
+  EXPECT_TRUE(test::within_rms(test::compare(db.data<float>(), g.db.data(), c.s.k), c.s.k, 1e-6));
+}
+
+TEST(Conv2dBackward, OnednnMatchesOracleAtAwkwardSizes) {
+  const Conv2dShape shapes[] = {{1, 5, 7, 3, 5}, {2, 5, 7, 3, 5}, {3, 5, 7, 3, 5}, {1, 1, 1, 2, 3},
+                                {2, 9, 6, 16, 8}, {2, 14, 14, 64, 32}};
+  uint64_t seed = 200;
+  for (const Conv2dShape& s : shapes) {
+    Conv2dOnednnBackward conv(s.c, s.k);
+    for (int change = 0; change < 2; ++change) {  // the second round: new weights, same object
+      const Case c = random_case(s, seed += 3);
+      const Grads want = oracle(c);
+      std::vector<float> dx(c.x.size(), std::nanf("")), dw(c.w.size(), std::nanf(""));
+      conv.backward_data(dx.data(), c.dy.data(), s.n, s.h, s.w, c.w.data());
+      conv.backward_weights(dw.data(), c.x.data(), c.dy.data(), s.n, s.h, s.w);
+      const int64_t nx = static_cast<int64_t>(dx.size()), nw = static_cast<int64_t>(dw.size());
+      EXPECT_TRUE(test::within_rms(test::compare(dx.data(), want.dx.data(), nx), nx, 1e-5))
+          << "dx " << s.n << "x" << s.h << "x" << s.w << "x" << s.c << "->" << s.k << " " << conv.implementation();
+      EXPECT_TRUE(test::within_rms(test::compare(dw.data(), want.dw.data(), nw), nw, 1e-5))
+          << "dw " << s.n << "x" << s.h << "x" << s.w << "x" << s.c << "->" << s.k << " " << conv.implementation();
+    }
+  }
+}
+
+#if VGGTL_HAVE_CUDA
+struct GpuGrads {
+  std::vector<float> dx, dw;  // dw in the Keras layout
+};
+
+GpuGrads cudnn_backward(const Case& c) {
+  const Device dev = Device::cuda();
+  Context& ctx = Context::get(dev);
+  const Conv2dShape& s = c.s;
+  Tensor hx = Tensor::empty({s.n, s.h, s.w, s.c}, DType::F32), hw = Tensor::empty({3, 3, s.c, s.k}, DType::F32);
+  Tensor hdy = Tensor::empty({s.n, s.h, s.w, s.k}, DType::F32);
+  std::memcpy(hx.raw(), c.x.data(), hx.nbytes());
+  std::memcpy(hw.raw(), c.w.data(), hw.nbytes());
+  std::memcpy(hdy.raw(), c.dy.data(), hdy.nbytes());
+  Tensor x = to_device(hx, dev), w = to_device(hw, dev), dy = to_device(hdy, dev);
+  Tensor w_krsc = Tensor::empty({s.k, 3, 3, s.c}, DType::F32, dev);
+  hwio_to_krsc(w_krsc, w);
+  Tensor dx = test::poisoned(x.shape(), DType::F32, dev), dw_krsc = test::poisoned(w_krsc.shape(), DType::F32, dev);
+  const size_t bytes = conv2d_backward_cudnn_workspace_bytes(s, dev, ctx.cudnn());
+  conv2d_backward_cudnn(dx.data<float>(), dw_krsc.data<float>(), dy.data<float>(), x.data<float>(),
+                        w_krsc.data<float>(), s, ctx.workspace(bytes), bytes, dev, ctx.cudnn());
+  Tensor dw = Tensor::empty(w.shape(), DType::F32, dev);
+  krsc_to_hwio(dw, dw_krsc);
+  Tensor gx = test::host_copy(dx), gw = test::host_copy(dw);
+  GpuGrads g;
+  g.dx.assign(gx.data<float>(), gx.data<float>() + gx.numel());
+  g.dw.assign(gw.data<float>(), gw.data<float>() + gw.numel());
+  return g;
+}
+#endif
+
+TEST(Conv2dBackwardGpu, CudnnMatchesOracleInFp32) {
+  REQUIRE_CUDA_DEVICE();
+#if VGGTL_HAVE_CUDA
+  // fp32 with FMA math only and GEMM-like algorithms: as exact as the CPU, 1e-5 of RMS.
+  const Conv2dShape shapes[] = {{1, 5, 7, 3, 5}, {3, 5, 7, 3, 5}, {2, 9, 6, 16, 8}, {2, 14, 14, 512, 512}};
+  uint64_t seed = 300;
+  for (const Conv2dShape& s : shapes) {
+    const Case c = random_case(s, seed += 3);
+    const Grads want = oracle(c);
+    const GpuGrads got = cudnn_backward(c);
+    const int64_t nx = static_cast<int64_t>(got.dx.size()), nw = static_cast<int64_t>(got.dw.size());
+    EXPECT_TRUE(test::within_rms(test::compare(got.dx.data(), want.dx.data(), nx), nx, 1e-5))
+        << "dx " << s.n << "x" << s.h << "x" << s.w << "x" << s.c << "->" << s.k;
+    EXPECT_TRUE(test::within_rms(test::compare(got.dw.data(), want.dw.data(), nw), nw, 1e-5))
+        << "dw " << s.n << "x" << s.h << "x" << s.w << "x" << s.c << "->" << s.k;
+  }
+#endif
+}
+
+TEST(Conv2dBackwardGpu, BitIdenticalRunToRun) {
+  REQUIRE_CUDA_DEVICE();
+#if VGGTL_HAVE_CUDA
+  // Deterministic algorithms only: a resumed run must compute the gradients the first one did.
+  const Case c = random_case({30, 14, 14, 512, 512}, 400);
+  const GpuGrads a = cudnn_backward(c), b = cudnn_backward(c);
+  EXPECT_EQ(std::memcmp(a.dx.data(), b.dx.data(), a.dx.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(a.dw.data(), b.dw.data(), a.dw.size() * sizeof(float)), 0);
+#endif
+}
+
+}  // namespace
+}  // namespace vggtl
