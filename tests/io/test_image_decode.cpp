@@ -478,6 +478,8 @@ TEST(DecodeTiff, CompressionsPredictorsAndByteOrders) {
   for (auto comp : {test::TiffCompression::None, test::TiffCompression::PackBits, test::TiffCompression::Lzw,
                     test::TiffCompression::Deflate}) {
     for (bool predictor : {false, true}) {
+      // The predictor belongs to LZW and Deflate (libtiff ignores it elsewhere).
+      if (predictor && (comp == test::TiffCompression::None || comp == test::TiffCompression::PackBits)) continue;
       for (bool big : {false, true}) {
         test::TiffOptions opt;
         opt.compression = comp, opt.predictor = predictor, opt.big_endian = big;
@@ -506,7 +508,8 @@ TEST(DecodeTiff, RowsPerStripOfZeroIsABadFileNotACrash) {
   RgbImage img;
   const DecodeResult r = decode(bytes, &img);
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.reason, "TIFF: RowsPerStrip is 0");
+  // libtiff refuses the value itself ("Bad value 0 for "RowsPerStrip" tag").
+  EXPECT_NE(r.reason.find("RowsPerStrip"), std::string::npos) << r.reason;
 }
 
 TEST(DecodeTiff, LzwCodeWidthsGrowAcrossALongStrip) {
