@@ -1,5 +1,5 @@
 // vggtl_eval: loss, accuracy, confusion matrix and per-class precision / recall / F1 of a
-// trained model on one split folder (spec.md, "Commands").
+// trained model on one split folder (README.md, "The tools").
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,5 @@
 // vggtl_extract: bottleneck features of the frozen VGG16 base for one split folder, into an
-// HDF5 file (spec.md, "Files": features (N,h,w,512) NHWC f32, labels, paths, class_names).
+// HDF5 file (README.md, "The tools": features (N,h,w,512) NHWC f32, labels, paths, class_names).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// vggtl_predict: class and probability for each image, as CSV on stdout (spec.md, "Commands").
+// vggtl_predict: class and probability for each image, as CSV on stdout (README.md, "The tools").
 #include <CLI/CLI.hpp>
 
 #include <algorithm>

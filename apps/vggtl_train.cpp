@@ -1,4 +1,4 @@
-// vggtl_train: trains the classifier head on a frozen VGG16 base (spec.md, "Commands").
+// vggtl_train: trains the classifier head on a frozen VGG16 base (README.md, "The tools").
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
