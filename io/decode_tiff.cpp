@@ -61,12 +61,17 @@ void mem_unmap(thandle_t, void*, toff_t) {}
 
 // Per-file handlers: the first error becomes the reason; warnings (unknown tags, ...) are
 // dropped. Returning 1 keeps libtiff's global handlers (stderr) silent.
+constexpr const char* kClientName = "tiff";
+
 int on_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
   MemoryFile* f = static_cast<MemoryFile*>(user);
   if (f->error.empty()) {
     char buf[256];
     std::vsnprintf(buf, sizeof buf, fmt, ap);
     f->error = buf;
+    // libtiff starts many messages with the name given to TIFFClientOpenExt: not news here.
+    const std::string name = std::string(kClientName) + ": ";
+    if (f->error.rfind(name, 0) == 0) f->error.erase(0, name.size());
   }
   return 1;
 }
@@ -136,7 +141,7 @@ DecodeResult decode_tiff(const uint8_t* data, size_t size, RgbImage* out) {
   // No single libtiff buffer beyond what the largest image we accept needs (16-bit RGBA).
   TIFFOpenOptionsSetMaxSingleMemAlloc(options.get(), static_cast<tmsize_t>(kMaxImagePixels) * 8);
   // "rm": read, memory-mapped through mem_map (no copy of strips that are stored plain).
-  std::unique_ptr<TIFF, TiffCloser> tif(TIFFClientOpenExt("tiff", "rm", &file, mem_read, mem_write, mem_seek,
+  std::unique_ptr<TIFF, TiffCloser> tif(TIFFClientOpenExt(kClientName, "rm", &file, mem_read, mem_write, mem_seek,
                                                           mem_close, mem_size, mem_map, mem_unmap, options.get()));
   if (!tif) return tiff_fail(file.error.empty() ? "not a readable TIFF file" : "TIFF: " + file.error);
   TIFF* t = tif.get();
