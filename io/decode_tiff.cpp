@@ -112,6 +112,11 @@ std::string read_samples(TIFF* tif, size_t w, size_t h, int planes, size_t row_b
   TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
   const tmsize_t tile_bytes = TIFFTileSize(tif), tile_row = TIFFTileRowSize(tif);
   if (tw == 0 || th == 0 || tile_bytes <= 0 || tile_row <= 0) return fail("TIFF: bad tile size");
+  // A tile may overhang a small image, but a damaged header must not make us allocate gigabytes
+  // for a few pixels: beyond the image's own size plus 16 MiB it is refused.
+  if (static_cast<size_t>(tile_bytes) > 4 * raw->size() + (size_t{16} << 20))
+    return "TIFF: tiles of " + std::to_string(tw) + "x" + std::to_string(th) + " for a " + std::to_string(w) + "x" +
+           std::to_string(h) + " image";
   std::vector<uint8_t> tile(static_cast<size_t>(tile_bytes));
   for (int plane = 0; plane < planes; ++plane)
     for (size_t ty = 0; ty < h; ty += th)
