@@ -30,6 +30,7 @@ struct MemoryFile {
   size_t size;
   size_t pos = 0;
   std::string error;  // libtiff's first error message for this file
+  std::string table_warning;  // libtiff's first warning that it replaced a strip or tile table
 };
 
 tmsize_t mem_read(thandle_t h, void* buf, tmsize_t n) {
@@ -75,7 +76,18 @@ int on_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap)
   }
   return 1;
 }
-int on_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
+// Warnings are dropped (unknown tags, ...), except those saying that libtiff ignored a strip or
+// tile table whose count is wrong and made one up (offset 0: the header read as pixels): such a
+// file would "decode" to garbage, so it is bad.
+int on_warning(TIFF*, void* user, const char*, const char* fmt, va_list ap) {
+  MemoryFile* f = static_cast<MemoryFile*>(user);
+  char buf[256];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  const std::string w = buf;
+  const bool table = w.find("Offsets") != std::string::npos || w.find("ByteCounts") != std::string::npos;
+  if (table && w.find("missing required") == std::string::npos && f->table_warning.empty()) f->table_warning = w;
+  return 1;
+}
 
 struct TiffCloser {
   void operator()(TIFF* t) const { TIFFClose(t); }
@@ -138,7 +150,7 @@ std::string read_samples(TIFF* tif, size_t w, size_t h, int planes, size_t row_b
 }  // namespace
 
 DecodeResult decode_tiff(const uint8_t* data, size_t size, RgbImage* out) {
-  MemoryFile file{data, size, 0, {}};
+  MemoryFile file{data, size, 0, {}, {}};
   std::unique_ptr<TIFFOpenOptions, OptionsFreer> options(TIFFOpenOptionsAlloc());
   if (!options) return tiff_fail("TIFF: out of memory");
   TIFFOpenOptionsSetErrorHandlerExtR(options.get(), on_error, &file);
@@ -149,6 +161,7 @@ DecodeResult decode_tiff(const uint8_t* data, size_t size, RgbImage* out) {
   std::unique_ptr<TIFF, TiffCloser> tif(TIFFClientOpenExt(kClientName, "rm", &file, mem_read, mem_write, mem_seek,
                                                           mem_close, mem_size, mem_map, mem_unmap, options.get()));
   if (!tif) return tiff_fail(file.error.empty() ? "not a readable TIFF file" : "TIFF: " + file.error);
+  if (!file.table_warning.empty()) return tiff_fail("TIFF: damaged strip or tile table (" + file.table_warning + ")");
   TIFF* t = tif.get();
 
   uint32_t w32 = 0, h32 = 0;

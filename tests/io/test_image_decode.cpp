@@ -625,6 +625,17 @@ TEST(DecodeTiff, TiledImagesWithPartialEdgeTiles) {
     }
 }
 
+// Found by fuzz_image_decode: StripOffsets with 2 entries for 830,205 strips. libtiff ignores
+// the table and makes one up (every strip at offset 0), so the 298-byte file "decoded" to a
+// 7x2490615 image of header bytes; it must be bad.
+TEST(DecodeTiff, AStripTableWithTheWrongCountIsBad) {
+  const std::string path = std::string(VGGTL_SOURCE_DIR) + "/fuzz/regressions/image_decode/tiff_strip_offsets_wrong_count.tif";
+  RgbImage img;
+  const DecodeResult r = decode(test::read_file(path), &img);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.reason, "TIFF: damaged strip or tile table (Incorrect count for \"StripOffsets\"; tag ignored)");
+}
+
 TEST(DecodeTiff, UnsupportedAndTruncated) {
   const auto rgb = widen(test::random_bytes(6 * 4 * 3, 8));
   test::TiffOptions opt;
