@@ -1,5 +1,5 @@
 // vggtl_eval: loss, accuracy, confusion matrix and per-class precision / recall / F1 of a
-// trained model on one split folder (spec.md, "Commands").
+// trained model on one split folder (README.md, "The tools").
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +11,7 @@
 #include "apps/common/evaluate.h"
 #include "apps/common/inference.h"
 #include "apps/common/report.h"
+#include "apps/common/train_options.h"
 #include "engine/log.h"
 #include "io/atomic_file.h"
 #include "kernels/cpu_backend.h"
@@ -28,6 +29,9 @@ int main(int argc, char** argv) {
     app.add_option("--out", out, "Also write predictions.csv, confusion_matrix.csv, per_class.csv, metrics.json here");
     if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
 
+    // Before any thread starts: the files libhdf5 could crash or hang on.
+    precheck_hdf5_inputs({{io.model, Hdf5Role::Checkpoint},
+                          {io.weights.empty() ? default_weights_path() : io.weights, Hdf5Role::Weights}});
     InferenceModel im = load_inference_model(io);
     // A Keras file has no class names: the folder's sorted sub-folders name the outputs.
     SplitListing split = im.class_names.empty() ? list_split(data) : list_split(data, &im.class_names);

@@ -1,5 +1,5 @@
 // vggtl_extract: bottleneck features of the frozen VGG16 base for one split folder, into an
-// HDF5 file (spec.md, "Files": features (N,h,w,512) NHWC f32, labels, paths, class_names).
+// HDF5 file (README.md, "The tools": features (N,h,w,512) NHWC f32, labels, paths, class_names).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
     if (batch_size < 1) throw InputError("--batch-size must be at least 1");
     if (workers < 0) throw InputError("--workers must be 0 (every core) or more");
     check_vgg16_image_size(image_size);
+    // Before select_device and the loader start threads: the file libhdf5 could crash or hang on.
+    precheck_hdf5_inputs({{weights.empty() ? default_weights_path() : weights, Hdf5Role::Weights}});
 
     Stopwatch clock;
     std::string note;

@@ -1,4 +1,4 @@
-// vggtl_predict: class and probability for each image, as CSV on stdout (spec.md, "Commands").
+// vggtl_predict: class and probability for each image, as CSV on stdout (README.md, "The tools").
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include "apps/common/file_list.h"
 #include "apps/common/inference.h"
 #include "apps/common/report.h"
+#include "apps/common/train_options.h"
 #include "engine/log.h"
 #include "kernels/cpu_backend.h"
 
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
     if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
     if (top_k < 1) throw InputError("--top-k must be at least 1");
 
+    // Before any thread starts: the files libhdf5 could crash or hang on.
+    precheck_hdf5_inputs({{io.model, Hdf5Role::Checkpoint},
+                          {io.weights.empty() ? default_weights_path() : io.weights, Hdf5Role::Weights}});
     InferenceModel im = load_inference_model(io);
     if (im.class_names.empty()) {
       im.class_names = class_names;

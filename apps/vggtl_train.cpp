@@ -1,4 +1,4 @@
-// vggtl_train: trains the classifier head on a frozen VGG16 base (spec.md, "Commands").
+// vggtl_train: trains the classifier head on a frozen VGG16 base (README.md, "The tools").
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -24,6 +24,11 @@ int main(int argc, char** argv) {
       std::fputs(vggtl::full_version_report().c_str(), stdout);
       return 0;
     }
+    // Before run_training starts any thread: the files libhdf5 could crash or hang on.
+    vggtl::precheck_hdf5_inputs(
+        {{opt.weights.empty() ? vggtl::default_weights_path() : opt.weights, vggtl::Hdf5Role::Weights},
+         {opt.init, vggtl::Hdf5Role::Checkpoint},
+         {opt.resume && !opt.out.empty() ? opt.out + "/last.h5" : "", vggtl::Hdf5Role::Checkpoint}});
     std::set<std::string> given;
     const nlohmann::json keys = opt.to_json();
     for (const auto& kv : keys.items()) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace vggtl::fuzz {
@@ -15,5 +16,13 @@ const std::string& scratch_dir();
 // Writes data to <scratch_dir>/<name> (replacing it) and returns the path; aborts on I/O failure,
 // which is the machine's problem, not the input's.
 std::string write_scratch_file(const std::string& name, const uint8_t* data, size_t size);
+
+// Runs `read` first in a child process (run_in_child, the containment the apps use), its stderr
+// kept in the scratch folder and its stack printed when it runs past 5 s. Returns true when the
+// child finished (the caller then reads in-process, where coverage is counted); false when it
+// crashed or hung inside libhdf5 (a known libhdf5 bug, docs/reliability.md: the input is
+// skipped and counted); aborts with the child's report when it crashed or hung elsewhere, so
+// libFuzzer stops on bugs of ours only.
+bool read_survives_in_child(const std::function<void()>& read);
 
 }  // namespace vggtl::fuzz

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 // jpeglib.h needs size_t and FILE declared first.
@@ -90,52 +92,56 @@ void cmyk_inverted_row_to_rgb(const uint8_t* cmyk, uint8_t* rgb, int width) {
   }
 }
 
-}  // namespace
+// Why the header is not decodable for us ("" when it is): checked outside the setjmp frame,
+// since the message is a std::string.
+void check_header(const jpeg_decompress_struct& cinfo, std::string* problem) {
+  *problem = check_image_size(cinfo.image_width, cinfo.image_height);
+  const int components = cinfo.num_components;
+  if (problem->empty() && components != 1 && components != 3 && components != 4)
+    *problem = "JPEG with " + std::to_string(components) + " colour components";
+}
 
-DecodeResult decode_jpeg(const uint8_t* data, size_t size, RgbImage* out) {
-  // Everything with a destructor lives above setjmp, so that a longjmp skips no destructor.
+enum class JpegStatus { Ok, LibjpegError, Problem };
+
+// Every libjpeg call, under setjmp. Only trivially destructible locals live in this frame (a
+// longjmp out of libjpeg skips destructors, which is undefined behaviour for any that is not
+// trivial); the C++ objects (the CMYK row, the problem text) belong to the caller.
+JpegStatus decode_under_setjmp(const uint8_t* data, size_t size, RgbImage* out, JpegErrorState* err,
+                               std::vector<uint8_t>* cmyk_row, std::string* problem) {
+  static_assert(std::is_trivially_destructible_v<jpeg_decompress_struct> &&
+                std::is_trivially_destructible_v<JpegErrorState>);
   jpeg_decompress_struct cinfo;
-  JpegErrorState err;
-  std::vector<uint8_t> cmyk_row;
-  std::string size_problem;
   std::memset(&cinfo, 0, sizeof cinfo);
-  cinfo.err = jpeg_std_error(&err.mgr);
-  err.mgr.error_exit = on_error_exit;
-  err.mgr.emit_message = on_emit_message;
-  err.message[0] = '\0';
-  err.from_warning = false;
-  err.code = 0;
+  cinfo.err = jpeg_std_error(&err->mgr);
+  err->mgr.error_exit = on_error_exit;
+  err->mgr.emit_message = on_emit_message;
 
-  if (setjmp(err.jump)) {
+  if (setjmp(err->jump)) {
     jpeg_destroy_decompress(&cinfo);
-    return DecodeResult::failure(ImageFormat::Jpeg, reason_from(err));
+    return JpegStatus::LibjpegError;
   }
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
-
-  size_problem = check_image_size(cinfo.image_width, cinfo.image_height);
-  const int components = cinfo.num_components;
-  if (size_problem.empty() && components != 1 && components != 3 && components != 4)
-    size_problem = "JPEG with " + std::to_string(components) + " colour components";
-  if (!size_problem.empty()) {
+  check_header(cinfo, problem);
+  if (!problem->empty()) {
     jpeg_destroy_decompress(&cinfo);
-    return DecodeResult::failure(ImageFormat::Jpeg, size_problem);
+    return JpegStatus::Problem;
   }
 
-  const bool cmyk = components == 4;
+  const bool cmyk = cinfo.num_components == 4;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;  // libjpeg-turbo replicates grey to RGB
   jpeg_start_decompress(&cinfo);
   const int w = static_cast<int>(cinfo.output_width);
   const int h = static_cast<int>(cinfo.output_height);
   out->reset(w, h);
   if (cmyk) {
-    cmyk_row.resize(static_cast<size_t>(w) * 4);
-    JSAMPROW row = cmyk_row.data();
+    cmyk_row->resize(static_cast<size_t>(w) * 4);
+    JSAMPROW row = cmyk_row->data();
     while (cinfo.output_scanline < cinfo.output_height) {
       const int y = static_cast<int>(cinfo.output_scanline);
       if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;
-      cmyk_inverted_row_to_rgb(cmyk_row.data(), out->row(y), w);
+      cmyk_inverted_row_to_rgb(cmyk_row->data(), out->row(y), w);
     }
   } else {
     JSAMPROW rows[8];
@@ -148,11 +154,28 @@ DecodeResult decode_jpeg(const uint8_t* data, size_t size, RgbImage* out) {
   }
   if (cinfo.output_scanline != cinfo.output_height) {
     jpeg_destroy_decompress(&cinfo);
-    return DecodeResult::failure(ImageFormat::Jpeg, "truncated JPEG data");
+    return JpegStatus::Problem;  // *problem empty: truncated
   }
   jpeg_finish_decompress(&cinfo);  // reads up to EOI: a missing EOI warns, and is bad
   jpeg_destroy_decompress(&cinfo);
-  return DecodeResult::success(ImageFormat::Jpeg);
+  return JpegStatus::Ok;
+}
+
+}  // namespace
+
+DecodeResult decode_jpeg(const uint8_t* data, size_t size, RgbImage* out) {
+  JpegErrorState err;
+  err.message[0] = '\0';
+  err.from_warning = false;
+  err.code = 0;
+  std::vector<uint8_t> cmyk_row;
+  std::string problem;
+  switch (decode_under_setjmp(data, size, out, &err, &cmyk_row, &problem)) {
+    case JpegStatus::Ok: return DecodeResult::success(ImageFormat::Jpeg);
+    case JpegStatus::LibjpegError: return DecodeResult::failure(ImageFormat::Jpeg, reason_from(err));
+    case JpegStatus::Problem: break;
+  }
+  return DecodeResult::failure(ImageFormat::Jpeg, problem.empty() ? "truncated JPEG data" : problem);
 }
 
 }  // namespace vggtl

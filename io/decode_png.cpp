@@ -9,6 +9,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "io/image_decode.h"
@@ -76,30 +77,36 @@ void convert_row(const uint8_t* in, uint8_t* out, int width, int color_type, int
   }
 }
 
-}  // namespace
+// Builds the palette table: PIL's grey ramp, then the PLTE entries (no libpng error path).
+void fill_palette(png_structp png, png_infop info, uint8_t* palette) {
+  for (int i = 0; i < 256; ++i) palette[3 * i] = palette[3 * i + 1] = palette[3 * i + 2] = static_cast<uint8_t>(i);
+  png_colorp entries = nullptr;
+  int count = 0;
+  if (png_get_PLTE(png, info, &entries, &count) & PNG_INFO_PLTE) {
+    for (int i = 0; i < count && i < 256; ++i) {
+      palette[3 * i] = entries[i].red;
+      palette[3 * i + 1] = entries[i].green;
+      palette[3 * i + 2] = entries[i].blue;
+    }
+  }
+}
 
-DecodeResult decode_png(const uint8_t* data, size_t size, RgbImage* out) {
-  // Objects with destructors live above setjmp, so that a longjmp skips no destructor.
-  PngSource src{data, size, 0, {0}};
-  std::vector<uint8_t> raw;
-  std::vector<png_bytep> row_pointers;
+// The size check's message is a std::string: made outside the setjmp frame.
+void check_size(png_uint_32 width, png_uint_32 height, std::string* problem) {
+  *problem = check_image_size(width, height);
+}
+
+enum class PngStatus { Ok, LibpngError, Problem };
+
+// Every libpng call after the reader exists, under setjmp. Only trivially destructible locals
+// live in this frame (a longjmp out of libpng skips destructors, undefined behaviour for any that
+// is not trivial); the row buffers and the problem text belong to the caller.
+PngStatus decode_under_setjmp(png_structp png, png_infop info, PngSource* src, RgbImage* out,
+                              std::vector<uint8_t>* raw, std::vector<png_bytep>* row_pointers,
+                              std::string* problem) {
   uint8_t palette[256 * 3] = {};
-  std::string problem;
-
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
-  if (!png) return DecodeResult::failure(ImageFormat::Png, "PNG: cannot create the reader");
-  png_infop info = png_create_info_struct(png);
-  if (!info) {
-    png_destroy_read_struct(&png, nullptr, nullptr);
-    return DecodeResult::failure(ImageFormat::Png, "PNG: cannot create the reader");
-  }
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_read_struct(&png, &info, nullptr);
-    const std::string msg = src.message;
-    if (msg == "truncated PNG data") return DecodeResult::failure(ImageFormat::Png, msg);
-    return DecodeResult::failure(ImageFormat::Png, "PNG: " + msg);
-  }
-  png_set_read_fn(png, &src, png_read_from_memory);
+  if (setjmp(png_jmpbuf(png))) return PngStatus::LibpngError;
+  png_set_read_fn(png, src, png_read_from_memory);
   // Our own pixel limit decides, not libpng's default 1,000,000-pixel side limit.
   png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
   png_read_info(png, info);
@@ -109,24 +116,10 @@ DecodeResult decode_png(const uint8_t* data, size_t size, RgbImage* out) {
   const int color_type = png_get_color_type(png, info);
   const int depth = png_get_bit_depth(png, info);
   const bool interlaced = png_get_interlace_type(png, info) != PNG_INTERLACE_NONE;
-  problem = check_image_size(width, height);
-  if (!problem.empty()) {
-    png_destroy_read_struct(&png, &info, nullptr);
-    return DecodeResult::failure(ImageFormat::Png, problem);
-  }
+  check_size(width, height, problem);
+  if (!problem->empty()) return PngStatus::Problem;
 
-  if (color_type == PNG_COLOR_TYPE_PALETTE) {
-    for (int i = 0; i < 256; ++i) palette[3 * i] = palette[3 * i + 1] = palette[3 * i + 2] = static_cast<uint8_t>(i);
-    png_colorp entries = nullptr;
-    int count = 0;
-    if (png_get_PLTE(png, info, &entries, &count) & PNG_INFO_PLTE) {
-      for (int i = 0; i < count && i < 256; ++i) {
-        palette[3 * i] = entries[i].red;
-        palette[3 * i + 1] = entries[i].green;
-        palette[3 * i + 2] = entries[i].blue;
-      }
-    }
-  }
+  if (color_type == PNG_COLOR_TYPE_PALETTE) fill_palette(png, info, palette);
   if (depth < 8) png_set_packing(png);
   const int passes = png_set_interlace_handling(png);
   png_read_update_info(png, info);
@@ -135,22 +128,48 @@ DecodeResult decode_png(const uint8_t* data, size_t size, RgbImage* out) {
   out->reset(static_cast<int>(width), static_cast<int>(height));
   const int w = static_cast<int>(width);
   if (!interlaced) {
-    raw.resize(rowbytes);
+    raw->resize(rowbytes);
     for (png_uint_32 y = 0; y < height; ++y) {
-      png_read_row(png, raw.data(), nullptr);
-      convert_row(raw.data(), out->row(static_cast<int>(y)), w, color_type, depth, palette);
+      png_read_row(png, raw->data(), nullptr);
+      convert_row(raw->data(), out->row(static_cast<int>(y)), w, color_type, depth, palette);
     }
   } else {
     // Adam7 needs the whole image: libpng fills the rows pass by pass.
-    raw.resize(rowbytes * height);
-    row_pointers.resize(height);
-    for (png_uint_32 y = 0; y < height; ++y) row_pointers[y] = raw.data() + rowbytes * y;
-    for (int pass = 0; pass < passes; ++pass) png_read_rows(png, row_pointers.data(), nullptr, height);
+    raw->resize(rowbytes * height);
+    row_pointers->resize(height);
+    for (png_uint_32 y = 0; y < height; ++y) (*row_pointers)[y] = raw->data() + rowbytes * y;
+    for (int pass = 0; pass < passes; ++pass) png_read_rows(png, row_pointers->data(), nullptr, height);
     for (png_uint_32 y = 0; y < height; ++y)
-      convert_row(row_pointers[y], out->row(static_cast<int>(y)), w, color_type, depth, palette);
+      convert_row((*row_pointers)[y], out->row(static_cast<int>(y)), w, color_type, depth, palette);
   }
+  return PngStatus::Ok;
+}
+
+}  // namespace
+
+DecodeResult decode_png(const uint8_t* data, size_t size, RgbImage* out) {
+  PngSource src{data, size, 0, {0}};
+  std::vector<uint8_t> raw;
+  std::vector<png_bytep> row_pointers;
+  std::string problem;
+
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
+  if (!png) return DecodeResult::failure(ImageFormat::Png, "PNG: cannot create the reader");
+  png_infop info = png_create_info_struct(png);
+  if (!info) {
+    png_destroy_read_struct(&png, nullptr, nullptr);
+    return DecodeResult::failure(ImageFormat::Png, "PNG: cannot create the reader");
+  }
+  const PngStatus status = decode_under_setjmp(png, info, &src, out, &raw, &row_pointers, &problem);
   png_destroy_read_struct(&png, &info, nullptr);
-  return DecodeResult::success(ImageFormat::Png);
+  switch (status) {
+    case PngStatus::Ok: return DecodeResult::success(ImageFormat::Png);
+    case PngStatus::Problem: return DecodeResult::failure(ImageFormat::Png, problem);
+    case PngStatus::LibpngError: break;
+  }
+  const std::string msg = src.message;
+  if (msg == "truncated PNG data") return DecodeResult::failure(ImageFormat::Png, msg);
+  return DecodeResult::failure(ImageFormat::Png, "PNG: " + msg);
 }
 
 }  // namespace vggtl

@@ -1,14 +1,19 @@
-// Baseline TIFF to RGB without libtiff: the first image of the file, in strips, uncompressed,
-// PackBits, LZW or Deflate, horizontal predictor; grey (1/2/4/8/16-bit, either polarity),
-// palette (1/2/4/8-bit), RGB (8/16-bit, extra samples dropped, associated alpha divided out as
-// Pillow's RGBa unpacker does), CMYK 8-bit. Tiles, JPEG/CCITT compression, YCbCr, float samples
-// are reported unsupported. Pixel rules as in PIL (palette entries take the high byte), except
-// 16-bit samples: scale16_to_8. Tests: tests/io/test_image_decode.cpp.
-#include <zlib.h>
+// TIFF to RGB through libtiff (client I/O over the bytes in memory, per-file error handlers):
+// the first image of the file, strips or tiles, uncompressed, PackBits, LZW or Deflate, with
+// the horizontal predictor undone by libtiff's LZW and Deflate codecs (a Predictor tag on
+// uncompressed or PackBits strips is ignored, as libtiff and the TIFF 6.0 spec do); grey (1/2/4/8/16-bit, either polarity), palette (1/2/4/8-bit), RGB
+// (8/16-bit, extra samples dropped, associated alpha divided out as Pillow's RGBa unpacker
+// does), CMYK 8-bit. JPEG/CCITT and other compressions, YCbCr, Lab, float or signed samples are
+// reported unsupported. Pixel rules as in PIL (palette entries take the high byte), except
+// 16-bit samples: scale16_to_8. Tests: tests/io/test_image_decode.cpp, test_pil_pixels.cpp.
+#include <tiffio.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
-#include <map>
+#include <limits>
+#include <memory>
 #include <vector>
 
 #include "io/image_decode.h"
@@ -19,166 +24,171 @@ namespace {
 
 DecodeResult tiff_fail(const std::string& why) { return DecodeResult::failure(ImageFormat::Tiff, why); }
 
-class TiffReader {
- public:
-  TiffReader(const uint8_t* data, size_t size) : d_(data), n_(size), big_endian_(data[0] == 'M') {}
+// The file in memory, as libtiff's client I/O (read-only; mapped, so strips are not copied).
+struct MemoryFile {
+  const uint8_t* data;
+  size_t size;
+  size_t pos = 0;
+  std::string error;  // libtiff's first error message for this file
+  std::string table_warning;  // libtiff's first warning that it replaced a strip or tile table
+};
 
-  uint32_t u16(size_t at) const {
-    return big_endian_ ? (d_[at] << 8) | d_[at + 1] : d_[at] | (d_[at + 1] << 8);
-  }
-  uint32_t u32(size_t at) const {
-    return big_endian_ ? (static_cast<uint32_t>(d_[at]) << 24) | (d_[at + 1] << 16) | (d_[at + 2] << 8) | d_[at + 3]
-                       : d_[at] | (d_[at + 1] << 8) | (d_[at + 2] << 16) | (static_cast<uint32_t>(d_[at + 3]) << 24);
-  }
-  bool big_endian() const { return big_endian_; }
+tmsize_t mem_read(thandle_t h, void* buf, tmsize_t n) {
+  MemoryFile* f = static_cast<MemoryFile*>(h);
+  if (n <= 0 || f->pos >= f->size) return 0;
+  const size_t k = std::min(static_cast<size_t>(n), f->size - f->pos);
+  std::memcpy(buf, f->data + f->pos, k);
+  f->pos += k;
+  return static_cast<tmsize_t>(k);
+}
+tmsize_t mem_write(thandle_t, void*, tmsize_t) { return -1; }
+toff_t mem_seek(thandle_t h, toff_t off, int whence) {
+  MemoryFile* f = static_cast<MemoryFile*>(h);
+  const uint64_t base = whence == SEEK_CUR ? f->pos : whence == SEEK_END ? f->size : 0;
+  const uint64_t to = base + off;  // offsets past the end are allowed, reads there return 0
+  if (to < base && whence != SEEK_SET) return static_cast<toff_t>(-1);
+  f->pos = static_cast<size_t>(std::min<uint64_t>(to, std::numeric_limits<size_t>::max()));
+  return to;
+}
+int mem_close(thandle_t) { return 0; }
+toff_t mem_size(thandle_t h) { return static_cast<MemoryFile*>(h)->size; }
+int mem_map(thandle_t h, void** base, toff_t* size) {
+  MemoryFile* f = static_cast<MemoryFile*>(h);
+  *base = const_cast<uint8_t*>(f->data);
+  *size = f->size;
+  return 1;
+}
+void mem_unmap(thandle_t, void*, toff_t) {}
 
-  // Reads the first IFD into tag -> values (BYTE, SHORT and LONG values only; others skipped).
-  std::string read_ifd(std::map<uint32_t, std::vector<uint32_t>>* tags) const {
-    if (n_ < 8) return "truncated TIFF header";
-    const size_t ifd = u32(4);
-    if (ifd + 2 > n_) return "truncated TIFF directory";
-    const uint32_t count = u16(ifd);
-    if (ifd + 2 + 12ull * count > n_) return "truncated TIFF directory";
-    for (uint32_t i = 0; i < count; ++i) {
-      const size_t e = ifd + 2 + 12 * static_cast<size_t>(i);
-      const uint32_t tag = u16(e), type = u16(e + 2), n = u32(e + 4);
-      const size_t width = type == 1 ? 1 : type == 3 ? 2 : type == 4 ? 4 : 0;
-      if (width == 0) continue;
-      if (n > (1u << 24)) return "TIFF: implausible value count";
-      const size_t bytes = width * n;
-      const size_t at = bytes <= 4 ? e + 8 : u32(e + 8);
-      if (at + bytes > n_) return "truncated TIFF directory";
-      std::vector<uint32_t>& v = (*tags)[tag];
-      v.resize(n);
-      for (uint32_t k = 0; k < n; ++k)
-        v[k] = width == 1 ? d_[at + k] : width == 2 ? u16(at + 2 * k) : u32(at + 4 * k);
+// Per-file handlers: the first error becomes the reason; warnings (unknown tags, ...) are
+// dropped. Returning 1 keeps libtiff's global handlers (stderr) silent.
+constexpr const char* kClientName = "tiff";
+
+int on_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
+  MemoryFile* f = static_cast<MemoryFile*>(user);
+  if (f->error.empty()) {
+    char buf[256];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    f->error = buf;
+    // libtiff starts many messages with the name given to TIFFClientOpenExt: not news here.
+    const std::string name = std::string(kClientName) + ": ";
+    if (f->error.rfind(name, 0) == 0) f->error.erase(0, name.size());
+  }
+  return 1;
+}
+// Warnings are dropped (unknown tags, ...), except those saying that libtiff ignored a strip or
+// tile table whose count is wrong and made one up (offset 0: the header read as pixels): such a
+// file would "decode" to garbage, so it is bad.
+int on_warning(TIFF*, void* user, const char*, const char* fmt, va_list ap) {
+  MemoryFile* f = static_cast<MemoryFile*>(user);
+  char buf[256];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  const std::string w = buf;
+  const bool table = w.find("Offsets") != std::string::npos || w.find("ByteCounts") != std::string::npos;
+  if (table && w.find("missing required") == std::string::npos && f->table_warning.empty()) f->table_warning = w;
+  return 1;
+}
+
+struct TiffCloser {
+  void operator()(TIFF* t) const { TIFFClose(t); }
+};
+struct OptionsFreer {
+  void operator()(TIFFOpenOptions* o) const { TIFFOpenOptionsFree(o); }
+};
+
+// The image's samples as stored, decompressed (predictor undone, 16-bit in host order): chunky
+// (h rows of row_bytes) or planar (spp planes of h rows). Strips or tiles.
+std::string read_samples(TIFF* tif, size_t w, size_t h, int planes, size_t row_bytes, size_t pixel_bits,
+                         std::vector<uint8_t>* raw, const MemoryFile& file) {
+  raw->assign(row_bytes * h * static_cast<size_t>(planes), 0);
+  auto fail = [&](const std::string& what) { return file.error.empty() ? what : "TIFF: " + file.error; };
+  if (!TIFFIsTiled(tif)) {
+    uint32_t rows_per_strip = 0;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rows_per_strip);
+    if (rows_per_strip == 0) return "TIFF: RowsPerStrip is 0";
+    const size_t rps = std::min<size_t>(rows_per_strip, h);
+    const size_t strips_per_plane = (h + rps - 1) / rps;
+    if (TIFFNumberOfStrips(tif) < strips_per_plane * static_cast<size_t>(planes)) return "TIFF: missing strip offsets";
+    for (size_t s = 0; s < strips_per_plane * static_cast<size_t>(planes); ++s) {
+      const size_t plane = s / strips_per_plane, first_row = (s % strips_per_plane) * rps;
+      const size_t want = std::min(rps, h - first_row) * row_bytes;
+      uint8_t* dst = raw->data() + (plane * h + first_row) * row_bytes;
+      if (TIFFReadEncodedStrip(tif, static_cast<uint32_t>(s), dst, static_cast<tmsize_t>(want)) !=
+          static_cast<tmsize_t>(want))
+        return fail("truncated or corrupt TIFF strip " + std::to_string(s));
     }
     return {};
   }
-
- private:
-  const uint8_t* d_;
-  size_t n_;
-  bool big_endian_;
-};
-
-bool unpack_packbits(const uint8_t* in, size_t n, uint8_t* out, size_t want) {
-  size_t i = 0, o = 0;
-  while (i < n && o < want) {
-    const int c = static_cast<int8_t>(in[i++]);
-    if (c >= 0) {
-      const size_t len = std::min<size_t>(static_cast<size_t>(c) + 1, want - o);
-      if (i + len > n) return false;
-      std::memcpy(out + o, in + i, len);
-      i += static_cast<size_t>(c) + 1;
-      o += len;
-    } else if (c != -128) {
-      if (i >= n) return false;
-      const size_t len = std::min<size_t>(static_cast<size_t>(1 - c), want - o);
-      std::memset(out + o, in[i++], len);
-      o += len;
-    }
-  }
-  return o == want;
-}
-
-// TIFF LZW: MSB-first codes of 9..12 bits, Clear 256, EOI 257, code width grows one code early.
-bool unpack_lzw(const uint8_t* in, size_t n, uint8_t* out, size_t want) {
-  if (n >= 2 && in[0] == 0 && (in[1] & 1)) return false;  // pre-6.0 LSB-first LZW
-  std::vector<uint16_t> prefix(4096);
-  std::vector<uint8_t> suffix(4096), first(4096);
-  std::vector<uint16_t> length(4096);
-  for (int i = 0; i < 256; ++i) {
-    suffix[i] = first[i] = static_cast<uint8_t>(i);
-    length[i] = 1;
-  }
-  size_t bitpos = 0, o = 0;
-  int width = 9, next = 258, old = -1;
-  while (o < want) {
-    if ((bitpos + width + 7) / 8 > n) break;
-    uint32_t code = 0;
-    for (int b = 0; b < width; ++b, ++bitpos) code = (code << 1) | ((in[bitpos >> 3] >> (7 - (bitpos & 7))) & 1);
-    if (code == 257) break;
-    if (code == 256) {
-      width = 9;
-      next = 258;
-      old = -1;
-      continue;
-    }
-    int emit = static_cast<int>(code);
-    if (old < 0) {
-      if (code > 255) return false;
-    } else if (static_cast<int>(code) <= next && next < 4096) {
-      // New entry: string(old) + first byte of string(code); for code == next that byte is
-      // first[old], which first[code] also holds once the entry is written.
-      prefix[next] = static_cast<uint16_t>(old);
-      first[next] = first[old];
-      suffix[next] = static_cast<int>(code) < next ? first[code] : first[old];
-      length[next] = static_cast<uint16_t>(length[old] + 1);
-      ++next;
-    } else if (static_cast<int>(code) >= next) {
-      return false;
-    }
-    // Write the string of `emit` backwards from its end, clipped to the output size.
-    const size_t len = length[emit];
-    for (size_t k = len; k-- > 0;) {
-      if (o + k < want) out[o + k] = suffix[emit];
-      emit = prefix[emit];
-    }
-    o += len;
-    old = static_cast<int>(code);
-    if (next >= 511 && width == 9) width = 10;
-    else if (next >= 1023 && width == 10) width = 11;
-    else if (next >= 2047 && width == 11) width = 12;
-  }
-  return o >= want;
-}
-
-bool unpack_deflate(const uint8_t* in, size_t n, uint8_t* out, size_t want) {
-  z_stream z;
-  std::memset(&z, 0, sizeof z);
-  if (inflateInit(&z) != Z_OK) return false;
-  z.next_in = const_cast<Bytef*>(in);
-  z.avail_in = static_cast<uInt>(n);
-  z.next_out = out;
-  z.avail_out = static_cast<uInt>(want);
-  int rc = Z_OK;
-  while (rc == Z_OK && z.avail_out > 0) rc = inflate(&z, Z_NO_FLUSH);
-  const bool ok = z.avail_out == 0 && (rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR);
-  inflateEnd(&z);
-  return ok;
-}
-
-uint32_t tag1(const std::map<uint32_t, std::vector<uint32_t>>& t, uint32_t tag, uint32_t fallback) {
-  auto it = t.find(tag);
-  return it == t.end() || it->second.empty() ? fallback : it->second[0];
+  uint32_t tw = 0, th = 0;
+  TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
+  TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
+  const tmsize_t tile_bytes = TIFFTileSize(tif), tile_row = TIFFTileRowSize(tif);
+  if (tw == 0 || th == 0 || tile_bytes <= 0 || tile_row <= 0) return fail("TIFF: bad tile size");
+  // A tile may overhang a small image, but a damaged header must not make us allocate gigabytes
+  // for a few pixels: beyond the image's own size plus 16 MiB it is refused.
+  if (static_cast<size_t>(tile_bytes) > 4 * raw->size() + (size_t{16} << 20))
+    return "TIFF: tiles of " + std::to_string(tw) + "x" + std::to_string(th) + " for a " + std::to_string(w) + "x" +
+           std::to_string(h) + " image";
+  std::vector<uint8_t> tile(static_cast<size_t>(tile_bytes));
+  for (int plane = 0; plane < planes; ++plane)
+    for (size_t ty = 0; ty < h; ty += th)
+      for (size_t tx = 0; tx < w; tx += tw) {
+        const uint32_t t = TIFFComputeTile(tif, static_cast<uint32_t>(tx), static_cast<uint32_t>(ty), 0,
+                                           static_cast<uint16_t>(plane));
+        if (TIFFReadEncodedTile(tif, t, tile.data(), tile_bytes) != tile_bytes)
+          return fail("truncated or corrupt TIFF tile " + std::to_string(t));
+        // Tile widths are multiples of 16, so a tile starts on a byte at any bit depth.
+        const size_t at = std::min(tx * pixel_bits / 8, row_bytes);
+        const size_t n = std::min(static_cast<size_t>(tile_row), row_bytes - at);
+        for (size_t y = ty; y < std::min<size_t>(ty + th, h); ++y)
+          std::memcpy(raw->data() + (static_cast<size_t>(plane) * h + y) * row_bytes + at,
+                      tile.data() + (y - ty) * static_cast<size_t>(tile_row), n);
+      }
+  return {};
 }
 
 }  // namespace
 
 DecodeResult decode_tiff(const uint8_t* data, size_t size, RgbImage* out) {
-  TiffReader r(data, size);
-  std::map<uint32_t, std::vector<uint32_t>> tags;
-  const std::string problem = r.read_ifd(&tags);
-  if (!problem.empty()) return tiff_fail(problem);
+  MemoryFile file{data, size, 0, {}, {}};
+  std::unique_ptr<TIFFOpenOptions, OptionsFreer> options(TIFFOpenOptionsAlloc());
+  if (!options) return tiff_fail("TIFF: out of memory");
+  TIFFOpenOptionsSetErrorHandlerExtR(options.get(), on_error, &file);
+  TIFFOpenOptionsSetWarningHandlerExtR(options.get(), on_warning, &file);
+  // No single libtiff buffer beyond what the largest image we accept needs (16-bit RGBA).
+  TIFFOpenOptionsSetMaxSingleMemAlloc(options.get(), static_cast<tmsize_t>(kMaxImagePixels) * 8);
+  // "rm": read, memory-mapped through mem_map (no copy of strips that are stored plain).
+  std::unique_ptr<TIFF, TiffCloser> tif(TIFFClientOpenExt(kClientName, "rm", &file, mem_read, mem_write, mem_seek,
+                                                          mem_close, mem_size, mem_map, mem_unmap, options.get()));
+  if (!tif) return tiff_fail(file.error.empty() ? "not a readable TIFF file" : "TIFF: " + file.error);
+  if (!file.table_warning.empty()) return tiff_fail("TIFF: damaged strip or tile table (" + file.table_warning + ")");
+  TIFF* t = tif.get();
 
-  const int64_t width = tag1(tags, 256, 0), height = tag1(tags, 257, 0);
+  uint32_t w32 = 0, h32 = 0;
+  TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w32);
+  TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h32);
+  const int64_t width = w32, height = h32;
   const std::string size_problem = check_image_size(width, height);
   if (!size_problem.empty()) return tiff_fail(size_problem);
-  const uint32_t compression = tag1(tags, 259, 1), photometric = tag1(tags, 262, 1u << 16);
-  const uint32_t spp = tag1(tags, 277, 1), planar = tag1(tags, 284, 1), predictor = tag1(tags, 317, 1);
-  const uint32_t bits = tag1(tags, 258, 1);
-  if (tags.count(322)) return tiff_fail("TIFF: tiled images are not supported");
-  if (compression != 1 && compression != 5 && compression != 8 && compression != 32946 && compression != 32773)
+  uint16_t compression = 1, photometric_tag = 0, spp16 = 1, planar = 1, bits16 = 1, format = 1, extra_count = 0;
+  uint16_t* extra = nullptr;
+  TIFFGetFieldDefaulted(t, TIFFTAG_COMPRESSION, &compression);
+  const bool has_photometric = TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photometric_tag) == 1;
+  TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp16);
+  TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &planar);
+  TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bits16);
+  TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLEFORMAT, &format);
+  TIFFGetFieldDefaulted(t, TIFFTAG_EXTRASAMPLES, &extra_count, &extra);
+  const uint32_t photometric = has_photometric ? photometric_tag : 1u << 16, spp = spp16, bits = bits16;
+  // The codecs Pillow's own TIFF plugin reads without libtiff's JPEG or fax support.
+  if (compression != COMPRESSION_NONE && compression != COMPRESSION_LZW && compression != COMPRESSION_ADOBE_DEFLATE &&
+      compression != COMPRESSION_DEFLATE && compression != COMPRESSION_PACKBITS)
     return tiff_fail("TIFF: compression " + std::to_string(compression) + " is not supported");
-  if (tag1(tags, 339, 1) != 1) return tiff_fail("TIFF: only unsigned integer samples are supported");
-  if (tag1(tags, 266, 1) != 1) return tiff_fail("TIFF: fill order 2 is not supported");
-  if (auto it = tags.find(258); it != tags.end())
-    for (uint32_t b : it->second)
-      if (b != bits) return tiff_fail("TIFF: mixed bits per sample");
+  if (!TIFFIsCODECConfigured(compression))
+    return tiff_fail("TIFF: compression " + std::to_string(compression) + " is not built into libtiff");
+  if (format != SAMPLEFORMAT_UINT) return tiff_fail("TIFF: only unsigned integer samples are supported");
   if (bits != 1 && bits != 2 && bits != 4 && bits != 8 && bits != 16)
     return tiff_fail("TIFF: " + std::to_string(bits) + "-bit samples are not supported");
-  if (predictor != 1 && !(predictor == 2 && bits >= 8)) return tiff_fail("TIFF: unsupported predictor");
   if (spp == 0 || spp > 8 || (spp > 1 && bits < 8)) return tiff_fail("TIFF: unsupported sample layout");
 
   int colour_samples;
@@ -194,72 +204,25 @@ DecodeResult decode_tiff(const uint8_t* data, size_t size, RgbImage* out) {
   if (photometric == 5 && bits != 8) return tiff_fail("TIFF: only 8-bit CMYK is supported");
   if (photometric == 3 && bits > 8) return tiff_fail("TIFF: palette images deeper than 8 bits");
 
-  // Decompress every strip into one buffer: chunky (rows x row_bytes) or planar (spp planes).
   const size_t w = static_cast<size_t>(width), h = static_cast<size_t>(height);
-  const int planes = planar == 2 ? static_cast<int>(spp) : 1;
-  const size_t row_samples = planar == 2 ? w : w * spp;
+  const int planes = planar == PLANARCONFIG_SEPARATE ? static_cast<int>(spp) : 1;
+  const size_t row_samples = planes > 1 ? w : w * spp;
   const size_t row_bytes = (row_samples * bits + 7) / 8;
-  const uint32_t rows_per_strip = std::min<uint32_t>(tag1(tags, 278, 0xFFFFFFFFu), static_cast<uint32_t>(h));
-  if (rows_per_strip == 0) return tiff_fail("TIFF: RowsPerStrip is 0");
-  const size_t strips_per_plane = (h + rows_per_strip - 1) / rows_per_strip;
-  const auto offsets = tags.find(273), counts = tags.find(279);
-  if (offsets == tags.end() || offsets->second.size() < strips_per_plane * planes)
-    return tiff_fail("TIFF: missing strip offsets");
-  if (compression == 1) {  // uncompressed strips must hold their rows: check before allocating
-    for (size_t s = 0; s < strips_per_plane * planes; ++s) {
-      const size_t rows = std::min<size_t>(rows_per_strip, h - (s % strips_per_plane) * rows_per_strip);
-      if (offsets->second[s] > size || size - offsets->second[s] < rows * row_bytes)
-        return tiff_fail("truncated TIFF data");
-    }
-  }
-  std::vector<uint8_t> raw(row_bytes * h * planes);
-  for (size_t s = 0; s < strips_per_plane * planes; ++s) {
-    const size_t plane = s / strips_per_plane, first_row = (s % strips_per_plane) * rows_per_strip;
-    const size_t rows = std::min<size_t>(rows_per_strip, h - first_row);
-    const size_t want = rows * row_bytes;
-    uint8_t* dst = raw.data() + (plane * h + first_row) * row_bytes;
-    const size_t at = offsets->second[s];
-    size_t n = counts != tags.end() && s < counts->second.size() ? counts->second[s] : want;
-    if (at > size) return tiff_fail("truncated TIFF data");
-    n = std::min(n, size - at);
-    bool ok;
-    if (compression == 1) {
-      ok = n >= want;
-      if (ok) std::memcpy(dst, data + at, want);
-    } else if (compression == 32773) {
-      ok = unpack_packbits(data + at, n, dst, want);
-    } else if (compression == 5) {
-      ok = unpack_lzw(data + at, n, dst, want);
-    } else {
-      ok = unpack_deflate(data + at, n, dst, want);
-    }
-    if (!ok) return tiff_fail("truncated or corrupt TIFF strip " + std::to_string(s));
-  }
-
-  const bool be = r.big_endian();
-  auto u16_at = [&](const uint8_t* p) -> uint32_t { return be ? (p[0] << 8) | p[1] : p[0] | (p[1] << 8); };
-  if (predictor == 2) {
-    const size_t stride = planar == 2 ? 1 : spp;
-    for (size_t row = 0; row < h * planes; ++row) {
-      uint8_t* p = raw.data() + row * row_bytes;
-      for (size_t i = stride; i < row_samples; ++i) {
-        if (bits == 8) {
-          p[i] = static_cast<uint8_t>(p[i] + p[i - stride]);
-        } else {
-          const uint32_t v = (u16_at(p + 2 * i) + u16_at(p + 2 * (i - stride))) & 0xFFFF;
-          p[2 * i] = static_cast<uint8_t>(be ? v >> 8 : v);
-          p[2 * i + 1] = static_cast<uint8_t>(be ? v : v >> 8);
-        }
-      }
-    }
-  }
+  std::vector<uint8_t> raw;
+  const std::string problem =
+      read_samples(t, w, h, planes, row_bytes, (planes > 1 ? 1 : spp) * bits, &raw, file);
+  if (!problem.empty()) return tiff_fail(problem);
 
   // Sample c of pixel (x, y), as stored.
   auto sample = [&](size_t x, size_t y, size_t c) -> uint32_t {
-    const size_t plane = planar == 2 ? c : 0;
-    const size_t index = planar == 2 ? x : x * spp + c;
+    const size_t plane = planes > 1 ? c : 0;
+    const size_t index = planes > 1 ? x : x * spp + c;
     const uint8_t* row = raw.data() + (plane * h + y) * row_bytes;
-    if (bits == 16) return u16_at(row + 2 * index);
+    if (bits == 16) {
+      uint16_t v;
+      std::memcpy(&v, row + 2 * index, 2);
+      return v;
+    }
     if (bits == 8) return row[index];
     const size_t bit = index * bits;
     return (row[bit >> 3] >> (8 - bits - (bit & 7))) & ((1u << bits) - 1);
@@ -271,13 +234,18 @@ DecodeResult decode_tiff(const uint8_t* data, size_t size, RgbImage* out) {
 
   uint8_t palette[256 * 3];
   if (photometric == 3) {
-    const auto map = tags.find(320);
-    const size_t entries = size_t{1} << bits;
-    if (map == tags.end() || map->second.size() < 3 * entries) return tiff_fail("TIFF: missing colour map");
-    for (size_t i = 0; i < entries; ++i)
-      for (int c = 0; c < 3; ++c) palette[3 * i + c] = static_cast<uint8_t>(map->second[c * entries + i] >> 8);
+    uint16_t *red = nullptr, *green = nullptr, *blue = nullptr;
+    if (TIFFGetField(t, TIFFTAG_COLORMAP, &red, &green, &blue) != 1 || !red || !green || !blue)
+      return tiff_fail("TIFF: missing colour map");
+    const size_t entries = size_t{1} << bits;  // libtiff holds exactly this many
+    for (size_t i = 0; i < entries; ++i) {
+      palette[3 * i] = static_cast<uint8_t>(red[i] >> 8);
+      palette[3 * i + 1] = static_cast<uint8_t>(green[i] >> 8);
+      palette[3 * i + 2] = static_cast<uint8_t>(blue[i] >> 8);
+    }
   }
-  const bool associated_alpha = photometric == 2 && spp >= 4 && bits == 8 && tag1(tags, 338, 0) == 1;
+  const bool associated_alpha =
+      photometric == 2 && spp >= 4 && bits == 8 && extra_count >= 1 && extra[0] == EXTRASAMPLE_ASSOCALPHA;
 
   out->reset(static_cast<int>(w), static_cast<int>(h));
   for (size_t y = 0; y < h; ++y) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (fuzz/) with clang in build-fuzz/ (CPU only, ASan + UBSan) and
-# runs each for SECONDS seconds on a scratch copy of its seeds (fuzz/corpus/<harness>, never
-# modified). One summary line per harness, then "N passed, N failed"; non-zero exit naming the
-# harness when one finds a crash, leak, hang or UB (its input lands in build-fuzz/artifacts/).
+# runs each for SECONDS seconds on a scratch copy of its seeds (fuzz/corpus/<harness> and the
+# inputs of past findings, fuzz/regressions/<harness>; never modified). One summary line per
+# harness, then "N passed, N failed"; non-zero exit naming the harness and the input when one
+# finds a crash, leak, hang or UB of ours (libhdf5's known crashes and hangs are skipped:
+# fuzz/fuzz_common.h). Run by scripts/test.sh with SECONDS = 20.
 # Usage: scripts/fuzz.sh SECONDS      (docs/reliability.md: harnesses, findings)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,11 @@ fi
 seconds=$1
 harnesses=(fuzz_image_decode fuzz_keras_weights fuzz_checkpoint)
 
+if ! command -v clang++ >/dev/null || ! echo 'extern "C" int LLVMFuzzerTestOneInput(const char*, long) { return 0; }' |
+    clang++ -x c++ -fsanitize=fuzzer - -o /dev/null 2>/dev/null; then
+  echo "fuzz.sh: clang++ with libFuzzer is missing (scripts/install_deps.sh installs clang, libclang-rt-dev)" >&2
+  exit 1
+fi
 echo "== configuring and building build-fuzz/ (clang, libFuzzer, ASan + UBSan)"
 # -O1 -g: readable reports at most of -O2's speed; Debug keeps assertions on.
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
@@ -34,6 +41,7 @@ for h in "${harnesses[@]}"; do
   corpus=$scratch/$h
   mkdir -p "$corpus"
   cp -r "fuzz/corpus/${h#fuzz_}/." "$corpus/"
+  [[ -d fuzz/regressions/${h#fuzz_} ]] && cp -r "fuzz/regressions/${h#fuzz_}/." "$corpus/"
   log=build-fuzz/logs/$h.log
   mkdir -p "build-fuzz/artifacts/$h"
   # libhdf5 mallocs (and never touches) up to 4 GiB for a damaged object header's claimed size
@@ -58,6 +66,7 @@ for h in "${harnesses[@]}"; do
             head -1 | sed 's/.* in //' || true)
     input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
     echo "$h: FAILED (${what:-exit $rc}${frame:+ in $frame}) | input ${input:-none} | log $log"
+    [[ -n $input ]] && echo "  reproduce: build-fuzz/fuzz/$h $input; once fixed, keep it as fuzz/regressions/${h#fuzz_}/<name> (tests/io/test_fuzz_regressions.cpp)"
   fi
 done
 echo "$passed passed, ${#failed[@]} failed"

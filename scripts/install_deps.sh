@@ -7,9 +7,10 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
-          libhdf5-dev libjpeg62-turbo-dev libpng-dev libssl-dev
+          libhdf5-dev libjpeg62-turbo-dev libpng-dev libtiff-dev libssl-dev
           libdnnl-dev libgtest-dev libcli11-dev nlohmann-json3-dev
-          python3 python3-numpy python3-h5py python3-pil python3-scipy)  # the h5py, Pillow and scipy cross-checks
+          python3 python3-numpy python3-h5py python3-pil python3-scipy  # the cross-checks
+          clang llvm libclang-rt-dev)  # libFuzzer (scripts/fuzz.sh); llvm: llvm-symbolizer
 case "${1:-}" in
   --with-demo) ;;  # the demo draws its images with Pillow, already in the list
   --with-tools) packages+=(libopenblas-dev python3-torch python3-torchvision) ;;
@@ -21,9 +22,14 @@ esac
 if ! apt-cache show libjpeg62-turbo-dev >/dev/null 2>&1; then
   packages=("${packages[@]/libjpeg62-turbo-dev/libjpeg-dev}")
 fi
+# libclang-rt-dev (Debian 12, Ubuntu 24.04) holds libFuzzer; older releases ship it with clang.
+if ! apt-cache show libclang-rt-dev >/dev/null 2>&1; then
+  packages=("${packages[@]/libclang-rt-dev/}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
+  [[ -n $p ]] || continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Command (2): installs what is missing, builds and runs the whole test suite, twice:
+# Command (2): installs what is missing, builds and runs the whole test suite, twice, then fuzzes:
 #   build/       the default configuration (CUDA backend when the toolkit is found, Release);
-#   build-asan/  the CPU-only configuration with AddressSanitizer + UndefinedBehaviorSanitizer.
+#   build-asan/  the CPU-only configuration with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   build-fuzz/  the libFuzzer harnesses (clang, io and engine only), 20 s each (scripts/fuzz.sh):
+#                a crash, hang, leak or UB fails the command and names the input to keep.
 # GPU tests (CTest label gpu) skip with their reason on a machine without a GPU.
-# Usage: scripts/test.sh [--no-asan] [--no-install]
+# Usage: scripts/test.sh [--no-asan] [--no-fuzz] [--no-install]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 asan=1
+fuzz=1
 install=1
 for a in "$@"; do
   case "$a" in
     --no-asan) asan=0 ;;
+    --no-fuzz) fuzz=0 ;;
     --no-install) install=0 ;;
-    *) echo "usage: scripts/test.sh [--no-asan] [--no-install]" >&2; exit 2 ;;
+    *) echo "usage: scripts/test.sh [--no-asan] [--no-fuzz] [--no-install]" >&2; exit 2 ;;
   esac
 done
 
@@ -43,5 +47,9 @@ if [[ $asan -eq 1 ]]; then
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900
+fi
+if [[ $fuzz -eq 1 ]]; then
+  echo "== fuzzing the decoders and HDF5 readers (build-fuzz/, 20 s per harness)"
+  scripts/fuzz.sh 20
 fi
 echo "== all tests passed"

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <new>
 
 #include "engine/device.h"
@@ -53,6 +54,15 @@ int run_app(const char* name, const std::function<int()>& body) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());
     return 1;
+  }
+}
+
+void precheck_hdf5_inputs(const std::vector<std::pair<std::string, Hdf5Role>>& files) {
+  const double seconds = hdf5_precheck_seconds();
+  for (const auto& [path, role] : files) {
+    std::error_code ec;
+    if (path.empty() || path == "none" || !std::filesystem::is_regular_file(path, ec)) continue;
+    precheck_hdf5_file(path, role, seconds);
   }
 }
 

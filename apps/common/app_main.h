@@ -4,6 +4,10 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "io/hdf5_precheck.h"
 
 namespace CLI {
 class App;
@@ -16,6 +20,13 @@ namespace vggtl {
 int parse_command_line(CLI::App& app, int argc, char** argv);
 
 int run_app(const char* name, const std::function<int()>& body);
+// Reads each untrusted HDF5 file the command will open in a child process first
+// (io/hdf5_precheck.h), so that a file that crashes or hangs libhdf5 ends the command with one
+// line naming it. Empty paths, "none" and missing files are skipped (the readers report those).
+// Call it right after the command line is parsed: fork is safe only before the first thread,
+// OpenMP region or CUDA call, and it checks that.
+void precheck_hdf5_inputs(const std::vector<std::pair<std::string, Hdf5Role>>& files);
+
 // Everything --version prints: build, CUDA libraries, devices, CPU backend, file libraries.
 std::string full_version_report();
 

@@ -1,4 +1,4 @@
-// vggtl_train's options (spec.md "Commands"): Keras defaults, checked values, their
+// vggtl_train's options (README.md, "The tools"): Keras defaults, checked values, their
 // command-line definitions and their JSON form (stored in every checkpoint for --resume).
 #pragma once
 

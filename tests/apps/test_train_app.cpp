@@ -1,7 +1,7 @@
 // vggtl_train end to end on the CPU with generated images at 32x32 and a random base: every
 // output written and consistent with the others, eval and predict agreeing with the run, exact
 // resume after an interruption and after a kill, the feature cache on and off agreeing, bad
-// files skipped and listed, and every error path exiting as spec.md says.
+// files skipped and listed, and every error path exiting as README.md ("The tools") says.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>

@@ -3,7 +3,7 @@
 // Adam steps at lr 0.1 (large, so that every step changes every weight visibly).
 //
 // How the expected values are derived: `Reference` below re-implements, in plain double loops
-// and independently of the library's kernels, the formulas of keras_compat.md section 4:
+// and independently of the library's kernels, tf.keras's formulas:
 // Dense x@W+b then ReLU; BatchNormalization with batch mean and BIASED variance, epsilon 1e-3,
 // y = gamma*(h-mu)/sqrt(var+eps) + beta, moving = moving - (moving - stat)*(1 - 0.99);
 // softmax cross-entropy from logits, mean over the batch; Adam with t = step+1,
