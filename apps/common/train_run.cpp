@@ -177,7 +177,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   // Run folder.
   const std::string out = opt.out.empty() ? "runs/" + timestamp() : opt.out;
-  {
+  if (cluster::is_root()) {  // under mpiexec the run folder is rank 0's alone
     std::error_code ec;
     fs::create_directories(out, ec);
     if (ec || !fs::is_directory(out)) throw InputError(out + ": cannot be the run folder (" + (ec ? ec.message() : "not a folder") + ")");

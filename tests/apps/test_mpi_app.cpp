@@ -3,7 +3,8 @@
 // empty shards), h5py reads it as one dataset, a missing or stale shard is named, finished
 // shards are skipped on a re-run, --shard-id runs joined by --merge give the same file, training
 // gathered on rank 0 writes the single-process history, and a failing rank ends the job with
-// a line naming it. Skips, saying why, when the build has no MPI or mpiexec is missing.
+// a line naming it (a worker rank failing while rank 0 waits, and rank 0 failing after the
+// others finished). Skips, saying why, when the build has no MPI or mpiexec is missing.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -246,6 +247,22 @@ TEST_F(MpiApp, AFailingRankEndsTheJobNamingItself) {
   EXPECT_NE(r.err.find("vggtl_extract: rank 1 of 2 failed (exit status 2); ending the job"), std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(out("damaged.h5")));
+
+  // vggtl_train: rank 0 finds the bad file among the gathered features, after rank 1 has sent
+  // its rows and is finishing; the job still ends, with rank 0's line.
+  const std::string run_data = out("damaged_run");
+  fs::create_directories(run_data);
+  fs::copy(data() + "/train", run_data + "/train", fs::copy_options::recursive);
+  fs::copy(split, run_data + "/valid", fs::copy_options::recursive);
+  const RunResult t = job(2, {"vggtl_train", "--data", run_data, "--weights", "none", "--image-size", "32",
+                              "--epochs", "1", "--device", "cpu", "--workers", "1", "--quiet", "--on-bad-file",
+                              "fail", "--out", out("damaged_run_out")});
+  EXPECT_EQ(t.status, 2) << t.err;
+  EXPECT_NE(t.err.find("vggtl_train (rank 0 of 2): " + run_data + "/valid/vertical/2.jpg"), std::string::npos)
+      << t.err;
+  EXPECT_NE(t.err.find("vggtl_train: rank 0 of 2 failed (exit status 2); ending the job"), std::string::npos)
+      << t.err;
+  EXPECT_FALSE(fs::exists(out("damaged_run_out") + "/last.h5"));
 }
 
 }  // namespace vggtl
