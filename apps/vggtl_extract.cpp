@@ -32,7 +32,8 @@ struct ExtractSettings {
   int image_size = 224, batch_size = 30, workers = 0;
 };
 
-// Features of `items` (indices into split.items) into `out`; returns the bad files skipped.
+// Features of `items` (all of the split, or one shard's range of it) into `out`, atomically;
+// returns the bad files skipped.
 std::vector<BadFile> extract(const ExtractSettings& s, Device device, const SplitListing& split,
                              const std::vector<DataItem>& items, FeaturesHeader header, const std::string& out,
                              const std::string& label, int64_t* rows) {
@@ -54,10 +55,9 @@ std::vector<BadFile> extract(const ExtractSettings& s, Device device, const Spli
     if (!bad.empty())
       throw InputError(bad[0].path + ": " + bad[0].reason + " (" + std::to_string(bad.size()) + " bad files)");
   }
-  std::vector<BadFile> bad;
   FeaturesWriter writer(out, header);
   const int first_head = head_start(*model);
-  bad = run_base(*model, first_head, loader, [&](const Tensor& f, const std::vector<int64_t>& index,
+  const std::vector<BadFile> bad = run_base(*model, first_head, loader, [&](const Tensor& f, const std::vector<int64_t>& index,
                                                  const std::vector<int32_t>& labels) {
     std::vector<std::string> rel;
     for (int64_t i : index) rel.push_back(items[static_cast<size_t>(i)].relpath);
@@ -184,9 +184,9 @@ int main(int argc, char** argv) {
       const std::vector<BadFile> bad = extract(s, device, split, items, header, file, "extract " + name, &rows);
       summary(file, rows, header.feature_shape, bad.size());
     }
-    cluster::barrier();  // every shard written (a rank that failed has ended the job)
-    if (cluster::active() && !cluster::is_root()) return 0;
     if (!cluster::active()) return 0;  // --shard-id: one shard; --merge joins them
+    cluster::barrier();                // every shard written (a rank that failed has ended the job)
+    if (!cluster::is_root()) return 0;
     rows = merge_feature_shards(out, split, num_shards);
     summary(out, rows, header.feature_shape, static_cast<size_t>(int64_t(split.items.size()) - rows));
     return 0;
