@@ -1,6 +1,7 @@
 // vggtl_extract and vggtl_train as mpiexec jobs of 1, 2, 3 and 4 processes on the CPU, with
 // generated images: the features file is the same whatever the number of processes (even with
-// empty shards), h5py reads it as one dataset, a missing or stale shard is named, finished
+// empty shards or damaged files skipped), h5py reads it as one dataset, a missing or stale shard
+// is named, finished
 // shards are skipped on a re-run, --shard-id runs joined by --merge give the same file, training
 // gathered on rank 0 writes the single-process history, and a failing rank ends the job with
 // a line naming it (a worker rank failing while rank 0 waits, and rank 0 failing after the
@@ -228,6 +229,52 @@ TEST_F(MpiApp, TrainingGatheredOnRankZeroWritesTheSingleProcessHistory) {
     EXPECT_TRUE(fs::exists(run + "/best.h5"));
     EXPECT_EQ(test::read_text(run + "/test_predictions.csv"), test::read_text(out("train_single") + "/test_predictions.csv"));
   }
+  // Bad files found by rank 1 reach rank 0 with their place in the whole listing.
+  const std::string damaged = out("train_damaged");
+  fs::create_directories(damaged);
+  for (const char* split : {"train", "valid", "test"})
+    fs::copy(data() + "/" + split, damaged + "/" + split, fs::copy_options::recursive);
+  fs::resize_file(damaged + "/train/vertical/3.png", 120);
+  fs::resize_file(damaged + "/valid/vertical/0.jpg", 120);
+  auto train_on = [&](int n, const std::string& run) {
+    return job(n, {"vggtl_train", "--data", damaged, "--weights", "none", "--image-size", "32", "--epochs", "2",
+                   "--batch-size", "4", "--seed", "7", "--lr", "0.003", "--device", "cpu", "--workers", "1",
+                   "--quiet", "--out", run});
+  };
+  ASSERT_EQ(train_on(0, out("damaged_single")).status, 0);
+  const RunResult r = train_on(2, out("damaged_np2"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(history(out("damaged_np2")), history(out("damaged_single")));
+  const std::string bad = test::read_text(out("damaged_np2") + "/bad_files.csv");
+  EXPECT_EQ(bad, test::read_text(out("damaged_single") + "/bad_files.csv"));
+  EXPECT_NE(bad.find("train/vertical/3.png"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("valid/vertical/0.jpg"), std::string::npos) << bad;
+}
+
+TEST_F(MpiApp, BadFilesAreSkippedAndCountedPerShard) {
+  REQUIRE_MPIEXEC();
+  // Damaged files in both halves: each shard skips its own and records how many, the joined
+  // file equals the single process's, and a re-run finds both shards complete.
+  const std::string split = out("skipping");
+  fs::create_directories(split);
+  fs::copy(data() + "/valid", split, fs::copy_options::recursive);
+  fs::resize_file(split + "/horizontal/0.jpg", 150);
+  fs::resize_file(split + "/vertical/1.png", 150);
+  const RunResult single = job(0, extract_args(split, out("skipping_plain.h5")));
+  ASSERT_EQ(single.status, 0) << single.err;
+  ASSERT_EQ(FeaturesReader(out("skipping_plain.h5")).rows(), 4);
+  RunResult r = job(2, extract_args(split, out("skipping.h5")));
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_same_features(out("skipping.h5"), out("skipping_plain.h5"));
+  for (int k = 0; k < 2; ++k) {
+    FeaturesReader shard(out("skipping.shard-" + std::to_string(k) + "-of-2.h5"));
+    EXPECT_EQ(shard.rows(), 2);
+    EXPECT_EQ(shard.header().attributes.at("shard_skipped"), "1");
+  }
+  r = job(2, extract_args(split, out("skipping.h5")));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("shard 0 of 2 already extracted, skipped"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("shard 1 of 2 already extracted, skipped"), std::string::npos) << r.err;
 }
 
 TEST_F(MpiApp, AFailingRankEndsTheJobNamingItself) {
