@@ -1,11 +1,11 @@
 // vggtl_extract and vggtl_train as mpiexec jobs of 1, 2, 3 and 4 processes on the CPU, with
 // generated images: the features file is the same whatever the number of processes (even with
 // empty shards or damaged files skipped), h5py reads it as one dataset, a missing or stale shard
-// is named, finished
-// shards are skipped on a re-run, --shard-id runs joined by --merge give the same file, training
-// gathered on rank 0 writes the single-process history, and a failing rank ends the job with
-// a line naming it (a worker rank failing while rank 0 waits, and rank 0 failing after the
-// others finished). Skips, saying why, when the build has no MPI or mpiexec is missing.
+// is named, finished shards are skipped on a re-run, --shard-id runs joined by --merge give the
+// same file, training gathered on rank 0 writes the single-process history, and a failing rank
+// ends the job with a line naming it (a worker rank failing while rank 0 waits, and rank 0
+// failing after the others finished). Skips, saying why, when the build has no MPI or mpiexec
+// is missing.
 #include <gtest/gtest.h>
 
 #include <cstring>
