@@ -9,6 +9,7 @@
 #include "apps/common/cluster.h"
 #include "apps/common/shards.h"
 #include "engine/error.h"
+#include "layers/batch_normalization.h"
 
 namespace vggtl {
 
@@ -39,21 +40,8 @@ std::string pack(const FeatureCache& c, int64_t offset) {
   return out;
 }
 
-}  // namespace
-
-FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& loader, StageTimes* times,
-                                     const std::string& progress_label) {
-  if (!cluster::active()) return cache_features(model, head_start, loader, times, progress_label);
-  const std::vector<DataItem>& all = loader.items();
-  const ShardRange r = shard_range(static_cast<int64_t>(all.size()), cluster::rank(), cluster::size());
-  FeatureCache mine;
-  {
-    ImageLoader shard(std::vector<DataItem>(all.begin() + r.begin, all.begin() + r.end), loader.options());
-    mine = cache_features(model, head_start, shard, times, progress_label);
-  }
-  const std::vector<std::string> parts = cluster::gather(pack(mine, r.begin));
-  if (!cluster::is_root()) return FeatureCache{};
-
+// The caches of `parts` (by rank) as one, on the model's device.
+FeatureCache unpack(Model& model, int head_start, const std::vector<std::string>& parts) {
   const Shape per_image = model.output_shape(head_start - 1);
   const size_t row_bytes = static_cast<size_t>(per_image.numel()) * sizeof(float);
   FeatureCache cache;
@@ -91,6 +79,38 @@ FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& 
   cache.labels = to_device(Tensor::wrap(cache.host_labels.data(), {cache.size()}, DType::I32), model.device());
   synchronize(model.device());
   return cache;
+}
+
+}  // namespace
+
+void synchronise_batch_norms(Model& model) {
+  for (int i = 0; i < model.size(); ++i)
+    if (auto* bn = dynamic_cast<BatchNormalization*>(&model.layer(i)))
+      bn->set_batch_reducer([](double* values, size_t n) { cluster::allreduce_sum(values, n); });
+}
+
+int follow_training(HeadTrainer& trainer, const EpochPosition& start, const std::function<bool()>& interrupted) {
+  EpochPosition stopped;
+  trainer.run(start, [](const EpochRecord&) {}, interrupted, &stopped);
+  return 0;
+}
+
+FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& loader, StageTimes* times,
+                                     const std::string& progress_label, bool everywhere) {
+  if (!cluster::active()) return cache_features(model, head_start, loader, times, progress_label);
+  const std::vector<DataItem>& all = loader.items();
+  const ShardRange r = shard_range(static_cast<int64_t>(all.size()), cluster::rank(), cluster::size());
+  FeatureCache mine;
+  {
+    ImageLoader shard(std::vector<DataItem>(all.begin() + r.begin, all.begin() + r.end), loader.options());
+    mine = cache_features(model, head_start, shard, times, progress_label);
+  }
+  std::vector<std::string> parts = cluster::gather(pack(mine, r.begin));
+  if (!everywhere) return cluster::is_root() ? unpack(model, head_start, parts) : FeatureCache{};
+  // Rank 0 sends the whole cache, in listing order, to every rank.
+  std::string whole = cluster::is_root() ? pack(unpack(model, head_start, parts), 0) : std::string();
+  cluster::broadcast(&whole);
+  return unpack(model, head_start, {whole});
 }
 
 }  // namespace vggtl

@@ -263,8 +263,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     ImageLoader tl(splits.train.items, lo), vl(splits.valid.items, lo);
     log_info("Decoding: " + tl.decoder() + ", " + std::to_string(tl.workers()) + " worker threads");
     if (cache) {
-      train_cache = cache_features_on_ranks(*model, first_head, tl, &times, "features train");
-      valid_cache = cache_features_on_ranks(*model, first_head, vl, &times, "features valid");
+      train_cache = cache_features_on_ranks(*model, first_head, tl, &times, "features train", opt.distributed_train);
+      valid_cache = cache_features_on_ranks(*model, first_head, vl, &times, "features valid", opt.distributed_train);
       bad_train = train_cache.bad;
       bad_valid = valid_cache.bad;
     } else {
@@ -272,7 +272,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
       bad_valid = vl.scan();
     }
   }
-  if (!cluster::is_root()) return 0;  // under mpiexec the other ranks only help with the features
+  // Under mpiexec the other ranks only help with the features, unless they train too.
+  if (!cluster::is_root() && !(opt.distributed_train && cluster::active())) return 0;
   report_bad_files(bad_train, &state.bad_files);
   report_bad_files(bad_valid, &state.bad_files);
   if (opt.on_bad_file == "fail" && splits.test) {  // every split is checked before training
@@ -371,9 +372,13 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   };
   HeadTrainer trainer(*model, first_head, *optimizer,
                       TrainConfig{opt.epochs, opt.batch_size, opt.steps_per_epoch, opt.validation_steps, opt.seed,
-                                  opt.shuffle == "on"},
+                                  opt.shuffle == "on", opt.distributed_train && cluster::active()},
                       cache ? TrainData{&train_cache, &valid_cache, nullptr, nullptr}
                             : TrainData{nullptr, nullptr, train_loader.get(), valid_loader.get()});
+  if (opt.distributed_train && cluster::active()) {
+    synchronise_batch_norms(*model);
+    if (!cluster::is_root()) return follow_training(trainer, start, interrupted);
+  }
   std::unique_ptr<ProgressBar> bar;
   clock.reset();
   const double checkpoints_before = times.checkpoints;
