@@ -2,12 +2,13 @@
 // generated images: the features file is the same whatever the number of processes (even with
 // empty shards or damaged files skipped), h5py reads it as one dataset, a missing or stale shard
 // is named, finished shards are skipped on a re-run, --shard-id runs joined by --merge give the
-// same file, training gathered on rank 0 writes the single-process history, and a failing rank
-// ends the job with a line naming it (a worker rank failing while rank 0 waits, and rank 0
-// failing after the others finished). Skips, saying why, when the build has no MPI or mpiexec
-// is missing.
+// same file, training gathered on rank 0 writes the single-process history, --distributed-train
+// matches it within 1e-4 relative, and a failing rank ends the job with a line naming it (a
+// worker rank failing while rank 0 waits, and rank 0 failing after the others finished).
+// Skips, saying why, when the build has no MPI or mpiexec is missing.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -249,6 +250,42 @@ TEST_F(MpiApp, TrainingGatheredOnRankZeroWritesTheSingleProcessHistory) {
   EXPECT_EQ(bad, test::read_text(out("damaged_single") + "/bad_files.csv"));
   EXPECT_NE(bad.find("train/vertical/3.png"), std::string::npos) << bad;
   EXPECT_NE(bad.find("valid/vertical/0.jpg"), std::string::npos) << bad;
+}
+
+TEST_F(MpiApp, DistributedTrainingMatchesOneProcessWithTheSameGlobalBatch) {
+  REQUIRE_MPIEXEC();
+  // Dropout 0.5 and BatchNorm in the head: both must see the global batch for the histories to
+  // agree. Batches of 6 over 10 images: 6 + 4 rows, split 3+3 / 2+2 at np 2, 2+2+2 / 1+1+2 at 3.
+  auto train = [&](int n, const std::string& run) {
+    std::vector<std::string> a = {"vggtl_train", "--data", data(), "--weights", "none", "--image-size", "32",
+                                  "--epochs", "3", "--batch-size", "6", "--seed", "7", "--lr", "0.003", "--device",
+                                  "cpu", "--workers", "1", "--quiet", "--out", run};
+    if (n > 0) a.push_back("--distributed-train");
+    return job(n, a);
+  };
+  const RunResult single = train(0, out("dp_single"));
+  ASSERT_EQ(single.status, 0) << single.err;
+  const auto reference = read_csv(out("dp_single") + "/history.csv");
+  ASSERT_EQ(reference.size(), 4u);
+  for (int n : {2, 3}) {
+    const std::string run = out("dp_np" + std::to_string(n));
+    const RunResult r = train(n, run);
+    ASSERT_EQ(r.status, 0) << "np " << n << "\n" << r.err;
+    const auto h = read_csv(run + "/history.csv");
+    ASSERT_EQ(h.size(), reference.size());
+    for (size_t e = 1; e < h.size(); ++e)
+      for (size_t c = 1; c < 5; ++c) {  // loss, accuracy, val_loss, val_accuracy (not seconds)
+        const double got = std::stod(h[e][c]), want = std::stod(reference[e][c]);
+        EXPECT_LE(std::abs(got - want), 1e-4 * std::abs(want) + 1e-12)
+            << "np " << n << ", epoch " << e << ", " << reference[0][c] << ": " << got << " vs " << want;
+      }
+  }
+  // A batch with fewer images than processes cannot be split: refused before training.
+  const RunResult small = job(2, {"vggtl_train", "--data", data(), "--weights", "none", "--image-size", "32",
+                                  "--epochs", "1", "--batch-size", "1", "--device", "cpu", "--workers", "1",
+                                  "--quiet", "--distributed-train", "--out", out("dp_small")});
+  EXPECT_EQ(small.status, 2);
+  EXPECT_NE(small.err.find("fewer images than the 2 processes"), std::string::npos) << small.err;
 }
 
 TEST_F(MpiApp, BadFilesAreSkippedAndCountedPerShard) {
