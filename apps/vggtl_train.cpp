@@ -5,13 +5,14 @@
 #include <set>
 
 #include "apps/common/app_main.h"
+#include "apps/common/cluster.h"
 #include "apps/common/train_options.h"
 #include "apps/common/train_run.h"
 #include "kernels/cpu_backend.h"
 
 int main(int argc, char** argv) {
   vggtl::restart_with_openmp_wait_policy(argv);  // idle OpenMP threads sleep: see cpu_backend.h
-  return vggtl::run_app("vggtl_train", [&] {
+  return vggtl::cluster::run("vggtl_train", &argc, &argv, [&] {
     CLI::App app{"vggtl_train: train a classifier head on a frozen, ImageNet-pretrained VGG16 base.\n"
                  "DATA holds train/, valid/ and optionally test/, each with one sub-folder per class.\n"
                  "Example: vggtl_train --data data --out runs/cats_dogs"};

@@ -2,6 +2,7 @@
 #include "io/features_file.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "engine/error.h"
 #include "io/atomic_file.h"
@@ -15,6 +16,42 @@ constexpr int64_t kChunkBytes = 4 << 20;
 constexpr int64_t kListChunkRows = 4096;  // labels and paths
 
 std::vector<int64_t> row_dims(int64_t n, const Shape& s) { return {n, s[0], s[1], s[2]}; }
+
+namespace fs = std::filesystem;
+
+// A virtual dataset's source file name, resolved as HDF5 does with the prefix "${ORIGIN}".
+std::string resolve_source(const std::string& vds_path, const std::string& file) {
+  if (file == ".") return vds_path;
+  if (fs::path(file).is_absolute()) return file;
+  return (fs::path(vds_path).parent_path() / file).string();
+}
+
+// HDF5 reads a missing or short source as fill values: every source of a virtual `features`
+// is checked here, once, so that the reader fails naming the file instead.
+void check_virtual_sources(const std::string& path, const h5::Group& root, const h5::Dataset& features,
+                           const Shape& row) {
+  const std::string list = root.has_attr("list_sha256") ? root.read_string_attr("list_sha256") : "";
+  for (const h5::VirtualSource& src : features.virtual_sources()) {
+    const std::string file = resolve_source(path, src.file);
+    if (file == path) throw InputError(path + ": virtual 'features' maps into its own file");
+    std::error_code ec;
+    if (!fs::exists(file, ec))
+      throw InputError(path + ": shard " + file + " is missing (the features file reads rows " +
+                       std::to_string(src.begin_row) + ".." + std::to_string(src.begin_row + src.rows - 1) +
+                       " from it)");
+    h5::File f = h5::File::open_read(file);
+    h5::Group sroot = f.root();
+    if (!sroot.is_dataset(src.dataset))
+      throw InputError(path + ": shard " + file + " has no dataset '" + src.dataset + "'");
+    const std::vector<int64_t> d = sroot.open_dataset(src.dataset).dims();
+    if (d != std::vector<int64_t>{src.rows, row[0], row[1], row[2]})
+      throw InputError(path + ": shard " + file + " holds " + Shape(d).str() + " where the features file expects " +
+                       Shape(row_dims(src.rows, row)).str() + " (stale or replaced; extract it again)");
+    if (!list.empty() && (!sroot.has_attr("list_sha256") || sroot.read_string_attr("list_sha256") != list))
+      throw InputError(path + ": shard " + file + " was extracted from another listing of the data (stale; " +
+                       "extract it again)");
+  }
+}
 
 Tensor host(const Tensor& t) {
   if (!t.is_cuda()) return t;
@@ -115,6 +152,15 @@ void FeaturesWriter::append(const Tensor& features, const std::vector<int32_t>& 
   im.rows += n;
 }
 
+void FeaturesWriter::set_attribute(const std::string& name, const std::string& value) {
+  Impl& im = *impl_;
+  VGGTL_CHECK(!im.broken && !im.atomic.committed(), "features file: attribute after a failure or commit");
+  VGGTL_CHECK(name != "class_names", "features file: attribute name 'class_names' is reserved");
+  auto guard = h5::lock();
+  im.file.root().write_string_attr(name, value);
+  im.header.attributes[name] = value;
+}
+
 void FeaturesWriter::commit() {
   Impl& im = *impl_;
   VGGTL_CHECK(!im.broken, "features file: commit after a failed append");
@@ -185,6 +231,7 @@ FeaturesReader::FeaturesReader(const std::string& path) : impl_(std::make_unique
   im.features.checked_numel();
   im.rows = d[0];
   im.header.feature_shape = Shape{d[1], d[2], d[3]};
+  if (im.features.is_virtual()) check_virtual_sources(path, root, im.features, im.header.feature_shape);
 
   h5::Dataset labels = root.open_dataset("labels");
   std::vector<int64_t> ld = labels.dims();
@@ -237,6 +284,59 @@ Tensor FeaturesReader::read(int64_t begin, int64_t count) const {
   Tensor out = Tensor::empty(Shape(row_dims(count, impl_->header.feature_shape)), DType::F32);
   read(begin, count, out);
   return out;
+}
+
+// ---- virtual (sharded) files ----
+
+void write_virtual_features(const std::string& path, const FeaturesHeader& header,
+                            const std::vector<std::string>& sources) {
+  const Shape& s = header.feature_shape;
+  VGGTL_CHECK(s.ndim() == 3 && s.numel() > 0, "features file: feature shape must be (h, w, c), got ", s.str());
+  std::vector<int32_t> labels;
+  std::vector<std::string> paths;
+  std::vector<h5::VirtualSource> mapping;
+  const auto list = header.attributes.find("list_sha256");
+  for (const std::string& name : sources) {
+    const std::string file = resolve_source(path, name);
+    FeaturesReader r(file);
+    if (r.header().feature_shape != s)
+      throw InputError(file + ": features of shape " + r.header().feature_shape.str() + ", expected " + s.str());
+    if (r.header().class_names != header.class_names)
+      throw InputError(file + ": other class names than the rest of the features");
+    if (list != header.attributes.end()) {
+      const auto it = r.header().attributes.find("list_sha256");
+      if (it == r.header().attributes.end() || it->second != list->second)
+        throw InputError(file + ": extracted from another listing of the data (stale; extract it again)");
+    }
+    mapping.push_back(h5::VirtualSource{name, "features", static_cast<int64_t>(labels.size()), r.rows()});
+    labels.insert(labels.end(), r.labels().begin(), r.labels().end());
+    paths.insert(paths.end(), r.paths().begin(), r.paths().end());
+  }
+  const int64_t n = static_cast<int64_t>(labels.size());
+  write_atomically(path, [&](const std::string& temp) {
+    auto guard = h5::lock();
+    h5::File file = h5::File::create(temp, h5::Format::V110);
+    {
+      h5::Group root = file.root();
+      root.write_strings_attr("class_names", header.class_names, h5::Strings::Fixed);
+      for (const auto& [name, value] : header.attributes) {
+        VGGTL_CHECK(name != "class_names", "features file: attribute name 'class_names' is reserved");
+        root.write_string_attr(name, value);
+      }
+      h5::Dataset f = root.create_virtual_dataset("features", H5T_IEEE_F32LE, row_dims(n, s), mapping);
+      h5::Dataset l = root.create_dataset("labels", H5T_STD_I32LE, {0}, {-1}, {kListChunkRows});
+      h5::Dataset p = root.create_string_dataset("paths", kListChunkRows);
+      if (n > 0) {
+        l.write_rows(0, n, H5T_NATIVE_INT32, labels.data());
+        p.write_string_rows(0, paths);
+      }
+      bool ok = f.close();
+      ok = l.close() && ok;
+      ok = p.close() && ok;
+      if (!ok) throw Error(temp + ": cannot write the features (disk full?)");
+    }
+    file.close();
+  });
 }
 
 }  // namespace vggtl

@@ -2,7 +2,10 @@
 // features): dataset `features` f32 (N, h, w, c) NHWC, chunked by rows and written batch by
 // batch; `labels` int32 (N); `paths` variable-length UTF-8 (N), relative to the split folder, in
 // listing order; root attribute `class_names` (plus any string attributes the caller adds).
-// Written to a temporary file and renamed on commit. Tested by tests/io/test_features_file.cpp.
+// Written to a temporary file and renamed on commit. A sharded extraction's file holds `labels`
+// and `paths` itself and `features` as an HDF5 virtual dataset over the shards' files (read the
+// same way; a missing or changed shard is an error, never zeros). Tested by
+// tests/io/test_features_file.cpp.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +38,8 @@ class FeaturesWriter {
               const std::vector<std::string>& paths);
   int64_t rows() const;
   int64_t chunk_rows() const;
+  // Adds or replaces a root string attribute (one known only once the rows are written).
+  void set_attribute(const std::string& name, const std::string& value);
   // Closes, syncs and renames the file into place. Error (file removed) when that fails.
   void commit();
   // Removes the temporary file; `path` is left as it was. Never throws.
@@ -68,5 +73,13 @@ class FeaturesReader {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Writes (atomically) a features file whose `features` rows are those of the features files
+// `sources`, in order, as a virtual dataset; `labels` and `paths` are copied. Source names are
+// stored as given and resolved against the folder of `path`, so keep them relative (the shards
+// then move with it). Every source must match header's feature shape and class names; a root
+// attribute `list_sha256` in header.attributes must equal each source's, when it has one.
+void write_virtual_features(const std::string& path, const FeaturesHeader& header,
+                            const std::vector<std::string>& sources);
 
 }  // namespace vggtl

@@ -366,6 +366,8 @@ int64_t Dataset::checked_numel() const {
   const int64_t need = n * static_cast<int64_t>(type_size());
   Handle dcpl(check(H5Dget_create_plist(id()), where_, "cannot read its layout"), H5Pclose);
   H5D_layout_t layout = H5Pget_layout(dcpl.id());
+  // A virtual dataset stores no rows of its own: its sources bound it, checked by its reader.
+  if (layout == H5D_VIRTUAL) return n;
   const int64_t stored = static_cast<int64_t>(H5Dget_storage_size(id()));
   if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
     if (stored != need)
@@ -550,7 +552,11 @@ Group Group::open_group(const std::string& rel) const {
 Dataset Group::open_dataset(const std::string& rel) const {
   Where w = child(where_, child_path(rel));
   if (!is_dataset(rel)) fail(w, "dataset not found");
-  return Dataset(Handle(check(H5Dopen2(id(), rel.c_str(), H5P_DEFAULT), w, "cannot open dataset"),
+  // Relative source files of a virtual dataset are found next to its file, wherever the
+  // reader's working folder is.
+  Handle dapl(check(H5Pcreate(H5P_DATASET_ACCESS), w, "property list"), H5Pclose);
+  check(H5Pset_virtual_prefix(dapl.id(), "${ORIGIN}"), w, "property list");
+  return Dataset(Handle(check(H5Dopen2(id(), rel.c_str(), dapl.id()), w, "cannot open dataset"),
                         H5Dclose),
                  w);
 }
@@ -597,6 +603,69 @@ Dataset Group::create_string_dataset(const std::string& rel, int64_t chunk_rows)
   return create_dataset(rel, t.id(), {0}, {-1}, {std::max<int64_t>(chunk_rows, 1)});
 }
 
+Dataset Group::create_virtual_dataset(const std::string& rel, hid_t file_type, const std::vector<int64_t>& dims,
+                                      const std::vector<VirtualSource>& sources) {
+  Where w = child(where_, child_path(rel));
+  w.writing = true;
+  if (dims.empty()) fail(w, "a virtual dataset needs at least one dimension");
+  Handle space = make_space(dims, {}, w);
+  Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), w, "property list"), H5Pclose);
+  for (const VirtualSource& src : sources) {
+    if (src.rows <= 0) continue;  // an empty source maps nothing (HDF5 rejects empty selections)
+    if (src.begin_row < 0 || src.begin_row + src.rows > dims[0])
+      fail(w, "source " + src.file + " rows [" + std::to_string(src.begin_row) + ", " +
+                  std::to_string(src.begin_row + src.rows) + ") outside the dataset");
+    std::vector<int64_t> src_dims = dims;
+    src_dims[0] = src.rows;
+    Handle src_space = make_space(src_dims, {}, w);
+    std::vector<hsize_t> start(dims.size(), 0), count(src_dims.begin(), src_dims.end());
+    start[0] = static_cast<hsize_t>(src.begin_row);
+    check(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), w,
+          "selection of " + src.file);
+    check(H5Pset_virtual(dcpl.id(), space.id(), src.file.c_str(), src.dataset.c_str(), src_space.id()), w,
+          "mapping of " + src.file);
+  }
+  check(H5Sselect_all(space.id()), w, "selection");
+  Handle lcpl = intermediate_lcpl(w);
+  hid_t d = H5Dcreate2(id(), rel.c_str(), file_type, space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT);
+  return Dataset(Handle(check(d, w, "cannot create virtual dataset"), H5Dclose), w);
+}
+
+bool Dataset::is_virtual() const {
+  Handle dcpl(check(H5Dget_create_plist(id()), where_, "cannot read its layout"), H5Pclose);
+  return H5Pget_layout(dcpl.id()) == H5D_VIRTUAL;
+}
+
+std::vector<VirtualSource> Dataset::virtual_sources() const {
+  std::vector<VirtualSource> out;
+  Handle dcpl(check(H5Dget_create_plist(id()), where_, "cannot read its layout"), H5Pclose);
+  if (H5Pget_layout(dcpl.id()) != H5D_VIRTUAL) return out;
+  size_t n = 0;
+  check(H5Pget_virtual_count(dcpl.id(), &n), where_, "cannot read its virtual mappings");
+  auto name = [&](ssize_t (*get)(hid_t, size_t, char*, size_t), size_t i) {
+    const ssize_t len = get(dcpl.id(), i, nullptr, 0);
+    if (len < 0) fail(where_, "cannot read virtual mapping " + std::to_string(i));
+    std::string s(static_cast<size_t>(len) + 1, '\0');
+    if (get(dcpl.id(), i, s.data(), s.size()) < 0) fail(where_, "cannot read virtual mapping " + std::to_string(i));
+    s.resize(static_cast<size_t>(len));
+    return s;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    VirtualSource src;
+    src.file = name(H5Pget_virtual_filename, i);
+    src.dataset = name(H5Pget_virtual_dsetname, i);
+    Handle vspace(check(H5Pget_virtual_vspace(dcpl.id(), i), where_, "virtual mapping"), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(vspace.id());
+    if (rank < 1) fail(where_, "virtual mapping " + std::to_string(i) + " has no rows");
+    std::vector<hsize_t> lo(static_cast<size_t>(rank)), hi(static_cast<size_t>(rank));
+    check(H5Sget_select_bounds(vspace.id(), lo.data(), hi.data()), where_, "virtual mapping bounds");
+    src.begin_row = static_cast<int64_t>(lo[0]);
+    src.rows = static_cast<int64_t>(hi[0] - lo[0] + 1);
+    out.push_back(src);
+  }
+  return out;
+}
+
 // ---- files ----
 
 File File::open_read(const std::string& path) {
@@ -632,9 +701,10 @@ File File::open_read(const std::string& path) {
 
 namespace {
 
-Handle writing_access(const Where& w) {
+Handle writing_access(const Where& w, Format format = Format::V18) {
   Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), w, "property list"), H5Pclose);
-  check(H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V18, H5F_LIBVER_V18), w, "property list");
+  const H5F_libver_t v = format == Format::V110 ? H5F_LIBVER_V110 : H5F_LIBVER_V18;
+  check(H5Pset_libver_bounds(fapl.id(), v, v), w, "property list");
   // SEMI: closing fails while objects are open, so close() never reports a file complete early.
   check(H5Pset_fclose_degree(fapl.id(), H5F_CLOSE_SEMI), w, "property list");
   return fapl;
@@ -642,9 +712,9 @@ Handle writing_access(const Where& w) {
 
 }  // namespace
 
-File File::create(const std::string& path) {
+File File::create(const std::string& path, Format format) {
   Where w{path, "", true};
-  Handle fapl = writing_access(w);
+  Handle fapl = writing_access(w, format);
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
   File file;
   file.handle_ = Handle(check(f, w, "cannot create the file"), H5Fclose);

@@ -59,6 +59,16 @@ std::string describe_type(hid_t type);
 
 enum class Strings { Fixed, Variable };
 
+// File format bounds: 1.8 is readable by every h5py; virtual datasets need 1.10.
+enum class Format { V18, V110 };
+
+// One source of a virtual dataset: rows [0, rows) of `dataset` in `file` (a path relative to the
+// virtual dataset's own file, or absolute) appear as rows [begin_row, begin_row + rows).
+struct VirtualSource {
+  std::string file, dataset;
+  int64_t begin_row = 0, rows = 0;
+};
+
 // A group or a dataset: something that carries attributes.
 class Object {
  public:
@@ -110,6 +120,10 @@ class Dataset : public Object {
   H5T_class_t type_class() const;
   size_t type_size() const;
   std::string type_name() const;
+  // A virtual dataset (HDF5 VDS) reads its rows from other files; HDF5 gives fill values for a
+  // source it cannot open, so readers check virtual_sources() first.
+  bool is_virtual() const;
+  std::vector<VirtualSource> virtual_sources() const;
 
   // The whole dataset, converted by HDF5 to `mem_type` (e.g. H5T_NATIVE_FLOAT).
   void read(hid_t mem_type, void* out) const;
@@ -145,6 +159,10 @@ class Group : public Object {
                          const std::vector<int64_t>& max_dims = {},
                          const std::vector<int64_t>& chunk = {}, size_t chunk_cache_bytes = 0);
   Dataset create_string_dataset(const std::string& rel, int64_t chunk_rows);  // 1-D, vlen UTF-8
+  // A virtual dataset of `dims` whose rows come from `sources` (each a whole source dataset of
+  // shape (rows, dims[1:])); rows no source covers read as zeros.
+  Dataset create_virtual_dataset(const std::string& rel, hid_t file_type, const std::vector<int64_t>& dims,
+                                 const std::vector<VirtualSource>& sources);
 
  private:
   std::string child_path(const std::string& rel) const;
@@ -155,8 +173,9 @@ class File {
   File() = default;
   // InputError naming the file when it is missing, not HDF5, truncated or otherwise damaged.
   static File open_read(const std::string& path);
-  // Truncates. Format bounds 1.8 (readable by every h5py; allows attributes over 64 KiB).
-  static File create(const std::string& path);
+  // Truncates. Format bounds 1.8 (readable by every h5py; allows attributes over 64 KiB), or
+  // 1.10 for a file holding a virtual dataset.
+  static File create(const std::string& path, Format format = Format::V18);
   // An existing file of ours, to add to (same bounds and checked close as create()).
   static File open_write(const std::string& path);
 

@@ -16,8 +16,10 @@ void Dropout::forward(const Tensor& x, Tensor& y, const Pass& pass) {
               " -> ", y.str());
   active_ = pass.mode == Mode::Train && rate_ > 0.f;
   pass_ = pass;
+  const int64_t row = x.ndim() > 0 && x.dim(0) > 0 ? x.numel() / x.dim(0) : 0;
+  offset_ = rng_offset() + static_cast<uint64_t>(pass.row_offset * row);
   if (active_) {
-    dropout(y, x, rate_, pass.seed, pass.step, rng_offset());
+    dropout(y, x, rate_, pass.seed, pass.step, offset_);
   } else {
     copy(y, x);
   }
@@ -26,7 +28,7 @@ void Dropout::forward(const Tensor& x, Tensor& y, const Pass& pass) {
 void Dropout::backward(const Tensor& dy, Tensor* dx) {
   if (!dx) return;
   if (active_) {
-    dropout(*dx, dy, rate_, pass_.seed, pass_.step, rng_offset());
+    dropout(*dx, dy, rate_, pass_.seed, pass_.step, offset_);
   } else {
     copy(*dx, dy);
   }

@@ -1,6 +1,8 @@
 // Dropout (Keras, inverted): in training y = x * 1/(1-rate) * [u >= rate] with u drawn from
 // Philox keyed by (Pass::seed, kRngDropout, Pass::step, element index + a per-layer offset), so
-// CPU and GPU drop the same elements and two dropout layers draw differently; the identity in
+// CPU and GPU drop the same elements and two dropout layers draw differently (the element index
+// counts from Pass::row_offset, so a data-parallel process draws its rows' part of the whole
+// batch's mask); the identity in
 // evaluation. Backward redraws the mask instead of storing it. Tested in
 // tests/layers/test_gradcheck.cpp, test_layers.cpp and test_layers_gpu.cpp.
 #pragma once
@@ -27,6 +29,7 @@ class Dropout : public Layer {
   float rate_;
   bool active_ = false;  // the last forward dropped (training, rate > 0)
   Pass pass_;
+  uint64_t offset_ = 0;  // element counter of the last forward's first value
 };
 
 }  // namespace vggtl

@@ -23,6 +23,9 @@ struct Pass {
   Mode mode = Mode::Eval;
   uint64_t seed = 0;
   uint32_t step = 0;
+  // Data-parallel training: rows of the global batch before this process's rows, so that a
+  // process's dropout draws are those of its rows in the whole batch (0 in one process).
+  int64_t row_offset = 0;
 };
 
 // Arithmetic of the frozen base's convolutions (spec: fp32 | tf32 | bf16; the head is fp32).

@@ -60,6 +60,8 @@ void TrainOptions::add_to(CLI::App& app) {
   app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
   add_decode_option(app, &decode);
   app.add_flag("--quiet", quiet, "Print only warnings, errors and the final result");
+  app.add_flag("--distributed-train", distributed_train,
+               "Under mpiexec: data-parallel head training (gradients averaged over the global batch)");
 }
 
 void add_decode_option(CLI::App& app, std::string* choice) {

@@ -50,6 +50,9 @@ struct TrainOptions {
   int workers = 0;
   std::string decode = "auto";  // JPEG decoding: auto, cpu or gpu (the hybrid stage)
   bool quiet = false;
+  // Under mpiexec: every rank trains on its part of each global batch (not a stored run
+  // setting: a run may be resumed with another process count).
+  bool distributed_train = false;
 
   // Defines every option on `app`, bound to the fields of *this.
   void add_to(CLI::App& app);

@@ -14,11 +14,14 @@
 
 #include "apps/common/app_main.h"
 #include "apps/common/checkpoint_writer.h"
+#include "apps/common/cluster.h"
+#include "apps/common/cluster_features.h"
 #include "apps/common/evaluate.h"
 #include "apps/common/interrupt.h"
 #include "apps/common/model_wiring.h"
 #include "apps/common/progress.h"
 #include "apps/common/report.h"
+#include "apps/common/shards.h"
 #include "apps/common/splits.h"
 #include "apps/common/trainer.h"
 #include "engine/allocator.h"
@@ -139,7 +142,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   // Data: every split listed before any work.
   Stopwatch clock;
-  const RunSplits splits = list_splits(resolve_splits(opt.data, opt.train, opt.valid, opt.test));
+  const RunSplits splits = list_splits_on_root(resolve_splits(opt.data, opt.train, opt.valid, opt.test));
   times.listing = clock.seconds();
   const std::vector<std::string>& classes = splits.train.classes;
   if (classes.size() < 2)
@@ -175,7 +178,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   // Run folder.
   const std::string out = opt.out.empty() ? "runs/" + timestamp() : opt.out;
-  {
+  if (cluster::is_root()) {  // under mpiexec the run folder is rank 0's alone
     std::error_code ec;
     fs::create_directories(out, ec);
     if (ec || !fs::is_directory(out)) throw InputError(out + ": cannot be the run folder (" + (ec ? ec.message() : "not a folder") + ")");
@@ -185,7 +188,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   // Device and precision, once the inputs are known to be usable.
   std::string device_note;
-  const Device device = select_device(opt.device, &device_note);
+  const Device device = device_for_rank(select_device(opt.device, &device_note));
   if (!device_note.empty()) log_info(device_note);
   const Precision precision = parse_precision(opt.precision);
   if (device.is_cpu() && precision != Precision::FP32 && given.count("precision"))
@@ -246,7 +249,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     }
     CheckpointMeta none;
     snapshot_to_host(&base, &none);
-    writer.stage(out + "/best.h5", std::move(base.layers));
+    if (cluster::is_root()) writer.stage(out + "/best.h5", std::move(base.layers));
   }
 
   // Images -> features (or a scan for bad files when the base runs every epoch).
@@ -261,8 +264,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     ImageLoader tl(splits.train.items, lo), vl(splits.valid.items, lo);
     log_info("Decoding: " + tl.decoder() + ", " + std::to_string(tl.workers()) + " worker threads");
     if (cache) {
-      train_cache = cache_features(*model, first_head, tl, &times, "features train");
-      valid_cache = cache_features(*model, first_head, vl, &times, "features valid");
+      train_cache = cache_features_on_ranks(*model, first_head, tl, &times, "features train", opt.distributed_train);
+      valid_cache = cache_features_on_ranks(*model, first_head, vl, &times, "features valid", opt.distributed_train);
       bad_train = train_cache.bad;
       bad_valid = valid_cache.bad;
     } else {
@@ -270,6 +273,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
       bad_valid = vl.scan();
     }
   }
+  // Under mpiexec the other ranks only help with the features, unless they train too.
+  if (!cluster::is_root() && !(opt.distributed_train && cluster::active())) return 0;
   report_bad_files(bad_train, &state.bad_files);
   report_bad_files(bad_valid, &state.bad_files);
   if (opt.on_bad_file == "fail" && splits.test) {  // every split is checked before training
@@ -374,9 +379,13 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   };
   HeadTrainer trainer(*model, first_head, *optimizer,
                       TrainConfig{opt.epochs, opt.batch_size, opt.steps_per_epoch, opt.validation_steps, opt.seed,
-                                  opt.shuffle == "on"},
+                                  opt.shuffle == "on", opt.distributed_train && cluster::active()},
                       cache ? TrainData{&train_cache, &valid_cache, nullptr, nullptr}
                             : TrainData{nullptr, nullptr, train_loader.get(), valid_loader.get()});
+  if (opt.distributed_train && cluster::active()) {
+    synchronise_batch_norms(*model);
+    if (!cluster::is_root()) return follow_training(trainer, start, interrupted);
+  }
   std::unique_ptr<ProgressBar> bar;
   clock.reset();
   const double checkpoints_before = times.checkpoints;

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "apps/common/cluster.h"
 #include "apps/common/progress.h"
+#include "apps/common/shards.h"
 #include "engine/timer.h"
 #include "io/shuffle.h"
 #include "kernels/gather_rows.h"
@@ -22,6 +24,64 @@ HeadTrainer::HeadTrainer(Model& model, int head_start, Optimizer& optimizer, con
       valid_loss_(model.device()) {
   VGGTL_CHECK((data.train_features != nullptr) != (data.train_images != nullptr),
               "train from features or from images, not both");
+  if (config_.distributed) {
+    if (!data_.train_features) throw InputError("--distributed-train needs the feature cache (--feature-cache auto)");
+    // Every process needs a row of every batch it steps on: BatchNorm needs rows to normalise.
+    const int64_t n = train_size(), batches = batches_per_epoch();
+    for (int64_t b = 0; b < batches; ++b)
+      if (std::min(n, (b + 1) * config_.batch_size) - b * config_.batch_size < cluster::size())
+        throw InputError("--distributed-train: batch " + std::to_string(b + 1) + " has fewer images than the " +
+                         std::to_string(cluster::size()) + " processes (choose a larger --batch-size or fewer "
+                         "processes)");
+  }
+}
+
+bool HeadTrainer::stop_requested(const std::function<bool()>& interrupted) {
+  double stop = interrupted() ? 1.0 : 0.0;
+  if (config_.distributed) cluster::allreduce_sum(&stop, 1);
+  return stop > 0;
+}
+
+XentSums HeadTrainer::train_totals() {
+  XentSums t = train_loss_.totals();
+  if (config_.distributed) {
+    double v[3] = {t.loss_sum, t.correct, static_cast<double>(t.count)};
+    cluster::allreduce_sum(v, 3);
+    t = XentSums{v[0], v[1], static_cast<int64_t>(v[2])};
+  }
+  return t;
+}
+
+void HeadTrainer::train_batch_distributed(const Tensor& order_device, int64_t begin, int64_t end) {
+  const FeatureCache& cache = *data_.train_features;
+  const ShardRange mine = shard_range(end - begin, cluster::rank(), cluster::size());
+  const int64_t n = mine.size();
+  std::vector<int64_t> dims = cache.features.shape().vec();
+  dims[0] = config_.batch_size;
+  if (!batch_features_.defined()) {
+    batch_features_ = Tensor::empty(Shape(dims), DType::F32, model_.device());
+    batch_labels_ = Tensor::empty({config_.batch_size}, DType::I32, model_.device());
+  }
+  Tensor x = batch_features_.slice(0, n), y = batch_labels_.slice(0, n);
+  const Tensor index = order_device.slice(begin + mine.begin, begin + mine.end);
+  gather_rows(x, cache.features, index);
+  gather_rows(y, cache.labels, index);
+  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(optimizer_.iterations()), mine.begin};
+  const Tensor logits = model_.forward(x, pass, head_start_);
+  train_loss_.forward(logits, &y, true);
+  // The loss is the mean over this process's n rows; the job's is over the global batch.
+  Tensor dlogits = to_device(train_loss_.dlogits(), Device::cpu());
+  synchronize(model_.device());
+  const float scale = static_cast<float>(n) / static_cast<float>(end - begin);
+  for (int64_t i = 0; i < dlogits.numel(); ++i) dlogits.data<float>()[i] *= scale;
+  model_.backward(to_device(dlogits, model_.device()));
+  Tensor& grads = model_.grad_arena();
+  Tensor host = to_device(grads, Device::cpu());
+  synchronize(model_.device());
+  cluster::allreduce_sum(host.data<float>(), static_cast<size_t>(host.numel()));
+  copy(grads, host);
+  synchronize(model_.device());
+  optimizer_.step();
 }
 
 int64_t HeadTrainer::train_size() const {
@@ -117,10 +177,13 @@ bool HeadTrainer::run(EpochPosition start, const std::function<void(const EpochR
           to_device(Tensor::wrap(order32.data(), {n}, DType::I32), model_.device());
       synchronize(model_.device());
       for (int64_t b = first_batch; b < batches; ++b) {
-        train_batch_features(order_device, b * config_.batch_size, std::min(n, (b + 1) * config_.batch_size));
+        if (config_.distributed)
+          train_batch_distributed(order_device, b * config_.batch_size, std::min(n, (b + 1) * config_.batch_size));
+        else
+          train_batch_features(order_device, b * config_.batch_size, std::min(n, (b + 1) * config_.batch_size));
         if (on_batch) on_batch(b + 1, batches);
-        if (interrupted() && b + 1 < batches) {
-          XentSums sums = train_loss_.totals();
+        if (stop_requested(interrupted) && b + 1 < batches) {
+          XentSums sums = train_totals();
           *stopped_at = EpochPosition{epoch, b + 1,
                                       XentSums{earlier.loss_sum + sums.loss_sum, earlier.correct + sums.correct,
                                                earlier.count + sums.count},
@@ -148,7 +211,7 @@ bool HeadTrainer::run(EpochPosition start, const std::function<void(const EpochR
         }
       }
     }
-    const XentSums sums = train_loss_.totals();
+    const XentSums sums = train_totals();
     const XentSums total{earlier.loss_sum + sums.loss_sum, earlier.correct + sums.correct, earlier.count + sums.count};
     const XentSums val = validate();
     EpochRecord r;
@@ -159,7 +222,7 @@ bool HeadTrainer::run(EpochPosition start, const std::function<void(const EpochR
     r.val_accuracy = val.accuracy();
     r.seconds = earlier_seconds + clock.seconds();
     on_epoch(r);
-    if (epoch < config_.epochs && interrupted()) {
+    if (epoch < config_.epochs && stop_requested(interrupted)) {
       *stopped_at = EpochPosition{epoch + 1, 0, XentSums{}, 0};
       return false;
     }

@@ -23,6 +23,10 @@ struct TrainConfig {
   int64_t validation_steps = -1;  // -1: the whole validation split
   uint64_t seed = 0;
   bool shuffle = true;
+  // Data parallel over the processes of an mpiexec job (apps/common/cluster.h): each trains on
+  // its contiguous part of every global batch, BatchNorm statistics and gradients are summed
+  // over all, every process holds the whole feature cache and validates alone.
+  bool distributed = false;
 };
 
 // Where an epoch stands: enough to continue it exactly after an interruption.
@@ -59,6 +63,13 @@ class HeadTrainer {
 
  private:
   void train_batch_features(const Tensor& order_device, int64_t begin, int64_t end);
+  // Data parallel: this process's rows of [begin, end), the loss gradient scaled to the global
+  // batch, and the gradients summed over the processes.
+  void train_batch_distributed(const Tensor& order_device, int64_t begin, int64_t end);
+  // interrupted(), agreed by every process when distributed (any one stops them all).
+  bool stop_requested(const std::function<bool()>& interrupted);
+  // This process's training sums, or every process's when distributed.
+  XentSums train_totals();
   void train_batch_images(const Batch& batch);
 
   Model& model_;

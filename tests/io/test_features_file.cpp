@@ -198,3 +198,75 @@ TEST(FeaturesFileGpu, AppendsDeviceTensors) {
   Tensor got = FeaturesReader(path).read_all();
   EXPECT_EQ(std::memcmp(got.raw(), rows.features.raw(), rows.features.nbytes()), 0);
 }
+
+// A virtual features file over three source files (one empty) reads as their concatenation,
+// from its own folder wherever that moves; a missing source or one from another listing is
+// an error naming it, never rows of zeros.
+TEST(FeaturesFile, VirtualFileReadsItsSourcesAndNamesAMissingOrStaleOne) {
+  const std::string dir = temp_dir("features_file_virtual");
+  const Shape s{2, 3, 5};
+  const Rows all = make_rows(11, s, 2);
+  FeaturesHeader h;
+  h.feature_shape = s;
+  h.class_names = {"chat", "dog"};
+  h.attributes["list_sha256"] = "abc";
+  const int64_t cuts[4] = {0, 4, 4, 11};  // the second source is empty
+  std::vector<std::string> names;
+  for (int k = 0; k < 3; ++k) {
+    names.push_back("part" + std::to_string(k) + ".h5");
+    FeaturesWriter w(dir + "/" + names.back(), h, 3);
+    const int64_t b = cuts[k], e = cuts[k + 1];
+    w.append(all.features.slice(b, e), std::vector<int32_t>(all.labels.begin() + b, all.labels.begin() + e),
+             std::vector<std::string>(all.paths.begin() + b, all.paths.begin() + e));
+    w.commit();
+  }
+  write_virtual_features(dir + "/joined.h5", h, names);
+  {
+    FeaturesReader r(dir + "/joined.h5");
+    ASSERT_EQ(r.rows(), 11);
+    EXPECT_EQ(r.labels(), all.labels);
+    EXPECT_EQ(r.paths(), all.paths);
+    EXPECT_EQ(r.header().attributes.at("list_sha256"), "abc");
+    const Tensor x = r.read_all();
+    EXPECT_EQ(std::memcmp(x.raw(), all.features.raw(), all.features.nbytes()), 0);
+    const Tensor mid = r.read(3, 5);  // rows 3..7 span the first and third sources
+    EXPECT_EQ(std::memcmp(mid.raw(), all.features.slice(3, 8).raw(), mid.nbytes()), 0);
+  }
+  // The folder moves: the relative source names move with it.
+  const std::string moved = dir + "_moved";
+  fs::remove_all(moved);
+  fs::rename(dir, moved);
+  EXPECT_EQ(FeaturesReader(moved + "/joined.h5").rows(), 11);
+
+  fs::rename(moved + "/part2.h5", moved + "/part2.bak");
+  try {
+    FeaturesReader r(moved + "/joined.h5");
+    ADD_FAILURE() << "a missing source was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("part2.h5 is missing"), std::string::npos) << e.what();
+  }
+  // A source of the right shape but another listing.
+  FeaturesHeader other = h;
+  other.attributes["list_sha256"] = "def";
+  {
+    FeaturesWriter w(moved + "/part2.h5", other, 3);
+    w.append(all.features.slice(4, 11), std::vector<int32_t>(all.labels.begin() + 4, all.labels.end()),
+             std::vector<std::string>(all.paths.begin() + 4, all.paths.end()));
+    w.commit();
+  }
+  try {
+    FeaturesReader r(moved + "/joined.h5");
+    ADD_FAILURE() << "a stale source was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("part2.h5 was extracted from another listing"), std::string::npos)
+        << e.what();
+  }
+  // Joining refuses it too, naming it.
+  try {
+    write_virtual_features(moved + "/again.h5", h, names);
+    ADD_FAILURE() << "a stale source was joined";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("part2.h5"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(moved + "/again.h5"));
+}

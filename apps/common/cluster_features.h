@@ -1,0 +1,28 @@
+// The feature cache of a split made by every rank of a job: each computes its contiguous shard
+// (apps/common/shards.h) and rank 0 receives the whole cache, rows in listing order, as
+// cache_features gives in one process; the other ranks get an empty cache. Tested across
+// processes by tests/apps/test_mpi_app.cpp.
+#pragma once
+
+#include <string>
+
+#include "apps/common/features.h"
+#include "apps/common/trainer.h"
+
+namespace vggtl {
+
+// One process: cache_features(model, head_start, loader, ...). Several: a loader over this
+// rank's shard of loader.items() with loader.options(); `loader` itself is left unused.
+// `everywhere`: every rank gets the whole cache (data-parallel training), not only rank 0.
+FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& loader, StageTimes* times,
+                                     const std::string& progress_label, bool everywhere = false);
+
+// Data-parallel training: every BatchNormalization of `model` sums its batch statistics over
+// the ranks of the job.
+void synchronise_batch_norms(Model& model);
+
+// A rank other than 0 in data-parallel training: the same steps as rank 0, without its
+// checkpoints and reports. Returns the exit status (0; rank 0 reports an interruption).
+int follow_training(HeadTrainer& trainer, const EpochPosition& start, const std::function<bool()>& interrupted);
+
+}  // namespace vggtl
