@@ -59,6 +59,7 @@ void TrainOptions::add_to(CLI::App& app) {
       ->check(CLI::IsMember({"skip", "fail"}));
   app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
   add_decode_option(app, &decode);
+  add_augment_option(app, &augment);
   app.add_flag("--quiet", quiet, "Print only warnings, errors and the final result");
   app.add_flag("--distributed-train", distributed_train,
                "Under mpiexec: data-parallel head training (gradients averaged over the global batch)");
@@ -196,6 +197,7 @@ void TrainOptions::validate() const {
         std::to_string(image_size));
   if (workers < 0) bad("--workers must be 0 (every core) or more");
   if (!weights_sha256.empty() && weights_sha256.size() != 64) bad("--weights-sha256 takes 64 hex digits");
+  parse_augment_spec(augment);  // InputError naming the bad part
 }
 
 nlohmann::json TrainOptions::to_json() const {
@@ -217,6 +219,7 @@ nlohmann::json TrainOptions::to_json() const {
                         {"precision", precision},
                         {"feature_cache", feature_cache},
                         {"on_bad_file", on_bad_file},
+                        {"augment", parse_augment_spec(augment).str()},
                         {"data", data},
                         {"train", train},
                         {"valid", valid},
@@ -247,6 +250,7 @@ void TrainOptions::from_json(const nlohmann::json& j) {
   get("precision", precision);
   get("feature_cache", feature_cache);
   get("on_bad_file", on_bad_file);
+  get("augment", augment);
   get("data", data);
   get("train", train);
   get("valid", valid);
@@ -259,7 +263,7 @@ const std::vector<std::string>& TrainOptions::resumable_keys() {
   static const std::vector<std::string> keys = {
       "batch_size", "lr", "optimizer", "momentum", "hidden", "dropout", "monitor", "steps_per_epoch",
       "validation_steps", "seed", "shuffle", "image_size", "interpolation", "preprocessing", "precision",
-      "feature_cache", "on_bad_file", "data", "train", "valid", "test", "weights", "init"};
+      "feature_cache", "on_bad_file", "augment", "data", "train", "valid", "test", "weights", "init"};
   return keys;
 }
 

@@ -49,6 +49,7 @@ struct TrainOptions {
   std::string on_bad_file = "skip";
   int workers = 0;
   std::string decode = "auto";  // JPEG decoding: auto, cpu or gpu (the hybrid stage)
+  std::string augment = "none";  // --augment spec (parse_augment_spec)
   bool quiet = false;
   // Under mpiexec: every rank trains on its part of each global batch (not a stored run
   // setting: a run may be resumed with another process count).

@@ -255,7 +255,18 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   // Images -> features (or a scan for bad files when the base runs every epoch).
   const LoaderOptions lo = loader_options(opt.image_size, opt.interpolation, opt.preprocessing,
                                           opt.batch_size, opt.workers, opt.decode, device);
-  const bool cache = opt.feature_cache == "auto";
+  // Augmented training images change every epoch: the base runs on every training batch, and the
+  // training loader keeps raw RGB rows for the augmentation, which applies the preprocessing.
+  const AugmentSpec augment = parse_augment_spec(opt.augment);
+  const bool cache = opt.feature_cache == "auto" && !augment.any();
+  if (augment.any())
+    log_info("Augmentation: " + augment.str() + "; the images change every epoch, so the frozen base runs on " +
+             "every batch (no feature cache)");
+  LoaderOptions train_lo = lo;
+  if (augment.any()) {
+    train_lo.transform = PixelTransform::None;
+    train_lo.dtype = DType::F32;
+  }
   RunState state;
   std::vector<BadFile> bad_train, bad_valid;
   FeatureCache train_cache, valid_cache;
@@ -290,7 +301,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   if (train_items.empty()) throw InputError(splits.train.root + ": no training image could be decoded");
   if (valid_items.empty()) throw InputError(splits.valid.root + ": no validation image could be decoded");
   if (!cache) {
-    train_loader = std::make_unique<ImageLoader>(train_items, lo);
+    train_loader = std::make_unique<ImageLoader>(train_items, train_lo);
     valid_loader = std::make_unique<ImageLoader>(valid_items, lo);
   }
 
@@ -379,7 +390,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   };
   HeadTrainer trainer(*model, first_head, *optimizer,
                       TrainConfig{opt.epochs, opt.batch_size, opt.steps_per_epoch, opt.validation_steps, opt.seed,
-                                  opt.shuffle == "on", opt.distributed_train && cluster::active()},
+                                  opt.shuffle == "on", opt.distributed_train && cluster::active(), augment,
+                                  lo.transform},
                       cache ? TrainData{&train_cache, &valid_cache, nullptr, nullptr}
                             : TrainData{nullptr, nullptr, train_loader.get(), valid_loader.get()});
   if (opt.distributed_train && cluster::active()) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "apps/common/augment_input.h"
 #include "apps/common/cluster.h"
 #include "apps/common/progress.h"
 #include "apps/common/shards.h"
@@ -114,9 +115,12 @@ void HeadTrainer::train_batch_features(const Tensor& order_device, int64_t begin
   optimizer_.step();
 }
 
-void HeadTrainer::train_batch_images(const Batch& batch) {
+void HeadTrainer::train_batch_images(const Batch& batch, int epoch) {
   if (batch.good() == 0) return;
-  Tensor x = batch_input(batch, model_.device());
+  Tensor x = config_.augment.any()
+                 ? augmented_batch_input(batch, model_.device(), DType::F32, config_.augment, config_.seed,
+                                         static_cast<uint32_t>(epoch - 1), config_.augment_transform)
+                 : batch_input(batch, model_.device());
   std::vector<int32_t> labels = good_labels(batch);
   Tensor y = to_device(Tensor::wrap(labels.data(), {static_cast<int64_t>(labels.size())}, DType::I32),
                        model_.device());
@@ -198,7 +202,7 @@ bool HeadTrainer::run(EpochPosition start, const std::function<void(const EpochR
       loader.start_epoch(std::move(rest), batches - first_batch);
       int64_t b = first_batch;
       while (const Batch* batch = loader.next()) {
-        train_batch_images(*batch);
+        train_batch_images(*batch, epoch);
         ++b;
         if (on_batch) on_batch(b, batches);
         if (interrupted() && b < batches) {

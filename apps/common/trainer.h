@@ -11,6 +11,7 @@
 
 #include "apps/common/features.h"
 #include "apps/common/report.h"
+#include "kernels/augment.h"
 #include "layers/loss.h"
 #include "layers/optimizer.h"
 
@@ -27,6 +28,10 @@ struct TrainConfig {
   // its contiguous part of every global batch, BatchNorm statistics and gradients are summed
   // over all, every process holds the whole feature cache and validates alone.
   bool distributed = false;
+  // Training images go through this augmentation (when any() is set; image loaders only, whose
+  // training rows are then raw RGB, PixelTransform::None), then get augment_transform.
+  AugmentSpec augment;
+  PixelTransform augment_transform = PixelTransform::Caffe;
 };
 
 // Where an epoch stands: enough to continue it exactly after an interruption.
@@ -70,7 +75,7 @@ class HeadTrainer {
   bool stop_requested(const std::function<bool()>& interrupted);
   // This process's training sums, or every process's when distributed.
   XentSums train_totals();
-  void train_batch_images(const Batch& batch);
+  void train_batch_images(const Batch& batch, int epoch);
 
   Model& model_;
   int head_start_;

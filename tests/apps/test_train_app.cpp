@@ -344,6 +344,37 @@ TEST_F(TrainApp, BadFilesAreSkippedAndListedOrStopTheRun) {
   EXPECT_FALSE(fs::exists(out("bad_test_fail") + "/last.h5"));
 }
 
+TEST_F(TrainApp, AugmentedRunResumesOnTheSameImagesAndDiffersFromPlain) {
+  auto args = [&](const std::string& run) {
+    std::vector<std::string> a = train_args(run, 3);
+    a.insert(a.end(), {"--augment", "hflip,shift=0.1,zoom=0.2,rotate=15,brightness=0.8:1.2"});
+    return a;
+  };
+  RunResult straight = run_tool(args(out("augment_straight")));
+  ASSERT_EQ(straight.status, 0) << straight.err;
+  EXPECT_NE(straight.err.find("no feature cache"), std::string::npos) << straight.err;
+  // Interrupted mid-epoch 2 and resumed: the same draws, so the same history bit for bit.
+  RunResult first = run_tool(args(out("augment_resumed")), {"VGGTL_INTERRUPT_AFTER_STEPS=4"});
+  ASSERT_EQ(first.status, 130) << first.err;
+  std::vector<std::string> again = args(out("augment_resumed"));
+  again.push_back("--resume");
+  RunResult second = run_tool(again);
+  ASSERT_EQ(second.status, 0) << second.err;
+  EXPECT_EQ(history(out("augment_resumed")), history(out("augment_straight")));
+  // The augmentation is really applied: the training loss differs from the plain run's.
+  const auto plain = history(reference()), augmented = history(out("augment_straight"));
+  ASSERT_FALSE(plain.empty());
+  ASSERT_FALSE(augmented.empty());
+  EXPECT_NE(plain[0][1], augmented[0][1]) << "epoch 1 loss identical with and without --augment";
+  // --resume with another augmentation is refused.
+  std::vector<std::string> other = args(out("augment_resumed"));
+  other[other.size() - 1] = "hflip";
+  other.push_back("--resume");
+  RunResult refused = run_tool(other);
+  EXPECT_EQ(refused.status, 2) << refused.err;
+  EXPECT_NE(refused.err.find("--augment"), std::string::npos) << refused.err;
+}
+
 TEST_F(TrainApp, ErrorPathsExitWithTwoAndOneLine) {
   auto expect_usage_error = [&](std::vector<std::string> args, const std::string& needle,
                                 const std::vector<std::string>& env = {}) {
@@ -355,6 +386,9 @@ TEST_F(TrainApp, ErrorPathsExitWithTwoAndOneLine) {
   std::vector<std::string> a = train_args(out("err"));
   a[2] = out("no_such_folder");
   expect_usage_error(a, "no_such_folder");
+  std::vector<std::string> bad_augment = train_args(out("err_augment"));
+  bad_augment.insert(bad_augment.end(), {"--augment", "hflip,twirl=3"});
+  expect_usage_error(bad_augment, "--augment: unknown transform 'twirl'");
 
   const std::string mismatch = out("mismatch");
   fs::create_directories(mismatch);
