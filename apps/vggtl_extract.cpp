@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    const ShardRange range = shard_range(static_cast<int64_t>(split.items.size()), shard_id, num_shards);
+    const ShardRange range = shard_range(static_cast<int64_t>(split.items.size()), shard_id, num_shards, s.batch_size);
     const std::string list = listing_sha256(split);
     const std::string file = shard_path(out, shard_id, num_shards);
     const std::string name = "shard " + std::to_string(shard_id) + " of " + std::to_string(num_shards);
@@ -183,6 +183,7 @@ int main(int argc, char** argv) {
       header.attributes["shards"] = std::to_string(num_shards);
       header.attributes["shard_begin"] = std::to_string(range.begin);
       header.attributes["shard_items"] = std::to_string(range.size());
+      header.attributes["shard_align"] = std::to_string(s.batch_size);
       const std::vector<BadFile> bad = extract(s, device, split, items, header, file, "extract " + name, &rows);
       summary(file, rows, header.feature_shape, bad.size());
     }

@@ -99,7 +99,8 @@ FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& 
                                      const std::string& progress_label, bool everywhere) {
   if (!cluster::active()) return cache_features(model, head_start, loader, times, progress_label);
   const std::vector<DataItem>& all = loader.items();
-  const ShardRange r = shard_range(static_cast<int64_t>(all.size()), cluster::rank(), cluster::size());
+  const ShardRange r = shard_range(static_cast<int64_t>(all.size()), cluster::rank(), cluster::size(),
+                                   loader.options().batch_size);
   FeatureCache mine;
   {
     ImageLoader shard(std::vector<DataItem>(all.begin() + r.begin, all.begin() + r.end), loader.options());

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "apps/common/cluster.h"
@@ -15,12 +16,13 @@ namespace vggtl {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-ShardRange shard_range(int64_t items, int shard, int shards) {
-  VGGTL_CHECK(items >= 0 && shards >= 1 && shard >= 0 && shard < shards, "shard ", shard, " of ", shards,
-              " over ", items, " items");
-  // In 128 bits: items * shards could overflow 64 for absurd inputs only, but cost nothing.
+ShardRange shard_range(int64_t items, int shard, int shards, int64_t align) {
+  VGGTL_CHECK(items >= 0 && shards >= 1 && shard >= 0 && shard < shards && align >= 1, "shard ", shard, " of ",
+              shards, " over ", items, " items in units of ", align);
+  const int64_t units = items / align + (items % align != 0);
+  // In 128 bits: units * shards could overflow 64 for absurd inputs only, but cost nothing.
   const auto at = [&](int k) {
-    return static_cast<int64_t>(static_cast<__int128>(items) * k / shards);
+    return std::min(items, static_cast<int64_t>(static_cast<__int128>(units) * k / shards) * align);
   };
   return ShardRange{at(shard), at(shard + 1)};
 }
@@ -135,9 +137,18 @@ int64_t merge_feature_shards(const std::string& out, const SplitListing& listing
   std::vector<std::string> names;
   std::map<std::string, std::string> settings, attributes;
   Shape shape;
+  // The shards' unit (the extraction's batch size), as shard 0 recorded it.
+  int64_t align = 1;
+  try {
+    const std::string& a = FeaturesReader(shard_path(out, 0, shards)).header().attributes.at("shard_align");
+    align = std::max<int64_t>(1, std::atoll(a.c_str()));
+  } catch (const std::exception&) {
+    // missing or unreadable: shard_problem below says which
+  }
   for (int k = 0; k < shards; ++k) {
     const std::string file = shard_path(out, k, shards);
-    const std::string problem = shard_problem(file, list, k, shards, shard_range(n, k, shards).size(), settings);
+    const std::string problem =
+        shard_problem(file, list, k, shards, shard_range(n, k, shards, align).size(), settings);
     if (!problem.empty())
       throw InputError(file + ": shard " + std::to_string(k) + " of " + std::to_string(shards) + " is " + problem +
                        " (extract it with --shard-id " + std::to_string(k) + " --num-shards " +
@@ -153,7 +164,7 @@ int64_t merge_feature_shards(const std::string& out, const SplitListing& listing
   FeaturesHeader header;
   header.feature_shape = shape;
   header.class_names = listing.classes;
-  for (const char* key : {"shard", "shard_items", "shard_skipped", "shard_begin"}) attributes.erase(key);
+  for (const char* key : {"shard", "shard_items", "shard_skipped", "shard_begin", "shard_align"}) attributes.erase(key);
   attributes["shards"] = std::to_string(shards);
   attributes["list_sha256"] = list;
   header.attributes = attributes;

@@ -21,8 +21,12 @@ struct ShardRange {
   int64_t size() const { return end - begin; }
 };
 
-// Shard `shard` of `shards` over `items` items: [floor(k n / s), floor((k + 1) n / s)).
-ShardRange shard_range(int64_t items, int shard, int shards);
+// Shard `shard` of `shards` over `items` items, in whole units of `align` items (the last unit
+// may be short): units [floor(k u / s), floor((k + 1) u / s)) of the u units. Aligned to the batch
+// size, every shard's batches are the single process's batches: on CPUs where oneDNN runs
+// Winograd, a convolution's rounding depends on how many images it is given, so features are
+// bit-identical to one process's only when the batches are.
+ShardRange shard_range(int64_t items, int shard, int shards, int64_t align = 1);
 
 // SHA-256 of what a listing says (classes, then relative path, size and label of every item),
 // independent of where the split folder is: a shard made from another listing is stale.

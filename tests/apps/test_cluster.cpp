@@ -39,6 +39,29 @@ TEST(ShardRange, CoversTheListingInOrderWithoutPaddingOrOverlap) {
   EXPECT_THROW(shard_range(5, 0, 0), Error);
 }
 
+// Aligned to a batch size, shards start on batch boundaries (so each shard's batches are one
+// process's), still cover everything in order, and differ by at most one unit.
+TEST(ShardRange, AlignedShardsStartOnUnitBoundaries) {
+  for (int64_t align : {1, 3, 7, 30})
+    for (int64_t items = 0; items <= 100; items += 7)
+      for (int shards = 1; shards <= 5; ++shards) {
+        int64_t next = 0, smallest = items, largest = 0;
+        for (int k = 0; k < shards; ++k) {
+          const ShardRange r = shard_range(items, k, shards, align);
+          EXPECT_EQ(r.begin, next) << items << " items, shard " << k << " of " << shards << ", unit " << align;
+          EXPECT_TRUE(r.begin % align == 0 || r.begin == items) << r.begin << " not on a unit of " << align;
+          smallest = std::min(smallest, r.size());
+          largest = std::max(largest, r.size());
+          next = r.end;
+        }
+        EXPECT_EQ(next, items);
+        EXPECT_LE(largest - smallest, align) << items << " items, " << shards << " shards, unit " << align;
+      }
+  EXPECT_EQ(shard_range(61, 0, 2, 30).size(), 30);  // 3 units (the last of 1 item): 1 + 2
+  EXPECT_EQ(shard_range(61, 1, 2, 30).size(), 31);
+  EXPECT_THROW(shard_range(5, 0, 1, 0), Error);
+}
+
 SplitListing small_listing() {
   SplitListing s;
   s.root = "/data/train";

@@ -460,13 +460,15 @@ TEST_F(TrainApp, ExtractWritesTheFeaturesFile) {
   EXPECT_EQ(reader.paths()[11], "vertical/5.png");
   EXPECT_EQ(reader.labels()[0], 0);
   EXPECT_EQ(reader.labels()[11], 1);
-  // Other batch sizes, same features (per-image convolutions; rounding may differ: 1e-5 of RMS).
+  // Other batch sizes, same features up to rounding: where oneDNN runs Winograd (AVX-512 CPUs)
+  // its rounding depends on the images per call (up to 1.3e-5 of the RMS against the exact
+  // convolution, tests/kernels/test_conv2d.cpp); the bound is 5e-5 of the RMS.
   RunResult again = run_tool({"vggtl_extract", "--weights", "none", "--data", data() + "/valid", "--out",
                               out("features_b7.h5"), "--image-size", "64", "--batch-size", "7", "--device", "cpu"});
   ASSERT_EQ(again.status, 0) << again.err;
   const Tensor a = reader.read_all(), b = FeaturesReader(out("features_b7.h5")).read_all();
   const test::Comparison c = test::compare(b.data<float>(), a.data<float>(), a.numel());
-  EXPECT_TRUE(test::within_rms(c, a.numel(), 1e-5));
+  EXPECT_TRUE(test::within_rms(c, a.numel(), 5e-5));
   EXPECT_GT(c.expected_norm, 0.0);
 }
 

@@ -175,8 +175,11 @@ TEST(Conv2d, OnednnFollowsWeightChangesAndShapes) {
 // channel counts, awkward image sizes, several images per call (in groups through blocked
 // copies: one group, and with a small group bound groups of 2 and a tail of 1), with and without
 // ReLU. Its transforms add rounding: measured max error 0.5-3.6e-6 of the output RMS on
-// VGG16's layer shapes, the same range as direct convolution; the bound is the direct one.
+// VGG16's layer shapes with oneDNN's F(2x2,3x3) on an Intel AVX-512 host, but up to 1.3e-5 at
+// 28x28x128 on an AMD Zen 4 host, where oneDNN picks F(4x4,3x3) (larger transforms, more
+// rounding); the bound, 5e-5 of the RMS, is 4x that.
 TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
+  constexpr double kWinogradRms = 5e-5;
   {
     Conv2dOnednn probe(32, 32, false, CpuConvAlgo::Winograd);
     const Case cs = random_case({1, 8, 8, 32, 32}, 500);
@@ -200,7 +203,7 @@ TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
             const bool winograd = algo == CpuConvAlgo::Winograd || hw >= 14;
             EXPECT_EQ(conv.implementation().find("wino") != std::string::npos, winograd)
                 << hw << "x" << hw << ": " << conv.implementation();
-            EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, 1e-5))
+            EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, kWinogradRms))
                 << n << "x" << hw << "x" << hw << "x" << c << " -> " << k << " relu=" << relu << " "
                 << conv.implementation();
           }
@@ -214,8 +217,9 @@ TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
     Conv2dOnednn grouped(64, 64, true, CpuConvAlgo::Winograd), whole(64, 64, true, CpuConvAlgo::Winograd);
     grouped.set_winograd_group_bytes(100 << 10);
     const std::vector<float> got = onednn(grouped, cs), one_group = onednn(whole, cs);
-    EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, 1e-5)) << "groups of 2";
-    EXPECT_TRUE(test::within_rms(test::compare(one_group.data(), want.data(), count), count, 1e-5)) << "one group";
+    EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, kWinogradRms)) << "groups of 2";
+    EXPECT_TRUE(test::within_rms(test::compare(one_group.data(), want.data(), count), count, kWinogradRms))
+        << "one group";
   }
   // Auto keeps direct convolution below 16 input channels (the RGB input layer).
   Conv2dOnednn rgb(3, 32, true);
