@@ -17,7 +17,7 @@
 #include "apps/common/train_options.h"
 #include "engine/log.h"
 #include "engine/timer.h"
-#include "io/features_file.h"
+#include "io/hdf5/features_file.h"
 #include "io/sha256.h"
 #include "layers/vgg16.h"
 #include "vggtl/build_info.h"

@@ -24,10 +24,10 @@
 #include "bench_harness.h"
 #include "engine/error.h"
 #include "engine/timer.h"
-#include "io/dataset.h"
-#include "io/gpu_row_stage.h"
-#include "io/image_loader.h"
-#include "io/shuffle.h"
+#include "io/loader/dataset.h"
+#include "io/loader/gpu_row_stage.h"
+#include "io/loader/image_loader.h"
+#include "io/loader/shuffle.h"
 
 using namespace vggtl;
 namespace fs = std::filesystem;

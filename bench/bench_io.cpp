@@ -10,9 +10,9 @@
 
 #include "bench_harness.h"
 #include "engine/tensor.h"
-#include "io/checkpoint.h"
-#include "io/features_file.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/checkpoint.h"
+#include "io/hdf5/features_file.h"
+#include "io/hdf5/keras_weights.h"
 #include "io/sha256.h"
 
 using namespace vggtl;

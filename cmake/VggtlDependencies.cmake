@@ -3,7 +3,7 @@ set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
 find_package(PNG REQUIRED)
 find_package(ZLIB REQUIRED)
-find_package(TIFF REQUIRED)  # TIFF decoding (io/decode_tiff.cpp)
+find_package(TIFF REQUIRED)  # TIFF decoding (io/image/decode_tiff.cpp)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 
 # HDF5 C library. The serial flavour is what Debian installs by default.

@@ -1,5 +1,6 @@
 # Helpers that turn folders into targets, so that adding a file never needs a CMake edit.
-#   vggtl_add_library(name dir): every dir/*.cpp (and dir/*.cu, dir/*_cuda.cpp with CUDA).
+#   vggtl_add_library(name dir...): every dir/*.cpp (and dir/*.cu, dir/*_cuda.cpp with CUDA) of
+#   each folder given (a library whose files are grouped in sub-folders names each of them).
 #   vggtl_add_test(source libs...): one GoogleTest binary per tests/**/test_*.cpp; suites whose
 #   name contains "Gpu" get the CTest label gpu, all others the label cpu.
 
@@ -21,8 +22,12 @@ function(vggtl_sources out dir)
   set(${out} ${_all} PARENT_SCOPE)
 endfunction()
 
-function(vggtl_add_library name dir)
-  vggtl_sources(_src ${dir})
+function(vggtl_add_library name)
+  set(_src)
+  foreach(dir ${ARGN})
+    vggtl_sources(_dir_src ${dir})
+    list(APPEND _src ${_dir_src})
+  endforeach()
   add_library(${name} STATIC ${_src} ${PROJECT_SOURCE_DIR}/cmake/empty.cpp)
   target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${VGGTL_WARNINGS}>)
   if(VGGTL_HAVE_CUDA)

@@ -6,7 +6,7 @@
 
 #include "engine/error.h"
 #include "fuzz_common.h"
-#include "io/checkpoint.h"
+#include "io/hdf5/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = vggtl::fuzz::write_scratch_file("checkpoint.h5", data, size);

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "io/hdf5_precheck.h"
+#include "io/hdf5/hdf5_precheck.h"
 
 namespace vggtl::fuzz {
 

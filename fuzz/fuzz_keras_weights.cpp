@@ -6,7 +6,7 @@
 
 #include "engine/error.h"
 #include "fuzz_common.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/keras_weights.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = vggtl::fuzz::write_scratch_file("weights.h5", data, size);

@@ -29,6 +29,6 @@ const char* __lsan_default_options() { return "print_suppressions=0"; }
 // or loop while loading the collection (H5HG__protect: hang). The harnesses read each input in
 // a child process first and skip it when the child dies or hangs inside libhdf5
 // (fuzz_common.h: read_survives_in_child); the apps contain the same bugs the same way
-// (io/hdf5_precheck.h).
+// (io/hdf5/hdf5_precheck.h).
 
 }  // extern "C"

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "io/checkpoint.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/checkpoint.h"
+#include "io/hdf5/keras_weights.h"
 #include "support/image_writer.h"
 #include "support/keras_files.h"
 

@@ -1,7 +1,7 @@
 // Keras Conv2D(filters, (3,3), padding='same', activation='relu'): x (N,H,W,C) -> y (N,H,W,K),
 // NHWC. Params "kernel" (3,3,C,K) and "bias" (K), f32 (f64 on the CPU for gradient checks), Keras
 // layout. Backward for fine-tuning (f32 or f64 activations; the GPU backward runs fp32 whatever the
-// forward precision). Tested by tests/layers/test_vgg16.cpp and test_conv_backward.cpp (the
+// forward precision). Tested by tests/layers/test_vgg16.cpp and test_finetune.cpp (the
 // kernels by test_conv2d.cpp and test_conv2d_backward.cpp).
 #pragma once
 

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "io/hdf5_precheck.h"
+#include "io/hdf5/hdf5_precheck.h"
 
 namespace CLI {
 class App;
@@ -21,7 +21,7 @@ int parse_command_line(CLI::App& app, int argc, char** argv);
 
 int run_app(const char* name, const std::function<int()>& body);
 // Reads each untrusted HDF5 file the command will open in a child process first
-// (io/hdf5_precheck.h), so that a file that crashes or hangs libhdf5 ends the command with one
+// (io/hdf5/hdf5_precheck.h), so that a file that crashes or hangs libhdf5 ends the command with one
 // line naming it. Empty paths, "none" and missing files are skipped (the readers report those).
 // Call it right after the command line is parsed: fork is safe only before the first thread,
 // OpenMP region or CUDA call, and it checks that.

@@ -8,7 +8,7 @@
 
 #include "engine/device.h"
 #include "engine/dtype.h"
-#include "io/image_loader.h"
+#include "io/loader/image_loader.h"
 #include "kernels/augment.h"
 
 namespace vggtl {

@@ -1,9 +1,9 @@
 // Checkpoints written on one background thread, in submission order, so that training never
 // waits for HDF5 and fsync. submit() first copies every tensor to host memory (the model goes
-// on changing); each file is still replaced atomically (io/checkpoint.h). A write still queued
+// on changing); each file is still replaced atomically (io/hdf5/checkpoint.h). A write still queued
 // when a newer one of the same file arrives is dropped: epochs on a GPU can end faster than a
 // disk syncs files, and the newer file supersedes it (on disk there is always a complete file
-// of some recent epoch). stage() writes a file's frozen layers ahead (io/checkpoint.h,
+// of some recent epoch). stage() writes a file's frozen layers ahead (io/hdf5/checkpoint.h,
 // StagedCheckpoint), so that its final write at the end of the run costs only the rest.
 // Tested by tests/apps/test_train_app.cpp (CheckpointWriter suite).
 #pragma once
@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "io/checkpoint.h"
+#include "io/hdf5/checkpoint.h"
 
 namespace vggtl {
 

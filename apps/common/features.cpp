@@ -8,7 +8,7 @@
 #include "apps/common/progress.h"
 #include "engine/log.h"
 #include "engine/timer.h"
-#include "io/shuffle.h"
+#include "io/loader/shuffle.h"
 #include "kernels/convert.h"
 #include "kernels/gather_rows.h"
 

@@ -9,7 +9,7 @@
 
 #include "apps/common/report.h"
 #include "apps/common/stage_times.h"
-#include "io/image_loader.h"
+#include "io/loader/image_loader.h"
 #include "layers/model.h"
 
 namespace vggtl {

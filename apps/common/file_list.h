@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "io/dataset.h"
+#include "io/loader/dataset.h"
 
 namespace vggtl {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "apps/common/model_wiring.h"
-#include "io/image_loader.h"
+#include "io/loader/image_loader.h"
 
 namespace CLI {
 class App;

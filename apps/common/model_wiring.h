@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "apps/common/keras_config.h"
-#include "io/checkpoint.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/checkpoint.h"
+#include "io/hdf5/keras_weights.h"
 #include "layers/head.h"
 #include "layers/model.h"
 #include "layers/optimizer.h"

@@ -8,7 +8,7 @@
 
 #include "apps/common/cluster.h"
 #include "engine/error.h"
-#include "io/features_file.h"
+#include "io/hdf5/features_file.h"
 #include "io/sha256.h"
 
 namespace vggtl {

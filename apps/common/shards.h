@@ -12,7 +12,7 @@
 
 #include "apps/common/splits.h"
 #include "engine/device.h"
-#include "io/dataset.h"
+#include "io/loader/dataset.h"
 
 namespace vggtl {
 

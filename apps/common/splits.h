@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "io/dataset.h"
+#include "io/loader/dataset.h"
 
 namespace vggtl {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/device.h"
-#include "io/image_loader.h"
+#include "io/loader/image_loader.h"
 #include "kernels/augment.h"
 
 namespace CLI {

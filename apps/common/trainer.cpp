@@ -9,7 +9,7 @@
 #include "apps/common/progress.h"
 #include "apps/common/shards.h"
 #include "engine/timer.h"
-#include "io/shuffle.h"
+#include "io/loader/shuffle.h"
 #include "kernels/gather_rows.h"
 
 namespace vggtl {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "apps/common/features.h"
-#include "io/dataset.h"
-#include "io/gpu_row_stage.h"
-#include "io/shuffle.h"
+#include "io/loader/dataset.h"
+#include "io/loader/gpu_row_stage.h"
+#include "io/loader/shuffle.h"
 #include "support/image_writer.h"
 #include "test_util.h"
 

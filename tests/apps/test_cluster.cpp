@@ -9,7 +9,7 @@
 #include "apps/common/cluster.h"
 #include "apps/common/shards.h"
 #include "engine/error.h"
-#include "io/features_file.h"
+#include "io/hdf5/features_file.h"
 #include "test_util.h"
 
 namespace vggtl {

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "engine/error.h"
-#include "io/features_file.h"
+#include "io/hdf5/features_file.h"
 #include "support/app_runner.h"
 #include "test_util.h"
 

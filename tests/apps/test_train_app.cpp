@@ -16,9 +16,9 @@
 
 #include "apps/common/checkpoint_writer.h"
 #include "support/app_runner.h"
-#include "io/checkpoint.h"
-#include "io/features_file.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/checkpoint.h"
+#include "io/hdf5/features_file.h"
+#include "io/hdf5/keras_weights.h"
 #include "support/keras_files.h"
 #include "support/image_writer.h"
 #include "test_util.h"

@@ -15,8 +15,8 @@
 
 #include "engine/error.h"
 #include "engine/timer.h"
-#include "io/checkpoint.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/checkpoint.h"
+#include "io/hdf5/keras_weights.h"
 #include "io/sha256.h"
 #include "support/keras_files.h"
 #include "test_util.h"

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "io/dataset.h"
+#include "io/loader/dataset.h"
 #include "support/image_writer.h"
 #include "test_util.h"
 

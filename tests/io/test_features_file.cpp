@@ -8,8 +8,8 @@
 #include <functional>
 
 #include "engine/error.h"
-#include "io/features_file.h"
-#include "io/hdf5.h"
+#include "io/hdf5/features_file.h"
+#include "io/hdf5/hdf5.h"
 #include "test_util.h"
 
 using namespace vggtl;

@@ -1,7 +1,7 @@
 // Every input the fuzzers keep (fuzz/regressions/<harness>/, fuzz/corpus/<harness>/ and the
 // libhdf5 crashes of fuzz/known_crashes/) replayed in the normal CPU suite with the harnesses'
 // pass rules: an image decodes to exactly width*height*3 bytes or fails with a reason; an HDF5
-// file is read in a child first (io/hdf5_precheck.h), then in-process when the child managed,
+// file is read in a child first (io/hdf5/hdf5_precheck.h), then in-process when the child managed,
 // and only an InputError may come out.
 #include <gtest/gtest.h>
 
@@ -9,10 +9,10 @@
 #include <filesystem>
 
 #include "engine/error.h"
-#include "io/checkpoint.h"
-#include "io/hdf5_precheck.h"
-#include "io/image_decode.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/checkpoint.h"
+#include "io/hdf5/hdf5_precheck.h"
+#include "io/image/image_decode.h"
+#include "io/hdf5/keras_weights.h"
 #include "test_util.h"
 
 namespace vggtl {

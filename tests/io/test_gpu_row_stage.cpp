@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "io/dataset.h"
-#include "io/gpu_row_stage.h"
-#include "io/image_loader.h"
-#include "io/shuffle.h"
+#include "io/loader/dataset.h"
+#include "io/loader/gpu_row_stage.h"
+#include "io/loader/image_loader.h"
+#include "io/loader/shuffle.h"
 #include "support/image_writer.h"
 #include "support/jpeg_fixtures.h"
 #include "test_util.h"

@@ -8,7 +8,7 @@
 #include <functional>
 
 #include "engine/error.h"
-#include "io/hdf5.h"
+#include "io/hdf5/hdf5.h"
 #include "test_util.h"
 
 using namespace vggtl;

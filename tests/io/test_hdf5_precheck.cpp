@@ -1,4 +1,4 @@
-// Containment of libhdf5 crashes and hangs (io/hdf5_precheck.h): every outcome of a child, the
+// Containment of libhdf5 crashes and hangs (io/hdf5/hdf5_precheck.h): every outcome of a child, the
 // damaged files of fuzz/known_crashes/ (a SIGSEGV and a hang inside libhdf5 1.10) turned into
 // one InputError naming the file within the time limit, sound files passed, and the refusal to
 // fork once a thread runs.
@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "engine/error.h"
-#include "io/hdf5_precheck.h"
+#include "io/hdf5/hdf5_precheck.h"
 #include "support/image_writer.h"
 #include "test_util.h"
 

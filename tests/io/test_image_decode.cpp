@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "io/image_decode.h"
+#include "io/image/image_decode.h"
 #include "support/image_writer.h"
 #include "test_util.h"
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "io/dataset.h"
-#include "io/image_loader.h"
-#include "io/shuffle.h"
+#include "io/loader/dataset.h"
+#include "io/loader/image_loader.h"
+#include "io/loader/shuffle.h"
 #include "support/image_writer.h"
 #include "test_util.h"
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "io/jpeg_coefficients.h"
+#include "io/image/jpeg_coefficients.h"
 #include "support/jpeg_fixtures.h"
 
 namespace vggtl {

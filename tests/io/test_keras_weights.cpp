@@ -10,7 +10,7 @@
 #include <functional>
 
 #include "engine/error.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/keras_weights.h"
 #include "support/keras_files.h"
 #include "test_util.h"
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <vector>
 
-#include "io/shuffle.h"
+#include "io/loader/shuffle.h"
 
 namespace vggtl {
 namespace {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "engine/context.h"
-#include "io/image_decode.h"
+#include "io/image/image_decode.h"
 #include "kernels/augment.h"
 #include "kernels/resize_preprocess.h"
 #include "support/image_writer.h"

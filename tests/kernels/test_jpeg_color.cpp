@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "engine/context.h"
-#include "io/jpeg_coefficients.h"
+#include "io/image/jpeg_coefficients.h"
 #include "kernels/jpeg_color.h"
 #include "kernels/jpeg_idct.h"
 #include "support/jpeg_fixtures.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/context.h"
-#include "io/jpeg_coefficients.h"
+#include "io/image/jpeg_coefficients.h"
 #include "kernels/jpeg_idct.h"
 #include "support/jpeg_fixtures.h"
 #include "test_util.h"

@@ -1,6 +1,6 @@
 // Small Keras-layout HDF5 weight files for tests: Keras-1 weights (the VGG16 downloads, notop
 // or include-top), Keras-2 save_weights and Keras-2 full-model files, written with the raw
-// HDF5 C API (not io/hdf5.h, so that the readers are not checked against themselves).
+// HDF5 C API (not io/hdf5/hdf5.h, so that the readers are not checked against themselves).
 // Values are deterministic functions of the weight's name: keras_test_value().
 #pragma once
 

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "engine/tensor.h"
-#include "io/dataset.h"
-#include "io/image_decode.h"
+#include "io/loader/dataset.h"
+#include "io/image/image_decode.h"
 #include "kernels/resize_preprocess.h"
 
 namespace vggtl {
@@ -70,7 +70,7 @@ struct Batch {
 // on the caller's thread before the rows of a new batch in `slot` are queued, when the caller
 // is done with the batch that last used the slot (the one two batches back). finish_batch runs
 // on the caller's thread once every row of a slot is done: the hybrid stage queues its batch
-// work there (io/gpu_row_stage.h). check() gives fill_row's verdict without output.
+// work there (io/loader/gpu_row_stage.h). check() gives fill_row's verdict without output.
 class RowStage {
  public:
   virtual ~RowStage() = default;

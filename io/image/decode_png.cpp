@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "io/image_decode.h"
+#include "io/image/image_decode.h"
 
 namespace vggtl {
 

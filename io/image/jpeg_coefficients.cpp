@@ -1,7 +1,7 @@
 // Entropy decoding of JPEG files to quantised coefficients with libjpeg-turbo. libjpeg reports
 // errors through a longjmp error manager (it never exits the process); its warnings (premature
 // end of data, corrupt data) abort the read too, so a file that decodes here is decoded in full.
-#include "io/jpeg_coefficients.h"
+#include "io/image/jpeg_coefficients.h"
 
 // jpeglib.h needs size_t and FILE declared first.
 #include <cstddef>

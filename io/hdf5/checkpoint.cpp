@@ -1,6 +1,6 @@
 // Checkpoint writing (Keras-2 full-model layout + vggtl/ group, atomically) and reading, for
 // our files and for Keras-written ones (layer classes recovered from model_config).
-#include "io/checkpoint.h"
+#include "io/hdf5/checkpoint.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,8 +10,8 @@
 
 #include "engine/error.h"
 #include "io/atomic_file.h"
-#include "io/hdf5.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/hdf5.h"
+#include "io/hdf5/keras_weights.h"
 
 namespace vggtl {
 

@@ -1,6 +1,6 @@
 // HDF5 wrappers: checked calls, one-line errors carrying the innermost HDF5 message, string
 // attributes in both storage kinds. Callers hold h5::lock() around any use.
-#include "io/hdf5.h"
+#include "io/hdf5/hdf5.h"
 
 #include <algorithm>
 #include <filesystem>

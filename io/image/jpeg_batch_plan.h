@@ -1,12 +1,12 @@
 // How the GPU row stage lays a batch of entropy-decoded JPEGs out for its batch kernels: each
 // file's IDCT planes, quantisation tables and colour image descriptor, at offsets into the
-// batch's coefficient, plane and RGB buffers. Used by io/gpu_row_stage.cpp; tested through it
+// batch's coefficient, plane and RGB buffers. Used by io/loader/gpu_row_stage.cpp; tested through it
 // (tests/io/test_gpu_row_stage.cpp, rows equal to the CPU stage's bit for bit).
 #pragma once
 
 #include <cstdint>
 
-#include "io/jpeg_coefficients.h"
+#include "io/image/jpeg_coefficients.h"
 #include "kernels/jpeg_color.h"
 #include "kernels/jpeg_idct.h"
 

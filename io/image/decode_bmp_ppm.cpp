@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "io/image_decode.h"
+#include "io/image/image_decode.h"
 
 namespace vggtl {
 

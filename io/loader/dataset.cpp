@@ -1,7 +1,7 @@
 // Split listing with std::filesystem. Keras's order (os.walk sorted by directory path, names
 // sorted within a directory) is reproduced by collecting (directory, files) groups and sorting
 // them; byte-wise std::string order equals Python's code-point order for UTF-8 names.
-#include "io/dataset.h"
+#include "io/loader/dataset.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -24,7 +24,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
-#include "io/image_decode.h"
+#include "io/image/image_decode.h"
 
 namespace vggtl {
 

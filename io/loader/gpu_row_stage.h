@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "engine/device.h"
-#include "io/image_loader.h"
+#include "io/loader/image_loader.h"
 
 namespace vggtl {
 

@@ -1,12 +1,12 @@
 // Features files: an appendable, chunked writer over an AtomicFile, and a validating reader.
-#include "io/features_file.h"
+#include "io/hdf5/features_file.h"
 
 #include <algorithm>
 #include <filesystem>
 
 #include "engine/error.h"
 #include "io/atomic_file.h"
-#include "io/hdf5.h"
+#include "io/hdf5/hdf5.h"
 
 namespace vggtl {
 

@@ -2,14 +2,14 @@
 // Synchronisation: one mutex guards the task queue and each slot's pending count and
 // generation; a row's outputs (its tensor row, ok flag and reason) are written only by the
 // task that owns the row and published to the caller by the pending decrement.
-#include "io/image_loader.h"
+#include "io/loader/image_loader.h"
 
 #include <algorithm>
 #include <cstring>
 #include <new>
 
 #include "engine/error.h"
-#include "io/gpu_row_stage.h"
+#include "io/loader/gpu_row_stage.h"
 
 namespace vggtl {
 

@@ -1,6 +1,6 @@
 // Keras HDF5 weight files: layout detection, layer groups read through weight_names (never
 // hard-coded names), nested-model splitting, matching against the model's expected shapes.
-#include "io/keras_weights.h"
+#include "io/hdf5/keras_weights.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -8,7 +8,7 @@
 #include <set>
 
 #include "engine/error.h"
-#include "io/hdf5.h"
+#include "io/hdf5/hdf5.h"
 
 namespace vggtl {
 

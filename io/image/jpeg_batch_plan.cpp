@@ -1,5 +1,5 @@
 // The batch layout of entropy-decoded JPEGs for the IDCT and colour kernels.
-#include "io/jpeg_batch_plan.h"
+#include "io/image/jpeg_batch_plan.h"
 
 #include <cstring>
 

@@ -1,5 +1,5 @@
 // Philox-driven Fisher-Yates (see shuffle.h).
-#include "io/shuffle.h"
+#include "io/loader/shuffle.h"
 
 #include <numeric>
 #include <utility>

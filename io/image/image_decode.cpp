@@ -1,5 +1,5 @@
 // Signature sniffing, dispatch to the format decoders, and whole-file reading.
-#include "io/image_decode.h"
+#include "io/image/image_decode.h"
 
 #include <cerrno>
 #include <cstdio>

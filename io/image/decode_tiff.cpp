@@ -16,7 +16,7 @@
 #include <memory>
 #include <vector>
 
-#include "io/image_decode.h"
+#include "io/image/image_decode.h"
 
 namespace vggtl {
 

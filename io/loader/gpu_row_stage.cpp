@@ -5,7 +5,7 @@
 // after the consumer released the output rows two batches back (event recorded on the main
 // stream by begin_batch) - the batched resize and the copies of the CPU rows; the main stream
 // waits for the result, so the model's work on batch k overlaps the uploads and kernels of k+1.
-#include "io/gpu_row_stage.h"
+#include "io/loader/gpu_row_stage.h"
 
 #include <algorithm>
 #include <atomic>
@@ -17,8 +17,8 @@
 #include "engine/error.h"
 #include "engine/event.h"
 #include "engine/log.h"
-#include "io/jpeg_batch_plan.h"
-#include "io/jpeg_coefficients.h"
+#include "io/image/jpeg_batch_plan.h"
+#include "io/image/jpeg_coefficients.h"
 #include "kernels/jpeg_color.h"
 #include "kernels/jpeg_idct.h"
 #include "kernels/resize_preprocess.h"

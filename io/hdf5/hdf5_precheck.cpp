@@ -1,6 +1,6 @@
 // A forked child reads the untrusted file; a pipe carries its verdict back (one status byte,
 // then the message), and the parent's poll() deadline bounds a hang.
-#include "io/hdf5_precheck.h"
+#include "io/hdf5/hdf5_precheck.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,8 +17,8 @@
 #include <fstream>
 
 #include "engine/error.h"
-#include "io/checkpoint.h"
-#include "io/keras_weights.h"
+#include "io/hdf5/checkpoint.h"
+#include "io/hdf5/keras_weights.h"
 
 namespace vggtl {
 
@@ -157,7 +157,7 @@ void precheck_hdf5_file(const std::string& path, Hdf5Role role, double seconds) 
               threads, " threads");
   const ChildOutcome o = run_in_child(
       [&] {
-        // HDF5's error stack is already off (io/hdf5.h); a sanitizer's report on a libhdf5 bug
+        // HDF5's error stack is already off (io/hdf5/hdf5.h); a sanitizer's report on a libhdf5 bug
         // is not for the user either: the parent prints the one line.
         const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (null_fd >= 0) ::dup2(null_fd, STDERR_FILENO);
