@@ -162,7 +162,7 @@ if (( bench )); then
       > "$work/wrapped/vggtl_train"
   chmod +x "$work/wrapped/vggtl_train"
   for b in vgg16 conv2d optimizer head gather_rows maxpool2d bias_relu convert resize_preprocess \
-           jpeg_idct jpeg_color batchnorm softmax_xent dropout gemm bias relu random; do
+           jpeg_idct jpeg_color batchnorm softmax_xent dropout gemm bias relu random augment finetune; do
     step "bench_$b" 20 90 env LD_LIBRARY_PATH="$ourlibs" "$work/bench/bench_$b" --quick --gpu-only
   done
   cat "$logs"/bench_*.log > "$logs/bench.txt" 2>/dev/null
@@ -177,6 +177,9 @@ if (( bench )); then
       step "decode_$d" 20 90 env LD_LIBRARY_PATH="$ourlibs" "$work/bin/vggtl_train" --data "$data" --weights none \
           --decode $d --feature-cache off --epochs 2 --out "$work/decode_$d" --quiet
     done
+    # Augmentation on the device: the base runs on every training batch (no feature cache).
+    step augment_job 20 120 env LD_LIBRARY_PATH="$ourlibs" "$work/bin/vggtl_train" --data "$data" --weights none \
+        --augment hflip,shift=0.1,zoom=0.2,rotate=15,brightness=0.8:1.2 --epochs 2 --out "$work/augment_job" --quiet
     if [[ -f "$work/decode_cpu/history.csv" && -f "$work/decode_gpu/history.csv" ]]; then
       if cmp -s <(cut -d, -f1-5 "$work/decode_cpu/history.csv") <(cut -d, -f1-5 "$work/decode_gpu/history.csv"); then
         note "decode cpu and gpu: identical history"
