@@ -1,5 +1,5 @@
-// Element conversion and channel padding. convert: y[i] = x[i] (f32 -> bf16 rounds to nearest
-// even). pad_channels: x (M, C) -> y (M, Cp), y[m][k] = k < C ? x[m][k] : 0, with optional
+// Element conversion and channel padding. convert: y[i] = x[i] (f32 -> bf16 and f32 -> f16
+// round to nearest even). pad_channels: x (M, C) -> y (M, Cp), y[m][k] = k < C ? x[m][k] : 0, with optional
 // f32 -> bf16 conversion (the 3-channel NHWC image padded to 4 or 8 channels so that conv1_1 runs
 // on tensor cores). hwio_to_krsc: Keras conv kernel w (R, S, C, K) f32 -> cuDNN filter y (K, R, S,
 // Cp) f32 or bf16, zero for c >= C; krsc_to_hwio: its inverse for f32 without padding (the cuDNN
@@ -114,8 +114,8 @@ void krsc_to_hwio_cuda(float* y, const float* w, int64_t r, int64_t s, int64_t c
 #endif
 
 // ---- Tensor level: the twin of the tensors' device, on its main stream ----
-// Same element count and device; f32 <-> bf16 on any device, f32 <-> f64 on the CPU; equal
-// dtypes copy.
+// Same element count and device; f32 <-> bf16 and f32 <-> f16 on any device, f32 <-> f64 on
+// the CPU; equal dtypes copy.
 void convert(Tensor& y, const Tensor& x);
 // x (..., C) -> y (..., Cp), Cp >= C, same leading dimensions; dtypes f32 or bf16 each.
 void pad_channels(Tensor& y, const Tensor& x);

@@ -40,6 +40,8 @@ VGGTL_CONVERT_PAIR(bf16, float)
 VGGTL_CONVERT_PAIR(float, bf16)
 VGGTL_CONVERT_PAIR(bf16, bf16)
 #undef VGGTL_CONVERT_PAIR
+template void convert_cpu<f16, float>(f16*, const float*, int64_t);
+template void convert_cpu<float, f16>(float*, const f16*, int64_t);
 template void hwio_to_krsc_cpu<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t);
 template void hwio_to_krsc_cpu<bf16>(bf16*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t);
 
@@ -77,6 +79,24 @@ void convert(Tensor& y, const Tensor& x) {
     }
     VGGTL_CHECK(x.dtype() == DType::F64 && y.dtype() == DType::F32, "convert: ", x.str(), " -> ", y.str());
     for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(x.data<double>()[i]);
+    return;
+  }
+  if (x.dtype() == DType::F16 || y.dtype() == DType::F16) {
+    // The f16 feature cache: f32 -> f16 when stored, f16 -> f32 when batched.
+    const bool widen = x.dtype() == DType::F16 && y.dtype() == DType::F32;
+    VGGTL_CHECK(widen || (x.dtype() == DType::F32 && y.dtype() == DType::F16), "convert: ", x.str(), " -> ",
+                y.str());
+    auto run = [&](auto* yp, const auto* xp) {
+      if (y.is_cuda()) {
+#if VGGTL_HAVE_CUDA
+        convert_cuda(yp, xp, x.numel(), main_stream(y.device()));
+        return;
+#endif
+      }
+      convert_cpu(yp, xp, x.numel());
+    };
+    if (widen) run(y.data<float>(), x.data<f16>());
+    else run(y.data<f16>(), x.data<float>());
     return;
   }
   check_activation_dtype(x, "convert input");

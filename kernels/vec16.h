@@ -1,4 +1,4 @@
-// 16-byte vectors of f32 or bf16 for the memory-bound kernels: one load or store instruction
+// 16-byte vectors of f32, bf16 or f16 for the memory-bound kernels: one load or store instruction
 // per vector on the GPU, the same code on the CPU (where the per-thread functions are swept by
 // the tests). Callers guarantee 16-byte alignment; `vec16_ok` says whether a launch may use it.
 #pragma once
@@ -28,9 +28,10 @@ VGGTL_HD void store_vec16(T* p, const Vec16<T>& v) {
 // True when p is 16-byte aligned (tensors from the allocators always are; views may not be).
 VGGTL_HD bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// Element <-> float for the two activation types.
+// Element <-> float for the activation types and the f16 feature cache.
 VGGTL_HD float to_float(float x) { return x; }
 VGGTL_HD float to_float(bf16 x) { return bf16_to_float(x); }
+VGGTL_HD float to_float(f16 x) { return f16_to_float(x); }
 template <typename T>
 VGGTL_HD T from_float(float x);
 template <>
@@ -40,6 +41,10 @@ VGGTL_HD float from_float<float>(float x) {
 template <>
 VGGTL_HD bf16 from_float<bf16>(float x) {
   return float_to_bf16(x);
+}
+template <>
+VGGTL_HD f16 from_float<f16>(float x) {
+  return float_to_f16(x);
 }
 
 }  // namespace vggtl

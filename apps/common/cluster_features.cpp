@@ -72,6 +72,7 @@ FeatureCache unpack(Model& model, int head_start, const std::vector<std::string>
     at += b.size();
   }
   cache.features = host;
+  cache.row_shape = per_image;
   if (model.device().is_cuda()) {
     cache.features = to_device(host, model.device());
     synchronize(model.device());
@@ -96,8 +97,8 @@ int follow_training(HeadTrainer& trainer, const EpochPosition& start, const std:
 }
 
 FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& loader, StageTimes* times,
-                                     const std::string& progress_label, bool everywhere) {
-  if (!cluster::active()) return cache_features(model, head_start, loader, times, progress_label);
+                                     const std::string& progress_label, bool everywhere, const CacheStorage& storage) {
+  if (!cluster::active()) return cache_features(model, head_start, loader, times, progress_label, storage);
   const std::vector<DataItem>& all = loader.items();
   const ShardRange r = shard_range(static_cast<int64_t>(all.size()), cluster::rank(), cluster::size(),
                                    loader.options().batch_size);

@@ -11,11 +11,13 @@
 
 namespace vggtl {
 
-// One process: cache_features(model, head_start, loader, ...). Several: a loader over this
-// rank's shard of loader.items() with loader.options(); `loader` itself is left unused.
+// One process: cache_features(model, head_start, loader, ..., storage). Several: a loader over
+// this rank's shard of loader.items() with loader.options() (`loader` itself is left unused), and
+// the cache f32 in memory whatever `storage` says.
 // `everywhere`: every rank gets the whole cache (data-parallel training), not only rank 0.
 FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& loader, StageTimes* times,
-                                     const std::string& progress_label, bool everywhere = false);
+                                     const std::string& progress_label, bool everywhere = false,
+                                     const CacheStorage& storage = {});
 
 // Data-parallel training: every BatchNormalization of `model` sums its batch statistics over
 // the ranks of the job.

@@ -1,9 +1,15 @@
 // Base forward over a loader. A batch the loader built on the device (Batch::device_images) is
 // used there; otherwise each batch is copied from the loader's pinned buffer to the device and
-// the stream is synchronised before the loader reuses that buffer.
+// the stream is synchronised before the loader reuses that buffer. A spilled cache is a raw file
+// of rows written with write(2) and read back with pread(2), one row per call.
 #include "apps/common/features.h"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "apps/common/progress.h"
 #include "engine/log.h"
@@ -13,6 +19,58 @@
 #include "kernels/gather_rows.h"
 
 namespace vggtl {
+
+class SpillFile {
+ public:
+  SpillFile(std::string path, int64_t row_bytes, DType dtype)
+      : path_(std::move(path)), row_bytes_(row_bytes), dtype_(dtype) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(path_ + ": cannot create the feature cache file (" + std::strerror(errno) + ")");
+  }
+  ~SpillFile() {
+    ::close(fd_);
+    std::remove(path_.c_str());
+  }
+  SpillFile(const SpillFile&) = delete;
+  SpillFile& operator=(const SpillFile&) = delete;
+
+  void append(const void* data, int64_t rows) {
+    const char* p = static_cast<const char*>(data);
+    size_t left = static_cast<size_t>(rows * row_bytes_);
+    while (left > 0) {
+      const ssize_t w = ::write(fd_, p, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) throw Error(path_ + ": cannot write the feature cache (" + std::strerror(errno) + ")");
+      p += w;
+      left -= static_cast<size_t>(w);
+    }
+  }
+  void read_row(int64_t row, void* dst) const {
+    char* p = static_cast<char*>(dst);
+    size_t left = static_cast<size_t>(row_bytes_);
+    off_t at = static_cast<off_t>(row * row_bytes_);
+    while (left > 0) {
+      const ssize_t r = ::pread(fd_, p, left, at);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) throw Error(path_ + ": cannot read the feature cache back (" + (r < 0 ? std::strerror(errno) : "short file") + ")");
+      p += r;
+      at += r;
+      left -= static_cast<size_t>(r);
+    }
+  }
+  int64_t row_bytes() const { return row_bytes_; }
+  DType dtype() const { return dtype_; }
+
+ private:
+  std::string path_;
+  int64_t row_bytes_;
+  DType dtype_;
+  int fd_ = -1;
+};
+
+int64_t feature_cache_bytes(const Shape& per_image, int64_t n, DType dtype) {
+  return n * per_image.numel() * static_cast<int64_t>(dtype_size(dtype));
+}
 
 void report_bad_files(const std::vector<BadFile>& bad, std::vector<BadFileRecord>* records) {
   for (const BadFile& b : bad) {
@@ -129,24 +187,106 @@ std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader,
 }
 
 FeatureCache cache_features(Model& model, int head_start, ImageLoader& loader, StageTimes* times,
-                            const std::string& progress_label) {
+                            const std::string& progress_label, const CacheStorage& storage) {
+  VGGTL_CHECK(storage.dtype == DType::F32 || storage.dtype == DType::F16, "feature cache: f32 or f16, not ",
+              dtype_name(storage.dtype));
   FeatureCache cache;
   const Shape per_image = model.output_shape(head_start - 1);
+  cache.row_shape = per_image;
   std::vector<int64_t> dims = per_image.vec();
   dims.insert(dims.begin(), loader.size());
-  Tensor all = Tensor::empty(Shape(dims), DType::F32, model.device());
+  const bool spill = !storage.spill_file.empty();
+  Tensor all = spill ? Tensor() : Tensor::empty(Shape(dims), storage.dtype, model.device());
+  if (spill) cache.spill = std::make_shared<SpillFile>(storage.spill_file, feature_cache_bytes(per_image, 1, storage.dtype),
+                                             storage.dtype);
+  Tensor narrow;  // f16 rows of a batch on their way to the spill file
   cache.bad = run_base(model, head_start, loader, [&](const Tensor& f, const std::vector<int64_t>& items,
                                                       const std::vector<int32_t>& labels) {
-    Tensor rows = all.slice(cache.size(), cache.size() + f.dim(0));
-    copy(rows, f);
+    if (spill) {
+      Tensor src = f;
+      if (storage.dtype != DType::F32) {
+        narrow = Tensor::empty(f.shape(), storage.dtype, model.device());
+        convert(narrow, f);
+        src = narrow;
+      }
+      Tensor host = src;
+      if (!src.device().is_cpu()) {
+        host = to_device(src, Device::cpu());
+        synchronize(model.device());
+      }
+      cache.spill->append(host.raw(), f.dim(0));
+    } else {
+      Tensor rows = all.slice(cache.size(), cache.size() + f.dim(0));
+      if (storage.dtype == DType::F32) copy(rows, f);
+      else convert(rows, f);
+    }
     cache.items.insert(cache.items.end(), items.begin(), items.end());
     cache.host_labels.insert(cache.host_labels.end(), labels.begin(), labels.end());
   }, times, progress_label);
-  cache.features = all.slice(0, cache.size());
+  if (!spill) cache.features = all.slice(0, cache.size());
   Tensor labels = Tensor::wrap(cache.host_labels.data(), {cache.size()}, DType::I32);
   cache.labels = to_device(labels, model.device());
   synchronize(model.device());
   return cache;
+}
+
+void FeatureCache::gather(Tensor& dst, const Tensor& index_device, const int32_t* index_host) const {
+  const int64_t k = dst.dim(0);
+  VGGTL_CHECK(dst.dtype() == DType::F32 && dst.device() == labels.device(), "feature cache: gather into ",
+              dst.str());
+  if (!spill) {
+    if (features.dtype() == DType::F32) {
+      gather_rows(dst, features, index_device);
+      return;
+    }
+    if (!staging_.defined() || staging_.numel() < dst.numel())
+      staging_ = Tensor::empty(dst.shape(), features.dtype(), dst.device());
+    Tensor rows = staging_.view(0, dst.shape());
+    gather_rows(rows, features, index_device);
+    convert(dst, rows);
+    return;
+  }
+  const int64_t row_bytes = spill->row_bytes();
+  const DType dtype = spill->dtype();
+  Tensor host;
+  if (dtype == DType::F32 && dst.device().is_cpu()) {
+    host = dst;
+  } else {
+    if (!host_staging_.defined() || host_staging_.numel() < dst.numel() || host_staging_.dtype() != dtype)
+      host_staging_ = Tensor::empty(dst.shape(), dtype, Device::cpu());
+    host = host_staging_.view(0, dst.shape());
+  }
+  for (int64_t r = 0; r < k; ++r)
+    spill->read_row(index_host[r], static_cast<char*>(host.raw()) + r * row_bytes);
+  if (host.raw() == dst.raw()) return;
+  if (dst.device().is_cpu()) {
+    convert(dst, host);
+    return;
+  }
+  if (dtype == DType::F32) {
+    copy(dst, host);
+  } else {
+    if (!staging_.defined() || staging_.numel() < dst.numel())
+      staging_ = Tensor::empty(dst.shape(), DType::F16, dst.device());
+    Tensor rows = staging_.view(0, dst.shape());
+    copy(rows, host);
+    convert(dst, rows);
+  }
+  synchronize(dst.device());  // the host rows are refilled by the next call
+}
+
+Tensor FeatureCache::rows(int64_t begin, int64_t end, Tensor& scratch) const {
+  if (!spill && features.dtype() == DType::F32) return features.slice(begin, end);
+  std::vector<int32_t> index(static_cast<size_t>(end - begin));
+  for (int64_t i = begin; i < end; ++i) index[static_cast<size_t>(i - begin)] = static_cast<int32_t>(i);
+  Tensor x = scratch.slice(0, end - begin);
+  Tensor index_device;
+  if (!spill) {
+    index_device = to_device(Tensor::wrap(index.data(), {end - begin}, DType::I32), x.device());
+    synchronize(x.device());
+  }
+  gather(x, index_device, index.data());
+  return x;
 }
 
 }  // namespace vggtl

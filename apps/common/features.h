@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,18 +24,43 @@ using FeatureSink = std::function<void(const Tensor& features, const std::vector
 std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader, const FeatureSink& sink,
                               StageTimes* times, const std::string& progress_label);
 
-// The whole split's features kept on the model's device.
+// How a split's features are kept: f32 or f16 elements, on the model's device or, when
+// spill_file is set, in that raw file (rows of h*w*c elements, listing order), read back batch by
+// batch; the file is removed when the last copy of the cache goes.
+struct CacheStorage {
+  DType dtype = DType::F32;
+  std::string spill_file;
+};
+
+class SpillFile;
+
+// The whole split's features.
 struct FeatureCache {
-  Tensor features;                  // (n, h, w, c) f32
-  Tensor labels;                    // (n) I32, same device
+  Tensor features;                  // (n, h, w, c) f32 or f16 on the model's device; undefined when spilled
+  Tensor labels;                    // (n) I32, on the model's device
   std::vector<int32_t> host_labels;
   std::vector<int64_t> items;       // row -> index into the loader's items
   std::vector<BadFile> bad;
+  std::shared_ptr<SpillFile> spill;  // set when the rows live in a file
+  Shape row_shape;                   // (h, w, c)
   int64_t size() const { return static_cast<int64_t>(items.size()); }
+  // Rows index[0..k) of the cache into dst (k, h, w, c) f32 on the model's device, widened from
+  // f16 and read from the spill file as needed. index_device: the same indices on dst's device
+  // (in-memory caches gather there); index_host: on the host (the spill file is read with them).
+  void gather(Tensor& dst, const Tensor& index_device, const int32_t* index_host) const;
+  // Rows [begin, end) as f32: a view of the cache when it is f32 in memory, else filled into
+  // scratch (at least end - begin rows, f32, on the model's device) and a view of it.
+  Tensor rows(int64_t begin, int64_t end, Tensor& scratch) const;
+
+ private:
+  mutable Tensor staging_, host_staging_;  // f16 rows, and host rows read from the spill file
 };
 
+// Bytes the features of n images take: n * h * w * c * element size.
+int64_t feature_cache_bytes(const Shape& per_image, int64_t n, DType dtype);
+
 FeatureCache cache_features(Model& model, int head_start, ImageLoader& loader, StageTimes* times,
-                            const std::string& progress_label);
+                            const std::string& progress_label, const CacheStorage& storage = {});
 
 // x (n, S, S, 3) from a loader batch, moved to `device`, rows of bad files removed.
 Tensor batch_input(const Batch& batch, Device device);

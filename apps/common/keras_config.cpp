@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace vggtl {
 
 namespace {
@@ -71,16 +73,20 @@ std::string keras_model_config(const ArchitectureSpec& a) {
            {"sparse", false},
            {"ragged", false},
            {"name", "input_1"}});
+  auto trainable = [&](const std::string& name) {
+    return a.base_trainable ||
+           std::find(a.trainable_layers.begin(), a.trainable_layers.end(), name) != a.trainable_layers.end();
+  };
   const int blocks[5][2] = {{2, 64}, {2, 128}, {3, 256}, {3, 512}, {3, 512}};
   for (int b = 0; b < 5; ++b) {
     for (int k = 1; k <= blocks[b][0]; ++k) {
       const std::string name = "block" + std::to_string(b + 1) + "_conv" + std::to_string(k);
-      add("Conv2D", name, conv(name, blocks[b][1], a.base_trainable));
+      add("Conv2D", name, conv(name, blocks[b][1], trainable(name)));
     }
     const std::string pool = "block" + std::to_string(b + 1) + "_pool";
     add("MaxPooling2D", pool,
         json{{"name", pool},
-             {"trainable", a.base_trainable},
+             {"trainable", trainable(pool)},
              {"dtype", "float32"},
              {"pool_size", {2, 2}},
              {"padding", "valid"},

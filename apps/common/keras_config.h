@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace vggtl {
 
@@ -11,7 +12,8 @@ struct ArchitectureSpec {
   int hidden = 64;
   double dropout = 0.5;
   int classes = 2;
-  bool base_trainable = false;
+  bool base_trainable = false;  // every base layer
+  std::vector<std::string> trainable_layers;  // base layers trainable besides (fine-tuning)
 };
 
 std::string keras_model_config(const ArchitectureSpec& a);

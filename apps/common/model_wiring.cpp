@@ -17,7 +17,7 @@ ArchitectureSpec ModelSpec::architecture() const {
   a.hidden = static_cast<int>(head.hidden);
   a.dropout = head.dropout;
   a.classes = static_cast<int>(head.classes);
-  a.base_trainable = !trainable_base.empty();
+  a.trainable_layers = trainable_base;
   return a;
 }
 
@@ -80,11 +80,11 @@ std::vector<std::string> load_base_weights(Model& model, const std::string& path
   return m.notes;
 }
 
-CheckpointModel checkpoint_model(Model& model, const ModelSpec& spec, bool include_base) {
+CheckpointModel checkpoint_model(Model& model, const ModelSpec& spec, bool include_base, int from_layer) {
   CheckpointModel cm;
   cm.model_config = keras_model_config(spec.architecture());
   cm.layers.push_back(CheckpointLayer{"input_1", "InputLayer", {}});
-  const int first_head = head_start(model);
+  const int first_head = from_layer >= 0 ? from_layer : head_start(model);
   for (int i = 0; i < model.size(); ++i) {
     Layer& l = model.layer(i);
     CheckpointLayer cl{l.name(), l.type(), {}};

@@ -35,8 +35,10 @@ std::vector<ExpectedLayer> vgg16_expected_layers();
 // Reads the 13 conv layers from a Keras file (any layout) into the base; returns notes.
 std::vector<std::string> load_base_weights(Model& model, const std::string& path);
 
-// The model as a Keras full-model checkpoint; the base's weights only when include_base.
-CheckpointModel checkpoint_model(Model& model, const ModelSpec& spec, bool include_base);
+// The model as a Keras full-model checkpoint: the weights of layers [from_layer, end) (-1: the
+// head; fine-tuning: the first trained conv), and the rest of the base's only when include_base.
+// Conv kernels are HWIO (3, 3, in, out) under "<layer>/kernel:0", as in Keras's files.
+CheckpointModel checkpoint_model(Model& model, const ModelSpec& spec, bool include_base, int from_layer = -1);
 // Optimizer slots per trainable weight: "m/FC_2/kernel:0", "v/FC_2/kernel:0", ...
 std::vector<NamedTensor> optimizer_state(Model& model, const Optimizer& opt);
 void restore_optimizer_state(Model& model, Optimizer& opt, const std::vector<NamedTensor>& state,

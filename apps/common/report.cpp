@@ -151,9 +151,10 @@ std::string csv_field(const std::string& s) {
 
 std::string history_csv(const std::vector<EpochRecord>& history) {
   std::ostringstream os;
-  os << "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n";
+  const bool staged = std::any_of(history.begin(), history.end(), [](const EpochRecord& r) { return r.stage > 0; });
+  os << (staged ? "epoch,stage," : "epoch,") << "loss,accuracy,val_loss,val_accuracy,seconds\n";
   for (const EpochRecord& r : history)
-    os << r.epoch << "," << num(r.loss, 9) << "," << num(r.accuracy, 9) << "," << num(r.val_loss, 9) << ","
+    os << r.epoch << "," << (staged ? std::to_string(r.stage) + "," : std::string()) << num(r.loss, 9) << "," << num(r.accuracy, 9) << "," << num(r.val_loss, 9) << ","
        << num(r.val_accuracy, 9) << "," << num(r.seconds, 4) << "\n";
   return os.str();
 }

@@ -15,6 +15,7 @@ namespace vggtl {
 struct EpochRecord {
   int epoch = 0;  // counted from 1
   double loss = 0, accuracy = 0, val_loss = 0, val_accuracy = 0, seconds = 0;
+  int stage = 0;  // two-stage fine-tuning: 1 (head only) or 2 (layers unfrozen); 0: one stage
 };
 
 struct BadFileRecord {
@@ -25,6 +26,7 @@ struct BadFileRecord {
 // RFC 4180 field: quoted when it holds a comma, quote, CR or LF.
 std::string csv_field(const std::string& s);
 
+// epoch,loss,accuracy,val_loss,val_accuracy,seconds (epoch,stage,... when any record has a stage)
 std::string history_csv(const std::vector<EpochRecord>& history);
 // path,true,predicted,p_<class>... (class names as columns)
 std::string predictions_csv(const std::vector<Prediction>& predictions,

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "engine/error.h"
+#include "layers/vgg16.h"
 
 namespace vggtl {
 
@@ -58,6 +59,23 @@ void TrainOptions::add_to(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"skip", "fail"}));
   app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
+  app.add_option("--feature-cache-dtype", feature_cache_dtype,
+                 "Element type of the cached features: fp32, or fp16 (half the memory; widened to fp32 per batch)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "fp16"}));
+  app.add_option("--feature-cache-memory", feature_cache_memory,
+                 "GB of memory the feature cache may take on its device; a split beyond it is written to a file "
+                 "in the run folder and read back batch by batch (default 0: half the RAM, or of the GPU's memory)");
+  app.add_option("--trainable-from", trainable_from,
+                 "Fine-tune: this VGG16 conv layer (e.g. block5_conv1) and the ones above it train with the head; "
+                 "the features cached are the output of the last frozen layer")
+      ->capture_default_str();
+  app.add_option("--fine-tune-epochs", fine_tune_epochs,
+                 "Two stages in one run (needs --trainable-from): --epochs of the head alone, then N more epochs "
+                 "from the best head with the layers from --trainable-from unfrozen and a fresh optimizer")
+      ->capture_default_str();
+  app.add_option("--fine-tune-lr", fine_tune_lr, "Learning rate of the second stage (--fine-tune-epochs)")
+      ->capture_default_str();
   add_decode_option(app, &decode);
   add_augment_option(app, &augment);
   app.add_flag("--quiet", quiet, "Print only warnings, errors and the final result");
@@ -198,6 +216,35 @@ void TrainOptions::validate() const {
   if (workers < 0) bad("--workers must be 0 (every core) or more");
   if (!weights_sha256.empty() && weights_sha256.size() != 64) bad("--weights-sha256 takes 64 hex digits");
   parse_augment_spec(augment);  // InputError naming the bad part
+  convs_from(trainable_from);    // InputError listing the valid names
+  if (fine_tune_epochs < 0) bad("--fine-tune-epochs must be 0 or more, got " + std::to_string(fine_tune_epochs));
+  if (fine_tune_epochs > 0 && trainable_from == "none")
+    bad("--fine-tune-epochs needs --trainable-from LAYER: the layers to unfreeze in the second stage");
+  if (!(fine_tune_lr > 0)) bad("--fine-tune-lr must be positive");
+  if (!(feature_cache_memory >= 0)) bad("--feature-cache-memory must be 0 (auto) or a positive number of GB");
+  if (distributed_train && trainable_from != "none")
+    bad("--distributed-train trains the head only; it cannot be combined with --trainable-from yet");
+}
+
+const std::vector<std::string>& vgg16_conv_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const LayerWeightShapes& l : vgg16_weight_shapes()) n.push_back(l.layer);
+    return n;
+  }();
+  return names;
+}
+
+std::vector<std::string> convs_from(const std::string& name) {
+  if (name == "none" || name.empty()) return {};
+  const std::vector<std::string>& all = vgg16_conv_names();
+  const auto it = std::find(all.begin(), all.end(), name);
+  if (it == all.end()) {
+    std::string valid;
+    for (const std::string& n : all) valid += (valid.empty() ? "" : ", ") + n;
+    throw InputError("--trainable-from '" + name + "' is not a VGG16 conv layer (valid: none, " + valid + ")");
+  }
+  return std::vector<std::string>(it, all.end());
 }
 
 nlohmann::json TrainOptions::to_json() const {
@@ -220,6 +267,10 @@ nlohmann::json TrainOptions::to_json() const {
                         {"feature_cache", feature_cache},
                         {"on_bad_file", on_bad_file},
                         {"augment", parse_augment_spec(augment).str()},
+                        {"trainable_from", trainable_from},
+                        {"fine_tune_epochs", fine_tune_epochs},
+                        {"fine_tune_lr", fine_tune_lr},
+                        {"feature_cache_dtype", feature_cache_dtype},
                         {"data", data},
                         {"train", train},
                         {"valid", valid},
@@ -251,6 +302,10 @@ void TrainOptions::from_json(const nlohmann::json& j) {
   get("feature_cache", feature_cache);
   get("on_bad_file", on_bad_file);
   get("augment", augment);
+  get("trainable_from", trainable_from);
+  get("fine_tune_epochs", fine_tune_epochs);
+  get("fine_tune_lr", fine_tune_lr);
+  get("feature_cache_dtype", feature_cache_dtype);
   get("data", data);
   get("train", train);
   get("valid", valid);
@@ -263,7 +318,8 @@ const std::vector<std::string>& TrainOptions::resumable_keys() {
   static const std::vector<std::string> keys = {
       "batch_size", "lr", "optimizer", "momentum", "hidden", "dropout", "monitor", "steps_per_epoch",
       "validation_steps", "seed", "shuffle", "image_size", "interpolation", "preprocessing", "precision",
-      "feature_cache", "on_bad_file", "augment", "data", "train", "valid", "test", "weights", "init"};
+      "feature_cache", "on_bad_file", "augment", "trainable_from", "fine_tune_epochs",
+      "fine_tune_lr", "feature_cache_dtype", "data", "train", "valid", "test", "weights", "init"};
   return keys;
 }
 

@@ -50,6 +50,12 @@ struct TrainOptions {
   int workers = 0;
   std::string decode = "auto";  // JPEG decoding: auto, cpu or gpu (the hybrid stage)
   std::string augment = "none";  // --augment spec (parse_augment_spec)
+  // Fine-tuning: conv layers from this one up train with the head ("none": the base is frozen).
+  std::string trainable_from = "none";
+  int fine_tune_epochs = 0;       // > 0: head-only --epochs first, then these with the convs unfrozen
+  double fine_tune_lr = 1e-5;
+  std::string feature_cache_dtype = "fp32";  // fp32 or fp16 (stored as f16, widened when batched)
+  double feature_cache_memory = 0;  // GB the cache may hold in memory before it spills to a file; 0: auto
   bool quiet = false;
   // Under mpiexec: every rank trains on its part of each global batch (not a stored run
   // setting: a run may be resumed with another process count).
@@ -65,6 +71,12 @@ struct TrainOptions {
   // Options --resume takes from the checkpoint; naming one with another value is an error.
   static const std::vector<std::string>& resumable_keys();
 };
+
+// The 13 conv layer names of VGG16, in model order.
+const std::vector<std::string>& vgg16_conv_names();
+// --trainable-from NAME: that conv layer and the ones above it; "none": no layer. InputError
+// listing the valid names for anything else.
+std::vector<std::string> convs_from(const std::string& name);
 
 // The Keras cache location of the VGG16 notop weights: $HOME/.keras/models/...
 std::string default_weights_path();

@@ -1,6 +1,9 @@
-// The training run, stage by stage. Checkpoints during the run hold the head, the optimizer
-// and the position (base_included = false): the frozen base never changes, so rewriting its
-// 59 MB at every epoch would only cost time. At the end best.h5 is rewritten self-contained.
+// The training run, stage by stage. Checkpoints during the run hold the head (and, when
+// fine-tuning, the conv layers from --trainable-from up), the optimizer and the position
+// (base_included = false): the frozen base never changes, so rewriting its 59 MB at every epoch
+// would only cost time. At the end best.h5 is rewritten self-contained. Two-stage fine-tuning
+// (--fine-tune-epochs) runs the head-only epochs, then unfreezes the layers and continues from the
+// best weights with a fresh optimizer; the position records the stage, so either resumes.
 #include "apps/common/train_run.h"
 
 #include <cmath>
@@ -11,6 +14,8 @@
 #include <future>
 #include <limits>
 #include <optional>
+
+#include <unistd.h>
 
 #include "apps/common/app_main.h"
 #include "apps/common/checkpoint_writer.h"
@@ -59,7 +64,7 @@ double monitored(const EpochRecord& r, const std::string& monitor) {
 json history_to_json(const std::vector<EpochRecord>& h) {
   json a = json::array();
   for (const EpochRecord& r : h)
-    a.push_back({{"epoch", r.epoch}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"val_loss", r.val_loss},
+    a.push_back({{"epoch", r.epoch}, {"stage", r.stage}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"val_loss", r.val_loss},
                  {"val_accuracy", r.val_accuracy}, {"seconds", r.seconds}});
   return a;
 }
@@ -69,7 +74,7 @@ std::vector<EpochRecord> history_from_json(const json& a) {
   for (const json& r : a)
     h.push_back(EpochRecord{r.at("epoch").get<int>(), r.at("loss").get<double>(), r.at("accuracy").get<double>(),
                             r.at("val_loss").get<double>(), r.at("val_accuracy").get<double>(),
-                            r.at("seconds").get<double>()});
+                            r.at("seconds").get<double>(), r.value("stage", 0)});
   return h;
 }
 
@@ -87,8 +92,9 @@ std::vector<DataItem> without_bad(const std::vector<DataItem>& items, const std:
 std::string epoch_line(const EpochRecord& r, int epochs, bool improved, const std::string& monitor) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "Epoch %d/%d  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  %.2fs%s", r.epoch,
-                epochs, r.loss, r.accuracy, r.val_loss, r.val_accuracy, r.seconds,
+                "Epoch %d/%d%s  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  %.2fs%s", r.epoch,
+                epochs, r.stage ? (" (stage " + std::to_string(r.stage) + ")").c_str() : "", r.loss, r.accuracy, r.val_loss,
+                r.val_accuracy, r.seconds,
                 improved ? ("  (" + monitor + " improved, best.h5 saved)").c_str() : "");
   return buf;
 }
@@ -100,6 +106,24 @@ struct RunState {
   int best_epoch = 0;
   std::vector<BadFileRecord> bad_files;
 };
+
+std::string megabytes(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+// What the feature cache may hold in memory: --feature-cache-memory GB, else half the machine's
+// RAM (CPU) or half the GPU's memory.
+int64_t cache_memory_budget(double gigabytes, Device device) {
+  if (gigabytes > 0) return static_cast<int64_t>(gigabytes * 1e9);
+  if (device.is_cuda()) {
+    for (const CudaDeviceInfo& d : cuda_runtime_info().devices)
+      if (d.index == device.index) return static_cast<int64_t>(d.total_memory / 2);
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / 2 : int64_t{4} << 30;
+}
 
 }  // namespace
 
@@ -136,9 +160,17 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                          stored[key].dump() + "); start a new run with another --out to change it");
     const int epochs = opt.epochs;
     opt.from_json(stored);
+    if (given.count("epochs") && epochs != opt.epochs && opt.fine_tune_epochs > 0)
+      throw InputError("--epochs " + std::to_string(epochs) + " differs from the run being resumed (" +
+                       std::to_string(opt.epochs) + "), whose second stage starts after them; start a new run");
     if (given.count("epochs")) opt.epochs = epochs;
   }
   opt.validate();
+  const std::vector<std::string> fine_tuned = convs_from(opt.trainable_from);
+  const bool two_stage = opt.fine_tune_epochs > 0;
+  const int total_epochs = opt.epochs + opt.fine_tune_epochs;
+  if (cluster::active() && (!fine_tuned.empty() || opt.feature_cache_dtype != "fp32"))
+    throw InputError("--trainable-from and --feature-cache-dtype fp16 are not available under mpiexec yet");
 
   // Data: every split listed before any work.
   Stopwatch clock;
@@ -199,8 +231,13 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   spec.image_size = opt.image_size;
   spec.precision = device.is_cpu() ? Precision::FP32 : precision;
   spec.head = HeadConfig{opt.hidden, static_cast<float>(opt.dropout), static_cast<int64_t>(classes.size())};
-  std::unique_ptr<Model> model = build_model(spec, device);
+  spec.trainable_base = fine_tuned;
+  ModelSpec first_stage_spec = spec;  // two stages: the base starts frozen
+  if (two_stage) first_stage_spec.trainable_base.clear();
+  std::unique_ptr<Model> model = build_model(first_stage_spec, device);
   const int first_head = head_start(*model);
+  // Layers [0, boundary) stay frozen: the feature cache holds the output of layer boundary - 1.
+  const int boundary = fine_tuned.empty() ? first_head : model->index_of(fine_tuned.front());
   model->initialize(opt.seed, random_base ? 0 : first_head);
   if (random_base) {
     log_warning("--weights none: the VGG16 base has RANDOM weights (He-uniform, seed " + std::to_string(opt.seed) +
@@ -216,7 +253,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     bool had_base = false;
     for (CheckpointLayer& l : init.model.layers) {
       const int i = model->index_of(l.name);
-      if (i >= 0 && i < first_head && !l.weights.empty()) {
+      if (i >= 0 && i < boundary && !l.weights.empty()) {
         l.weights.clear();
         had_base = true;
       }
@@ -245,7 +282,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     CheckpointModel base;
     for (CheckpointLayer& l : full.layers) {
       const int i = model->index_of(l.name);
-      if (i >= 0 && i < first_head && !l.weights.empty()) base.layers.push_back(std::move(l));
+      if (i >= 0 && i < boundary && !l.weights.empty()) base.layers.push_back(std::move(l));
     }
     CheckpointMeta none;
     snapshot_to_host(&base, &none);
@@ -261,7 +298,10 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   const bool cache = opt.feature_cache == "auto" && !augment.any();
   if (augment.any())
     log_info("Augmentation: " + augment.str() + "; the images change every epoch, so the frozen base runs on " +
-             "every batch (no feature cache)");
+             "every batch (no feature cache" + (opt.feature_cache_dtype != "fp32" || opt.feature_cache_memory > 0
+                                                    ? "; --feature-cache-dtype and --feature-cache-memory unused"
+                                                    : "") +
+             ")");
   LoaderOptions train_lo = lo;
   if (augment.any()) {
     train_lo.transform = PixelTransform::None;
@@ -275,8 +315,28 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     ImageLoader tl(splits.train.items, lo), vl(splits.valid.items, lo);
     log_info("Decoding: " + tl.decoder() + ", " + std::to_string(tl.workers()) + " worker threads");
     if (cache) {
-      train_cache = cache_features_on_ranks(*model, first_head, tl, &times, "features train", opt.distributed_train);
-      valid_cache = cache_features_on_ranks(*model, first_head, vl, &times, "features valid", opt.distributed_train);
+      // Where each split's cache goes: memory while the budget lasts, then a file in the run folder.
+      const Shape row = model->output_shape(boundary - 1);
+      CacheStorage train_store, valid_store;
+      train_store.dtype = valid_store.dtype = opt.feature_cache_dtype == "fp16" ? DType::F16 : DType::F32;
+      const int64_t budget = cache_memory_budget(opt.feature_cache_memory, device);
+      const int64_t train_bytes = feature_cache_bytes(row, static_cast<int64_t>(tl.size()), train_store.dtype);
+      const int64_t valid_bytes = feature_cache_bytes(row, static_cast<int64_t>(vl.size()), valid_store.dtype);
+      if (!cluster::active()) {
+        if (train_bytes > budget) train_store.spill_file = out + "/feature_cache_train.bin";
+        if ((train_store.spill_file.empty() ? train_bytes : 0) + valid_bytes > budget)
+          valid_store.spill_file = out + "/feature_cache_valid.bin";
+      }
+      auto where = [&](const CacheStorage& s) {
+        return s.spill_file.empty() ? std::string("in memory") : "in " + s.spill_file;
+      };
+      say("Feature cache: " + model->layer(boundary - 1).name() + " output " + row.str() + " " +
+          opt.feature_cache_dtype + "; train " + megabytes(train_bytes) + " " + where(train_store) + ", valid " +
+          megabytes(valid_bytes) + " " + where(valid_store) + " (memory budget " + megabytes(budget) + ")");
+      train_cache = cache_features_on_ranks(*model, boundary, tl, &times, "features train", opt.distributed_train,
+                                            train_store);
+      valid_cache = cache_features_on_ranks(*model, boundary, vl, &times, "features valid", opt.distributed_train,
+                                            valid_store);
       bad_train = train_cache.bad;
       bad_valid = valid_cache.bad;
     } else {
@@ -305,19 +365,22 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     valid_loader = std::make_unique<ImageLoader>(valid_items, lo);
   }
 
-  // Optimizer and, on --resume, the state where the run stopped.
+  // Optimizer (one per stage: a fresh one after unfreezing, as Keras's recompile) and, on
+  // --resume, the state where the run stopped.
   std::unique_ptr<Optimizer> optimizer;
-  if (opt.optimizer == "sgd")
-    optimizer = std::make_unique<Sgd>(model->param_arena(), model->grad_arena(), SgdConfig{opt.lr, opt.momentum, false});
-  else
-    optimizer = std::make_unique<Adam>(model->param_arena(), model->grad_arena(), AdamConfig{opt.lr, 0.9, 0.999, 1e-7});
+  auto make_optimizer = [&](double lr) {
+    if (opt.optimizer == "sgd")
+      optimizer = std::make_unique<Sgd>(model->param_arena(), model->grad_arena(), SgdConfig{lr, opt.momentum, false});
+    else
+      optimizer = std::make_unique<Adam>(model->param_arena(), model->grad_arena(), AdamConfig{lr, 0.9, 0.999, 1e-7});
+  };
   const bool maximize = monitor_is_max(opt.monitor);
   state.best_value = maximize ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   EpochPosition start;
+  int resumed_stage = 1;
   if (resumed) {
     const CheckpointMeta& m = *resumed->meta;
     load_checkpoint_weights(*model, *resumed, false);
-    restore_optimizer_state(*model, *optimizer, m.optimizer_state, m.optimizer_step, resumed->path);
     try {
       state.history = history_from_json(resumed_state.at("history"));
       const json& p = resumed_state.at("position");
@@ -326,14 +389,32 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
       start.partial =
           XentSums{p.at("loss_sum").get<double>(), p.at("correct").get<double>(), p.at("count").get<int64_t>()};
       start.seconds = p.at("seconds").get<double>();
+      resumed_stage = p.value("stage", 1);
     } catch (const json::exception& e) {
       throw InputError(resumed->path + ": damaged run state in vggtl/ (" + e.what() + ")");
     }
     state.best_value = m.best_value;
     state.best_epoch = static_cast<int>(m.best_epoch);
     say("Resuming at epoch " + std::to_string(start.epoch) + ", batch " + std::to_string(start.batches_done) +
-        " (" + std::to_string(m.optimizer_step) + " optimizer steps done)");
+        (two_stage ? " of stage " + std::to_string(resumed_stage) : std::string()) + " (" +
+        std::to_string(m.optimizer_step) + " optimizer steps done)");
   }
+
+  // The stages: one, or the head alone then the layers from --trainable-from unfrozen.
+  struct StagePlan {
+    int number;      // 0: a one-stage run (no stage column)
+    int last_epoch;
+    double lr;
+  };
+  std::vector<StagePlan> stages;
+  if (two_stage) stages = {{1, opt.epochs, opt.lr}, {2, total_epochs, opt.fine_tune_lr}};
+  else stages = {{0, opt.epochs, opt.lr}};
+  size_t first_stage = 0;
+  if (resumed && two_stage && (resumed_stage == 2 || start.epoch > opt.epochs)) first_stage = 1;
+  // Whether the checkpoint's optimizer state and position belong to the first stage run now (a run
+  // stopped after the last head-only epoch begins the second stage afresh).
+  bool restore_position = resumed && (resumed_stage == 2 || first_stage == 0);
+  int current_stage = stages[first_stage].number;
 
   // Checkpoints are snapshotted here and written by the background writer (atomic files all the
   // same); the last best snapshot also serves to restore the best weights at the end.
@@ -362,21 +443,22 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     json h;
     h["history"] = history_to_json(state.history);
     h["position"] = {{"epoch", pos.epoch}, {"batches_done", pos.batches_done}, {"loss_sum", pos.partial.loss_sum},
-                     {"correct", pos.partial.correct}, {"count", pos.partial.count}, {"seconds", pos.seconds}};
+                     {"correct", pos.partial.correct}, {"count", pos.partial.count}, {"seconds", pos.seconds},
+                     {"stage", std::max(current_stage, 1)}};
     m.history_json = h.dump();
     json cfg = opt.to_json();
     cfg["epochs"] = opt.epochs;
     m.run_config_json = cfg.dump();
-    CheckpointModel cm = checkpoint_model(*model, spec, include_base);
+    CheckpointModel cm = checkpoint_model(*model, spec, include_base, boundary);
     snapshot_to_host(&cm, &m);
     writer.submit(out + "/" + name, cm, std::move(m));
     times.checkpoints += w.seconds();
     return cm;
   };
 
-  // Training. Fault injection for tests, after N optimizer steps: VGGTL_INTERRUPT_AFTER_STEPS=N
-  // acts as a Ctrl-C, VGGTL_KILL_AFTER_STEPS=N as a SIGKILL (whatever the checkpoint writer is
-  // doing at that moment).
+  // Training. Fault injection for tests, after N optimizer steps of this process (all stages):
+  // VGGTL_INTERRUPT_AFTER_STEPS=N acts as a Ctrl-C, VGGTL_KILL_AFTER_STEPS=N as a SIGKILL (whatever
+  // the checkpoint writer is doing at that moment).
   install_interrupt_handler();
   auto steps_from_env = [](const char* name) -> int64_t {
     const char* v = std::getenv(name);
@@ -384,46 +466,87 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   };
   const int64_t interrupt_after = steps_from_env("VGGTL_INTERRUPT_AFTER_STEPS");
   const int64_t kill_after = steps_from_env("VGGTL_KILL_AFTER_STEPS");
+  int64_t earlier_stage_steps = 0;  // optimizer steps of the stages this process finished
+  int64_t steps_at_stage_start = 0;
   auto interrupted = [&] {
-    if (kill_after >= 0 && optimizer->iterations() >= kill_after) std::raise(SIGKILL);
-    return interrupt_requested() || (interrupt_after >= 0 && optimizer->iterations() >= interrupt_after);
+    const int64_t steps = earlier_stage_steps + optimizer->iterations() - steps_at_stage_start;
+    if (kill_after >= 0 && steps >= kill_after) std::raise(SIGKILL);
+    return interrupt_requested() || (interrupt_after >= 0 && steps >= interrupt_after);
   };
-  HeadTrainer trainer(*model, first_head, *optimizer,
-                      TrainConfig{opt.epochs, opt.batch_size, opt.steps_per_epoch, opt.validation_steps, opt.seed,
-                                  opt.shuffle == "on", opt.distributed_train && cluster::active(), augment,
-                                  lo.transform},
-                      cache ? TrainData{&train_cache, &valid_cache, nullptr, nullptr}
-                            : TrainData{nullptr, nullptr, train_loader.get(), valid_loader.get()});
-  if (opt.distributed_train && cluster::active()) {
-    synchronise_batch_norms(*model);
-    if (!cluster::is_root()) return follow_training(trainer, start, interrupted);
-  }
   std::unique_ptr<ProgressBar> bar;
   clock.reset();
   const double checkpoints_before = times.checkpoints;
   EpochPosition stopped;
-  const bool finished = trainer.run(
-      start,
-      [&](const EpochRecord& r) {
-        if (bar) bar->clear();
-        state.history.push_back(r);
-        const double v = monitored(r, opt.monitor);
-        const bool improved = std::isfinite(v) && (maximize ? v > state.best_value : v < state.best_value);
-        if (improved) {
-          state.best_value = v;
-          state.best_epoch = r.epoch;
-          best_snapshot = save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
-        }
-        save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
-        write_text_atomically(out + "/history.csv", history_csv(state.history));
-        say(epoch_line(r, opt.epochs, improved, opt.monitor));
-      },
-      interrupted, &stopped,
-      [&](int64_t done, int64_t total) {
-        if (!bar) bar = std::make_unique<ProgressBar>("train", total, !opt.quiet && ProgressBar::stdout_is_terminal());
-        bar->update(done);
-        if (done == total) bar.reset();
-      });
+  bool finished = true;
+  bool unfrozen = !two_stage;
+  for (size_t si = first_stage; si < stages.size() && finished; ++si) {
+    const StagePlan& plan = stages[si];
+    current_stage = plan.number;
+    if (!unfrozen && plan.number == 2) {
+      for (const std::string& name : fine_tuned) model->layer(model->index_of(name)).set_frozen(false);
+      model->build(model->input_shape());  // the weights keep their values; the arenas move
+      unfrozen = true;
+    }
+    EpochPosition stage_start{si == 0 ? 1 : opt.epochs + 1, 0, {}, 0};
+    if (!restore_position && plan.number == 2 && state.best_epoch > 0) {
+      // Stage 2 continues from the best weights so far (the head of the best stage-1 epoch).
+      Checkpoint best;
+      if (best_snapshot) {
+        best.path = out + "/best.h5";
+        best.model = *best_snapshot;
+      } else {
+        writer.wait();
+        best = read_checkpoint(out + "/best.h5");
+      }
+      load_checkpoint_weights(*model, best, false);
+    }
+    make_optimizer(plan.lr);
+    if (restore_position) {
+      const CheckpointMeta& m = *resumed->meta;
+      restore_optimizer_state(*model, *optimizer, m.optimizer_state, m.optimizer_step, resumed->path);
+      stage_start = start;
+      restore_position = false;
+    }
+    steps_at_stage_start = optimizer->iterations();
+    if (plan.number == 2 && stage_start.batches_done == 0 && stage_start.epoch == opt.epochs + 1)
+      say("Stage 2: " + std::to_string(fine_tuned.size()) + " conv layers from " + opt.trainable_from +
+          " unfrozen, from the best epoch (" + std::to_string(state.best_epoch) + "), lr " + json(plan.lr).dump());
+    HeadTrainer trainer(*model, boundary, *optimizer,
+                        TrainConfig{plan.last_epoch, opt.batch_size, opt.steps_per_epoch, opt.validation_steps,
+                                    opt.seed, opt.shuffle == "on", opt.distributed_train && cluster::active(),
+                                    augment, lo.transform},
+                        cache ? TrainData{&train_cache, &valid_cache, nullptr, nullptr}
+                              : TrainData{nullptr, nullptr, train_loader.get(), valid_loader.get()});
+    if (opt.distributed_train && cluster::active()) {
+      synchronise_batch_norms(*model);
+      if (!cluster::is_root()) return follow_training(trainer, stage_start, interrupted);
+    }
+    finished = trainer.run(
+        stage_start,
+        [&](EpochRecord r) {
+          if (bar) bar->clear();
+          r.stage = plan.number;
+          state.history.push_back(r);
+          const double v = monitored(r, opt.monitor);
+          const bool improved = std::isfinite(v) && (maximize ? v > state.best_value : v < state.best_value);
+          if (improved) {
+            state.best_value = v;
+            state.best_epoch = r.epoch;
+            best_snapshot = save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
+          }
+          save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
+          write_text_atomically(out + "/history.csv", history_csv(state.history));
+          say(epoch_line(r, total_epochs, improved, opt.monitor));
+        },
+        interrupted, &stopped,
+        [&](int64_t done, int64_t total) {
+          if (!bar) bar = std::make_unique<ProgressBar>("train", total, !opt.quiet && ProgressBar::stdout_is_terminal());
+          bar->update(done);
+          if (done == total) bar.reset();
+        });
+    earlier_stage_steps += optimizer->iterations() - steps_at_stage_start;
+    steps_at_stage_start = optimizer->iterations();
+  }
   bar.reset();
   times.head_training = clock.seconds() - (times.checkpoints - checkpoints_before);
   if (finished) {
@@ -441,7 +564,6 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                     out,
                 ErrorKind::Interrupted);
   }
-
   // The best epoch's weights, written self-contained while the test split is evaluated.
   if (state.best_epoch > 0) {
     Checkpoint best;
@@ -456,7 +578,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     save("best.h5", true, EpochPosition{state.best_epoch + 1, 0, {}, 0});
   } else {
     log_warning("no epoch improved " + opt.monitor + " (not finite?); best.h5 holds the last weights");
-    save("best.h5", true, EpochPosition{opt.epochs + 1, 0, {}, 0});
+    save("best.h5", true, EpochPosition{total_epochs + 1, 0, {}, 0});
   }
   ReportInput report;
   if (splits.test) {
@@ -489,7 +611,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                        {"macro_f1", report.test.macro_f1}};
   metrics["best_epoch"] = state.best_epoch;
   metrics["monitor"] = {{"name", opt.monitor}, {"best", state.best_value}};
-  metrics["epochs"] = opt.epochs;
+  metrics["epochs"] = total_epochs;
+  metrics["trainable_from"] = opt.trainable_from;
   metrics["images"] = {{"train", train_items.size()}, {"valid", valid_items.size()},
                        {"test", report.has_test ? report.test.total : 0}, {"bad", state.bad_files.size()}};
   metrics["seconds"] = {{"weights_load", times.weights},     {"listing", times.listing},

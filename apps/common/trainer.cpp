@@ -53,19 +53,23 @@ XentSums HeadTrainer::train_totals() {
   return t;
 }
 
-void HeadTrainer::train_batch_distributed(const Tensor& order_device, int64_t begin, int64_t end) {
+void HeadTrainer::allocate_batch(const FeatureCache& cache) {
+  if (batch_features_.defined()) return;
+  std::vector<int64_t> dims = cache.row_shape.vec();
+  dims.insert(dims.begin(), config_.batch_size);
+  batch_features_ = Tensor::empty(Shape(dims), DType::F32, model_.device());
+  batch_labels_ = Tensor::empty({config_.batch_size}, DType::I32, model_.device());
+}
+
+void HeadTrainer::train_batch_distributed(const Tensor& order_device, const int32_t* order_host, int64_t begin,
+                                          int64_t end) {
   const FeatureCache& cache = *data_.train_features;
   const ShardRange mine = shard_range(end - begin, cluster::rank(), cluster::size());
   const int64_t n = mine.size();
-  std::vector<int64_t> dims = cache.features.shape().vec();
-  dims[0] = config_.batch_size;
-  if (!batch_features_.defined()) {
-    batch_features_ = Tensor::empty(Shape(dims), DType::F32, model_.device());
-    batch_labels_ = Tensor::empty({config_.batch_size}, DType::I32, model_.device());
-  }
+  allocate_batch(cache);
   Tensor x = batch_features_.slice(0, n), y = batch_labels_.slice(0, n);
   const Tensor index = order_device.slice(begin + mine.begin, begin + mine.end);
-  gather_rows(x, cache.features, index);
+  cache.gather(x, index, order_host + begin + mine.begin);
   gather_rows(y, cache.labels, index);
   const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(optimizer_.iterations()), mine.begin};
   const Tensor logits = model_.forward(x, pass, head_start_);
@@ -95,18 +99,14 @@ int64_t HeadTrainer::batches_per_epoch() const {
   return n;
 }
 
-void HeadTrainer::train_batch_features(const Tensor& order_device, int64_t begin, int64_t end) {
+void HeadTrainer::train_batch_features(const Tensor& order_device, const int32_t* order_host, int64_t begin,
+                                       int64_t end) {
   const FeatureCache& cache = *data_.train_features;
   const int64_t n = end - begin;
-  std::vector<int64_t> dims = cache.features.shape().vec();
-  dims[0] = config_.batch_size;
-  if (!batch_features_.defined()) {
-    batch_features_ = Tensor::empty(Shape(dims), DType::F32, model_.device());
-    batch_labels_ = Tensor::empty({config_.batch_size}, DType::I32, model_.device());
-  }
+  allocate_batch(cache);
   Tensor x = batch_features_.slice(0, n), y = batch_labels_.slice(0, n);
   const Tensor index = order_device.slice(begin, end);
-  gather_rows(x, cache.features, index);
+  cache.gather(x, index, order_host + begin);
   gather_rows(y, cache.labels, index);
   const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(optimizer_.iterations())};
   const Tensor logits = model_.forward(x, pass, head_start_);
@@ -141,7 +141,12 @@ XentSums HeadTrainer::validate() {
     if (config_.validation_steps > 0) batches = std::min(batches, config_.validation_steps);
     for (int64_t b = 0; b < batches; ++b) {
       const int64_t begin = b * config_.batch_size, end = std::min(cache.size(), begin + config_.batch_size);
-      const Tensor logits = model_.forward(cache.features.slice(begin, end), pass, head_start_);
+      if (!valid_scratch_.defined()) {
+        std::vector<int64_t> dims = cache.row_shape.vec();
+        dims.insert(dims.begin(), config_.batch_size);
+        valid_scratch_ = Tensor::empty(Shape(dims), DType::F32, model_.device());
+      }
+      const Tensor logits = model_.forward(cache.rows(begin, end, valid_scratch_), pass, head_start_);
       const Tensor labels = cache.labels.slice(begin, end);
       valid_loss_.forward(logits, &labels, false);
     }
@@ -182,9 +187,11 @@ bool HeadTrainer::run(EpochPosition start, const std::function<void(const EpochR
       synchronize(model_.device());
       for (int64_t b = first_batch; b < batches; ++b) {
         if (config_.distributed)
-          train_batch_distributed(order_device, b * config_.batch_size, std::min(n, (b + 1) * config_.batch_size));
+          train_batch_distributed(order_device, order32.data(), b * config_.batch_size,
+                                  std::min(n, (b + 1) * config_.batch_size));
         else
-          train_batch_features(order_device, b * config_.batch_size, std::min(n, (b + 1) * config_.batch_size));
+          train_batch_features(order_device, order32.data(), b * config_.batch_size,
+                               std::min(n, (b + 1) * config_.batch_size));
         if (on_batch) on_batch(b + 1, batches);
         if (stop_requested(interrupted) && b + 1 < batches) {
           XentSums sums = train_totals();

@@ -67,10 +67,10 @@ class HeadTrainer {
   XentSums validate();
 
  private:
-  void train_batch_features(const Tensor& order_device, int64_t begin, int64_t end);
+  void train_batch_features(const Tensor& order_device, const int32_t* order_host, int64_t begin, int64_t end);
   // Data parallel: this process's rows of [begin, end), the loss gradient scaled to the global
   // batch, and the gradients summed over the processes.
-  void train_batch_distributed(const Tensor& order_device, int64_t begin, int64_t end);
+  void train_batch_distributed(const Tensor& order_device, const int32_t* order_host, int64_t begin, int64_t end);
   // interrupted(), agreed by every process when distributed (any one stops them all).
   bool stop_requested(const std::function<bool()>& interrupted);
   // This process's training sums, or every process's when distributed.
@@ -83,7 +83,9 @@ class HeadTrainer {
   TrainConfig config_;
   TrainData data_;
   SoftmaxCrossEntropy train_loss_, valid_loss_;
-  Tensor batch_features_, batch_labels_;
+  Tensor batch_features_, batch_labels_, valid_scratch_;
+  // (batch, h, w, c) f32 on the model's device, once.
+  void allocate_batch(const FeatureCache& cache);
 };
 
 }  // namespace vggtl
