@@ -14,7 +14,7 @@
 
 #include <unistd.h>
 
-#include "io/checkpoint.h"
+#include "io/hdf5/checkpoint.h"
 #include "support/app_runner.h"
 #include "test_util.h"
 
