@@ -57,7 +57,7 @@ json dense(const std::string& name, int units, const char* activation) {
 
 }  // namespace
 
-std::string keras_model_config(const ArchitectureSpec& a) {
+std::string keras_model_config(const ModelSpec& spec) {
   json layers = json::array();
   std::string previous;
   auto add = [&](const std::string& cls, const std::string& name, json config) {
@@ -68,14 +68,13 @@ std::string keras_model_config(const ArchitectureSpec& a) {
     previous = name;
   };
   add("InputLayer", "input_1",
-      json{{"batch_input_shape", {nullptr, a.image_size, a.image_size, 3}},
+      json{{"batch_input_shape", {nullptr, spec.image_size, spec.image_size, 3}},
            {"dtype", "float32"},
            {"sparse", false},
            {"ragged", false},
            {"name", "input_1"}});
   auto trainable = [&](const std::string& name) {
-    return a.base_trainable ||
-           std::find(a.trainable_layers.begin(), a.trainable_layers.end(), name) != a.trainable_layers.end();
+    return std::find(spec.trainable_base.begin(), spec.trainable_base.end(), name) != spec.trainable_base.end();
   };
   const int blocks[5][2] = {{2, 64}, {2, 128}, {3, 256}, {3, 512}, {3, 512}};
   for (int b = 0; b < 5; ++b) {
@@ -95,7 +94,7 @@ std::string keras_model_config(const ArchitectureSpec& a) {
   }
   add("Flatten", "flatten_1",
       json{{"name", "flatten_1"}, {"trainable", true}, {"dtype", "float32"}, {"data_format", "channels_last"}});
-  add("Dense", "FC_2", dense("FC_2", a.hidden, "relu"));
+  add("Dense", "FC_2", dense("FC_2", static_cast<int>(spec.head.hidden), "relu"));
   add("BatchNormalization", "batch_normalization_1",
       json{{"name", "batch_normalization_1"},
            {"trainable", true},
@@ -114,9 +113,9 @@ std::string keras_model_config(const ArchitectureSpec& a) {
            {"beta_constraint", nullptr},
            {"gamma_constraint", nullptr}});
   add("Dropout", "dropout_1",
-      json{{"name", "dropout_1"}, {"trainable", true}, {"dtype", "float32"}, {"rate", a.dropout},
+      json{{"name", "dropout_1"}, {"trainable", true}, {"dtype", "float32"}, {"rate", static_cast<double>(spec.head.dropout)},
            {"noise_shape", nullptr}, {"seed", nullptr}});
-  add("Dense", "softmax", dense("softmax", a.classes, "softmax"));
+  add("Dense", "softmax", dense("softmax", static_cast<int>(spec.head.classes), "softmax"));
 
   json model = {{"class_name", "Functional"},
                 {"config",

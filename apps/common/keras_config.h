@@ -3,19 +3,12 @@
 #pragma once
 
 #include <string>
-#include <vector>
+
+#include "apps/common/model_spec.h"
 
 namespace vggtl {
 
-struct ArchitectureSpec {
-  int image_size = 224;
-  int hidden = 64;
-  double dropout = 0.5;
-  int classes = 2;
-  bool base_trainable = false;  // every base layer
-  std::vector<std::string> trainable_layers;  // base layers trainable besides (fine-tuning)
-};
-
-std::string keras_model_config(const ArchitectureSpec& a);
+// Layers from spec.trainable_base are marked trainable, the rest of the base frozen.
+std::string keras_model_config(const ModelSpec& spec);
 
 }  // namespace vggtl

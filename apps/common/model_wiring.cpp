@@ -7,19 +7,10 @@
 #include <cmath>
 #include <map>
 
+#include "apps/common/keras_config.h"
 #include "layers/vgg16.h"
 
 namespace vggtl {
-
-ArchitectureSpec ModelSpec::architecture() const {
-  ArchitectureSpec a;
-  a.image_size = image_size;
-  a.hidden = static_cast<int>(head.hidden);
-  a.dropout = head.dropout;
-  a.classes = static_cast<int>(head.classes);
-  a.trainable_layers = trainable_base;
-  return a;
-}
 
 std::unique_ptr<Model> build_model(const ModelSpec& spec, Device device) {
   check_vgg16_image_size(spec.image_size);
@@ -82,7 +73,7 @@ std::vector<std::string> load_base_weights(Model& model, const std::string& path
 
 CheckpointModel checkpoint_model(Model& model, const ModelSpec& spec, bool include_base, int from_layer) {
   CheckpointModel cm;
-  cm.model_config = keras_model_config(spec.architecture());
+  cm.model_config = keras_model_config(spec);
   cm.layers.push_back(CheckpointLayer{"input_1", "InputLayer", {}});
   const int first_head = from_layer >= 0 ? from_layer : head_start(model);
   for (int i = 0; i < model.size(); ++i) {

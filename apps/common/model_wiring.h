@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/keras_config.h"
+#include "apps/common/model_spec.h"
 #include "io/hdf5/checkpoint.h"
 #include "io/hdf5/keras_weights.h"
 #include "layers/head.h"
@@ -16,14 +16,6 @@
 #include "layers/optimizer.h"
 
 namespace vggtl {
-
-struct ModelSpec {
-  int image_size = 224;
-  Precision precision = Precision::TF32;
-  HeadConfig head;
-  std::vector<std::string> trainable_base;  // base layers left trainable (fine-tuning)
-  ArchitectureSpec architecture() const;
-};
 
 // VGG16 base (block1_conv1 ... block5_pool) + the reference head, built for (S, S, 3) input.
 std::unique_ptr<Model> build_model(const ModelSpec& spec, Device device);

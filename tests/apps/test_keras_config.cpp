@@ -8,12 +8,12 @@
 namespace vggtl {
 
 TEST(KerasConfig, DescribesBaseAndHeadInModelOrder) {
-  ArchitectureSpec a;
-  a.image_size = 64;
-  a.hidden = 16;
-  a.classes = 5;
-  a.dropout = 0.25;
-  const nlohmann::json j = nlohmann::json::parse(keras_model_config(a));
+  ModelSpec spec;
+  spec.image_size = 64;
+  spec.head.hidden = 16;
+  spec.head.classes = 5;
+  spec.head.dropout = 0.25f;
+  const nlohmann::json j = nlohmann::json::parse(keras_model_config(spec));
   EXPECT_EQ(j["class_name"], "Functional");
   const auto& layers = j["config"]["layers"];
   ASSERT_EQ(layers.size(), 24u);  // input, 13 conv, 5 pool, flatten, dense, bn, dropout, dense
@@ -36,6 +36,22 @@ TEST(KerasConfig, DescribesBaseAndHeadInModelOrder) {
       EXPECT_FALSE(l["config"]["trainable"].get<bool>());
     }
   EXPECT_EQ(filters, 2 * 64 + 2 * 128 + 3 * 256 + 6 * 512);
+}
+
+// Fine-tuning: the base layers named trainable are, and only they.
+TEST(KerasConfig, MarksTheFineTunedBaseLayersTrainable) {
+  ModelSpec spec;
+  spec.trainable_base = {"block5_conv2", "block5_conv3", "block5_pool"};
+  const nlohmann::json j = nlohmann::json::parse(keras_model_config(spec));
+  int trainable = 0;
+  for (const auto& l : j["config"]["layers"]) {
+    const std::string name = l["name"];
+    if (name.rfind("block", 0) != 0) continue;
+    const bool want = name == "block5_conv2" || name == "block5_conv3" || name == "block5_pool";
+    EXPECT_EQ(l["config"]["trainable"].get<bool>(), want) << name;
+    trainable += want;
+  }
+  EXPECT_EQ(trainable, 3);
 }
 
 }  // namespace vggtl
