@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "apps/common/app_main.h"
-#include "apps/common/evaluate.h"
-#include "apps/common/inference.h"
-#include "apps/common/report.h"
-#include "apps/common/train_options.h"
+#include "apps/pipeline/app_main.h"
+#include "apps/pipeline/evaluate.h"
+#include "apps/pipeline/inference.h"
+#include "apps/pipeline/report.h"
+#include "apps/pipeline/train_options.h"
 #include "engine/log.h"
 #include "io/atomic_file.h"
 #include "kernels/cpu_backend.h"

@@ -1,20 +1,20 @@
 // vggtl_extract: bottleneck features of the frozen VGG16 base for one split folder, into an
 // HDF5 file (README.md, "The tools": features (N,h,w,512) NHWC f32, labels, paths, class_names).
 // Sharded (under mpiexec, or one --shard-id at a time): each shard writes its own file and the
-// output is one features file reading from them (apps/common/shards.h).
+// output is one features file reading from them (apps/pipeline/shards.h).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
-#include "apps/common/app_main.h"
-#include "apps/common/cluster.h"
-#include "apps/common/features.h"
-#include "apps/common/model_wiring.h"
-#include "apps/common/report.h"
-#include "apps/common/shards.h"
-#include "apps/common/train_options.h"
+#include "apps/pipeline/app_main.h"
+#include "apps/pipeline/cluster.h"
+#include "apps/pipeline/features.h"
+#include "apps/pipeline/model_wiring.h"
+#include "apps/pipeline/report.h"
+#include "apps/pipeline/shards.h"
+#include "apps/pipeline/train_options.h"
 #include "engine/log.h"
 #include "engine/timer.h"
 #include "io/hdf5/features_file.h"

@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <set>
 
-#include "apps/common/app_main.h"
-#include "apps/common/cluster.h"
-#include "apps/common/train_options.h"
-#include "apps/common/train_run.h"
+#include "apps/pipeline/app_main.h"
+#include "apps/pipeline/cluster.h"
+#include "apps/pipeline/train_options.h"
+#include "apps/pipeline/train_run.h"
 #include "kernels/cpu_backend.h"
 
 int main(int argc, char** argv) {

@@ -36,7 +36,7 @@ add_library(vggtl::cpu_blas ALIAS vggtl_cpu_blas)
 find_library(OPENBLAS_LIBRARY NAMES openblas)
 find_path(OPENBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas)
 
-# MPI (Open MPI or any MPI-3 library), only for the scale-out of the apps (apps/common/cluster.h).
+# MPI (Open MPI or any MPI-3 library), only for the scale-out of the apps (apps/pipeline/cluster.h).
 set(VGGTL_HAVE_MPI OFF)
 string(TOUPPER "${VGGTL_MPI}" _vggtl_mpi)
 if(NOT _vggtl_mpi STREQUAL "OFF" AND NOT VGGTL_FUZZ)

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "apps/common/augment_input.h"
+#include "apps/pipeline/augment_input.h"
 #include "support/image_writer.h"
 #include "test_util.h"
 

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "apps/common/train_options.h"
+#include "apps/pipeline/train_options.h"
 #include "test_util.h"
 
 namespace vggtl {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/features.h"
+#include "apps/pipeline/features.h"
 #include "io/loader/dataset.h"
 #include "io/loader/gpu_row_stage.h"
 #include "io/loader/shuffle.h"

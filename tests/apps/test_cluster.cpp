@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <functional>
 
-#include "apps/common/cluster.h"
-#include "apps/common/shards.h"
+#include "apps/pipeline/cluster.h"
+#include "apps/pipeline/shards.h"
 #include "engine/error.h"
 #include "io/hdf5/features_file.h"
 #include "test_util.h"

@@ -1,6 +1,6 @@
 // The tools given a weights file or checkpoint that crashes or hangs libhdf5 (fuzz/known_crashes/)
 // end with one line naming the file and exit status 2, within the time limit, instead of dying
-// of the crash or hanging (apps/common/app_main.h: precheck_hdf5_inputs).
+// of the crash or hanging (apps/pipeline/app_main.h: precheck_hdf5_inputs).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "apps/common/keras_config.h"
+#include "apps/pipeline/keras_config.h"
 
 namespace vggtl {
 

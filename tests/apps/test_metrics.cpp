@@ -1,7 +1,7 @@
 // Metrics against hand-counted cases.
 #include <gtest/gtest.h>
 
-#include "apps/common/metrics.h"
+#include "apps/pipeline/metrics.h"
 #include "engine/error.h"
 
 namespace vggtl {

@@ -2,7 +2,7 @@
 // name or by position, and the errors for files that do not fit the model.
 #include <gtest/gtest.h>
 
-#include "apps/common/model_wiring.h"
+#include "apps/pipeline/model_wiring.h"
 #include "test_util.h"
 
 namespace vggtl {

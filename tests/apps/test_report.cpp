@@ -1,7 +1,7 @@
 // Run-folder text outputs: CSV quoting, headers, and an HTML page that escapes what it shows.
 #include <gtest/gtest.h>
 
-#include "apps/common/report.h"
+#include "apps/pipeline/report.h"
 
 namespace vggtl {
 

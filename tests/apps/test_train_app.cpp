@@ -14,7 +14,7 @@
 
 #include <unistd.h>
 
-#include "apps/common/checkpoint_writer.h"
+#include "apps/pipeline/checkpoint_writer.h"
 #include "support/app_runner.h"
 #include "io/hdf5/checkpoint.h"
 #include "io/hdf5/features_file.h"

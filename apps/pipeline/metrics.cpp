@@ -1,5 +1,5 @@
 // Metrics from predictions (see metrics.h).
-#include "apps/common/metrics.h"
+#include "apps/pipeline/metrics.h"
 
 #include "engine/error.h"
 

@@ -9,8 +9,8 @@
 #include <functional>
 #include <string>
 
-#include "apps/common/features.h"
-#include "apps/common/report.h"
+#include "apps/pipeline/features.h"
+#include "apps/pipeline/report.h"
 #include "kernels/augment.h"
 #include "layers/loss.h"
 #include "layers/optimizer.h"
@@ -24,7 +24,7 @@ struct TrainConfig {
   int64_t validation_steps = -1;  // -1: the whole validation split
   uint64_t seed = 0;
   bool shuffle = true;
-  // Data parallel over the processes of an mpiexec job (apps/common/cluster.h): each trains on
+  // Data parallel over the processes of an mpiexec job (apps/pipeline/cluster.h): each trains on
   // its contiguous part of every global batch, BatchNorm statistics and gradients are summed
   // over all, every process holds the whole feature cache and validates alone.
   bool distributed = false;

@@ -1,5 +1,5 @@
 // Text and HTML outputs of a run. Numbers are printed with enough digits to round-trip floats.
-#include "apps/common/report.h"
+#include "apps/pipeline/report.h"
 
 #include "io/atomic_file.h"
 

@@ -1,16 +1,16 @@
-// MPI behind apps/common/cluster.h; with VGGTL_HAVE_MPI=0 the one-process twin. MPI is started
+// MPI behind apps/pipeline/cluster.h; with VGGTL_HAVE_MPI=0 the one-process twin. MPI is started
 // only when a launcher's environment is present: Open MPI 4's singleton MPI_Init forks an
 // orted daemon, which costs time and fails in sandboxes without it, and every plain run (the
 // test suite, the demo) would pay for a feature it does not use. Every MPI call is checked:
 // MPI_ERRORS_RETURN replaces the default fatal handler so a failure becomes one line.
-#include "apps/common/cluster.h"
+#include "apps/pipeline/cluster.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 
-#include "apps/common/app_main.h"
+#include "apps/pipeline/app_main.h"
 #include "engine/error.h"
 
 #if VGGTL_HAVE_MPI

@@ -1,13 +1,13 @@
 // HeadTrainer. The epoch order comes from shuffle_order(n, seed, epoch - 1): a function of the
 // seed and the epoch alone, so a resumed run draws the orders the uninterrupted run would.
-#include "apps/common/trainer.h"
+#include "apps/pipeline/trainer.h"
 
 #include <algorithm>
 
-#include "apps/common/augment_input.h"
-#include "apps/common/cluster.h"
-#include "apps/common/progress.h"
-#include "apps/common/shards.h"
+#include "apps/pipeline/augment_input.h"
+#include "apps/pipeline/cluster.h"
+#include "apps/pipeline/progress.h"
+#include "apps/pipeline/shards.h"
 #include "engine/timer.h"
 #include "io/loader/shuffle.h"
 #include "kernels/gather_rows.h"

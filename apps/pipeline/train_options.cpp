@@ -1,5 +1,5 @@
 // Option definitions with CLI11; JSON with nlohmann.
-#include "apps/common/train_options.h"
+#include "apps/pipeline/train_options.h"
 
 #include <CLI/CLI.hpp>
 

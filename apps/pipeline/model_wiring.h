@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/model_spec.h"
+#include "apps/pipeline/model_spec.h"
 #include "io/hdf5/checkpoint.h"
 #include "io/hdf5/keras_weights.h"
 #include "layers/head.h"

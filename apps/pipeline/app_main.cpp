@@ -1,5 +1,5 @@
 // run_app: maps exceptions to one line on stderr and the spec's exit status.
-#include "apps/common/app_main.h"
+#include "apps/pipeline/app_main.h"
 
 #include <CLI/CLI.hpp>
 

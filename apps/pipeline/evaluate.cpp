@@ -1,7 +1,7 @@
 // Predictions: logits -> SoftmaxCrossEntropy (probabilities, argmax, per-row loss) -> host.
-#include "apps/common/evaluate.h"
+#include "apps/pipeline/evaluate.h"
 
-#include "apps/common/metrics.h"
+#include "apps/pipeline/metrics.h"
 #include "layers/loss.h"
 
 namespace vggtl {

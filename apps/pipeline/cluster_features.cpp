@@ -1,13 +1,13 @@
 // A shard's cache travels to rank 0 as one message: an 8-byte length, a JSON header (rows,
 // items, labels, bad files; indices already global) and the rows as raw f32.
-#include "apps/common/cluster_features.h"
+#include "apps/pipeline/cluster_features.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cstring>
 
-#include "apps/common/cluster.h"
-#include "apps/common/shards.h"
+#include "apps/pipeline/cluster.h"
+#include "apps/pipeline/shards.h"
 #include "engine/error.h"
 #include "layers/batch_normalization.h"
 

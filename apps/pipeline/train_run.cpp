@@ -4,7 +4,7 @@
 // would only cost time. At the end best.h5 is rewritten self-contained. Two-stage fine-tuning
 // (--fine-tune-epochs) runs the head-only epochs, then unfreezes the layers and continues from the
 // best weights with a fresh optimizer; the position records the stage, so either resumes.
-#include "apps/common/train_run.h"
+#include "apps/pipeline/train_run.h"
 
 #include <cmath>
 #include <csignal>
@@ -17,18 +17,18 @@
 
 #include <unistd.h>
 
-#include "apps/common/app_main.h"
-#include "apps/common/checkpoint_writer.h"
-#include "apps/common/cluster.h"
-#include "apps/common/cluster_features.h"
-#include "apps/common/evaluate.h"
-#include "apps/common/interrupt.h"
-#include "apps/common/model_wiring.h"
-#include "apps/common/progress.h"
-#include "apps/common/report.h"
-#include "apps/common/shards.h"
-#include "apps/common/splits.h"
-#include "apps/common/trainer.h"
+#include "apps/pipeline/app_main.h"
+#include "apps/pipeline/checkpoint_writer.h"
+#include "apps/pipeline/cluster.h"
+#include "apps/pipeline/cluster_features.h"
+#include "apps/pipeline/evaluate.h"
+#include "apps/pipeline/interrupt.h"
+#include "apps/pipeline/model_wiring.h"
+#include "apps/pipeline/progress.h"
+#include "apps/pipeline/report.h"
+#include "apps/pipeline/shards.h"
+#include "apps/pipeline/splits.h"
+#include "apps/pipeline/trainer.h"
 #include "engine/allocator.h"
 #include "engine/log.h"
 #include "engine/timer.h"

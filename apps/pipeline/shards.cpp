@@ -1,12 +1,12 @@
 // Shard ranges, the listing sent from rank 0, and the shard files' checks and join.
-#include "apps/common/shards.h"
+#include "apps/pipeline/shards.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <filesystem>
 
-#include "apps/common/cluster.h"
+#include "apps/pipeline/cluster.h"
 #include "engine/error.h"
 #include "io/hdf5/features_file.h"
 #include "io/sha256.h"

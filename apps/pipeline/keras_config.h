@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "apps/common/model_spec.h"
+#include "apps/pipeline/model_spec.h"
 
 namespace vggtl {
 

@@ -2,7 +2,7 @@
 // used there; otherwise each batch is copied from the loader's pinned buffer to the device and
 // the stream is synchronised before the loader reuses that buffer. A spilled cache is a raw file
 // of rows written with write(2) and read back with pread(2), one row per call.
-#include "apps/common/features.h"
+#include "apps/pipeline/features.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -11,7 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "apps/common/progress.h"
+#include "apps/pipeline/progress.h"
 #include "engine/log.h"
 #include "engine/timer.h"
 #include "io/loader/shuffle.h"

@@ -1,6 +1,6 @@
 // Files as given; folders through io's listing rules (the order never depends on the file
 // system).
-#include "apps/common/file_list.h"
+#include "apps/pipeline/file_list.h"
 
 #include <filesystem>
 

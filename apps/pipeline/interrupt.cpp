@@ -1,5 +1,5 @@
 // Signal handlers only touch a lock-free atomic flag and restore the default action.
-#include "apps/common/interrupt.h"
+#include "apps/pipeline/interrupt.h"
 
 #include <atomic>
 #include <csignal>

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/splits.h"
+#include "apps/pipeline/splits.h"
 #include "engine/device.h"
 #include "io/loader/dataset.h"
 

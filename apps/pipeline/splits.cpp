@@ -1,5 +1,5 @@
 // Split folders and the data fingerprint.
-#include "apps/common/splits.h"
+#include "apps/pipeline/splits.h"
 
 #include <filesystem>
 

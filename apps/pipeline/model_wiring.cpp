@@ -1,13 +1,13 @@
 // Model <-> files. Weight names: our layers' params use Keras short names ("kernel", "bias",
 // "gamma", ...); files use "<layer>/<short>:0" (Keras 2) or other spellings that io resolves.
-#include "apps/common/model_wiring.h"
+#include "apps/pipeline/model_wiring.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <map>
 
-#include "apps/common/keras_config.h"
+#include "apps/pipeline/keras_config.h"
 #include "layers/vgg16.h"
 
 namespace vggtl {

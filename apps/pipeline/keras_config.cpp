@@ -1,5 +1,5 @@
 // Builds the functional-model config with nlohmann::json, layer by layer, in model order.
-#include "apps/common/keras_config.h"
+#include "apps/pipeline/keras_config.h"
 
 #include <nlohmann/json.hpp>
 

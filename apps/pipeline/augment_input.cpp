@@ -1,10 +1,10 @@
 // Augmented batch input: batch_input's good rows (moved to the device), one AugmentImage per
 // row drawn on the host, then the augment kernel on that device.
-#include "apps/common/augment_input.h"
+#include "apps/pipeline/augment_input.h"
 
 #include <vector>
 
-#include "apps/common/features.h"
+#include "apps/pipeline/features.h"
 #include "engine/context.h"
 #include "engine/error.h"
 

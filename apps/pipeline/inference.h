@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/model_wiring.h"
+#include "apps/pipeline/model_wiring.h"
 #include "io/loader/image_loader.h"
 
 namespace CLI {

@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-#include "apps/common/train_options.h"
+#include "apps/pipeline/train_options.h"
 
 namespace vggtl {
 

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "apps/common/metrics.h"
+#include "apps/pipeline/metrics.h"
 
 namespace vggtl {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/report.h"
-#include "apps/common/stage_times.h"
+#include "apps/pipeline/report.h"
+#include "apps/pipeline/stage_times.h"
 #include "io/loader/image_loader.h"
 #include "layers/model.h"
 

@@ -1,5 +1,5 @@
 // Progress bar: redraws at most 10 times a second, with a rate and an estimate of time left.
-#include "apps/common/progress.h"
+#include "apps/pipeline/progress.h"
 
 #include <unistd.h>
 

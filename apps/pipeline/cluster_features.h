@@ -1,13 +1,13 @@
 // The feature cache of a split made by every rank of a job: each computes its contiguous shard
-// (apps/common/shards.h) and rank 0 receives the whole cache, rows in listing order, as
+// (apps/pipeline/shards.h) and rank 0 receives the whole cache, rows in listing order, as
 // cache_features gives in one process; the other ranks get an empty cache. Tested across
 // processes by tests/apps/test_mpi_app.cpp.
 #pragma once
 
 #include <string>
 
-#include "apps/common/features.h"
-#include "apps/common/trainer.h"
+#include "apps/pipeline/features.h"
+#include "apps/pipeline/trainer.h"
 
 namespace vggtl {
 

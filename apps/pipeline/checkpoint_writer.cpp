@@ -1,6 +1,6 @@
 // The writer thread takes jobs in order; a failed write is kept and reported by wait(), later
 // jobs still run (each file is atomic on its own).
-#include "apps/common/checkpoint_writer.h"
+#include "apps/pipeline/checkpoint_writer.h"
 
 #include "engine/log.h"
 #include "engine/timer.h"

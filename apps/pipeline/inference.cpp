@@ -1,11 +1,11 @@
 // Builds the model a checkpoint describes and fills it.
-#include "apps/common/inference.h"
+#include "apps/pipeline/inference.h"
 
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
 
-#include "apps/common/train_options.h"
+#include "apps/pipeline/train_options.h"
 #include "engine/log.h"
 #include "io/sha256.h"
 

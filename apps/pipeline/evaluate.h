@@ -4,8 +4,8 @@
 
 #include <vector>
 
-#include "apps/common/features.h"
-#include "apps/common/metrics.h"
+#include "apps/pipeline/features.h"
+#include "apps/pipeline/metrics.h"
 
 namespace vggtl {
 
