@@ -1,6 +1,7 @@
 // vggtl_train's whole job: list the data, load the base weights, build the feature cache,
 // train the head with crash-safe checkpoints, evaluate the best model on the test split and
-// write the run folder (README.md, "The tools"). Tested end to end in tests/apps/test_train_app.cpp.
+// write the run folder (README.md, "The tools"). The stages are train_stages.h's; tested end to end
+// in tests/apps/test_train_app.cpp and test_finetune_app.cpp.
 #pragma once
 
 #include <set>

@@ -1,0 +1,593 @@
+// The stages of the training run (see train_stages.h). Checkpoints during the run hold the head
+// (and, when fine-tuning, the conv layers from --trainable-from up), the optimizer and the
+// position (base_included = false): the frozen base never changes, so rewriting its 59 MB at
+// every epoch would only cost time. At the end best.h5 is rewritten self-contained.
+#include "apps/pipeline/train_stages.h"
+
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+
+#include <unistd.h>
+
+#include "apps/pipeline/app_main.h"
+#include "apps/pipeline/cluster.h"
+#include "apps/pipeline/cluster_features.h"
+#include "apps/pipeline/interrupt.h"
+#include "apps/pipeline/model_wiring.h"
+#include "apps/pipeline/progress.h"
+#include "apps/pipeline/shards.h"
+#include "engine/allocator.h"
+#include "engine/context.h"
+#include "engine/log.h"
+#include "engine/timer.h"
+#include "io/atomic_file.h"
+#include "io/sha256.h"
+#include "vggtl/build_info.h"
+
+namespace vggtl {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string timestamp() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&t));
+  return buf;
+}
+
+std::string random_base_id(uint64_t seed) { return "random-he-uniform:seed=" + std::to_string(seed); }
+
+// Items of `items` whose index is not in `bad` (bad indices refer to the same vector).
+std::vector<DataItem> without_bad(const std::vector<DataItem>& items, const std::vector<BadFile>& bad) {
+  std::vector<uint8_t> drop(items.size(), 0);
+  for (const BadFile& b : bad)
+    if (b.index >= 0 && static_cast<size_t>(b.index) < items.size()) drop[static_cast<size_t>(b.index)] = 1;
+  std::vector<DataItem> out;
+  for (size_t i = 0; i < items.size(); ++i)
+    if (!drop[i]) out.push_back(items[i]);
+  return out;
+}
+
+std::string epoch_line(const EpochRecord& r, int epochs, bool improved, const std::string& monitor) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "Epoch %d/%d%s  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  %.2fs%s", r.epoch,
+                epochs, r.stage ? (" (stage " + std::to_string(r.stage) + ")").c_str() : "", r.loss, r.accuracy,
+                r.val_loss, r.val_accuracy, r.seconds,
+                improved ? ("  (" + monitor + " improved, best.h5 saved)").c_str() : "");
+  return buf;
+}
+
+std::string megabytes(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+// What the feature cache may hold in memory: --feature-cache-memory GB, else half the machine's
+// RAM (CPU) or half the GPU's memory.
+int64_t cache_memory_budget(double gigabytes, Device device) {
+  if (gigabytes > 0) return static_cast<int64_t>(gigabytes * 1e9);
+  if (device.is_cuda()) {
+    for (const CudaDeviceInfo& d : cuda_runtime_info().devices)
+      if (d.index == device.index) return static_cast<int64_t>(d.total_memory / 2);
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / 2 : int64_t{4} << 30;
+}
+
+}  // namespace
+
+bool monitor_is_max(const std::string& monitor) { return monitor.find("acc") != std::string::npos; }
+
+double monitored(const EpochRecord& r, const std::string& monitor) {
+  if (monitor == "val_loss") return r.val_loss;
+  if (monitor == "val_accuracy") return r.val_accuracy;
+  if (monitor == "loss") return r.loss;
+  return r.accuracy;
+}
+
+json history_to_json(const std::vector<EpochRecord>& h) {
+  json a = json::array();
+  for (const EpochRecord& r : h)
+    a.push_back({{"epoch", r.epoch}, {"stage", r.stage}, {"loss", r.loss}, {"accuracy", r.accuracy},
+                 {"val_loss", r.val_loss}, {"val_accuracy", r.val_accuracy}, {"seconds", r.seconds}});
+  return a;
+}
+
+std::vector<EpochRecord> history_from_json(const json& a) {
+  std::vector<EpochRecord> h;
+  for (const json& r : a)
+    h.push_back(EpochRecord{r.at("epoch").get<int>(), r.at("loss").get<double>(), r.at("accuracy").get<double>(),
+                            r.at("val_loss").get<double>(), r.at("val_accuracy").get<double>(),
+                            r.at("seconds").get<double>(), r.value("stage", 0)});
+  return h;
+}
+
+// ---- Resume ----
+
+std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::string>& given) {
+  if (!opt->resume) return std::nullopt;
+  if (opt->out.empty()) throw InputError("--resume needs --out DIR: the folder of the run to continue");
+  const std::string last = opt->out + "/last.h5";
+  if (!fs::exists(last)) throw InputError(last + ": not found, nothing to resume");
+  ResumedRun r;
+  r.checkpoint = read_checkpoint(last);
+  if (!r.checkpoint.meta) throw InputError(last + ": not a vggtl checkpoint");
+  json stored;
+  try {
+    stored = json::parse(r.checkpoint.meta->run_config_json);
+    const json state = json::parse(r.checkpoint.meta->history_json);
+    r.history = history_from_json(state.at("history"));
+    const json& p = state.at("position");
+    r.position.epoch = p.at("epoch").get<int>();
+    r.position.batches_done = p.at("batches_done").get<int64_t>();
+    r.position.partial =
+        XentSums{p.at("loss_sum").get<double>(), p.at("correct").get<double>(), p.at("count").get<int64_t>()};
+    r.position.seconds = p.at("seconds").get<double>();
+    r.stage = p.value("stage", 1);
+  } catch (const json::exception& e) {
+    throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + ")");
+  }
+  const json now = opt->to_json();
+  for (const std::string& key : TrainOptions::resumable_keys())
+    if (given.count(key) && stored.contains(key) && stored[key] != now[key])
+      throw InputError("--" + key + " " + now[key].dump() + " differs from the run being resumed (" +
+                       stored[key].dump() + "); start a new run with another --out to change it");
+  const int epochs = opt->epochs;
+  opt->from_json(stored);
+  if (given.count("epochs") && epochs != opt->epochs && opt->fine_tune_epochs > 0)
+    throw InputError("--epochs " + std::to_string(epochs) + " differs from the run being resumed (" +
+                     std::to_string(opt->epochs) + "), whose second stage starts after them; start a new run");
+  if (given.count("epochs")) opt->epochs = epochs;
+  return r;
+}
+
+// ---- Base weights and run folder ----
+
+BaseWeights prepare_base(const TrainOptions& opt, const ResumedRun* resumed) {
+  BaseWeights b;
+  b.path = opt.weights.empty() ? default_weights_path() : opt.weights;
+  b.random = b.path == "none";
+  if (!b.random && !fs::exists(b.path)) {
+    std::string msg = b.path + ": weights file not found";
+    if (opt.weights.empty())
+      msg += " (Keras keeps the VGG16 weights there after `keras.applications.VGG16(weights='imagenet', "
+             "include_top=False)`; or pass --weights FILE, or --weights none to try vggtl with a random base)";
+    throw InputError(msg);
+  }
+  // The hash goes into every checkpoint. Hashing 59 MB takes a noticeable part of a GPU run, so
+  // it runs alongside the feature cache unless a check needs it now.
+  const bool random = b.random;
+  const std::string path = b.path;
+  const uint64_t seed = opt.seed;
+  b.sha256 = std::async(std::launch::async, [random, path, seed] {
+               return random ? random_base_id(seed) : sha256_file(path);
+             }).share();
+  if (!opt.weights_sha256.empty() && b.sha256.get() != opt.weights_sha256)
+    throw InputError(b.path + ": SHA-256 is " + b.sha256.get() + ", not the expected " + opt.weights_sha256);
+  if (resumed && resumed->checkpoint.meta->base_weights_sha256 != b.sha256.get())
+    throw InputError(b.path + ": not the base weights the run in " + opt.out + " started with");
+  return b;
+}
+
+std::string prepare_run_folder(const TrainOptions& opt, bool resuming) {
+  const std::string out = opt.out.empty() ? "runs/" + timestamp() : opt.out;
+  if (cluster::is_root()) {  // under mpiexec the run folder is rank 0's alone
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    if (ec || !fs::is_directory(out))
+      throw InputError(out + ": cannot be the run folder (" + (ec ? ec.message() : "not a folder") + ")");
+  }
+  if (!resuming && fs::exists(out + "/last.h5"))
+    throw InputError(out + ": already holds a run (last.h5); add --resume to continue it or choose another --out");
+  return out;
+}
+
+// ---- Model ----
+
+RunModel build_run_model(const TrainOptions& opt, int64_t classes, Device device, const BaseWeights& base,
+                         bool resuming) {
+  RunModel rm;
+  rm.fine_tuned = convs_from(opt.trainable_from);
+  rm.spec.image_size = opt.image_size;
+  rm.spec.precision = device.is_cpu() ? Precision::FP32 : parse_precision(opt.precision);
+  rm.spec.head = HeadConfig{opt.hidden, static_cast<float>(opt.dropout), classes};
+  rm.spec.trainable_base = rm.fine_tuned;
+  ModelSpec first_stage = rm.spec;  // two stages: the base starts frozen
+  if (opt.fine_tune_epochs > 0) first_stage.trainable_base.clear();
+  rm.model = build_model(first_stage, device);
+  Model& model = *rm.model;
+  rm.first_head = head_start(model);
+  rm.boundary = rm.fine_tuned.empty() ? rm.first_head : model.index_of(rm.fine_tuned.front());
+  model.initialize(opt.seed, base.random ? 0 : rm.first_head);
+  if (base.random) {
+    log_warning("--weights none: the VGG16 base has RANDOM weights (He-uniform, seed " + std::to_string(opt.seed) +
+                "); accuracy will be far below what ImageNet weights give");
+  } else {
+    for (const std::string& n : load_base_weights(model, base.path)) log_info(n);
+  }
+  if (!opt.init.empty() && !resuming) {
+    // Only the trained layers: the frozen base always comes from --weights, whose hash the
+    // checkpoints record, so that --resume and a head-only best.h5 rebuild the same model.
+    Checkpoint init = read_checkpoint(opt.init);
+    bool had_base = false;
+    for (CheckpointLayer& l : init.model.layers) {
+      const int i = model.index_of(l.name);
+      if (i >= 0 && i < rm.boundary && !l.weights.empty()) {
+        l.weights.clear();
+        had_base = true;
+      }
+    }
+    if (had_base) log_info("--init " + opt.init + ": the head's weights are used; the base comes from --weights");
+    load_checkpoint_weights(model, init, false);
+  }
+  return rm;
+}
+
+// ---- Scan and cache ----
+
+TrainData TrainInputs::data() const {
+  return cache ? TrainData{&train_cache, &valid_cache, nullptr, nullptr}
+               : TrainData{nullptr, nullptr, train_loader.get(), valid_loader.get()};
+}
+
+TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, RunModel& rm, Device device,
+                           const std::string& out, StageTimes* times,
+                           const std::function<void(const std::string&)>& say) {
+  TrainInputs in;
+  Model& model = *rm.model;
+  in.loader = loader_options(opt.image_size, opt.interpolation, opt.preprocessing, opt.batch_size, opt.workers,
+                             opt.decode, device);
+  // Augmented training images change every epoch: the base runs on every training batch, and the
+  // training loader keeps raw RGB rows for the augmentation, which applies the preprocessing.
+  in.augment = parse_augment_spec(opt.augment);
+  in.cache = opt.feature_cache == "auto" && !in.augment.any();
+  if (in.augment.any())
+    log_info("Augmentation: " + in.augment.str() + "; the images change every epoch, so the frozen base runs on " +
+             "every batch (no feature cache" +
+             (opt.feature_cache_dtype != "fp32" || opt.feature_cache_memory > 0
+                  ? "; --feature-cache-dtype and --feature-cache-memory unused"
+                  : "") +
+             ")");
+  LoaderOptions train_lo = in.loader;
+  if (in.augment.any()) {
+    train_lo.transform = PixelTransform::None;
+    train_lo.dtype = DType::F32;
+  }
+  std::vector<BadFile> bad_train, bad_valid;
+  {
+    ImageLoader tl(splits.train.items, in.loader), vl(splits.valid.items, in.loader);
+    log_info("Decoding: " + tl.decoder() + ", " + std::to_string(tl.workers()) + " worker threads");
+    if (in.cache) {
+      // Where each split's cache goes: memory while the budget lasts, then a file in the run folder.
+      const Shape row = model.output_shape(rm.boundary - 1);
+      CacheStorage train_store, valid_store;
+      train_store.dtype = valid_store.dtype = opt.feature_cache_dtype == "fp16" ? DType::F16 : DType::F32;
+      const int64_t budget = cache_memory_budget(opt.feature_cache_memory, device);
+      const int64_t train_bytes = feature_cache_bytes(row, static_cast<int64_t>(tl.size()), train_store.dtype);
+      const int64_t valid_bytes = feature_cache_bytes(row, static_cast<int64_t>(vl.size()), valid_store.dtype);
+      if (!cluster::active()) {
+        if (train_bytes > budget) train_store.spill_file = out + "/feature_cache_train.bin";
+        if ((train_store.spill_file.empty() ? train_bytes : 0) + valid_bytes > budget)
+          valid_store.spill_file = out + "/feature_cache_valid.bin";
+      }
+      auto where = [&](const CacheStorage& s) {
+        return s.spill_file.empty() ? std::string("in memory") : "in " + s.spill_file;
+      };
+      say("Feature cache: " + model.layer(rm.boundary - 1).name() + " output " + row.str() + " " +
+          opt.feature_cache_dtype + "; train " + megabytes(train_bytes) + " " + where(train_store) + ", valid " +
+          megabytes(valid_bytes) + " " + where(valid_store) + " (memory budget " + megabytes(budget) + ")");
+      in.train_cache = cache_features_on_ranks(model, rm.boundary, tl, times, "features train",
+                                               opt.distributed_train, train_store);
+      in.valid_cache = cache_features_on_ranks(model, rm.boundary, vl, times, "features valid",
+                                               opt.distributed_train, valid_store);
+      bad_train = in.train_cache.bad;
+      bad_valid = in.valid_cache.bad;
+    } else {
+      bad_train = tl.scan();
+      bad_valid = vl.scan();
+    }
+  }
+  // Under mpiexec the other ranks only help with the features, unless they train too.
+  if (!cluster::is_root() && !(opt.distributed_train && cluster::active())) {
+    in.rank_done = true;
+    return in;
+  }
+  report_bad_files(bad_train, &in.bad_files);
+  report_bad_files(bad_valid, &in.bad_files);
+  if (opt.on_bad_file == "fail" && splits.test) {  // every split is checked before training
+    ImageLoader test_scan(splits.test->items, in.loader);
+    report_bad_files(test_scan.scan(), &in.bad_files);
+  }
+  if (!in.bad_files.empty() && opt.on_bad_file == "fail")
+    throw InputError(in.bad_files[0].path + ": " + in.bad_files[0].reason + " (" +
+                     std::to_string(in.bad_files.size()) + " bad file" + (in.bad_files.size() > 1 ? "s" : "") +
+                     "; --on-bad-file skip trains without them)");
+  in.train_items = without_bad(splits.train.items, bad_train);
+  in.valid_items = without_bad(splits.valid.items, bad_valid);
+  if (in.train_items.empty()) throw InputError(splits.train.root + ": no training image could be decoded");
+  if (in.valid_items.empty()) throw InputError(splits.valid.root + ": no validation image could be decoded");
+  if (!in.cache) {
+    in.train_loader = std::make_unique<ImageLoader>(in.train_items, train_lo);
+    in.valid_loader = std::make_unique<ImageLoader>(in.valid_items, in.loader);
+  }
+  return in;
+}
+
+// ---- Optimizer ----
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opt, Model& model, double lr) {
+  if (opt.optimizer == "sgd")
+    return std::make_unique<Sgd>(model.param_arena(), model.grad_arena(), SgdConfig{lr, opt.momentum, false});
+  return std::make_unique<Adam>(model.param_arena(), model.grad_arena(), AdamConfig{lr, 0.9, 0.999, 1e-7});
+}
+
+// ---- Checkpoints ----
+
+RunCheckpointer::RunCheckpointer(Run run, const RunModel& rm, StageTimes* times)
+    : run_(std::move(run)), rm_(rm), times_(times) {}
+
+void RunCheckpointer::stage_base() {
+  // The self-contained best.h5 of the end holds the frozen base (59 MB): written and synced now,
+  // the end adds only the trained layers (the disk sync of the whole file cost ~0.6 s on a GPU
+  // machine where the rest of the job took ~1.2 s).
+  CheckpointModel full = checkpoint_model(*rm_.model, rm_.spec, true);
+  CheckpointModel base;
+  for (CheckpointLayer& l : full.layers) {
+    const int i = rm_.model->index_of(l.name);
+    if (i >= 0 && i < rm_.boundary && !l.weights.empty()) base.layers.push_back(std::move(l));
+  }
+  CheckpointMeta none;
+  snapshot_to_host(&base, &none);
+  if (cluster::is_root()) writer_.stage(run_.out + "/best.h5", std::move(base.layers));
+}
+
+void RunCheckpointer::save(const std::string& name, bool include_base, const EpochPosition& pos,
+                           const RunState& state, const Optimizer& optimizer, int stage) {
+  Stopwatch w;
+  const TrainOptions& opt = *run_.options;
+  Model& model = *rm_.model;
+  CheckpointMeta m;
+  m.vggtl_version = VGGTL_VERSION;
+  m.class_names = run_.classes;
+  m.image_height = m.image_width = opt.image_size;
+  m.interpolation = opt.interpolation;
+  m.preprocessing = opt.preprocessing;
+  m.epoch = pos.epoch - 1;
+  m.optimizer = opt.optimizer;
+  m.optimizer_step = optimizer.iterations();
+  m.optimizer_state = optimizer_state(model, optimizer);
+  m.rng_seed = opt.seed;
+  m.rng_counters = {{"epoch", pos.epoch}, {"batches_done", pos.batches_done}};
+  m.monitor = opt.monitor;
+  m.monitor_mode = monitor_is_max(opt.monitor) ? "max" : "min";
+  m.best_value = state.best_value;
+  m.best_epoch = state.best_epoch;
+  m.base_weights_sha256 = run_.base_sha256.get();
+  m.data_fingerprint = run_.data_fingerprint;
+  m.base_included = include_base;
+  json h;
+  h["history"] = history_to_json(state.history);
+  h["position"] = {{"epoch", pos.epoch},         {"batches_done", pos.batches_done},
+                   {"loss_sum", pos.partial.loss_sum}, {"correct", pos.partial.correct},
+                   {"count", pos.partial.count}, {"seconds", pos.seconds},
+                   {"stage", std::max(stage, 1)}};
+  m.history_json = h.dump();
+  json cfg = opt.to_json();
+  cfg["epochs"] = opt.epochs;
+  m.run_config_json = cfg.dump();
+  CheckpointModel cm = checkpoint_model(model, rm_.spec, include_base, rm_.boundary);
+  snapshot_to_host(&cm, &m);
+  if (name == "best.h5") best_ = cm;
+  writer_.submit(run_.out + "/" + name, std::move(cm), std::move(m));
+  times_->checkpoints += w.seconds();
+}
+
+Checkpoint RunCheckpointer::best() {
+  Checkpoint best;
+  if (best_) {
+    best.path = run_.out + "/best.h5";
+    best.model = *best_;
+    return best;
+  }
+  writer_.wait();  // resumed after the last improvement: best.h5 on disk holds it
+  return read_checkpoint(run_.out + "/best.h5");
+}
+
+// ---- Training stages ----
+
+TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inputs, RunCheckpointer& checkpoints,
+                        RunState* state, const std::optional<ResumedRun>& resumed, const std::string& out,
+                        const std::function<void(const std::string&)>& say) {
+  Model& model = *rm.model;
+  const bool two_stage = opt.fine_tune_epochs > 0;
+  const int total_epochs = opt.epochs + opt.fine_tune_epochs;
+  const bool maximize = monitor_is_max(opt.monitor);
+  struct StagePlan {
+    int number;  // 0: a one-stage run (no stage column)
+    int last_epoch;
+    double lr;
+  };
+  const std::vector<StagePlan> stages = two_stage ? std::vector<StagePlan>{{1, opt.epochs, opt.lr},
+                                                                            {2, total_epochs, opt.fine_tune_lr}}
+                                                  : std::vector<StagePlan>{{0, opt.epochs, opt.lr}};
+  size_t first_stage = 0;
+  if (resumed && two_stage && (resumed->stage == 2 || resumed->position.epoch > opt.epochs)) first_stage = 1;
+  // Whether the checkpoint's optimizer state and position belong to the first stage run now (a
+  // run stopped after the last head-only epoch begins the second stage afresh).
+  bool restore_position = resumed && (resumed->stage == 2 || first_stage == 0);
+  int current_stage = stages[first_stage].number;
+  TrainOutcome outcome;
+  std::unique_ptr<Optimizer>& optimizer = outcome.optimizer;
+
+  // Fault injection for tests, after N optimizer steps of this process (all stages):
+  // VGGTL_INTERRUPT_AFTER_STEPS=N acts as a Ctrl-C, VGGTL_KILL_AFTER_STEPS=N as a SIGKILL
+  // (whatever the checkpoint writer is doing at that moment).
+  install_interrupt_handler();
+  auto steps_from_env = [](const char* name) -> int64_t {
+    const char* v = std::getenv(name);
+    return v && *v ? std::atoll(v) : -1;
+  };
+  const int64_t interrupt_after = steps_from_env("VGGTL_INTERRUPT_AFTER_STEPS");
+  const int64_t kill_after = steps_from_env("VGGTL_KILL_AFTER_STEPS");
+  int64_t earlier_stage_steps = 0;  // optimizer steps of the stages this process finished
+  int64_t steps_at_stage_start = 0;
+  auto interrupted = [&] {
+    const int64_t steps = earlier_stage_steps + optimizer->iterations() - steps_at_stage_start;
+    if (kill_after >= 0 && steps >= kill_after) std::raise(SIGKILL);
+    return interrupt_requested() || (interrupt_after >= 0 && steps >= interrupt_after);
+  };
+  auto save = [&](const std::string& name, bool include_base, const EpochPosition& pos) {
+    checkpoints.save(name, include_base, pos, *state, *optimizer, current_stage);
+  };
+
+  std::unique_ptr<ProgressBar> bar;
+  bool unfrozen = !two_stage;
+  for (size_t si = first_stage; si < stages.size() && outcome.finished; ++si) {
+    const StagePlan& plan = stages[si];
+    current_stage = outcome.stage = plan.number;
+    if (!unfrozen && plan.number == 2) {
+      for (const std::string& name : rm.fine_tuned) model.layer(model.index_of(name)).set_frozen(false);
+      model.build(model.input_shape());  // the weights keep their values; the arenas move
+      unfrozen = true;
+    }
+    EpochPosition stage_start{si == 0 ? 1 : opt.epochs + 1, 0, {}, 0};
+    // Stage 2 continues from the best weights so far (the head of the best stage-1 epoch).
+    if (!restore_position && plan.number == 2 && state->best_epoch > 0)
+      load_checkpoint_weights(model, checkpoints.best(), false);
+    optimizer = make_optimizer(opt, model, plan.lr);
+    if (restore_position) {
+      const CheckpointMeta& m = *resumed->checkpoint.meta;
+      restore_optimizer_state(model, *optimizer, m.optimizer_state, m.optimizer_step, resumed->checkpoint.path);
+      stage_start = resumed->position;
+      restore_position = false;
+    }
+    steps_at_stage_start = optimizer->iterations();
+    if (plan.number == 2 && stage_start.batches_done == 0 && stage_start.epoch == opt.epochs + 1)
+      say("Stage 2: " + std::to_string(rm.fine_tuned.size()) + " conv layers from " + opt.trainable_from +
+          " unfrozen, from the best epoch (" + std::to_string(state->best_epoch) + "), lr " + json(plan.lr).dump());
+    HeadTrainer trainer(model, rm.boundary, *optimizer,
+                        TrainConfig{plan.last_epoch, opt.batch_size, opt.steps_per_epoch, opt.validation_steps,
+                                    opt.seed, opt.shuffle == "on", opt.distributed_train && cluster::active(),
+                                    inputs.augment, inputs.loader.transform},
+                        inputs.data());
+    if (opt.distributed_train && cluster::active()) {
+      synchronise_batch_norms(model);
+      if (!cluster::is_root()) {
+        follow_training(trainer, stage_start, interrupted);
+        outcome.follower = true;
+        return outcome;
+      }
+    }
+    outcome.finished = trainer.run(
+        stage_start,
+        [&](EpochRecord r) {
+          if (bar) bar->clear();
+          r.stage = plan.number;
+          state->history.push_back(r);
+          const double v = monitored(r, opt.monitor);
+          const bool improved = std::isfinite(v) && (maximize ? v > state->best_value : v < state->best_value);
+          if (improved) {
+            state->best_value = v;
+            state->best_epoch = r.epoch;
+            save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
+          }
+          save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
+          write_text_atomically(out + "/history.csv", history_csv(state->history));
+          say(epoch_line(r, total_epochs, improved, opt.monitor));
+        },
+        interrupted, &outcome.stopped,
+        [&](int64_t done, int64_t total) {
+          if (!bar) bar = std::make_unique<ProgressBar>("train", total, !opt.quiet && ProgressBar::stdout_is_terminal());
+          bar->update(done);
+          if (done == total) bar.reset();
+        });
+    earlier_stage_steps += optimizer->iterations() - steps_at_stage_start;
+    steps_at_stage_start = optimizer->iterations();
+  }
+  bar.reset();
+  if (outcome.finished) {
+    // From here on Ctrl-C stops the run at once; one that came during the last batch does so
+    // now, once the epoch's checkpoints are on disk.
+    if (interrupt_requested()) checkpoints.wait();
+    remove_interrupt_handler();
+  } else {
+    save("last.h5", false, outcome.stopped);
+    checkpoints.wait();
+    write_text_atomically(out + "/history.csv", history_csv(state->history));
+  }
+  return outcome;
+}
+
+// ---- Run folder ----
+
+void write_run_folder(const RunSummary& s) {
+  const TrainOptions& opt = *s.options;
+  const RunState& state = *s.state;
+  const ReportInput& report = *s.report;
+  const int total_epochs = opt.epochs + opt.fine_tune_epochs;
+  write_text_atomically(s.out + "/history.csv", history_csv(state.history));
+  write_text_atomically(s.out + "/bad_files.csv", bad_files_csv(state.bad_files));
+  json metrics;
+  if (report.has_test)
+    metrics["test"] = {{"accuracy", report.test.accuracy}, {"loss", report.test.loss},
+                       {"correct", report.test.correct}, {"total", report.test.total},
+                       {"macro_f1", report.test.macro_f1}};
+  metrics["best_epoch"] = state.best_epoch;
+  metrics["monitor"] = {{"name", opt.monitor}, {"best", state.best_value}};
+  metrics["epochs"] = total_epochs;
+  metrics["trainable_from"] = opt.trainable_from;
+  metrics["images"] = {{"train", s.inputs->train_items.size()}, {"valid", s.inputs->valid_items.size()},
+                       {"test", report.has_test ? report.test.total : 0}, {"bad", state.bad_files.size()}};
+  const StageTimes& t = s.times;
+  metrics["seconds"] = {{"weights_load", t.weights},
+                        {"listing", t.listing},
+                        {"decode_wait", t.decode},
+                        {"base_forward", t.base_forward},
+                        {"head_training", t.head_training},
+                        {"checkpoint_writes", t.checkpoints},
+                        {"checkpoint_writes_background", s.checkpoint_busy_seconds},
+                        {"evaluation", t.evaluation},
+                        {"total", t.total}};
+  metrics["checkpoint_writes_superseded"] = s.checkpoints_superseded;
+  metrics["peak_gpu_memory_bytes"] =
+      s.device.is_cuda() ? static_cast<int64_t>(cuda_allocator(s.device.index).stats().peak_bytes_reserved) : 0;
+  metrics["device"] = s.device.str();
+  metrics["precision"] = s.device.is_cuda() ? opt.precision : "fp32";
+  metrics["feature_cache"] = s.inputs->cache;
+  metrics["seed"] = opt.seed;
+  metrics["base_weights"] = {{"file", s.base.random ? "none" : s.base.path}, {"sha256", s.base.sha256.get()}};
+  metrics["versions"] = full_version_report();
+  metrics["command_line"] = s.command_line;
+  metrics["options"] = opt.to_json();
+  write_text_atomically(s.out + "/metrics.json", metrics.dump(2) + "\n");
+
+  ReportInput html = report;
+  html.title = "vggtl run " + fs::path(s.out).filename().string();
+  html.history = state.history;
+  html.monitor = opt.monitor;
+  html.best_epoch = state.best_epoch;
+  html.bad_files = state.bad_files;
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.2f s", t.total);
+  html.facts = {{"data", s.data_root},
+                {"images", std::to_string(s.inputs->train_items.size()) + " train, " +
+                               std::to_string(s.inputs->valid_items.size()) + " valid" +
+                               (report.has_test ? ", " + std::to_string(report.test.total) + " test" : "")},
+                {"device", s.device.str() + (s.device.is_cuda() ? " (" + opt.precision + ")" : "")},
+                {"base weights", s.base.random ? "random (--weights none)" : s.base.path},
+                {"optimizer", opt.optimizer + ", lr " + json(opt.lr).dump() + ", batch " + std::to_string(opt.batch_size)},
+                {"time", secs},
+                {"command", s.command_line}};
+  write_text_atomically(s.out + "/report.html", report_html(html));
+}
+
+}  // namespace vggtl

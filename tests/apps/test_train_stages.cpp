@@ -1,0 +1,165 @@
+// The training run's stages in process (apps/pipeline/train_stages.h): a run folder refused or
+// made, the optimizer chosen, a checkpoint written by RunCheckpointer read back by resume_run
+// with its history, position and options, and the run folder's summary files.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "apps/pipeline/train_stages.h"
+#include "engine/error.h"
+#include "support/app_runner.h"
+#include "test_util.h"
+
+namespace vggtl {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small run's options: a random base at 32 px, so that the model builds in a moment.
+TrainOptions small_options(const std::string& out) {
+  TrainOptions o;
+  o.weights = "none";
+  o.image_size = 32;
+  o.hidden = 8;
+  o.out = out;
+  o.epochs = 3;
+  o.lr = 0.01;
+  return o;
+}
+
+BaseWeights random_base(uint64_t seed) {
+  std::promise<std::string> p;
+  p.set_value("random-he-uniform:seed=" + std::to_string(seed));
+  return BaseWeights{"none", true, p.get_future().share()};
+}
+
+}  // namespace
+
+TEST(TrainStages, RunFolderIsMadeAndAnotherRunIsNotOverwritten) {
+  const std::string root = test::temp_dir("train_stages_folder");
+  TrainOptions o = small_options(root + "/a/b");
+  EXPECT_EQ(prepare_run_folder(o, false), root + "/a/b");
+  EXPECT_TRUE(fs::is_directory(root + "/a/b"));
+  std::ofstream(root + "/a/b/last.h5") << "x";
+  try {
+    prepare_run_folder(o, false);
+    ADD_FAILURE() << "a folder holding last.h5 was accepted for a new run";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(prepare_run_folder(o, true), root + "/a/b");  // resuming it is what --resume does
+  std::ofstream(root + "/file") << "x";
+  o.out = root + "/file";
+  EXPECT_THROW(prepare_run_folder(o, false), InputError);
+}
+
+TEST(TrainStages, ResumeNeedsTheFolderAndItsLastCheckpoint) {
+  TrainOptions o = small_options("");
+  EXPECT_FALSE(resume_run(&o, {}).has_value());  // no --resume: nothing to do
+  o.resume = true;
+  EXPECT_THROW(resume_run(&o, {}), InputError);  // --resume without --out
+  o.out = test::temp_dir("train_stages_empty");
+  try {
+    resume_run(&o, {});
+    ADD_FAILURE() << "resumed a folder without last.h5";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("last.h5: not found"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TrainStages, OptimizerFollowsTheOption) {
+  TrainOptions o = small_options("");
+  RunModel rm = build_run_model(o, 2, Device::cpu(), random_base(o.seed), false);
+  EXPECT_NE(dynamic_cast<Adam*>(make_optimizer(o, *rm.model, 0.1).get()), nullptr);
+  o.optimizer = "sgd";
+  EXPECT_NE(dynamic_cast<Sgd*>(make_optimizer(o, *rm.model, 0.1).get()), nullptr);
+}
+
+// What RunCheckpointer writes mid-run is what resume_run reads: history, position, stage, and
+// the options, of which one the user gives anew and differently is refused.
+TEST(TrainStages, CheckpointerWritesWhatResumeReads) {
+  const std::string out = test::temp_dir("train_stages_resume");
+  TrainOptions o = small_options(out);
+  o.trainable_from = "block5_conv3";
+  RunModel rm = build_run_model(o, 2, Device::cpu(), random_base(o.seed), false);
+  EXPECT_EQ(rm.fine_tuned, std::vector<std::string>{"block5_conv3"});
+  EXPECT_EQ(rm.model->layer(rm.boundary).name(), "block5_conv3");
+  EXPECT_EQ(rm.model->layer(rm.first_head).name(), "flatten_1");
+  StageTimes times;
+  const BaseWeights base = random_base(o.seed);
+  {
+    RunCheckpointer checkpoints(RunCheckpointer::Run{&o, {"cats", "dogs"}, out, base.sha256, "fingerprint"}, rm,
+                                &times);
+    std::unique_ptr<Optimizer> optimizer = make_optimizer(o, *rm.model, o.lr);
+    RunState state;
+    state.history = {EpochRecord{1, 0.7, 0.5, 0.69, 0.5, 1.5, 0}};
+    state.best_value = 0.69;
+    state.best_epoch = 1;
+    checkpoints.save("last.h5", false, EpochPosition{2, 3, XentSums{1.25, 2, 4}, 0.75}, state, *optimizer, 0);
+    checkpoints.wait();
+  }
+  TrainOptions again = small_options(out);
+  again.resume = true;
+  again.epochs = 7;  // a new --epochs is taken in a one-stage run
+  std::optional<ResumedRun> r = resume_run(&again, {"epochs", "resume", "out"});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(again.epochs, 7);
+  EXPECT_EQ(again.trainable_from, "block5_conv3");  // the run's own options
+  EXPECT_EQ(r->position.epoch, 2);
+  EXPECT_EQ(r->position.batches_done, 3);
+  EXPECT_EQ(r->position.partial.loss_sum, 1.25);
+  EXPECT_EQ(r->position.partial.count, 4);
+  EXPECT_EQ(r->stage, 1);
+  ASSERT_EQ(r->history.size(), 1u);
+  EXPECT_EQ(r->history[0].val_loss, 0.69);
+  EXPECT_EQ(r->checkpoint.meta->data_fingerprint, "fingerprint");
+  EXPECT_EQ(r->checkpoint.meta->best_epoch, 1);
+
+  TrainOptions other = small_options(out);
+  other.resume = true;
+  other.lr = 0.5;
+  try {
+    resume_run(&other, {"lr", "resume", "out"});
+    ADD_FAILURE() << "a changed --lr was accepted on --resume";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--lr"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TrainStages, RunFolderSummaryFiles) {
+  const std::string out = test::temp_dir("train_stages_summary");
+  TrainOptions o = small_options(out);
+  RunState state;
+  state.history = {EpochRecord{1, 0.7, 0.5, 0.69, 0.5, 1.5, 0}, EpochRecord{2, 0.6, 0.6, 0.65, 0.75, 1.4, 0}};
+  state.best_value = 0.65;
+  state.best_epoch = 2;
+  state.bad_files = {BadFileRecord{"train/cats/broken.jpg", "not a JPEG"}};
+  TrainInputs inputs;
+  inputs.train_items.resize(5);
+  inputs.valid_items.resize(3);
+  inputs.cache = true;
+  ReportInput report;
+  report.class_names = {"cats", "dogs"};
+  StageTimes times;
+  times.total = 2.5;
+  write_run_folder(RunSummary{&o, out, "vggtl_train --data d", "d", Device::cpu(), random_base(o.seed), &state,
+                              &inputs, &report, times, 0.1, 0});
+  const std::string history = test::read_text(out + "/history.csv");
+  EXPECT_NE(history.find("epoch,loss,accuracy,val_loss,val_accuracy"), std::string::npos) << history;
+  EXPECT_NE(test::read_text(out + "/bad_files.csv").find("broken.jpg"), std::string::npos);
+  const nlohmann::json m = nlohmann::json::parse(test::read_text(out + "/metrics.json"));
+  EXPECT_EQ(m["best_epoch"], 2);
+  EXPECT_EQ(m["images"]["train"], 5);
+  EXPECT_EQ(m["images"]["bad"], 1);
+  EXPECT_EQ(m["feature_cache"], true);
+  EXPECT_FALSE(m.contains("test"));  // no test split
+  EXPECT_EQ(m["base_weights"]["file"], "none");
+  EXPECT_NE(test::read_text(out + "/report.html").find("broken.jpg"), std::string::npos);
+}
+
+}  // namespace vggtl
