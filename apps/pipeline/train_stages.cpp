@@ -4,12 +4,14 @@
 // every epoch would only cost time. At the end best.h5 is rewritten self-contained.
 #include "apps/pipeline/train_stages.h"
 
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <thread>
 
 #include <unistd.h>
 
@@ -430,7 +432,9 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
 
   // Fault injection for tests, after N optimizer steps of this process (all stages):
   // VGGTL_INTERRUPT_AFTER_STEPS=N acts as a Ctrl-C, VGGTL_KILL_AFTER_STEPS=N as a SIGKILL
-  // (whatever the checkpoint writer is doing at that moment).
+  // (whatever the checkpoint writer is doing at that moment, once one last.h5 is on disk: on a
+  // loaded machine the writer may not have finished any by step N, and a kill before the first
+  // checkpoint leaves nothing to resume, which is not what the kill test is about).
   install_interrupt_handler();
   auto steps_from_env = [](const char* name) -> int64_t {
     const char* v = std::getenv(name);
@@ -442,7 +446,11 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
   int64_t steps_at_stage_start = 0;
   auto interrupted = [&] {
     const int64_t steps = earlier_stage_steps + optimizer->iterations() - steps_at_stage_start;
-    if (kill_after >= 0 && steps >= kill_after) std::raise(SIGKILL);
+    if (kill_after >= 0 && steps >= kill_after) {
+      for (int i = 0; i < 6000 && !fs::exists(out + "/last.h5"); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::raise(SIGKILL);
+    }
     return interrupt_requested() || (interrupt_after >= 0 && steps >= interrupt_after);
   };
   auto save = [&](const std::string& name, bool include_base, const EpochPosition& pos) {

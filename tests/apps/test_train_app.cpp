@@ -245,7 +245,8 @@ TEST_F(TrainApp, ResumeAfterAnInterruptGivesTheSameHistory) {
 
 TEST_F(TrainApp, ResumeAfterAKillGivesTheSameHistory) {
   // 6 epochs of 3 steps, killed (SIGKILL, no handler runs) after step 11, in epoch 4: three
-  // end-of-epoch checkpoints were queued, the last of them possibly still being written.
+  // end-of-epoch checkpoints were queued, the last of them possibly still being written (the
+  // kill waits for the first last.h5 to be on disk: a loaded machine's writer may lag).
   const int epochs = 6;
   const std::string run = out("killed");
   RunResult killed = run_tool(train_args(run, epochs), {"VGGTL_KILL_AFTER_STEPS=11"});
