@@ -6,11 +6,82 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <type_traits>
 
 #include "engine/error.h"
 #include "layers/vgg16.h"
 
 namespace vggtl {
+
+template <>
+const std::vector<std::pair<std::string, OptimizerKind>>& option_words() {
+  static const std::vector<std::pair<std::string, OptimizerKind>> w = {{"adam", OptimizerKind::Adam},
+                                                                      {"sgd", OptimizerKind::Sgd}};
+  return w;
+}
+template <>
+const std::vector<std::pair<std::string, Monitor>>& option_words() {
+  static const std::vector<std::pair<std::string, Monitor>> w = {{"val_loss", Monitor::ValLoss},
+                                                                {"val_accuracy", Monitor::ValAccuracy},
+                                                                {"loss", Monitor::Loss},
+                                                                {"accuracy", Monitor::Accuracy}};
+  return w;
+}
+template <>
+const std::vector<std::pair<std::string, Shuffle>>& option_words() {
+  static const std::vector<std::pair<std::string, Shuffle>> w = {{"on", Shuffle::On}, {"off", Shuffle::Off}};
+  return w;
+}
+template <>
+const std::vector<std::pair<std::string, CacheMode>>& option_words() {
+  static const std::vector<std::pair<std::string, CacheMode>> w = {{"auto", CacheMode::Auto}, {"off", CacheMode::Off}};
+  return w;
+}
+template <>
+const std::vector<std::pair<std::string, BadFilePolicy>>& option_words() {
+  static const std::vector<std::pair<std::string, BadFilePolicy>> w = {{"skip", BadFilePolicy::Skip},
+                                                                      {"fail", BadFilePolicy::Fail}};
+  return w;
+}
+template <>
+const std::vector<std::pair<std::string, ResizeFilter>>& option_words() {
+  static const std::vector<std::pair<std::string, ResizeFilter>> w = {{"nearest", ResizeFilter::Nearest},
+                                                                     {"bilinear", ResizeFilter::Bilinear}};
+  return w;
+}
+template <>
+const std::vector<std::pair<std::string, PixelTransform>>& option_words() {
+  static const std::vector<std::pair<std::string, PixelTransform>> w = {{"caffe", PixelTransform::Caffe},
+                                                                       {"none", PixelTransform::None}};
+  return w;
+}
+template <>
+const std::vector<std::pair<std::string, Precision>>& option_words() {
+  static const std::vector<std::pair<std::string, Precision>> w = {
+      {"fp32", Precision::FP32}, {"tf32", Precision::TF32}, {"bf16", Precision::BF16}};
+  return w;
+}
+template <>
+const std::vector<std::pair<std::string, DType>>& option_words() {
+  static const std::vector<std::pair<std::string, DType>> w = {{"fp32", DType::F32}, {"fp16", DType::F16}};
+  return w;
+}
+
+namespace {
+
+// An option taking one of an enum's words, stored as the value; --help shows the default's word.
+template <typename E>
+CLI::Option* add_choice(CLI::App& app, const std::string& flag, E* field, const std::string& help) {
+  std::vector<std::string> words;
+  for (const auto& [word, value] : option_words<E>()) words.push_back(word);
+  return app
+      .add_option_function<std::string>(
+          flag, [field, flag](const std::string& word) { *field = option_value<E>(word, flag); }, help)
+      ->check(CLI::IsMember(words))
+      ->default_str(option_word(*field));
+}
+
+}  // namespace
 
 void TrainOptions::add_to(CLI::App& app) {
   app.add_option("--data", data, "Folder holding train/, valid/ and optionally test/, one sub-folder per class");
@@ -27,42 +98,26 @@ void TrainOptions::add_to(CLI::App& app) {
   app.add_option("--epochs", epochs, "Epochs")->capture_default_str();
   app.add_option("--batch-size", batch_size, "Images per batch")->capture_default_str();
   app.add_option("--lr", lr, "Learning rate")->capture_default_str();
-  app.add_option("--optimizer", optimizer, "adam or sgd")->capture_default_str()->check(CLI::IsMember({"adam", "sgd"}));
+  add_choice(app, "--optimizer", &optimizer, "adam or sgd");
   app.add_option("--momentum", momentum, "SGD momentum")->capture_default_str();
   app.add_option("--hidden", hidden, "Units of the hidden Dense layer")->capture_default_str();
   app.add_option("--dropout", dropout, "Dropout rate after BatchNormalization")->capture_default_str();
-  app.add_option("--monitor", monitor, "Quantity that picks best.h5")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"val_loss", "val_accuracy", "loss", "accuracy"}));
+  add_choice(app, "--monitor", &monitor, "Quantity that picks best.h5");
   app.add_option("--steps-per-epoch", steps_per_epoch, "Use only the first N batches of each epoch");
   app.add_option("--validation-steps", validation_steps, "Use only the first N validation batches");
   app.add_option("--seed", seed, "Seed of initialisation, shuffling and dropout")->capture_default_str();
-  app.add_option("--shuffle", shuffle, "Reshuffle the training set every epoch")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"on", "off"}));
+  add_choice(app, "--shuffle", &shuffle, "Reshuffle the training set every epoch");
   app.add_option("--image-size", image_size, "Input side in pixels, a multiple of 32")->capture_default_str();
-  app.add_option("--interpolation", interpolation, "Resize filter, as PIL: nearest or bilinear")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"nearest", "bilinear"}));
-  app.add_option("--preprocessing", preprocessing,
-                 "caffe (BGR minus ImageNet means, what the VGG16 weights expect) or none (raw RGB 0..255)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"caffe", "none"}));
+  add_choice(app, "--interpolation", &interpolation, "Resize filter, as PIL: nearest or bilinear");
+  add_choice(app, "--preprocessing", &preprocessing,
+             "caffe (BGR minus ImageNet means, what the VGG16 weights expect) or none (raw RGB 0..255)");
   app.add_option("--device", device, "auto, cuda or cpu")->capture_default_str()->check(CLI::IsMember({"auto", "cuda", "cpu"}));
-  app.add_option("--precision", precision, "Arithmetic of the frozen base on the GPU: fp32, tf32 or bf16")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
-  app.add_option("--feature-cache", feature_cache, "auto: run the frozen base once per image; off: every epoch")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "off"}));
-  app.add_option("--on-bad-file", on_bad_file, "skip (and list in bad_files.csv) or fail before training")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"skip", "fail"}));
+  add_choice(app, "--precision", &precision, "Arithmetic of the frozen base on the GPU: fp32, tf32 or bf16");
+  add_choice(app, "--feature-cache", &feature_cache, "auto: run the frozen base once per image; off: every epoch");
+  add_choice(app, "--on-bad-file", &on_bad_file, "skip (and list in bad_files.csv) or fail before training");
   app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
-  app.add_option("--feature-cache-dtype", feature_cache_dtype,
-                 "Element type of the cached features: fp32, or fp16 (half the memory; widened to fp32 per batch)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "fp16"}));
+  add_choice(app, "--feature-cache-dtype", &feature_cache_dtype,
+             "Element type of the cached features: fp32, or fp16 (half the memory; widened to fp32 per batch)");
   app.add_option("--feature-cache-memory", feature_cache_memory,
                  "GB of memory the feature cache may take on its device; a split beyond it is written to a file "
                  "in the run folder and read back batch by batch (default 0: half the RAM, or of the GPU's memory)");
@@ -189,10 +244,17 @@ DecodeMode decode_mode_for(const std::string& choice, Device device) {
 LoaderOptions loader_options(int image_size, const std::string& interpolation,
                              const std::string& preprocessing, int batch_size, int workers,
                              const std::string& decode, Device device) {
+  return loader_options(image_size, option_value<ResizeFilter>(interpolation, "--interpolation"),
+                        option_value<PixelTransform>(preprocessing, "--preprocessing"), batch_size, workers, decode,
+                        device);
+}
+
+LoaderOptions loader_options(int image_size, ResizeFilter interpolation, PixelTransform preprocessing,
+                             int batch_size, int workers, const std::string& decode, Device device) {
   LoaderOptions lo;
   lo.image_size = image_size;
-  lo.filter = interpolation == "bilinear" ? ResizeFilter::Bilinear : ResizeFilter::Nearest;
-  lo.transform = preprocessing == "none" ? PixelTransform::None : PixelTransform::Caffe;
+  lo.filter = interpolation;
+  lo.transform = preprocessing;
   lo.batch_size = batch_size;
   lo.workers = workers;
   lo.decode = decode_mode_for(decode, device);
@@ -251,26 +313,26 @@ nlohmann::json TrainOptions::to_json() const {
   return nlohmann::json{{"epochs", epochs},
                         {"batch_size", batch_size},
                         {"lr", lr},
-                        {"optimizer", optimizer},
+                        {"optimizer", option_word(optimizer)},
                         {"momentum", momentum},
                         {"hidden", hidden},
                         {"dropout", dropout},
-                        {"monitor", monitor},
+                        {"monitor", option_word(monitor)},
                         {"steps_per_epoch", steps_per_epoch},
                         {"validation_steps", validation_steps},
                         {"seed", seed},
-                        {"shuffle", shuffle},
+                        {"shuffle", option_word(shuffle)},
                         {"image_size", image_size},
-                        {"interpolation", interpolation},
-                        {"preprocessing", preprocessing},
-                        {"precision", precision},
-                        {"feature_cache", feature_cache},
-                        {"on_bad_file", on_bad_file},
+                        {"interpolation", option_word(interpolation)},
+                        {"preprocessing", option_word(preprocessing)},
+                        {"precision", option_word(precision)},
+                        {"feature_cache", option_word(feature_cache)},
+                        {"on_bad_file", option_word(on_bad_file)},
                         {"augment", parse_augment_spec(augment).str()},
                         {"trainable_from", trainable_from},
                         {"fine_tune_epochs", fine_tune_epochs},
                         {"fine_tune_lr", fine_tune_lr},
-                        {"feature_cache_dtype", feature_cache_dtype},
+                        {"feature_cache_dtype", option_word(feature_cache_dtype)},
                         {"data", data},
                         {"train", train},
                         {"valid", valid},
@@ -283,29 +345,33 @@ void TrainOptions::from_json(const nlohmann::json& j) {
   auto get = [&](const char* key, auto& field) {
     if (j.contains(key)) j.at(key).get_to(field);
   };
+  auto get_word = [&](const char* key, auto& field) {
+    if (j.contains(key))
+      field = option_value<std::decay_t<decltype(field)>>(j.at(key).get<std::string>(), std::string("stored ") + key);
+  };
   get("epochs", epochs);
   get("batch_size", batch_size);
   get("lr", lr);
-  get("optimizer", optimizer);
+  get_word("optimizer", optimizer);
   get("momentum", momentum);
   get("hidden", hidden);
   get("dropout", dropout);
-  get("monitor", monitor);
+  get_word("monitor", monitor);
   get("steps_per_epoch", steps_per_epoch);
   get("validation_steps", validation_steps);
   get("seed", seed);
-  get("shuffle", shuffle);
+  get_word("shuffle", shuffle);
   get("image_size", image_size);
-  get("interpolation", interpolation);
-  get("preprocessing", preprocessing);
-  get("precision", precision);
-  get("feature_cache", feature_cache);
-  get("on_bad_file", on_bad_file);
+  get_word("interpolation", interpolation);
+  get_word("preprocessing", preprocessing);
+  get_word("precision", precision);
+  get_word("feature_cache", feature_cache);
+  get_word("on_bad_file", on_bad_file);
   get("augment", augment);
   get("trainable_from", trainable_from);
   get("fine_tune_epochs", fine_tune_epochs);
   get("fine_tune_lr", fine_tune_lr);
-  get("feature_cache_dtype", feature_cache_dtype);
+  get_word("feature_cache_dtype", feature_cache_dtype);
   get("data", data);
   get("train", train);
   get("valid", valid);

@@ -1,22 +1,57 @@
 // vggtl_train's options (README.md, "The tools"): Keras defaults, checked values, their
 // command-line definitions and their JSON form (stored in every checkpoint for --resume).
+// Options with a fixed set of values are enums from the command line on: the words the user
+// types (and run.json stores) are turned into values once, at that edge (option_words).
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/dtype.h"
+#include "engine/error.h"
 #include "io/loader/image_loader.h"
 #include "kernels/augment.h"
+#include "kernels/resize_preprocess.h"
+#include "layers/layer.h"
 
 namespace CLI {
 class App;
 }
 
 namespace vggtl {
+
+enum class OptimizerKind { Adam, Sgd };
+enum class Monitor { ValLoss, ValAccuracy, Loss, Accuracy };  // what picks best.h5
+enum class Shuffle { On, Off };
+enum class CacheMode { Auto, Off };        // --feature-cache
+enum class BadFilePolicy { Skip, Fail };   // --on-bad-file
+
+// The words of each option enum (OptimizerKind, Monitor, Shuffle, CacheMode, BadFilePolicy,
+// ResizeFilter, PixelTransform, Precision, and DType as the feature cache's fp32 / fp16), in the
+// order --help lists them.
+template <typename E>
+const std::vector<std::pair<std::string, E>>& option_words();
+// The word of a value, and the value of a word (InputError naming `what` and the valid words).
+template <typename E>
+const std::string& option_word(E value) {
+  for (const auto& [word, v] : option_words<E>())
+    if (v == value) return word;
+  throw Error("option value without a word");
+}
+template <typename E>
+E option_value(const std::string& word, const std::string& what) {
+  std::string valid;
+  for (const auto& [w, v] : option_words<E>()) {
+    if (w == word) return v;
+    valid += (valid.empty() ? "" : ", ") + w;
+  }
+  throw InputError(what + " '" + word + "' is not one of " + valid);
+}
 
 struct TrainOptions {
   // Data and files.
@@ -30,23 +65,23 @@ struct TrainOptions {
   int epochs = 20;
   int batch_size = 30;
   double lr = 1e-4;
-  std::string optimizer = "adam";
+  OptimizerKind optimizer = OptimizerKind::Adam;
   double momentum = 0.0;
   int hidden = 64;
   double dropout = 0.5;
-  std::string monitor = "val_loss";
+  Monitor monitor = Monitor::ValLoss;
   int64_t steps_per_epoch = -1;
   int64_t validation_steps = -1;
   uint64_t seed = 0;
-  std::string shuffle = "on";
+  Shuffle shuffle = Shuffle::On;
   // Ours.
   int image_size = 224;
-  std::string interpolation = "nearest";
-  std::string preprocessing = "caffe";
+  ResizeFilter interpolation = ResizeFilter::Nearest;
+  PixelTransform preprocessing = PixelTransform::Caffe;
   std::string device = "auto";
-  std::string precision = "tf32";
-  std::string feature_cache = "auto";
-  std::string on_bad_file = "skip";
+  Precision precision = Precision::TF32;
+  CacheMode feature_cache = CacheMode::Auto;
+  BadFilePolicy on_bad_file = BadFilePolicy::Skip;
   int workers = 0;
   std::string decode = "auto";  // JPEG decoding: auto, cpu or gpu (the hybrid stage)
   std::string augment = "none";  // --augment spec (parse_augment_spec)
@@ -54,7 +89,7 @@ struct TrainOptions {
   std::string trainable_from = "none";
   int fine_tune_epochs = 0;       // > 0: head-only --epochs first, then these with the convs unfrozen
   double fine_tune_lr = 1e-5;
-  std::string feature_cache_dtype = "fp32";  // fp32 or fp16 (stored as f16, widened when batched)
+  DType feature_cache_dtype = DType::F32;  // F32 or F16 (stored as f16, widened when batched)
   double feature_cache_memory = 0;  // GB the cache may hold in memory before it spills to a file; 0: auto
   bool quiet = false;
   // Under mpiexec: every rank trains on its part of each global batch (not a stored run
@@ -89,6 +124,8 @@ DecodeMode decode_mode_for(const std::string& choice, Device device);
 LoaderOptions loader_options(int image_size, const std::string& interpolation,
                              const std::string& preprocessing, int batch_size, int workers,
                              const std::string& decode, Device device);
+LoaderOptions loader_options(int image_size, ResizeFilter interpolation, PixelTransform preprocessing,
+                             int batch_size, int workers, const std::string& decode, Device device);
 // Adds --decode to an app, bound to *choice.
 void add_decode_option(CLI::App& app, std::string* choice);
 

@@ -28,7 +28,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   const std::optional<ResumedRun> resumed = resume_run(&opt, given);
   opt.validate();
-  if (cluster::active() && (!convs_from(opt.trainable_from).empty() || opt.feature_cache_dtype != "fp32"))
+  if (cluster::active() && (!convs_from(opt.trainable_from).empty() || opt.feature_cache_dtype != DType::F32))
     throw InputError("--trainable-from and --feature-cache-dtype fp16 are not available under mpiexec yet");
 
   // Data: every split listed before any work.
@@ -52,8 +52,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   std::string device_note;
   const Device device = device_for_rank(select_device(opt.device, &device_note));
   if (!device_note.empty()) log_info(device_note);
-  if (device.is_cpu() && parse_precision(opt.precision) != Precision::FP32 && given.count("precision"))
-    log_info("--precision " + opt.precision + " applies to the GPU; the CPU runs fp32");
+  if (device.is_cpu() && opt.precision != Precision::FP32 && given.count("precision"))
+    log_info("--precision " + option_word(opt.precision) + " applies to the GPU; the CPU runs fp32");
 
   RunModel rm = build_run_model(opt, static_cast<int64_t>(classes.size()), device, base, resumed.has_value());
   times.weights = clock.seconds();
@@ -63,7 +63,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   say("Data: " + std::to_string(splits.train.items.size()) + " train, " + std::to_string(splits.valid.items.size()) +
       " valid" + (splits.test ? ", " + std::to_string(splits.test->items.size()) + " test" : std::string()) +
       " images; classes: " + class_list);
-  say("Device: " + device.str() + (device.is_cuda() ? " (" + opt.precision + ")" : std::string()) + "; out: " + out);
+  say("Device: " + device.str() + (device.is_cuda() ? " (" + option_word(opt.precision) + ")" : std::string()) + "; out: " + out);
 
   RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint}, rm, &times);
   checkpoints.stage_base();
@@ -105,7 +105,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     checkpoints.save("best.h5", true, EpochPosition{state.best_epoch + 1, 0, {}, 0}, state, last_optimizer,
                      outcome.stage);
   } else {
-    log_warning("no epoch improved " + opt.monitor + " (not finite?); best.h5 holds the last weights");
+    log_warning("no epoch improved " + option_word(opt.monitor) + " (not finite?); best.h5 holds the last weights");
     checkpoints.save("best.h5", true, EpochPosition{total_epochs + 1, 0, {}, 0}, state, last_optimizer,
                      outcome.stage);
   }

@@ -87,13 +87,16 @@ int64_t cache_memory_budget(double gigabytes, Device device) {
 
 }  // namespace
 
-bool monitor_is_max(const std::string& monitor) { return monitor.find("acc") != std::string::npos; }
+bool monitor_is_max(Monitor monitor) { return monitor == Monitor::ValAccuracy || monitor == Monitor::Accuracy; }
 
-double monitored(const EpochRecord& r, const std::string& monitor) {
-  if (monitor == "val_loss") return r.val_loss;
-  if (monitor == "val_accuracy") return r.val_accuracy;
-  if (monitor == "loss") return r.loss;
-  return r.accuracy;
+double monitored(const EpochRecord& r, Monitor monitor) {
+  switch (monitor) {
+    case Monitor::ValLoss: return r.val_loss;
+    case Monitor::ValAccuracy: return r.val_accuracy;
+    case Monitor::Loss: return r.loss;
+    case Monitor::Accuracy: return r.accuracy;
+  }
+  return r.val_loss;
 }
 
 json history_to_json(const std::vector<EpochRecord>& h) {
@@ -200,7 +203,7 @@ RunModel build_run_model(const TrainOptions& opt, int64_t classes, Device device
   RunModel rm;
   rm.fine_tuned = convs_from(opt.trainable_from);
   rm.spec.image_size = opt.image_size;
-  rm.spec.precision = device.is_cpu() ? Precision::FP32 : parse_precision(opt.precision);
+  rm.spec.precision = device.is_cpu() ? Precision::FP32 : opt.precision;
   rm.spec.head = HeadConfig{opt.hidden, static_cast<float>(opt.dropout), classes};
   rm.spec.trainable_base = rm.fine_tuned;
   ModelSpec first_stage = rm.spec;  // two stages: the base starts frozen
@@ -251,11 +254,11 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
   // Augmented training images change every epoch: the base runs on every training batch, and the
   // training loader keeps raw RGB rows for the augmentation, which applies the preprocessing.
   in.augment = parse_augment_spec(opt.augment);
-  in.cache = opt.feature_cache == "auto" && !in.augment.any();
+  in.cache = opt.feature_cache == CacheMode::Auto && !in.augment.any();
   if (in.augment.any())
     log_info("Augmentation: " + in.augment.str() + "; the images change every epoch, so the frozen base runs on " +
              "every batch (no feature cache" +
-             (opt.feature_cache_dtype != "fp32" || opt.feature_cache_memory > 0
+             (opt.feature_cache_dtype != DType::F32 || opt.feature_cache_memory > 0
                   ? "; --feature-cache-dtype and --feature-cache-memory unused"
                   : "") +
              ")");
@@ -272,7 +275,7 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
       // Where each split's cache goes: memory while the budget lasts, then a file in the run folder.
       const Shape row = model.output_shape(rm.boundary - 1);
       CacheStorage train_store, valid_store;
-      train_store.dtype = valid_store.dtype = opt.feature_cache_dtype == "fp16" ? DType::F16 : DType::F32;
+      train_store.dtype = valid_store.dtype = opt.feature_cache_dtype;
       const int64_t budget = cache_memory_budget(opt.feature_cache_memory, device);
       const int64_t train_bytes = feature_cache_bytes(row, static_cast<int64_t>(tl.size()), train_store.dtype);
       const int64_t valid_bytes = feature_cache_bytes(row, static_cast<int64_t>(vl.size()), valid_store.dtype);
@@ -285,7 +288,7 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
         return s.spill_file.empty() ? std::string("in memory") : "in " + s.spill_file;
       };
       say("Feature cache: " + model.layer(rm.boundary - 1).name() + " output " + row.str() + " " +
-          opt.feature_cache_dtype + "; train " + megabytes(train_bytes) + " " + where(train_store) + ", valid " +
+          option_word(opt.feature_cache_dtype) + "; train " + megabytes(train_bytes) + " " + where(train_store) + ", valid " +
           megabytes(valid_bytes) + " " + where(valid_store) + " (memory budget " + megabytes(budget) + ")");
       in.train_cache = cache_features_on_ranks(model, rm.boundary, tl, times, "features train",
                                                opt.distributed_train, train_store);
@@ -305,11 +308,11 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
   }
   report_bad_files(bad_train, &in.bad_files);
   report_bad_files(bad_valid, &in.bad_files);
-  if (opt.on_bad_file == "fail" && splits.test) {  // every split is checked before training
+  if (opt.on_bad_file == BadFilePolicy::Fail && splits.test) {  // every split is checked before training
     ImageLoader test_scan(splits.test->items, in.loader);
     report_bad_files(test_scan.scan(), &in.bad_files);
   }
-  if (!in.bad_files.empty() && opt.on_bad_file == "fail")
+  if (!in.bad_files.empty() && opt.on_bad_file == BadFilePolicy::Fail)
     throw InputError(in.bad_files[0].path + ": " + in.bad_files[0].reason + " (" +
                      std::to_string(in.bad_files.size()) + " bad file" + (in.bad_files.size() > 1 ? "s" : "") +
                      "; --on-bad-file skip trains without them)");
@@ -327,7 +330,7 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
 // ---- Optimizer ----
 
 std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opt, Model& model, double lr) {
-  if (opt.optimizer == "sgd")
+  if (opt.optimizer == OptimizerKind::Sgd)
     return std::make_unique<Sgd>(model.param_arena(), model.grad_arena(), SgdConfig{lr, opt.momentum, false});
   return std::make_unique<Adam>(model.param_arena(), model.grad_arena(), AdamConfig{lr, 0.9, 0.999, 1e-7});
 }
@@ -361,15 +364,15 @@ void RunCheckpointer::save(const std::string& name, bool include_base, const Epo
   m.vggtl_version = VGGTL_VERSION;
   m.class_names = run_.classes;
   m.image_height = m.image_width = opt.image_size;
-  m.interpolation = opt.interpolation;
-  m.preprocessing = opt.preprocessing;
+  m.interpolation = option_word(opt.interpolation);
+  m.preprocessing = option_word(opt.preprocessing);
   m.epoch = pos.epoch - 1;
-  m.optimizer = opt.optimizer;
+  m.optimizer = option_word(opt.optimizer);
   m.optimizer_step = optimizer.iterations();
   m.optimizer_state = optimizer_state(model, optimizer);
   m.rng_seed = opt.seed;
   m.rng_counters = {{"epoch", pos.epoch}, {"batches_done", pos.batches_done}};
-  m.monitor = opt.monitor;
+  m.monitor = option_word(opt.monitor);
   m.monitor_mode = monitor_is_max(opt.monitor) ? "max" : "min";
   m.best_value = state.best_value;
   m.best_epoch = state.best_epoch;
@@ -484,7 +487,7 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
           " unfrozen, from the best epoch (" + std::to_string(state->best_epoch) + "), lr " + json(plan.lr).dump());
     HeadTrainer trainer(model, rm.boundary, *optimizer,
                         TrainConfig{plan.last_epoch, opt.batch_size, opt.steps_per_epoch, opt.validation_steps,
-                                    opt.seed, opt.shuffle == "on", opt.distributed_train && cluster::active(),
+                                    opt.seed, opt.shuffle == Shuffle::On, opt.distributed_train && cluster::active(),
                                     inputs.augment, inputs.loader.transform},
                         inputs.data());
     if (opt.distributed_train && cluster::active()) {
@@ -510,7 +513,7 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
           }
           save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
           write_text_atomically(out + "/history.csv", history_csv(state->history));
-          say(epoch_line(r, total_epochs, improved, opt.monitor));
+          say(epoch_line(r, total_epochs, improved, option_word(opt.monitor)));
         },
         interrupted, &outcome.stopped,
         [&](int64_t done, int64_t total) {
@@ -550,7 +553,7 @@ void write_run_folder(const RunSummary& s) {
                        {"correct", report.test.correct}, {"total", report.test.total},
                        {"macro_f1", report.test.macro_f1}};
   metrics["best_epoch"] = state.best_epoch;
-  metrics["monitor"] = {{"name", opt.monitor}, {"best", state.best_value}};
+  metrics["monitor"] = {{"name", option_word(opt.monitor)}, {"best", state.best_value}};
   metrics["epochs"] = total_epochs;
   metrics["trainable_from"] = opt.trainable_from;
   metrics["images"] = {{"train", s.inputs->train_items.size()}, {"valid", s.inputs->valid_items.size()},
@@ -569,7 +572,7 @@ void write_run_folder(const RunSummary& s) {
   metrics["peak_gpu_memory_bytes"] =
       s.device.is_cuda() ? static_cast<int64_t>(cuda_allocator(s.device.index).stats().peak_bytes_reserved) : 0;
   metrics["device"] = s.device.str();
-  metrics["precision"] = s.device.is_cuda() ? opt.precision : "fp32";
+  metrics["precision"] = s.device.is_cuda() ? option_word(opt.precision) : "fp32";
   metrics["feature_cache"] = s.inputs->cache;
   metrics["seed"] = opt.seed;
   metrics["base_weights"] = {{"file", s.base.random ? "none" : s.base.path}, {"sha256", s.base.sha256.get()}};
@@ -581,7 +584,7 @@ void write_run_folder(const RunSummary& s) {
   ReportInput html = report;
   html.title = "vggtl run " + fs::path(s.out).filename().string();
   html.history = state.history;
-  html.monitor = opt.monitor;
+  html.monitor = option_word(opt.monitor);
   html.best_epoch = state.best_epoch;
   html.bad_files = state.bad_files;
   char secs[32];
@@ -590,9 +593,9 @@ void write_run_folder(const RunSummary& s) {
                 {"images", std::to_string(s.inputs->train_items.size()) + " train, " +
                                std::to_string(s.inputs->valid_items.size()) + " valid" +
                                (report.has_test ? ", " + std::to_string(report.test.total) + " test" : "")},
-                {"device", s.device.str() + (s.device.is_cuda() ? " (" + opt.precision + ")" : "")},
+                {"device", s.device.str() + (s.device.is_cuda() ? " (" + option_word(opt.precision) + ")" : "")},
                 {"base weights", s.base.random ? "random (--weights none)" : s.base.path},
-                {"optimizer", opt.optimizer + ", lr " + json(opt.lr).dump() + ", batch " + std::to_string(opt.batch_size)},
+                {"optimizer", option_word(opt.optimizer) + ", lr " + json(opt.lr).dump() + ", batch " + std::to_string(opt.batch_size)},
                 {"time", secs},
                 {"command", s.command_line}};
   write_text_atomically(s.out + "/report.html", report_html(html));

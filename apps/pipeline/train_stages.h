@@ -173,8 +173,8 @@ struct RunSummary {
 void write_run_folder(const RunSummary& s);
 
 // The monitored value of an epoch, and whether larger is better.
-double monitored(const EpochRecord& r, const std::string& monitor);
-bool monitor_is_max(const std::string& monitor);
+double monitored(const EpochRecord& r, Monitor monitor);
+bool monitor_is_max(Monitor monitor);
 // The history as stored in checkpoints, and back.
 nlohmann::json history_to_json(const std::vector<EpochRecord>& h);
 std::vector<EpochRecord> history_from_json(const nlohmann::json& a);

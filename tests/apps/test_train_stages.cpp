@@ -40,6 +40,45 @@ BaseWeights random_base(uint64_t seed) {
 
 }  // namespace
 
+// The options' enums leave the command line as values and are stored as their words: a run.json
+// round trip keeps every value, and a word no value has is refused naming the option.
+TEST(TrainOptions, EnumOptionsTravelAsTheirWords) {
+  TrainOptions o;
+  o.optimizer = OptimizerKind::Sgd;
+  o.monitor = Monitor::ValAccuracy;
+  o.shuffle = Shuffle::Off;
+  o.interpolation = ResizeFilter::Bilinear;
+  o.preprocessing = PixelTransform::None;
+  o.precision = Precision::BF16;
+  o.feature_cache = CacheMode::Off;
+  o.on_bad_file = BadFilePolicy::Fail;
+  o.feature_cache_dtype = DType::F16;
+  const nlohmann::json j = o.to_json();
+  EXPECT_EQ(j["optimizer"], "sgd");
+  EXPECT_EQ(j["monitor"], "val_accuracy");
+  EXPECT_EQ(j["shuffle"], "off");
+  EXPECT_EQ(j["interpolation"], "bilinear");
+  EXPECT_EQ(j["preprocessing"], "none");
+  EXPECT_EQ(j["precision"], "bf16");
+  EXPECT_EQ(j["feature_cache"], "off");
+  EXPECT_EQ(j["on_bad_file"], "fail");
+  EXPECT_EQ(j["feature_cache_dtype"], "fp16");
+  TrainOptions back;
+  back.from_json(j);
+  EXPECT_EQ(back.to_json(), j);
+  nlohmann::json bad = j;
+  bad["optimizer"] = "rmsprop";
+  try {
+    back.from_json(bad);
+    ADD_FAILURE() << "an unknown optimizer word was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("optimizer 'rmsprop' is not one of adam, sgd"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(option_value<Monitor>("loss", "--monitor"), Monitor::Loss);
+  EXPECT_EQ(option_word(DType::F32), "fp32");
+}
+
 TEST(TrainStages, RunFolderIsMadeAndAnotherRunIsNotOverwritten) {
   const std::string root = test::temp_dir("train_stages_folder");
   TrainOptions o = small_options(root + "/a/b");
@@ -76,7 +115,7 @@ TEST(TrainStages, OptimizerFollowsTheOption) {
   TrainOptions o = small_options("");
   RunModel rm = build_run_model(o, 2, Device::cpu(), random_base(o.seed), false);
   EXPECT_NE(dynamic_cast<Adam*>(make_optimizer(o, *rm.model, 0.1).get()), nullptr);
-  o.optimizer = "sgd";
+  o.optimizer = OptimizerKind::Sgd;
   EXPECT_NE(dynamic_cast<Sgd*>(make_optimizer(o, *rm.model, 0.1).get()), nullptr);
 }
 
