@@ -21,6 +21,8 @@ for a in "$@"; do
   esac
 done
 
+start=$SECONDS
+stamp() { echo "   ($(( SECONDS - start )) s so far)"; }
 [[ $install -eq 1 ]] && scripts/install_deps.sh
 jobs=$(nproc)
 # The interpreter with h5py, Pillow and numpy for the cross-checks (another python3 may come
@@ -31,12 +33,15 @@ if [[ -z "${VGGTL_PYTHON:-}" ]]; then
   done
 fi
 
+stamp
+
 echo "== default configuration (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 
 if [[ $asan -eq 1 ]]; then
+  stamp
   echo "== CPU-only configuration with sanitizers (build-asan/)"
   # -O1 -g1: sanitizer reports with line numbers, at a fraction of -O2 -g's build time.
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
@@ -49,7 +54,8 @@ if [[ $asan -eq 1 ]]; then
     ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900
 fi
 if [[ $fuzz -eq 1 ]]; then
+  stamp
   echo "== fuzzing the decoders and HDF5 readers (build-fuzz/, 20 s per harness)"
   scripts/fuzz.sh 20
 fi
-echo "== all tests passed"
+echo "== all tests passed in $(( SECONDS - start )) s"
