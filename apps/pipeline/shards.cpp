@@ -140,7 +140,7 @@ int64_t merge_feature_shards(const std::string& out, const SplitListing& listing
   // The shards' unit (the extraction's batch size), as shard 0 recorded it.
   int64_t align = 1;
   try {
-    const std::string& a = FeaturesReader(shard_path(out, 0, shards)).header().attributes.at("shard_align");
+    const std::string a = FeaturesReader(shard_path(out, 0, shards)).header().attributes.at("shard_align");
     align = std::max<int64_t>(1, std::atoll(a.c_str()));
   } catch (const std::exception&) {
     // missing or unreadable: shard_problem below says which
