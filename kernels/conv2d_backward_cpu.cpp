@@ -12,6 +12,7 @@
 
 #include "engine/error.h"
 #include "kernels/conv2d.h"
+#include "kernels/onednn.h"
 
 namespace vggtl {
 
@@ -19,11 +20,6 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 }  // namespace
 
@@ -40,7 +36,7 @@ struct Conv2dOnednnBackward::Impl {
   };
   std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> plans;  // by (n, h, w)
   std::string last_impl;
-  dnnl::stream stream{cpu_engine()};
+  dnnl::stream stream{onednn_cpu_engine()};
   std::mutex mutex;
 
   dnnl::memory::desc keras_weights() const { return dnnl::memory::desc({k, c, 3, 3}, dt::f32, tag::hwio); }
@@ -54,23 +50,23 @@ struct Conv2dOnednnBackward::Impl {
     const dnnl::convolution_forward::primitive_desc hint(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
                                         wei, dst, stride, pad, pad),
-        cpu_engine());
+        onednn_cpu_engine());
     Plan p;
     p.data_pd = dnnl::convolution_backward_data::primitive_desc(
         dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, src, wei, dst, stride, pad, pad),
-        cpu_engine(), hint);
+        onednn_cpu_engine(), hint);
     p.data = dnnl::convolution_backward_data(p.data_pd);
     p.weights_pd = dnnl::convolution_backward_weights::primitive_desc(
         dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src, wei, dst, stride, pad,
                                                  pad),
-        cpu_engine(), hint);
+        onednn_cpu_engine(), hint);
     p.weights = dnnl::convolution_backward_weights(p.weights_pd);
-    p.weights_copy = dnnl::memory(p.data_pd.weights_desc(), cpu_engine());
-    p.diff_weights_copy = dnnl::memory(p.weights_pd.diff_weights_desc(), cpu_engine());
+    p.weights_copy = dnnl::memory(p.data_pd.weights_desc(), onednn_cpu_engine());
+    p.diff_weights_copy = dnnl::memory(p.weights_pd.diff_weights_desc(), onednn_cpu_engine());
     p.to_weights = dnnl::reorder(
-        dnnl::reorder::primitive_desc(cpu_engine(), keras_weights(), cpu_engine(), p.data_pd.weights_desc()));
+        dnnl::reorder::primitive_desc(onednn_cpu_engine(), keras_weights(), onednn_cpu_engine(), p.data_pd.weights_desc()));
     p.from_diff_weights = dnnl::reorder(
-        dnnl::reorder::primitive_desc(cpu_engine(), p.weights_pd.diff_weights_desc(), cpu_engine(), keras_weights()));
+        dnnl::reorder::primitive_desc(onednn_cpu_engine(), p.weights_pd.diff_weights_desc(), onednn_cpu_engine(), keras_weights()));
     return p;
   }
 
@@ -99,10 +95,10 @@ void Conv2dOnednnBackward::backward_data(float* dx, const float* dy, int64_t n, 
   std::lock_guard<std::mutex> lock(m.mutex);
   try {
     Impl::Plan& p = m.plan(n, h, w);
-    dnnl::memory user_w(m.keras_weights(), cpu_engine(), const_cast<float*>(weights));
+    dnnl::memory user_w(m.keras_weights(), onednn_cpu_engine(), const_cast<float*>(weights));
     p.to_weights.execute(m.stream, user_w, p.weights_copy);
-    dnnl::memory diff_src(p.data_pd.diff_src_desc(), cpu_engine(), dx);
-    dnnl::memory diff_dst(p.data_pd.diff_dst_desc(), cpu_engine(), const_cast<float*>(dy));
+    dnnl::memory diff_src(p.data_pd.diff_src_desc(), onednn_cpu_engine(), dx);
+    dnnl::memory diff_dst(p.data_pd.diff_dst_desc(), onednn_cpu_engine(), const_cast<float*>(dy));
     p.data.execute(m.stream, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, p.weights_copy},
                               {DNNL_ARG_DIFF_SRC, diff_src}});
     m.stream.wait();
@@ -121,11 +117,11 @@ void Conv2dOnednnBackward::backward_weights(float* dw, const float* x, const flo
   std::lock_guard<std::mutex> lock(m.mutex);
   try {
     Impl::Plan& p = m.plan(n, h, w);
-    dnnl::memory src(p.weights_pd.src_desc(), cpu_engine(), const_cast<float*>(x));
-    dnnl::memory diff_dst(p.weights_pd.diff_dst_desc(), cpu_engine(), const_cast<float*>(dy));
+    dnnl::memory src(p.weights_pd.src_desc(), onednn_cpu_engine(), const_cast<float*>(x));
+    dnnl::memory diff_dst(p.weights_pd.diff_dst_desc(), onednn_cpu_engine(), const_cast<float*>(dy));
     p.weights.execute(m.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst},
                                  {DNNL_ARG_DIFF_WEIGHTS, p.diff_weights_copy}});
-    dnnl::memory user_dw(m.keras_weights(), cpu_engine(), dw);
+    dnnl::memory user_dw(m.keras_weights(), onednn_cpu_engine(), dw);
     p.from_diff_weights.execute(m.stream, p.diff_weights_copy, user_dw);
     m.stream.wait();
   } catch (const dnnl::error& e) {

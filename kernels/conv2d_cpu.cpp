@@ -14,6 +14,7 @@
 
 #include "engine/error.h"
 #include "kernels/conv2d.h"
+#include "kernels/onednn.h"
 
 namespace vggtl {
 
@@ -21,11 +22,6 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 [[noreturn]] void rethrow_dnnl(const dnnl::error& e, const char* what) {
   VGGTL_FAIL("oneDNN ", what, ": ", e.what(), " (status ", static_cast<int>(e.status), ")");
@@ -71,7 +67,7 @@ struct Conv2dOnednn::Impl {
   const float* source = nullptr;
   uint64_t generation = 1;
   std::string last_impl;
-  dnnl::stream stream{cpu_engine()};
+  dnnl::stream stream{onednn_cpu_engine()};
   std::mutex mutex;
 
   dnnl::primitive_attr attr() const {
@@ -97,7 +93,7 @@ struct Conv2dOnednn::Impl {
   Plan make_plan(int64_t n, int64_t h, int64_t w) {
     Plan p;
     p.pd = dnnl::convolution_forward::primitive_desc(
-        conv_desc(dnnl::algorithm::convolution_direct, n, h, w, tag::nhwc), attr(), cpu_engine());
+        conv_desc(dnnl::algorithm::convolution_direct, n, h, w, tag::nhwc), attr(), onednn_cpu_engine());
     p.prim = dnnl::convolution_forward(p.pd);
     return p;
   }
@@ -108,19 +104,19 @@ struct Conv2dOnednn::Impl {
     std::optional<Plan> p(std::in_place);
     try {
       p->pd = dnnl::convolution_forward::primitive_desc(
-          conv_desc(dnnl::algorithm::convolution_winograd, g, h, w, tag::any), attr(), cpu_engine());
+          conv_desc(dnnl::algorithm::convolution_winograd, g, h, w, tag::any), attr(), onednn_cpu_engine());
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
       return std::nullopt;
     }
     p->prim = dnnl::convolution_forward(p->pd);
     p->blocked = true;
-    p->src_copy = dnnl::memory(p->pd.src_desc(), cpu_engine());
-    p->dst_copy = dnnl::memory(p->pd.dst_desc(), cpu_engine());
+    p->src_copy = dnnl::memory(p->pd.src_desc(), onednn_cpu_engine());
+    p->dst_copy = dnnl::memory(p->pd.dst_desc(), onednn_cpu_engine());
     p->image_src = dnnl::memory::desc({g, c, h, w}, dt::f32, tag::nhwc);
     p->image_dst = dnnl::memory::desc({g, k, h, w}, dt::f32, tag::nhwc);
-    p->to_src = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), p->image_src, cpu_engine(), p->pd.src_desc()));
-    p->from_dst = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), p->pd.dst_desc(), cpu_engine(), p->image_dst));
+    p->to_src = dnnl::reorder(dnnl::reorder::primitive_desc(onednn_cpu_engine(), p->image_src, onednn_cpu_engine(), p->pd.src_desc()));
+    p->from_dst = dnnl::reorder(dnnl::reorder::primitive_desc(onednn_cpu_engine(), p->pd.dst_desc(), onednn_cpu_engine(), p->image_dst));
     return p;
   }
 
@@ -158,16 +154,16 @@ struct Conv2dOnednn::Impl {
       p.weights_generation = generation;
     }
     last_impl = p.pd.impl_info_str();
-    dnnl::memory b(p.pd.bias_desc(), cpu_engine(), const_cast<float*>(bias));
+    dnnl::memory b(p.pd.bias_desc(), onednn_cpu_engine(), const_cast<float*>(bias));
     if (!p.blocked) {
-      dnnl::memory src(p.pd.src_desc(), cpu_engine(), const_cast<float*>(x));
-      dnnl::memory dst(p.pd.dst_desc(), cpu_engine(), y);
+      dnnl::memory src(p.pd.src_desc(), onednn_cpu_engine(), const_cast<float*>(x));
+      dnnl::memory dst(p.pd.dst_desc(), onednn_cpu_engine(), y);
       p.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
                               {DNNL_ARG_DST, dst}});
       return;
     }
-    dnnl::memory src(p.image_src, cpu_engine(), const_cast<float*>(x));
-    dnnl::memory dst(p.image_dst, cpu_engine(), y);
+    dnnl::memory src(p.image_src, onednn_cpu_engine(), const_cast<float*>(x));
+    dnnl::memory dst(p.image_dst, onednn_cpu_engine(), y);
     p.to_src.execute(stream, src, p.src_copy);
     p.prim.execute(stream, {{DNNL_ARG_SRC, p.src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
                             {DNNL_ARG_DST, p.dst_copy}});
@@ -179,8 +175,8 @@ struct Conv2dOnednn::Impl {
     for (auto& [desc, mem] : reordered)
       if (desc == layout) return mem;
     const dnnl::memory::desc keras({k, c, 3, 3}, dt::f32, tag::hwio);
-    dnnl::memory user(keras, cpu_engine(), const_cast<float*>(w));
-    dnnl::memory mem(layout, cpu_engine());
+    dnnl::memory user(keras, onednn_cpu_engine(), const_cast<float*>(w));
+    dnnl::memory mem(layout, onednn_cpu_engine());
     dnnl::reorder(user, mem).execute(stream, user, mem);
     stream.wait();
     reordered.emplace_back(layout, mem);

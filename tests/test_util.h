@@ -34,6 +34,9 @@
 
 namespace vggtl::test {
 
+// Fills output buffers before a kernel writes them, so that bytes it skips show.
+constexpr uint8_t kPoison = 0xCD;
+
 // Uniform values in [lo, hi) from a fixed seed.
 std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f);
 std::vector<double> random_doubles(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0);

@@ -49,7 +49,6 @@ std::vector<uint8_t> grey_to_rgb(const std::vector<uint8_t>& grey) {
   return rgb;
 }
 
-std::vector<uint16_t> widen(const std::vector<uint8_t>& v) { return std::vector<uint16_t>(v.begin(), v.end()); }
 
 // ------------------------------------------------------------------------------- JPEG
 
@@ -332,7 +331,7 @@ TEST(DecodePng, TransparentColourKeysAreIgnored) {
 
 TEST(DecodePng, BadFiles) {
   const int w = 40, h = 30;
-  const auto good = test::encode_png(widen(test::random_bytes(w * h * 3, 1)), w, h, test::PngOptions{});
+  const auto good = test::encode_png(test::widen(test::random_bytes(w * h * 3, 1)), w, h, test::PngOptions{});
   RgbImage img;
   std::vector<uint8_t> cut(good.begin(), good.begin() + static_cast<long>(good.size() / 2));
   DecodeResult r = decode(cut, &img);
@@ -363,7 +362,7 @@ TEST(DecodeBmp, TrueColourLayoutsAndRowOrder) {
       test::BmpOptions opt;
       opt.layout = layout, opt.top_down = top_down;
       RgbImage img;
-      DecodeResult r = decode(test::encode_bmp(widen(rgb), w, h, opt), &img);
+      DecodeResult r = decode(test::encode_bmp(test::widen(rgb), w, h, opt), &img);
       ASSERT_TRUE(r.ok) << r.reason;
       EXPECT_EQ(r.format, ImageFormat::Bmp);
       EXPECT_EQ(img.pixels, rgb) << "layout " << int(layout) << " top-down " << top_down;
@@ -372,7 +371,7 @@ TEST(DecodeBmp, TrueColourLayoutsAndRowOrder) {
   test::BmpOptions os2;
   os2.os2_header = true;
   RgbImage img;
-  ASSERT_TRUE(decode(test::encode_bmp(widen(rgb), w, h, os2), &img).ok);
+  ASSERT_TRUE(decode(test::encode_bmp(test::widen(rgb), w, h, os2), &img).ok);
   EXPECT_EQ(img.pixels, rgb);
 }
 
@@ -412,7 +411,7 @@ TEST(DecodeBmp, Palettes) {
 }
 
 TEST(DecodeBmp, TruncatedAndRleAreBad) {
-  const auto good = test::encode_bmp(widen(test::random_bytes(8 * 8 * 3, 2)), 8, 8, test::BmpOptions{});
+  const auto good = test::encode_bmp(test::widen(test::random_bytes(8 * 8 * 3, 2)), 8, 8, test::BmpOptions{});
   RgbImage img;
   std::vector<uint8_t> cut(good.begin(), good.end() - 10);
   DecodeResult r = decode(cut, &img);
@@ -432,13 +431,13 @@ TEST(DecodePnm, BinaryAndPlainVariants) {
   const auto rgb = test::random_bytes(w * h * 3, 4);
   const auto grey = test::random_bytes(w * h, 5);
   RgbImage img;
-  ASSERT_TRUE(decode(test::encode_pnm(6, widen(rgb), w, h), &img).ok);
+  ASSERT_TRUE(decode(test::encode_pnm(6, test::widen(rgb), w, h), &img).ok);
   EXPECT_EQ(img.pixels, rgb);
-  ASSERT_TRUE(decode(test::encode_pnm(3, widen(rgb), w, h), &img).ok);
+  ASSERT_TRUE(decode(test::encode_pnm(3, test::widen(rgb), w, h), &img).ok);
   EXPECT_EQ(img.pixels, rgb);
-  ASSERT_TRUE(decode(test::encode_pnm(5, widen(grey), w, h, 255, "a comment"), &img).ok);
+  ASSERT_TRUE(decode(test::encode_pnm(5, test::widen(grey), w, h, 255, "a comment"), &img).ok);
   EXPECT_EQ(img.pixels, grey_to_rgb(grey));
-  ASSERT_TRUE(decode(test::encode_pnm(2, widen(grey), w, h), &img).ok);
+  ASSERT_TRUE(decode(test::encode_pnm(2, test::widen(grey), w, h), &img).ok);
   EXPECT_EQ(img.pixels, grey_to_rgb(grey));
   const std::vector<uint16_t> bits = {1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1};  // 1 is black
   std::vector<uint8_t> want;
@@ -464,7 +463,7 @@ TEST(DecodePnm, MaxvalScalingRoundsHalfToEvenLikePython) {
 }
 
 TEST(DecodePnm, TruncatedIsBad) {
-  auto bytes = test::encode_pnm(6, widen(test::random_bytes(30, 3)), 5, 2);
+  auto bytes = test::encode_pnm(6, test::widen(test::random_bytes(30, 3)), 5, 2);
   bytes.resize(bytes.size() - 1);
   RgbImage img;
   DecodeResult r = decode(bytes, &img);
@@ -476,7 +475,7 @@ TEST(DecodePnm, TruncatedIsBad) {
 
 TEST(DecodeTiff, CompressionsPredictorsAndByteOrders) {
   const int w = 23, h = 11;
-  const auto rgb = widen(test::pattern_image(w, h, 3, 1));
+  const auto rgb = test::widen(test::pattern_image(w, h, 3, 1));
   for (auto comp : {test::TiffCompression::None, test::TiffCompression::PackBits, test::TiffCompression::Lzw,
                     test::TiffCompression::Deflate}) {
     for (bool predictor : {false, true}) {
@@ -517,7 +516,7 @@ TEST(DecodeTiff, RowsPerStripOfZeroIsABadFileNotACrash) {
 TEST(DecodeTiff, LzwCodeWidthsGrowAcrossALongStrip) {
   // Random data fills the LZW table past 511, 1023 and 2047 entries and forces a Clear.
   const int w = 100, h = 60;
-  const auto rgb = widen(test::random_bytes(w * h * 3, 11));
+  const auto rgb = test::widen(test::random_bytes(w * h * 3, 11));
   test::TiffOptions opt;
   opt.compression = test::TiffCompression::Lzw;
   opt.rows_per_strip = h;
@@ -553,7 +552,7 @@ TEST(DecodeTiff, GreyPaletteCmykPlanarAndAlpha) {
   ASSERT_TRUE(decode(test::encode_tiff({0, 255, 128, 55}, 1, 1, cmyk), &img).ok);
   EXPECT_EQ(img.pixels, (std::vector<uint8_t>{200, 0, 100}));
 
-  const auto rgb = widen(test::random_bytes(7 * 5 * 3, 6));
+  const auto rgb = test::widen(test::random_bytes(7 * 5 * 3, 6));
   test::TiffOptions planar;
   planar.planar = true, planar.compression = test::TiffCompression::Deflate, planar.predictor = true;
   ASSERT_TRUE(decode(test::encode_tiff(rgb, 7, 5, planar), &img).ok);
@@ -637,7 +636,7 @@ TEST(DecodeTiff, AStripTableWithTheWrongCountIsBad) {
 }
 
 TEST(DecodeTiff, UnsupportedAndTruncated) {
-  const auto rgb = widen(test::random_bytes(6 * 4 * 3, 8));
+  const auto rgb = test::widen(test::random_bytes(6 * 4 * 3, 8));
   test::TiffOptions opt;
   auto bytes = test::encode_tiff(rgb, 6, 4, opt);
   RgbImage img;
@@ -662,7 +661,7 @@ TEST(DecodeTiff, UnsupportedAndTruncated) {
 TEST(DecodeAny, FormatComesFromTheBytesNotTheName) {
   const std::string dir = test::temp_dir("decode");
   const auto rgb = test::random_bytes(4 * 2 * 3, 12);
-  test::write_file(dir + "/really_a_png.jpg", test::encode_png(widen(rgb), 4, 2, test::PngOptions{}));
+  test::write_file(dir + "/really_a_png.jpg", test::encode_png(test::widen(rgb), 4, 2, test::PngOptions{}));
   RgbImage img;
   std::vector<uint8_t> buffer;
   DecodeResult r = decode_image_file(dir + "/really_a_png.jpg", &img, &buffer);
@@ -693,7 +692,7 @@ TEST(DecodeAny, DamagedFilesNeverCrash) {
   // AddressSanitizer by the test script, this also checks that no read leaves the buffer).
   const int w = 19, h = 13;
   const auto rgb = test::pattern_image(w, h, 3, 2);
-  const auto wide = widen(rgb);
+  const auto wide = test::widen(rgb);
   JpegOptions progressive;
   progressive.progressive = true;
   test::TiffOptions lzw, packbits;

@@ -17,7 +17,6 @@ namespace vggtl {
 
 namespace {
 
-std::vector<uint16_t> widen(const std::vector<uint8_t>& v) { return std::vector<uint16_t>(v.begin(), v.end()); }
 
 void write_images(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -43,15 +42,15 @@ void write_images(const std::string& dir) {
     test::JpegOptions c;
     c.color = test::JpegColor::Cmyk;
     test::write_file(stem + "_cmyk.jpg", test::encode_jpeg(cmyk.data(), w, h, c));
-    test::write_file(stem + "_rgb.png", test::encode_png(widen(rgb), w, h, test::PngOptions{}));
+    test::write_file(stem + "_rgb.png", test::encode_png(test::widen(rgb), w, h, test::PngOptions{}));
     test::PngOptions ga;
     ga.color = test::PngColor::GrayAlpha;
     std::vector<uint8_t> grey_alpha;
     for (size_t i = 0; i < grey.size(); ++i) grey_alpha.insert(grey_alpha.end(), {grey[i], static_cast<uint8_t>(i)});
-    test::write_file(stem + "_ga.png", test::encode_png(widen(grey_alpha), w, h, ga));
-    test::write_file(stem + ".bmp", test::encode_bmp(widen(rgb), w, h, test::BmpOptions{}));
-    test::write_file(stem + ".ppm", test::encode_pnm(6, widen(rgb), w, h, 255));
-    test::write_file(stem + ".tif", test::encode_tiff(widen(rgb), w, h, test::TiffOptions{}));
+    test::write_file(stem + "_ga.png", test::encode_png(test::widen(grey_alpha), w, h, ga));
+    test::write_file(stem + ".bmp", test::encode_bmp(test::widen(rgb), w, h, test::BmpOptions{}));
+    test::write_file(stem + ".ppm", test::encode_pnm(6, test::widen(rgb), w, h, 255));
+    test::write_file(stem + ".tif", test::encode_tiff(test::widen(rgb), w, h, test::TiffOptions{}));
   }
 }
 

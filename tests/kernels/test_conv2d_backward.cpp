@@ -21,13 +21,13 @@
 namespace vggtl {
 namespace {
 
-struct Case {
+struct BackwardCase {
   Conv2dShape s;
   std::vector<float> x, w, dy;
 };
 
-Case random_case(const Conv2dShape& s, uint64_t seed) {
-  return Case{s, test::random_floats(static_cast<size_t>(s.n * s.h * s.w * s.c), seed, -1.f, 1.f),
+BackwardCase random_backward_case(const Conv2dShape& s, uint64_t seed) {
+  return BackwardCase{s, test::random_floats(static_cast<size_t>(s.n * s.h * s.w * s.c), seed, -1.f, 1.f),
               test::random_floats(static_cast<size_t>(9 * s.c * s.k), seed + 1, -0.5f, 0.5f),
               test::random_floats(static_cast<size_t>(s.n * s.h * s.w * s.k), seed + 2, -1.f, 1.f)};
 }
@@ -64,7 +64,7 @@ double relative_error(const std::vector<double>& numeric, const std::vector<doub
   return worst / scale;
 }
 
-Grads oracle(const Case& c) {
+Grads oracle(const BackwardCase& c) {
   const Conv2dShape& s = c.s;
   Grads g{std::vector<double>(c.x.size()), std::vector<double>(c.w.size()), std::vector<double>(s.k)};
   const std::vector<double> x = doubles(c.x), w = doubles(c.w), dy = doubles(c.dy);
@@ -96,7 +96,7 @@ TEST(Conv2dBackward, OracleMatchesCentralDifferences) {
   const Conv2dShape shapes[] = {{1, 5, 7, 3, 5}, {2, 5, 7, 3, 5}, {3, 1, 1, 2, 3}, {1, 4, 3, 5, 2}};
   uint64_t seed = 100;
   for (const Conv2dShape& s : shapes) {
-    const Case c = random_case(s, seed += 3);
+    const BackwardCase c = random_backward_case(s, seed += 3);
     std::vector<double> x = doubles(c.x), w = doubles(c.w), b = test::random_doubles(s.k, seed + 9);
     const std::vector<double> dy = doubles(c.dy);
     std::vector<double> y(dy.size());
@@ -121,7 +121,7 @@ TEST(Conv2dBackward, OracleMatchesCentralDifferences) {
 
 // db is bias.h's column sum over the N*H*W pixels of dy.
 TEST(Conv2dBackward, BiasGradientIsBiasGradOverPixels) {
-  const Case c = random_case({3, 5, 7, 3, 5}, 7);
+  const BackwardCase c = random_backward_case({3, 5, 7, 3, 5}, 7);
   const Grads g = oracle(c);
   const int64_t rows = c.s.n * c.s.h * c.s.w;
   Tensor dy = Tensor::empty({rows, c.s.k}, DType::F32), db = Tensor::empty({c.s.k}, DType::F32);
@@ -137,7 +137,7 @@ TEST(Conv2dBackward, OnednnMatchesOracleAtAwkwardSizes) {
   for (const Conv2dShape& s : shapes) {
     Conv2dOnednnBackward conv(s.c, s.k);
     for (int change = 0; change < 2; ++change) {  // the second round: new weights, same object
-      const Case c = random_case(s, seed += 3);
+      const BackwardCase c = random_backward_case(s, seed += 3);
       const Grads want = oracle(c);
       std::vector<float> dx(c.x.size(), std::nanf("")), dw(c.w.size(), std::nanf(""));
       conv.backward_data(dx.data(), c.dy.data(), s.n, s.h, s.w, c.w.data());
@@ -156,7 +156,7 @@ struct GpuGrads {
   std::vector<float> dx, dw;  // dw in the Keras layout
 };
 
-GpuGrads cudnn_backward(const Case& c) {
+GpuGrads cudnn_backward(const BackwardCase& c) {
   const Device dev = Device::cuda();
   Context& ctx = Context::get(dev);
   const Conv2dShape& s = c.s;
@@ -189,7 +189,7 @@ TEST(Conv2dBackwardGpu, CudnnMatchesOracleInFp32) {
   const Conv2dShape shapes[] = {{1, 5, 7, 3, 5}, {3, 5, 7, 3, 5}, {2, 9, 6, 16, 8}, {2, 14, 14, 512, 512}};
   uint64_t seed = 300;
   for (const Conv2dShape& s : shapes) {
-    const Case c = random_case(s, seed += 3);
+    const BackwardCase c = random_backward_case(s, seed += 3);
     const Grads want = oracle(c);
     const GpuGrads got = cudnn_backward(c);
     const int64_t nx = static_cast<int64_t>(got.dx.size()), nw = static_cast<int64_t>(got.dw.size());
@@ -205,7 +205,7 @@ TEST(Conv2dBackwardGpu, BitIdenticalRunToRun) {
   REQUIRE_CUDA_DEVICE();
 #if VGGTL_HAVE_CUDA
   // Deterministic algorithms only: a resumed run must compute the gradients the first one did.
-  const Case c = random_case({30, 14, 14, 512, 512}, 400);
+  const BackwardCase c = random_backward_case({30, 14, 14, 512, 512}, 400);
   const GpuGrads a = cudnn_backward(c), b = cudnn_backward(c);
   EXPECT_EQ(std::memcmp(a.dx.data(), b.dx.data(), a.dx.size() * sizeof(float)), 0);
   EXPECT_EQ(std::memcmp(a.dw.data(), b.dw.data(), a.dw.size() * sizeof(float)), 0);

@@ -25,7 +25,6 @@ using test::ImageContent;
 using test::JpegFixture;
 using test::JpegStorage;
 
-constexpr uint8_t kPoison = 0xCD;
 
 // The CPU twins chained on one image: IDCT into planes, then upsample + colour into RGB.
 std::vector<uint8_t> twin_decode(const JpegCoefficients& jc) {
@@ -57,8 +56,8 @@ std::vector<uint8_t> twin_decode(const JpegCoefficients& jc) {
     cp.height = k.downsampled_height;
     EXPECT_TRUE(jpeg_upsample_method(l, c, &cp.method, &cp.h_expand, &cp.v_expand));
   }
-  std::vector<uint8_t> plane_buf(static_cast<size_t>(plane_bytes), kPoison);
-  std::vector<uint8_t> rgb(static_cast<size_t>(l.width) * l.height * 3, kPoison);
+  std::vector<uint8_t> plane_buf(static_cast<size_t>(plane_bytes), test::kPoison);
+  std::vector<uint8_t> rgb(static_cast<size_t>(l.width) * l.height * 3, test::kPoison);
   jpeg_idct_cpu(plane_buf.data(), jc.coefs.data(), quant.data(), planes.data(), l.num_components);
   jpeg_color_cpu(rgb.data(), plane_buf.data(), &im, 1);
   return rgb;
@@ -339,8 +338,8 @@ std::vector<uint8_t> written_mask(const ColorBatch& b) {
 TEST(JpegColor, PerThreadSweepOverLaunchGridEqualsCpuTwin) {
   ColorBatch b = random_color_batch(3);
   const int64_t ctas = jpeg_color_plan(b.images.data(), static_cast<int>(b.images.size()));
-  std::vector<uint8_t> want(static_cast<size_t>(b.rgb_bytes), kPoison);
-  std::vector<uint8_t> got(static_cast<size_t>(b.rgb_bytes), kPoison);
+  std::vector<uint8_t> want(static_cast<size_t>(b.rgb_bytes), test::kPoison);
+  std::vector<uint8_t> got(static_cast<size_t>(b.rgb_bytes), test::kPoison);
   jpeg_color_cpu(want.data(), b.planes.data(), b.images.data(), static_cast<int>(b.images.size()));
   for (int64_t cta = 0; cta < ctas; ++cta)
     for (int t = 0; t < kColorThreads; ++t)
@@ -350,8 +349,8 @@ TEST(JpegColor, PerThreadSweepOverLaunchGridEqualsCpuTwin) {
   int64_t diffs = 0, unwritten = 0, overwritten = 0;
   for (size_t i = 0; i < got.size(); ++i) {
     diffs += got[i] != want[i];
-    if (mask[i]) unwritten += got[i] == kPoison && want[i] != kPoison;
-    else overwritten += got[i] != kPoison;
+    if (mask[i]) unwritten += got[i] == test::kPoison && want[i] != test::kPoison;
+    else overwritten += got[i] != test::kPoison;
   }
   EXPECT_EQ(diffs, 0);
   EXPECT_EQ(unwritten, 0);
@@ -363,14 +362,14 @@ TEST(JpegColorGpu, MatchesCpuTwin) {
   ColorBatch b = random_color_batch(11);
   const int n = static_cast<int>(b.images.size());
   const int64_t ctas = jpeg_color_plan(b.images.data(), n);
-  std::vector<uint8_t> want(static_cast<size_t>(b.rgb_bytes), kPoison);
+  std::vector<uint8_t> want(static_cast<size_t>(b.rgb_bytes), test::kPoison);
   jpeg_color_cpu(want.data(), b.planes.data(), b.images.data(), n);
 
   const Device gpu = Device::cuda();
   Tensor planes = to_device(Tensor::wrap(b.planes.data(), Shape{static_cast<int64_t>(b.planes.size())}, DType::U8), gpu);
   const int64_t desc_bytes = static_cast<int64_t>(b.images.size() * sizeof(JpegColorImage));
   Tensor images = to_device(Tensor::wrap(b.images.data(), Shape{desc_bytes}, DType::U8), gpu);
-  std::vector<uint8_t> poison(static_cast<size_t>(b.rgb_bytes), kPoison);
+  std::vector<uint8_t> poison(static_cast<size_t>(b.rgb_bytes), test::kPoison);
   Tensor rgb = to_device(Tensor::wrap(poison.data(), Shape{b.rgb_bytes}, DType::U8), gpu);
   jpeg_color(gpu, rgb.data<uint8_t>(), planes.data<uint8_t>(),
              reinterpret_cast<const JpegColorImage*>(images.data<uint8_t>()), n, ctas, main_stream(gpu));
@@ -380,7 +379,7 @@ TEST(JpegColorGpu, MatchesCpuTwin) {
   int64_t equal = 0, worst = 0, overwritten = 0, total = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     if (!mask[i]) {
-      overwritten += g[i] != kPoison;
+      overwritten += g[i] != test::kPoison;
       continue;
     }
     ++total;

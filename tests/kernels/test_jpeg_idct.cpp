@@ -22,7 +22,6 @@ namespace {
 using test::JpegFixture;
 using test::JpegStorage;
 
-constexpr uint8_t kPoison = 0xCD;
 
 // A batch of planes with odd block counts, several quantisation tables and gaps between
 // everything, so that every offset is exercised.
@@ -68,7 +67,7 @@ IdctBatch random_idct_batch(uint64_t seed, bool extreme) {
 }
 
 std::vector<uint8_t> run_cpu(const IdctBatch& b) {
-  std::vector<uint8_t> out(static_cast<size_t>(b.out_bytes), kPoison);
+  std::vector<uint8_t> out(static_cast<size_t>(b.out_bytes), test::kPoison);
   jpeg_idct_cpu(out.data(), b.coefs.data(), b.quant.data(), b.planes.data(),
                 static_cast<int>(b.planes.size()));
   return out;
@@ -118,7 +117,7 @@ TEST(JpegIdct, PlanesEqualLibjpegRawOutput) {
       p.coef_offset = comp.coef_offset;
       p.width_in_blocks = comp.width_in_blocks;
       p.height_in_blocks = comp.height_in_blocks;
-      std::vector<uint8_t> out(static_cast<size_t>(comp.num_blocks() * 64), kPoison);
+      std::vector<uint8_t> out(static_cast<size_t>(comp.num_blocks() * 64), test::kPoison);
       jpeg_idct_cpu(out.data(), jc.coefs.data(), comp.quant, &p, 1);
       int64_t diffs = 0;
       for (size_t i = 0; i < out.size(); ++i) diffs += out[i] != ref[k].samples[i];
@@ -244,13 +243,13 @@ void expect_sweep_matches(uint64_t seed, bool extreme) {
   IdctBatch b = random_idct_batch(seed, extreme);
   const int64_t ctas = jpeg_idct_plan(b.planes.data(), static_cast<int>(b.planes.size()));
   const std::vector<uint8_t> want = run_cpu(b);
-  std::vector<uint8_t> got(static_cast<size_t>(b.out_bytes), kPoison);
+  std::vector<uint8_t> got(static_cast<size_t>(b.out_bytes), test::kPoison);
   sweep(b, ctas, &got);
   const std::vector<uint8_t> mask = plane_mask(b);
   int64_t diffs = 0, outside = 0;
   for (size_t i = 0; i < got.size(); ++i) {
     diffs += got[i] != want[i];
-    outside += !mask[i] && got[i] != kPoison;
+    outside += !mask[i] && got[i] != test::kPoison;
   }
   EXPECT_EQ(diffs, 0);
   EXPECT_EQ(outside, 0) << "bytes written outside the planes";
@@ -277,7 +276,7 @@ TEST(JpegIdctGpu, MatchesCpuTwin) {
     Tensor coefs = upload(b.coefs.data(), b.coefs.size() * 2);
     Tensor quant = upload(b.quant.data(), b.quant.size() * 2);
     Tensor planes = upload(b.planes.data(), b.planes.size() * sizeof(JpegIdctPlane));
-    std::vector<uint8_t> poison(static_cast<size_t>(b.out_bytes), kPoison);
+    std::vector<uint8_t> poison(static_cast<size_t>(b.out_bytes), test::kPoison);
     Tensor out = upload(poison.data(), poison.size());
     jpeg_idct(gpu, out.data<uint8_t>(), reinterpret_cast<const int16_t*>(coefs.data<uint8_t>()),
               reinterpret_cast<const uint16_t*>(quant.data<uint8_t>()),
@@ -288,7 +287,7 @@ TEST(JpegIdctGpu, MatchesCpuTwin) {
     int64_t equal = 0, total = 0, worst = 0, outside = 0;
     for (size_t i = 0; i < want.size(); ++i) {
       if (!mask[i]) {
-        outside += g[i] != kPoison;
+        outside += g[i] != test::kPoison;
         continue;
       }
       ++total;

@@ -64,6 +64,9 @@ std::vector<double> numeric_gradient(double* v, int64_t n, F f, double h = 1e-5)
   return g;
 }
 
+// A training pass with fixed dropout draws, for the gradient checks.
+inline const Pass kTrain{Mode::Train, 1234, 7};
+
 // Checks dx (when wanted) and the gradient of every trainable weight of `layer` for the scalar
 // L = sum_i r_i * layer(x)_i with fixed random r, against central differences in double.
 inline void expect_layer_gradients(Layer& layer, Tensor x, const Pass& pass, bool check_dx = true,

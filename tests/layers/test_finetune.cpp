@@ -21,10 +21,10 @@
 namespace vggtl {
 namespace {
 
+using test::kTrain;
 using test::tensor_of;
 using test::values_of;
 
-const Pass kTrain{Mode::Train, 1234, 7};
 
 // Conv2D that counts its backward calls.
 class SpyConv : public Conv2D {

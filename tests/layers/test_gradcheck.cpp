@@ -17,10 +17,10 @@ namespace vggtl {
 namespace {
 
 using test::expect_layer_gradients;
+using test::kTrain;
 using test::tensor_of;
 using test::values_of;
 
-const Pass kTrain{Mode::Train, 1234, 7};
 const Pass kEval{Mode::Eval, 1234, 7};
 
 // Smallest |x W + b| over the batch: the distance of the pre-activations from the ReLU kink.

@@ -104,4 +104,7 @@ struct TiffOptions {
 
 std::vector<uint8_t> encode_tiff(const std::vector<uint16_t>& samples, int width, int height, const TiffOptions& opt);
 
+// 8-bit samples as the 16-bit ones the PNG/BMP writers take.
+inline std::vector<uint16_t> widen(const std::vector<uint8_t>& v) { return std::vector<uint16_t>(v.begin(), v.end()); }
+
 }  // namespace vggtl::test
