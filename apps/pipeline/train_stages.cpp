@@ -4,6 +4,7 @@
 // every epoch would only cost time. At the end best.h5 is rewritten self-contained.
 #include "apps/pipeline/train_stages.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -485,11 +486,16 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
     if (plan.number == 2 && stage_start.batches_done == 0 && stage_start.epoch == opt.epochs + 1)
       say("Stage 2: " + std::to_string(rm.fine_tuned.size()) + " conv layers from " + opt.trainable_from +
           " unfrozen, from the best epoch (" + std::to_string(state->best_epoch) + "), lr " + json(plan.lr).dump());
-    HeadTrainer trainer(model, rm.boundary, *optimizer,
-                        TrainConfig{plan.last_epoch, opt.batch_size, opt.steps_per_epoch, opt.validation_steps,
-                                    opt.seed, opt.shuffle == Shuffle::On, opt.distributed_train && cluster::active(),
-                                    inputs.augment, inputs.loader.transform},
-                        inputs.data());
+    TrainConfig config{plan.last_epoch, opt.batch_size, opt.steps_per_epoch, opt.validation_steps,
+                       opt.seed, opt.shuffle == Shuffle::On, opt.distributed_train && cluster::active(),
+                       inputs.augment, inputs.loader.transform};
+    if (plan.number == 2) {  // the dropout stream goes on after the first stage's steps
+      const int64_t n = static_cast<int64_t>(inputs.train_items.size());
+      int64_t batches = (n + opt.batch_size - 1) / opt.batch_size;
+      if (opt.steps_per_epoch > 0) batches = std::min(batches, opt.steps_per_epoch);
+      config.step_offset = static_cast<int64_t>(opt.epochs) * batches;
+    }
+    HeadTrainer trainer(model, rm.boundary, *optimizer, config, inputs.data());
     if (opt.distributed_train && cluster::active()) {
       synchronise_batch_norms(model);
       if (!cluster::is_root()) {

@@ -71,7 +71,7 @@ void HeadTrainer::train_batch_distributed(const Tensor& order_device, const int3
   const Tensor index = order_device.slice(begin + mine.begin, begin + mine.end);
   cache.gather(x, index, order_host + begin + mine.begin);
   gather_rows(y, cache.labels, index);
-  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(optimizer_.iterations()), mine.begin};
+  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(config_.step_offset + optimizer_.iterations()), mine.begin};
   const Tensor logits = model_.forward(x, pass, head_start_);
   train_loss_.forward(logits, &y, true);
   // The loss is the mean over this process's n rows; the job's is over the global batch.
@@ -108,7 +108,7 @@ void HeadTrainer::train_batch_features(const Tensor& order_device, const int32_t
   const Tensor index = order_device.slice(begin, end);
   cache.gather(x, index, order_host + begin);
   gather_rows(y, cache.labels, index);
-  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(optimizer_.iterations())};
+  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(config_.step_offset + optimizer_.iterations())};
   const Tensor logits = model_.forward(x, pass, head_start_);
   train_loss_.forward(logits, &y, true);
   model_.backward(train_loss_.dlogits());
@@ -125,7 +125,7 @@ void HeadTrainer::train_batch_images(const Batch& batch, int epoch) {
   Tensor y = to_device(Tensor::wrap(labels.data(), {static_cast<int64_t>(labels.size())}, DType::I32),
                        model_.device());
   synchronize(model_.device());
-  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(optimizer_.iterations())};
+  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(config_.step_offset + optimizer_.iterations())};
   const Tensor logits = model_.forward(x, pass, 0);
   train_loss_.forward(logits, &y, true);
   model_.backward(train_loss_.dlogits());

@@ -32,6 +32,9 @@ struct TrainConfig {
   // training rows are then raw RGB, PixelTransform::None), then get augment_transform.
   AugmentSpec augment;
   PixelTransform augment_transform = PixelTransform::Caffe;
+  // Added to the optimizer's step count where it keys the dropout draws: the second stage of a
+  // fine-tuning run starts a fresh optimizer but continues the first stage's dropout stream.
+  int64_t step_offset = 0;
 };
 
 // Where an epoch stands: enough to continue it exactly after an interruption.
