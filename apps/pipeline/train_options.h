@@ -36,6 +36,24 @@ enum class BadFilePolicy { Skip, Fail };   // --on-bad-file
 // order --help lists them.
 template <typename E>
 const std::vector<std::pair<std::string, E>>& option_words();
+template <>
+const std::vector<std::pair<std::string, OptimizerKind>>& option_words<OptimizerKind>();
+template <>
+const std::vector<std::pair<std::string, Monitor>>& option_words<Monitor>();
+template <>
+const std::vector<std::pair<std::string, Shuffle>>& option_words<Shuffle>();
+template <>
+const std::vector<std::pair<std::string, CacheMode>>& option_words<CacheMode>();
+template <>
+const std::vector<std::pair<std::string, BadFilePolicy>>& option_words<BadFilePolicy>();
+template <>
+const std::vector<std::pair<std::string, ResizeFilter>>& option_words<ResizeFilter>();
+template <>
+const std::vector<std::pair<std::string, PixelTransform>>& option_words<PixelTransform>();
+template <>
+const std::vector<std::pair<std::string, Precision>>& option_words<Precision>();
+template <>
+const std::vector<std::pair<std::string, DType>>& option_words<DType>();
 // The word of a value, and the value of a word (InputError naming `what` and the valid words).
 template <typename E>
 const std::string& option_word(E value) {
