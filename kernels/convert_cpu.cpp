@@ -81,27 +81,8 @@ void convert(Tensor& y, const Tensor& x) {
     for (int64_t i = 0; i < x.numel(); ++i) y.data<float>()[i] = static_cast<float>(x.data<double>()[i]);
     return;
   }
-  if (x.dtype() == DType::F16 || y.dtype() == DType::F16) {
-    // The f16 feature cache: f32 -> f16 when stored, f16 -> f32 when batched.
-    const bool widen = x.dtype() == DType::F16 && y.dtype() == DType::F32;
-    VGGTL_CHECK(widen || (x.dtype() == DType::F32 && y.dtype() == DType::F16), "convert: ", x.str(), " -> ",
-                y.str());
-    auto run = [&](auto* yp, const auto* xp) {
-      if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
-        convert_cuda(yp, xp, x.numel(), main_stream(y.device()));
-        return;
-#endif
-      }
-      convert_cpu(yp, xp, x.numel());
-    };
-    if (widen) run(y.data<float>(), x.data<f16>());
-    else run(y.data<f16>(), x.data<float>());
-    return;
-  }
-  check_activation_dtype(x, "convert input");
-  check_activation_dtype(y, "convert output");
-  with_types(y, x, [&](auto* yp, const auto* xp) {
+  // The element-wise conversion on y's device, for one pair of element types.
+  auto run = [&](auto* yp, const auto* xp) {
     if (y.is_cuda()) {
 #if VGGTL_HAVE_CUDA
       convert_cuda(yp, xp, x.numel(), main_stream(y.device()));
@@ -109,7 +90,19 @@ void convert(Tensor& y, const Tensor& x) {
 #endif
     }
     convert_cpu(yp, xp, x.numel());
-  });
+  };
+  if (x.dtype() == DType::F16 || y.dtype() == DType::F16) {
+    // The f16 feature cache: f32 -> f16 when stored, f16 -> f32 when batched.
+    const bool widen = x.dtype() == DType::F16 && y.dtype() == DType::F32;
+    VGGTL_CHECK(widen || (x.dtype() == DType::F32 && y.dtype() == DType::F16), "convert: ", x.str(), " -> ",
+                y.str());
+    if (widen) run(y.data<float>(), x.data<f16>());
+    else run(y.data<f16>(), x.data<float>());
+    return;
+  }
+  check_activation_dtype(x, "convert input");
+  check_activation_dtype(y, "convert output");
+  with_types(y, x, run);
 }
 
 void pad_channels(Tensor& y, const Tensor& x) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -57,6 +59,34 @@ Comparison compare(const double* actual, const double* expected, int64_t n);
 ::testing::AssertionResult within(const Comparison& c, double abs_tolerance);
 // max |a - e| <= rel * ||e||_2 / sqrt(n) (relative to the RMS of the expected values).
 ::testing::AssertionResult within_rms(const Comparison& c, int64_t n, double rel);
+
+// Largest |numeric - analytic| over the largest |analytic| (at least 1e-3, so that all-zero
+// gradients are compared absolutely).
+inline double relative_error(const std::vector<double>& numeric,
+                             const std::vector<double>& analytic) {
+  double worst = 0, scale = 1e-3;
+  for (size_t i = 0; i < analytic.size(); ++i) {
+    worst = std::max(worst, std::fabs(numeric[i] - analytic[i]));
+    scale = std::max(scale, std::fabs(analytic[i]));
+  }
+  return worst / scale;
+}
+
+// Central differences of f() with respect to each of n values at v: (f(v+h) - f(v-h)) / 2h.
+template <typename F>
+std::vector<double> numeric_gradient(double* v, int64_t n, F f, double h = 1e-5) {
+  std::vector<double> g(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const double v0 = v[i];
+    v[i] = v0 + h;
+    const double plus = f();
+    v[i] = v0 - h;
+    const double minus = f();
+    v[i] = v0;
+    g[i] = (plus - minus) / (2 * h);
+  }
+  return g;
+}
 
 // Runs f(block, thread) for every thread of a 1-D launch grid, in order: the CPU sweeps that run
 // a kernel's per-thread function as the GPU would.

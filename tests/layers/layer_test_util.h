@@ -36,34 +36,6 @@ inline std::unique_ptr<Model> one_layer_model(std::unique_ptr<Layer> layer, cons
   return model;
 }
 
-// Largest |numeric - analytic| over the largest |analytic| (at least 1e-3, so that all-zero
-// gradients are compared absolutely).
-inline double relative_error(const std::vector<double>& numeric,
-                             const std::vector<double>& analytic) {
-  double worst = 0, scale = 1e-3;
-  for (size_t i = 0; i < analytic.size(); ++i) {
-    worst = std::max(worst, std::fabs(numeric[i] - analytic[i]));
-    scale = std::max(scale, std::fabs(analytic[i]));
-  }
-  return worst / scale;
-}
-
-// Central differences of f() with respect to each of n values at v: (f(v+h) - f(v-h)) / 2h.
-template <typename F>
-std::vector<double> numeric_gradient(double* v, int64_t n, F f, double h = 1e-5) {
-  std::vector<double> g(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const double v0 = v[i];
-    v[i] = v0 + h;
-    const double plus = f();
-    v[i] = v0 - h;
-    const double minus = f();
-    v[i] = v0;
-    g[i] = (plus - minus) / (2 * h);
-  }
-  return g;
-}
-
 // A training pass with fixed dropout draws, for the gradient checks.
 inline const Pass kTrain{Mode::Train, 1234, 7};
 

@@ -95,31 +95,36 @@ Tensor labels_for(int64_t n) {
   return labels;
 }
 
-TEST(FineTune, ConvPoolDenseThroughTheModelInDouble) {
-  auto m = small_model(DType::F64);
-  ASSERT_EQ(m->first_trainable(), 1);
-  const int64_t n = 3;
-  Tensor x = tensor_of({n, 5, 7, 3}, test::random_doubles(n * 105, 34, -2, 2));
-  // Both convs away from their ReLU kinks, and no ties in the pool (random doubles have none).
+// The model's mean cross-entropy on n images from `seed`: both convs away from their ReLU kinks
+// and no ties in the pool (random doubles have none); every trainable weight's gradient against
+// central differences in double, after the model's trainable count is checked.
+void expect_model_gradients(Model& m, int64_t n, uint64_t seed, int64_t trainable) {
+  Tensor x = tensor_of({n, 5, 7, 3}, test::random_doubles(static_cast<size_t>(n * 105), seed, -2, 2));
   {
     Tensor h = Tensor::empty({n, 5, 7, 4}, DType::F64);
-    m->layer(0).forward(x, h, kTrain);
-    ASSERT_GT(kink_margin(x, static_cast<Conv2D&>(m->layer(0))), 1e-4);
-    ASSERT_GT(kink_margin(h, static_cast<Conv2D&>(m->layer(1))), 1e-4);
+    m.layer(0).forward(x, h, kTrain);
+    ASSERT_GT(kink_margin(x, static_cast<Conv2D&>(m.layer(0))), 1e-4);
+    ASSERT_GT(kink_margin(h, static_cast<Conv2D&>(m.layer(1))), 1e-4);
   }
   Tensor labels = labels_for(n);
   SoftmaxCrossEntropy loss(Device::cpu());
   auto mean_loss = [&] {
-    loss.forward(m->forward(x, kTrain), &labels, false);
+    loss.forward(m.forward(x, kTrain), &labels, false);
     return loss.batch_sums().mean_loss();
   };
-  loss.forward(m->forward(x, kTrain), &labels, true);
-  m->backward(loss.dlogits());
-  const std::vector<double> analytic = values_of(m->grad_arena());
-  ASSERT_EQ(m->trainable_count(), 9 * 4 * 5 + 5 + 30 * 3 + 3);
+  loss.forward(m.forward(x, kTrain), &labels, true);
+  m.backward(loss.dlogits());
+  const std::vector<double> analytic = values_of(m.grad_arena());
+  ASSERT_EQ(m.trainable_count(), trainable);
   const std::vector<double> numeric =
-      test::numeric_gradient(m->param_arena().data<double>(), m->param_arena().numel(), mean_loss);
+      test::numeric_gradient(m.param_arena().data<double>(), m.param_arena().numel(), mean_loss);
   EXPECT_LT(test::relative_error(numeric, analytic), 1e-6);
+}
+
+TEST(FineTune, ConvPoolDenseThroughTheModelInDouble) {
+  auto m = small_model(DType::F64);
+  ASSERT_EQ(m->first_trainable(), 1);
+  ASSERT_NO_FATAL_FAILURE(expect_model_gradients(*m, 3, 34, 9 * 4 * 5 + 5 + 30 * 3 + 3));
   // The frozen conv below: no backward call, no gradients, nothing kept.
   auto& frozen = static_cast<SpyConv&>(m->layer(0));
   auto& conv = static_cast<SpyConv&>(m->layer(1));
@@ -135,27 +140,7 @@ TEST(FineTune, ConvPoolDenseThroughTheModelInDouble) {
 TEST(FineTune, GradientPassesThroughAFrozenConvAbove) {
   auto m = small_model(DType::F64, Device::cpu(), true);
   ASSERT_EQ(m->first_trainable(), 0);
-  const int64_t n = 2;
-  Tensor x = tensor_of({n, 5, 7, 3}, test::random_doubles(n * 105, 40, -2, 2));
-  {
-    Tensor h = Tensor::empty({n, 5, 7, 4}, DType::F64);
-    m->layer(0).forward(x, h, kTrain);
-    ASSERT_GT(kink_margin(x, static_cast<Conv2D&>(m->layer(0))), 1e-4);
-    ASSERT_GT(kink_margin(h, static_cast<Conv2D&>(m->layer(1))), 1e-4);
-  }
-  Tensor labels = labels_for(n);
-  SoftmaxCrossEntropy loss(Device::cpu());
-  auto mean_loss = [&] {
-    loss.forward(m->forward(x, kTrain), &labels, false);
-    return loss.batch_sums().mean_loss();
-  };
-  loss.forward(m->forward(x, kTrain), &labels, true);
-  m->backward(loss.dlogits());
-  const std::vector<double> analytic = values_of(m->grad_arena());
-  ASSERT_EQ(m->trainable_count(), 9 * 3 * 4 + 4 + 30 * 3 + 3);
-  const std::vector<double> numeric =
-      test::numeric_gradient(m->param_arena().data<double>(), m->param_arena().numel(), mean_loss);
-  EXPECT_LT(test::relative_error(numeric, analytic), 1e-6);
+  ASSERT_NO_FATAL_FAILURE(expect_model_gradients(*m, 2, 40, 9 * 3 * 4 + 4 + 30 * 3 + 3));
   auto& above = static_cast<SpyConv&>(m->layer(1));
   EXPECT_EQ(above.calls, 1);
   EXPECT_TRUE(above.got_dx);
