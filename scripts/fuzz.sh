@@ -35,39 +35,53 @@ mkdir -p build-fuzz/artifacts build-fuzz/logs
 export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# Runs harness $1 and writes its summary line(s) to $scratch/$1.result, its exit status to
+# $scratch/$1.rc.
+fuzz_one() {
+  local h=$1 corpus=$scratch/$1 log=build-fuzz/logs/$1.log rc=0 extra=()
+  mkdir -p "$corpus" "build-fuzz/artifacts/$h"
+  cp -r "fuzz/corpus/${h#fuzz_}/." "$corpus/"
+  [[ -d fuzz/regressions/${h#fuzz_} ]] && cp -r "fuzz/regressions/${h#fuzz_}/." "$corpus/"
+  # libhdf5 mallocs (and never touches) up to 4 GiB for a damaged object header's claimed size
+  # (fuzz/hdf5_known_bugs.cpp); the RSS limit still holds.
+  [[ $h != fuzz_image_decode ]] && extra=(-malloc_limit_mb=4096)
+  "build-fuzz/fuzz/$h" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    "${extra[@]}" -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$h/" >"$log" 2>&1 || rc=$?
+  local execs rate cov what frame input
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1 || true)
+  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9a-zA-Z]+' "$log" | tail -1 || true)
+  {
+    if [[ $rc -eq 0 ]]; then
+      echo "$h: ok | ${execs:-?} executions (${rate:-?}/s) | ${cov:-no coverage line}"
+    else
+      what=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer): [a-zA-Z-]+|runtime error: .*' "$log" || true)
+      # The first frame outside the sanitizers tells our bug from a libhdf5 one (docs/reliability.md).
+      frame=$(grep -m1 -A12 'ERROR:' "$log" | grep -oE '#[0-9]+ 0x[0-9a-f]+ in [^ (]+' |
+              grep -vE ' in (__interceptor_|__sanitizer|__asan|__lsan|__ubsan|fuzzer::|malloc|calloc|realloc|operator)' |
+              head -1 | sed 's/.* in //' || true)
+      input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
+      echo "$h: FAILED (${what:-exit $rc}${frame:+ in $frame}) | input ${input:-none} | log $log"
+      if [[ -n $input ]]; then
+        echo "  reproduce: build-fuzz/fuzz/$h $input; once fixed, keep it as fuzz/regressions/${h#fuzz_}/<name> (tests/io/test_fuzz_regressions.cpp)"
+      fi
+    fi
+  } >"$scratch/$h.result"
+  echo "$rc" >"$scratch/$h.rc"
+}
+
+# One harness per core at a time (each is single-threaded), so SECONDS is each one's own time.
+slots=$(nproc)
+for h in "${harnesses[@]}"; do
+  while [[ $(jobs -rp | wc -l) -ge $slots ]]; do wait -n || true; done
+  fuzz_one "$h" &
+done
+wait
 passed=0
 failed=()
 for h in "${harnesses[@]}"; do
-  corpus=$scratch/$h
-  mkdir -p "$corpus"
-  cp -r "fuzz/corpus/${h#fuzz_}/." "$corpus/"
-  [[ -d fuzz/regressions/${h#fuzz_} ]] && cp -r "fuzz/regressions/${h#fuzz_}/." "$corpus/"
-  log=build-fuzz/logs/$h.log
-  mkdir -p "build-fuzz/artifacts/$h"
-  # libhdf5 mallocs (and never touches) up to 4 GiB for a damaged object header's claimed size
-  # (fuzz/hdf5_known_bugs.cpp); the RSS limit still holds.
-  extra=()
-  [[ $h != fuzz_image_decode ]] && extra=(-malloc_limit_mb=4096)
-  rc=0
-  "build-fuzz/fuzz/$h" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    "${extra[@]}" -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$h/" >"$log" 2>&1 || rc=$?
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9a-zA-Z]+' "$log" | tail -1)
-  if [[ $rc -eq 0 ]]; then
-    passed=$((passed + 1))
-    echo "$h: ok | ${execs:-?} executions (${rate:-?}/s) | ${cov:-no coverage line}"
-  else
-    failed+=("$h")
-    what=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer): [a-zA-Z-]+|runtime error: .*' "$log" || true)
-    # The first frame outside the sanitizers tells our bug from a libhdf5 one (docs/reliability.md).
-    frame=$(grep -m1 -A12 'ERROR:' "$log" | grep -oE '#[0-9]+ 0x[0-9a-f]+ in [^ (]+' |
-            grep -vE ' in (__interceptor_|__sanitizer|__asan|__lsan|__ubsan|fuzzer::|malloc|calloc|realloc|operator)' |
-            head -1 | sed 's/.* in //' || true)
-    input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-    echo "$h: FAILED (${what:-exit $rc}${frame:+ in $frame}) | input ${input:-none} | log $log"
-    [[ -n $input ]] && echo "  reproduce: build-fuzz/fuzz/$h $input; once fixed, keep it as fuzz/regressions/${h#fuzz_}/<name> (tests/io/test_fuzz_regressions.cpp)"
-  fi
+  cat "$scratch/$h.result"
+  if [[ $(cat "$scratch/$h.rc") -eq 0 ]]; then passed=$((passed + 1)); else failed+=("$h"); fi
 done
 echo "$passed passed, ${#failed[@]} failed"
 if [[ ${#failed[@]} -gt 0 ]]; then
