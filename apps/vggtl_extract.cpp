@@ -12,6 +12,7 @@
 #include "apps/pipeline/cluster.h"
 #include "apps/pipeline/features.h"
 #include "apps/pipeline/model_wiring.h"
+#include "apps/pipeline/option_choice.h"
 #include "apps/pipeline/report.h"
 #include "apps/pipeline/shards.h"
 #include "apps/pipeline/train_options.h"
@@ -28,7 +29,13 @@ namespace {
 using namespace vggtl;
 
 struct ExtractSettings {
-  std::string weights, device_name, precision, interpolation, preprocessing, on_bad_file, decode;
+  std::string weights;
+  DeviceChoice device = DeviceChoice::Auto;
+  Precision precision = Precision::TF32;
+  ResizeFilter interpolation = ResizeFilter::Nearest;
+  PixelTransform preprocessing = PixelTransform::Caffe;
+  BadFilePolicy on_bad_file = BadFilePolicy::Skip;
+  DecodeMode decode = DecodeMode::Auto;
   int image_size = 224, batch_size = 30, workers = 0;
 };
 
@@ -39,7 +46,7 @@ std::vector<BadFile> extract(const ExtractSettings& s, Device device, const Spli
                              const std::string& label, int64_t* rows) {
   ModelSpec spec;
   spec.image_size = s.image_size;
-  spec.precision = device.is_cpu() ? Precision::FP32 : parse_precision(s.precision);
+  spec.precision = device.is_cpu() ? Precision::FP32 : s.precision;
   spec.head.classes = std::max<int64_t>(2, static_cast<int64_t>(split.classes.size()));  // the head is unused
   auto model = build_model(spec, device);
   if (s.weights == "none") {
@@ -50,7 +57,7 @@ std::vector<BadFile> extract(const ExtractSettings& s, Device device, const Spli
   }
   ImageLoader loader(items, loader_options(s.image_size, s.interpolation, s.preprocessing, s.batch_size, s.workers,
                                            s.decode, device));
-  if (s.on_bad_file == "fail") {
+  if (s.on_bad_file == BadFilePolicy::Fail) {
     std::vector<BadFile> bad = loader.scan();
     if (!bad.empty())
       throw InputError(bad[0].path + ": " + bad[0].reason + " (" + std::to_string(bad.size()) + " bad files)");
@@ -83,25 +90,19 @@ int main(int argc, char** argv) {
                  "Example: vggtl_extract --data data/train --out train_features.h5\n"
                  "Under mpiexec -n N each process extracts one of N shards and rank 0 joins them."};
     ExtractSettings s;
-    s.device_name = "auto";
-    s.precision = "tf32";
-    s.interpolation = "nearest";
-    s.preprocessing = "caffe";
-    s.on_bad_file = "skip";
-    s.decode = "auto";
     std::string data, out;
     int shard_id = -1, num_shards = 0;
     bool merge = false;
     app.add_option("--weights", s.weights, "Keras VGG16 weights (default: the Keras cache file; 'none': random)");
     app.add_option("--data", data, "Split folder with one sub-folder per class")->required();
     app.add_option("--out", out, "Output .h5 file")->required();
-    app.add_option("--device", s.device_name, "auto, cuda or cpu")->capture_default_str()->check(CLI::IsMember({"auto", "cuda", "cpu"}));
-    app.add_option("--precision", s.precision, "fp32, tf32 or bf16 (GPU)")->capture_default_str()->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+    add_choice(app, "--device", &s.device, "auto, cuda or cpu");
+    add_choice(app, "--precision", &s.precision, "fp32, tf32 or bf16 (GPU)");
     app.add_option("--image-size", s.image_size, "Input side, a multiple of 32")->capture_default_str();
     app.add_option("--batch-size", s.batch_size, "Images per batch")->capture_default_str();
-    app.add_option("--interpolation", s.interpolation, "nearest or bilinear")->capture_default_str()->check(CLI::IsMember({"nearest", "bilinear"}));
-    app.add_option("--preprocessing", s.preprocessing, "caffe or none")->capture_default_str()->check(CLI::IsMember({"caffe", "none"}));
-    app.add_option("--on-bad-file", s.on_bad_file, "skip or fail")->capture_default_str()->check(CLI::IsMember({"skip", "fail"}));
+    add_choice(app, "--interpolation", &s.interpolation, "nearest or bilinear");
+    add_choice(app, "--preprocessing", &s.preprocessing, "caffe or none");
+    add_choice(app, "--on-bad-file", &s.on_bad_file, "skip or fail");
     app.add_option("--workers", s.workers, "Decoding threads (0: every core)")->capture_default_str();
     app.add_option("--shard-id", shard_id, "Extract only this shard (0-based) of --num-shards, into its own file");
     app.add_option("--num-shards", num_shards, "Shards of the listing (default: the mpiexec processes)");
@@ -146,7 +147,7 @@ int main(int argc, char** argv) {
     }
 
     std::string note;
-    const Device device = device_for_rank(select_device(s.device_name, &note));
+    const Device device = device_for_rank(select_device(s.device, &note));
     if (!note.empty() && cluster::is_root()) log_info(note);
     decode_mode_for(s.decode, device);  // --decode gpu without a GPU fails before any work
     s.weights = s.weights.empty() ? default_weights_path() : s.weights;
@@ -159,9 +160,9 @@ int main(int argc, char** argv) {
     header.attributes = {{"weights", s.weights},
                          {"weights_sha256", s.weights == "none" ? "none" : sha256_file(s.weights)},
                          {"image_size", std::to_string(s.image_size)},
-                         {"interpolation", s.interpolation},
-                         {"preprocessing", s.preprocessing},
-                         {"precision", device.is_cuda() ? s.precision : "fp32"},
+                         {"interpolation", option_word(s.interpolation)},
+                         {"preprocessing", option_word(s.preprocessing)},
+                         {"precision", option_word(device.is_cuda() ? s.precision : Precision::FP32)},
                          {"vggtl_version", VGGTL_VERSION}};
     int64_t rows = 0;
     if (!sharded) {

@@ -83,19 +83,18 @@ const CudaRuntimeInfo& cuda_runtime_info() {
 
 bool cuda_available() { return cuda_runtime_info().usable; }
 
-Device select_device(const std::string& choice, std::string* note) {
+Device select_device(DeviceChoice choice, std::string* note) {
   const CudaRuntimeInfo& info = cuda_runtime_info();
-  if (choice == "cpu") return Device::cpu();
-  if (choice == "cuda") {
-    if (!info.usable) throw InputError("--device cuda: " + info.unusable_reason);
-    return Device::cuda(0);
+  switch (choice) {
+    case DeviceChoice::Cpu: return Device::cpu();
+    case DeviceChoice::Cuda:
+      if (!info.usable) throw InputError("--device cuda: " + info.unusable_reason);
+      return Device::cuda(0);
+    case DeviceChoice::Auto: break;
   }
-  if (choice == "auto") {
-    if (info.usable) return Device::cuda(0);
-    if (note) *note = "using the CPU: " + info.unusable_reason;
-    return Device::cpu();
-  }
-  throw InputError("--device: expected auto, cuda or cpu, got '" + choice + "'");
+  if (info.usable) return Device::cuda(0);
+  if (note) *note = "using the CPU: " + info.unusable_reason;
+  return Device::cpu();
 }
 
 std::string version_report() {

@@ -51,9 +51,10 @@ struct CudaRuntimeInfo {
 const CudaRuntimeInfo& cuda_runtime_info();
 bool cuda_available();
 
-// "auto" -> CUDA when usable, else CPU (and *note says why, in one line);
-// "cuda" without a usable GPU -> InputError; "cpu" -> CPU. Anything else -> InputError.
-Device select_device(const std::string& choice, std::string* note = nullptr);
+// What --device asks for. Auto -> CUDA when usable, else the CPU (and *note says why, in one
+// line); Cuda without a usable GPU -> InputError; Cpu -> the CPU.
+enum class DeviceChoice : uint8_t { Auto, Cuda, Cpu };
+Device select_device(DeviceChoice choice, std::string* note = nullptr);
 
 // Build options, CUDA library versions and devices found, several lines, for --version
 // (the libraries above the engine add their own lines).

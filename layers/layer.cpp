@@ -15,13 +15,6 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
-Precision parse_precision(const std::string& s) {
-  if (s == "fp32") return Precision::FP32;
-  if (s == "tf32") return Precision::TF32;
-  if (s == "bf16") return Precision::BF16;
-  throw InputError("--precision: expected fp32, tf32 or bf16, got '" + s + "'");
-}
-
 void Layer::backward(const Tensor&, Tensor*) {
   VGGTL_FAIL(type(), " layer '", name_, "' has no backward pass");
 }

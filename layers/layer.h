@@ -31,7 +31,6 @@ struct Pass {
 // Arithmetic of the frozen base's convolutions (spec: fp32 | tf32 | bf16; the head is fp32).
 enum class Precision { FP32, TF32, BF16 };
 const char* precision_name(Precision p);
-Precision parse_precision(const std::string& s);  // InputError on anything else
 
 // One weight of a layer, in Keras's name and layout (kernel (kh,kw,in,out) or (in,out), bias,
 // gamma, beta, moving_mean, moving_variance). Tensors are f32 on the layer's device.

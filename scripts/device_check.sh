@@ -18,8 +18,9 @@
 # step ends), logs.tgz (every log, rewritten as each step ends and on exit), cudnn_cache.txt.
 # The last lines printed are the counts and the name of every failure; the exit status is 1 when
 # anything failed.
-# The binaries link cuBLAS 13 and cuDNN 9 dynamically and find them in the GPU machine's
-# PyTorch wheels (nvidia/cu13, nvidia/cudnn); step 1 names a missing library in ldd.txt.
+# The binaries link cuBLAS 13, cuDNN 9 and NCCL 2 dynamically and find them in the GPU
+# machine's PyTorch wheels (nvidia/cu13, nvidia/cudnn, nvidia/nccl); step 1 names a missing
+# library in ldd.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -103,7 +104,7 @@ fi
 pylibs=$(python3 - <<'PY'
 import importlib, os
 dirs = []
-for mod in ("nvidia.cudnn", "nvidia.cublas", "nvidia.cu13", "nvidia.cuda_runtime"):
+for mod in ("nvidia.cudnn", "nvidia.cublas", "nvidia.cu13", "nvidia.cuda_runtime", "nvidia.nccl"):
     try:
         m = importlib.import_module(mod)
         for p in getattr(m, "__path__", []):
@@ -180,6 +181,14 @@ if (( bench )); then
     # Augmentation on the device: the base runs on every training batch (no feature cache).
     step augment_job 20 120 env LD_LIBRARY_PATH="$ourlibs" "$work/bin/vggtl_train" --data "$data" --weights none \
         --augment hflip,shift=0.1,zoom=0.2,rotate=15,brightness=0.8:1.2 --epochs 2 --out "$work/augment_job" --quiet
+    # Two processes on the one GPU: --allreduce auto takes MPI and says why (NCCL needs a GPU each).
+    if command -v mpiexec > /dev/null; then
+      step mpi_distributed 20 120 env LD_LIBRARY_PATH="$ourlibs" OMPI_ALLOW_RUN_AS_ROOT=1 \
+          OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpiexec --oversubscribe -n 2 "$work/bin/vggtl_train" --data "$data" \
+          --weights none --distributed-train --epochs 2 --out "$work/mpi_job"
+    else
+      note "mpiexec is not on this machine: the two-process GPU run was skipped"
+    fi
     if [[ -f "$work/decode_cpu/history.csv" && -f "$work/decode_gpu/history.csv" ]]; then
       if cmp -s <(cut -d, -f1-5 "$work/decode_cpu/history.csv") <(cut -d, -f1-5 "$work/decode_gpu/history.csv"); then
         note "decode cpu and gpu: identical history"

@@ -2,8 +2,8 @@
 # Builds vggtl for the GPU machine and packs what scripts/device_check.sh needs into
 # .device_bundle/bundle.tar.xz (ignored by git): Release binaries for sm_90 (tests, benches,
 # apps; stripped), the non-CUDA shared libraries they load (the ldd closure minus the C
-# library and the CUDA libraries, which come from the GPU machine's PyTorch wheels; the C++
-# runtime apart, as a fallback) and a copy of the sample data. About 35 MB.
+# library, the CUDA libraries and NCCL, which come from the GPU machine's PyTorch wheels; the
+# C++ runtime apart, as a fallback) and a copy of the sample data. About 35 MB.
 # It builds in build/ (VGGTL_BUILD_DIR overrides), the configuration scripts/test.sh builds
 # there, so a tested tree is bundled without a second build.
 # Usage: scripts/make_device_bundle.sh [DATA_DIR]; then, on the GPU machine, with
@@ -26,7 +26,7 @@ find "$build/bench" -maxdepth 1 -type f -executable -name 'bench_*' -exec cp {} 
 strip --strip-unneeded "$out"/stage/{bin,tests,bench}/* 2>/dev/null || true
 
 # Shared libraries the binaries need, except libc & co and the CUDA libraries.
-skip='^(linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|ld-linux|libcuda\.so|libcudnn|libcublas|libcudart|libnvrtc)'
+skip='^(linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|ld-linux|libcuda\.so|libcudnn|libcublas|libcudart|libnvrtc|libnccl)'
 for f in "$out"/stage/{bin,tests,bench}/*; do
   ldd "$f" 2>/dev/null | awk '/=> \//{print $1" "$3}'
 done | sort -u | while read -r name path; do

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "apps/pipeline/option_choice.h"
 #include "apps/pipeline/train_options.h"
 #include "engine/log.h"
 #include "io/sha256.h"
@@ -15,14 +16,10 @@ void InferenceOptions::add_to(CLI::App& app) {
   app.add_option("--model", model, "Checkpoint (best.h5 of a run) or Keras full-model .h5 file")->required();
   app.add_option("--weights", weights,
                  "VGG16 weights for a checkpoint saved without its base (default: the Keras cache file)");
-  app.add_option("--device", device, "auto, cuda or cpu")->capture_default_str()->check(CLI::IsMember({"auto", "cuda", "cpu"}));
-  app.add_option("--precision", precision, "Arithmetic of the base on the GPU: fp32, tf32 or bf16")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
-  app.add_option("--preprocessing", preprocessing, "Override the model's preprocessing: caffe or none")
-      ->check(CLI::IsMember({"caffe", "none"}));
-  app.add_option("--interpolation", interpolation, "Override the model's resize filter: nearest or bilinear")
-      ->check(CLI::IsMember({"nearest", "bilinear"}));
+  add_choice(app, "--device", &device, "auto, cuda or cpu");
+  add_choice(app, "--precision", &precision, "Arithmetic of the base on the GPU: fp32, tf32 or bf16");
+  add_choice(app, "--preprocessing", &preprocessing, "Override the model's preprocessing: caffe or none");
+  add_choice(app, "--interpolation", &interpolation, "Override the model's resize filter: nearest or bilinear");
   app.add_option("--batch-size", batch_size, "Images per batch")->capture_default_str();
   app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
   add_decode_option(app, &decode);
@@ -38,12 +35,13 @@ InferenceModel load_inference_model(const InferenceOptions& o) {
   Checkpoint ckpt = read_checkpoint(o.model);
   InferenceModel im;
   im.spec = spec_from_checkpoint(ckpt);
-  im.spec.precision = device.is_cpu() ? Precision::FP32 : parse_precision(o.precision);
-  std::string preprocessing = "caffe", interpolation = "nearest";
+  im.spec.precision = device.is_cpu() ? Precision::FP32 : o.precision;
+  PixelTransform preprocessing = PixelTransform::Caffe;
+  ResizeFilter interpolation = ResizeFilter::Nearest;
   if (ckpt.meta) {
     im.class_names = ckpt.meta->class_names;
-    preprocessing = ckpt.meta->preprocessing;
-    interpolation = ckpt.meta->interpolation;
+    preprocessing = option_value<PixelTransform>(ckpt.meta->preprocessing, o.model + ": stored preprocessing");
+    interpolation = option_value<ResizeFilter>(ckpt.meta->interpolation, o.model + ": stored interpolation");
     im.source = "vggtl checkpoint";
     if (static_cast<int64_t>(im.class_names.size()) != im.spec.head.classes)
       throw InputError(o.model + ": " + std::to_string(im.class_names.size()) + " class names for " +
@@ -51,8 +49,8 @@ InferenceModel load_inference_model(const InferenceOptions& o) {
   } else {
     im.source = "Keras full-model file";
   }
-  if (!o.preprocessing.empty()) preprocessing = o.preprocessing;
-  if (!o.interpolation.empty()) interpolation = o.interpolation;
+  if (o.preprocessing) preprocessing = *o.preprocessing;
+  if (o.interpolation) interpolation = *o.interpolation;
 
   im.model = build_model(im.spec, device);
   im.head_start = head_start(*im.model);

@@ -4,11 +4,15 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "apps/pipeline/model_wiring.h"
+#include "engine/device.h"
 #include "io/loader/image_loader.h"
+#include "kernels/resize_preprocess.h"
+#include "layers/layer.h"
 
 namespace CLI {
 class App;
@@ -19,13 +23,13 @@ namespace vggtl {
 struct InferenceOptions {
   std::string model;      // checkpoint path
   std::string weights;    // base weights for a head-only checkpoint ("" = the Keras cache default)
-  std::string device = "auto";
-  std::string precision = "tf32";
-  std::string preprocessing;  // "" = from the checkpoint (Keras files: caffe)
-  std::string interpolation;  // "" = from the checkpoint (Keras files: nearest)
+  DeviceChoice device = DeviceChoice::Auto;
+  Precision precision = Precision::TF32;
+  std::optional<PixelTransform> preprocessing;  // unset: from the checkpoint (Keras files: caffe)
+  std::optional<ResizeFilter> interpolation;    // unset: from the checkpoint (Keras files: nearest)
   int batch_size = 30;
   int workers = 0;
-  std::string decode = "auto";  // auto, cpu or gpu
+  DecodeMode decode = DecodeMode::Auto;
   void add_to(CLI::App& app);
 };
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "apps/pipeline/option_choice.h"
 #include "engine/error.h"
 #include "layers/vgg16.h"
 
@@ -62,26 +63,32 @@ const std::vector<std::pair<std::string, Precision>>& option_words() {
   return w;
 }
 template <>
+const std::vector<std::pair<std::string, AllreduceRoute>>& option_words() {
+  static const std::vector<std::pair<std::string, AllreduceRoute>> w = {
+      {"auto", AllreduceRoute::Auto}, {"mpi", AllreduceRoute::Mpi}, {"nccl", AllreduceRoute::Nccl}};
+  return w;
+}
+template <>
 const std::vector<std::pair<std::string, DType>>& option_words() {
   static const std::vector<std::pair<std::string, DType>> w = {{"fp32", DType::F32}, {"fp16", DType::F16}};
   return w;
 }
-
-namespace {
-
-// An option taking one of an enum's words, stored as the value; --help shows the default's word.
-template <typename E>
-CLI::Option* add_choice(CLI::App& app, const std::string& flag, E* field, const std::string& help) {
-  std::vector<std::string> words;
-  for (const auto& [word, value] : option_words<E>()) words.push_back(word);
-  return app
-      .add_option_function<std::string>(
-          flag, [field, flag](const std::string& word) { *field = option_value<E>(word, flag); }, help)
-      ->check(CLI::IsMember(words))
-      ->default_str(option_word(*field));
+template <>
+const std::vector<std::pair<std::string, DeviceChoice>>& option_words() {
+  static const std::vector<std::pair<std::string, DeviceChoice>> w = {
+      {"auto", DeviceChoice::Auto}, {"cuda", DeviceChoice::Cuda}, {"cpu", DeviceChoice::Cpu}};
+  return w;
 }
-
-}  // namespace
+template <>
+const std::vector<std::pair<std::string, DecodeMode>>& option_words() {
+  // decode_mode_name's words, in --help's order.
+  static const std::vector<std::pair<std::string, DecodeMode>> w = [] {
+    std::vector<std::pair<std::string, DecodeMode>> v;
+    for (DecodeMode m : {DecodeMode::Auto, DecodeMode::Cpu, DecodeMode::Gpu}) v.emplace_back(decode_mode_name(m), m);
+    return v;
+  }();
+  return w;
+}
 
 void TrainOptions::add_to(CLI::App& app) {
   app.add_option("--data", data, "Folder holding train/, valid/ and optionally test/, one sub-folder per class");
@@ -111,7 +118,7 @@ void TrainOptions::add_to(CLI::App& app) {
   add_choice(app, "--interpolation", &interpolation, "Resize filter, as PIL: nearest or bilinear");
   add_choice(app, "--preprocessing", &preprocessing,
              "caffe (BGR minus ImageNet means, what the VGG16 weights expect) or none (raw RGB 0..255)");
-  app.add_option("--device", device, "auto, cuda or cpu")->capture_default_str()->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+  add_choice(app, "--device", &device, "auto, cuda or cpu");
   add_choice(app, "--precision", &precision, "Arithmetic of the frozen base on the GPU: fp32, tf32 or bf16");
   add_choice(app, "--feature-cache", &feature_cache, "auto: run the frozen base once per image; off: every epoch");
   add_choice(app, "--on-bad-file", &on_bad_file, "skip (and list in bad_files.csv) or fail before training");
@@ -136,14 +143,15 @@ void TrainOptions::add_to(CLI::App& app) {
   app.add_flag("--quiet", quiet, "Print only warnings, errors and the final result");
   app.add_flag("--distributed-train", distributed_train,
                "Under mpiexec: data-parallel head training (gradients averaged over the global batch)");
+  add_choice(app, "--allreduce", &allreduce,
+             "How --distributed-train sums gradients: nccl (on the GPUs, one GPU per process), mpi (on the "
+             "host), or auto (nccl where it can run, else mpi, saying why)");
 }
 
-void add_decode_option(CLI::App& app, std::string* choice) {
-  app.add_option("--decode", *choice,
-                 "JPEG decoding: gpu (entropy decoding on the worker threads, the rest on the GPU), cpu, or "
-                 "auto (gpu when the model runs on a GPU); the pixels are the same")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "cpu", "gpu"}));
+void add_decode_option(CLI::App& app, DecodeMode* choice) {
+  add_choice(app, "--decode", choice,
+             "JPEG decoding: gpu (entropy decoding on the worker threads, the rest on the GPU), cpu, or auto (gpu "
+             "when the model runs on a GPU); the pixels are the same");
 }
 
 void add_augment_option(CLI::App& app, std::string* text) {
@@ -233,24 +241,15 @@ AugmentSpec parse_augment_spec(const std::string& text) {
   return spec;
 }
 
-DecodeMode decode_mode_for(const std::string& choice, Device device) {
-  const DecodeMode mode = parse_decode_mode(choice);
+DecodeMode decode_mode_for(DecodeMode mode, Device device) {
   if (mode == DecodeMode::Gpu && !device.is_cuda())
     throw InputError("--decode gpu needs the model on a GPU (--device cuda, or auto with a GPU present); the "
                      "device is " + device.str());
   return mode;
 }
 
-LoaderOptions loader_options(int image_size, const std::string& interpolation,
-                             const std::string& preprocessing, int batch_size, int workers,
-                             const std::string& decode, Device device) {
-  return loader_options(image_size, option_value<ResizeFilter>(interpolation, "--interpolation"),
-                        option_value<PixelTransform>(preprocessing, "--preprocessing"), batch_size, workers, decode,
-                        device);
-}
-
 LoaderOptions loader_options(int image_size, ResizeFilter interpolation, PixelTransform preprocessing,
-                             int batch_size, int workers, const std::string& decode, Device device) {
+                             int batch_size, int workers, DecodeMode decode, Device device) {
   LoaderOptions lo;
   lo.image_size = image_size;
   lo.filter = interpolation;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "apps/pipeline/gradient_reduce.h"
 #include "engine/device.h"
 #include "engine/dtype.h"
 #include "engine/error.h"
@@ -32,8 +33,9 @@ enum class CacheMode { Auto, Off };        // --feature-cache
 enum class BadFilePolicy { Skip, Fail };   // --on-bad-file
 
 // The words of each option enum (OptimizerKind, Monitor, Shuffle, CacheMode, BadFilePolicy,
-// ResizeFilter, PixelTransform, Precision, and DType as the feature cache's fp32 / fp16), in the
-// order --help lists them.
+// ResizeFilter, PixelTransform, Precision, AllreduceRoute, DeviceChoice, DecodeMode, and DType
+// as the feature cache's fp32 / fp16), in the order --help lists them. option_choice.h turns
+// them into command-line options.
 template <typename E>
 const std::vector<std::pair<std::string, E>>& option_words();
 template <>
@@ -53,7 +55,13 @@ const std::vector<std::pair<std::string, PixelTransform>>& option_words<PixelTra
 template <>
 const std::vector<std::pair<std::string, Precision>>& option_words<Precision>();
 template <>
+const std::vector<std::pair<std::string, AllreduceRoute>>& option_words<AllreduceRoute>();
+template <>
 const std::vector<std::pair<std::string, DType>>& option_words<DType>();
+template <>
+const std::vector<std::pair<std::string, DeviceChoice>>& option_words<DeviceChoice>();
+template <>
+const std::vector<std::pair<std::string, DecodeMode>>& option_words<DecodeMode>();
 // The word of a value, and the value of a word (InputError naming `what` and the valid words).
 template <typename E>
 const std::string& option_word(E value) {
@@ -96,12 +104,12 @@ struct TrainOptions {
   int image_size = 224;
   ResizeFilter interpolation = ResizeFilter::Nearest;
   PixelTransform preprocessing = PixelTransform::Caffe;
-  std::string device = "auto";
+  DeviceChoice device = DeviceChoice::Auto;
   Precision precision = Precision::TF32;
   CacheMode feature_cache = CacheMode::Auto;
   BadFilePolicy on_bad_file = BadFilePolicy::Skip;
   int workers = 0;
-  std::string decode = "auto";  // JPEG decoding: auto, cpu or gpu (the hybrid stage)
+  DecodeMode decode = DecodeMode::Auto;  // JPEG decoding: the CPU or the hybrid stage
   std::string augment = "none";  // --augment spec (parse_augment_spec)
   // Fine-tuning: conv layers from this one up train with the head ("none": the base is frozen).
   std::string trainable_from = "none";
@@ -113,6 +121,7 @@ struct TrainOptions {
   // Under mpiexec: every rank trains on its part of each global batch (not a stored run
   // setting: a run may be resumed with another process count).
   bool distributed_train = false;
+  AllreduceRoute allreduce = AllreduceRoute::Auto;  // --distributed-train's gradient sum
 
   // Defines every option on `app`, bound to the fields of *this.
   void add_to(CLI::App& app);
@@ -134,18 +143,14 @@ std::vector<std::string> convs_from(const std::string& name);
 // The Keras cache location of the VGG16 notop weights: $HOME/.keras/models/...
 std::string default_weights_path();
 
-// --decode for a model on `device`: "gpu" needs a CUDA device (InputError otherwise); "auto"
-// becomes the hybrid GPU decoder on a CUDA device and the CPU decoder elsewhere.
-DecodeMode decode_mode_for(const std::string& choice, Device device);
-// The image loader's settings from the apps' option values (interpolation "nearest" or
-// "bilinear", preprocessing "caffe" or "none", --decode as above).
-LoaderOptions loader_options(int image_size, const std::string& interpolation,
-                             const std::string& preprocessing, int batch_size, int workers,
-                             const std::string& decode, Device device);
+// --decode for a model on `device`: Gpu needs a CUDA device (InputError otherwise); Auto
+// becomes the hybrid GPU decoder on a CUDA device and the CPU decoder elsewhere (in the loader).
+DecodeMode decode_mode_for(DecodeMode mode, Device device);
+// The image loader's settings from the apps' option values (--decode as above).
 LoaderOptions loader_options(int image_size, ResizeFilter interpolation, PixelTransform preprocessing,
-                             int batch_size, int workers, const std::string& decode, Device device);
+                             int batch_size, int workers, DecodeMode decode, Device device);
 // Adds --decode to an app, bound to *choice.
-void add_decode_option(CLI::App& app, std::string* choice);
+void add_decode_option(CLI::App& app, DecodeMode* choice);
 
 // --augment: comma-separated ImageDataGenerator options, any subset, each at most once:
 // hflip (horizontal_flip), shift=F (width_shift_range = height_shift_range, 0 <= F < 1),

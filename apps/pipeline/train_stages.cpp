@@ -488,7 +488,7 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
           " unfrozen, from the best epoch (" + std::to_string(state->best_epoch) + "), lr " + json(plan.lr).dump());
     TrainConfig config{plan.last_epoch, opt.batch_size, opt.steps_per_epoch, opt.validation_steps,
                        opt.seed, opt.shuffle == Shuffle::On, opt.distributed_train && cluster::active(),
-                       inputs.augment, inputs.loader.transform};
+                       opt.allreduce, inputs.augment, inputs.loader.transform};
     if (plan.number == 2) {  // the dropout stream goes on after the first stage's steps
       const int64_t n = static_cast<int64_t>(inputs.train_items.size());
       int64_t batches = (n + opt.batch_size - 1) / opt.batch_size;
@@ -497,6 +497,9 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
     }
     HeadTrainer trainer(model, rm.boundary, *optimizer, config, inputs.data());
     if (opt.distributed_train && cluster::active()) {
+      if (cluster::is_root())
+        say("Distributed training over " + std::to_string(cluster::size()) + " processes: " +
+            trainer.reducer()->why());
       synchronise_batch_norms(model);
       if (!cluster::is_root()) {
         follow_training(trainer, stage_start, interrupted);

@@ -34,6 +34,7 @@ HeadTrainer::HeadTrainer(Model& model, int head_start, Optimizer& optimizer, con
         throw InputError("--distributed-train: batch " + std::to_string(b + 1) + " has fewer images than the " +
                          std::to_string(cluster::size()) + " processes (choose a larger --batch-size or fewer "
                          "processes)");
+    reducer_ = std::make_unique<GradientReducer>(config_.allreduce, model_.device());
   }
 }
 
@@ -80,12 +81,7 @@ void HeadTrainer::train_batch_distributed(const Tensor& order_device, const int3
   const float scale = static_cast<float>(n) / static_cast<float>(end - begin);
   for (int64_t i = 0; i < dlogits.numel(); ++i) dlogits.data<float>()[i] *= scale;
   model_.backward(to_device(dlogits, model_.device()));
-  Tensor& grads = model_.grad_arena();
-  Tensor host = to_device(grads, Device::cpu());
-  synchronize(model_.device());
-  cluster::allreduce_sum(host.data<float>(), static_cast<size_t>(host.numel()));
-  copy(grads, host);
-  synchronize(model_.device());
+  reducer_->sum(model_.grad_arena());
   optimizer_.step();
 }
 

@@ -7,9 +7,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "apps/pipeline/features.h"
+#include "apps/pipeline/gradient_reduce.h"
 #include "apps/pipeline/report.h"
 #include "kernels/augment.h"
 #include "layers/loss.h"
@@ -28,6 +30,7 @@ struct TrainConfig {
   // its contiguous part of every global batch, BatchNorm statistics and gradients are summed
   // over all, every process holds the whole feature cache and validates alone.
   bool distributed = false;
+  AllreduceRoute allreduce = AllreduceRoute::Auto;  // how the gradients are summed then
   // Training images go through this augmentation (when any() is set; image loaders only, whose
   // training rows are then raw RGB, PixelTransform::None), then get augment_transform.
   AugmentSpec augment;
@@ -69,6 +72,9 @@ class HeadTrainer {
   // Validation pass: mean loss and accuracy in eval mode.
   XentSums validate();
 
+  // When distributed: how the gradients are summed, one line for the log; else null.
+  const GradientReducer* reducer() const { return reducer_.get(); }
+
  private:
   void train_batch_features(const Tensor& order_device, const int32_t* order_host, int64_t begin, int64_t end);
   // Data parallel: this process's rows of [begin, end), the loss gradient scaled to the global
@@ -87,6 +93,7 @@ class HeadTrainer {
   TrainData data_;
   SoftmaxCrossEntropy train_loss_, valid_loss_;
   Tensor batch_features_, batch_labels_, valid_scratch_;
+  std::unique_ptr<GradientReducer> reducer_;  // when distributed
   // (batch, h, w, c) f32 on the model's device, once.
   void allocate_batch(const FeatureCache& cache);
 };

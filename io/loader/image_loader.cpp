@@ -73,13 +73,6 @@ const char* decode_mode_name(DecodeMode m) {
   return "auto";
 }
 
-DecodeMode parse_decode_mode(const std::string& name) {
-  if (name == "auto") return DecodeMode::Auto;
-  if (name == "cpu") return DecodeMode::Cpu;
-  if (name == "gpu") return DecodeMode::Gpu;
-  throw InputError("decode mode '" + name + "': expected auto, cpu or gpu");
-}
-
 void release_if_huge(std::vector<uint8_t>* buffer) {
   constexpr size_t kKeep = size_t{64} << 20;
   if (buffer->capacity() > kKeep) std::vector<uint8_t>().swap(*buffer);

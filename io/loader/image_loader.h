@@ -28,8 +28,7 @@ namespace vggtl {
 // workers, the rest batched on `device`); Auto takes the hybrid one when the batches are
 // consumed on a usable CUDA device.
 enum class DecodeMode : uint8_t { Auto, Cpu, Gpu };
-const char* decode_mode_name(DecodeMode m);              // "auto", "cpu", "gpu"
-DecodeMode parse_decode_mode(const std::string& name);   // InputError for anything else
+const char* decode_mode_name(DecodeMode m);  // "auto", "cpu", "gpu" (--decode's words)
 
 struct LoaderOptions {
   int image_size = 224;                            // S >= 32

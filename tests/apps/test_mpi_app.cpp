@@ -300,6 +300,26 @@ TEST_F(MpiApp, DistributedTrainingMatchesOneProcessWithTheSameGlobalBatch) {
   EXPECT_NE(small.err.find("fewer images than the 2 processes"), std::string::npos) << small.err;
 }
 
+TEST_F(MpiApp, DistributedTrainingSaysHowItSumsAndRefusesNcclWhereItCannotRun) {
+  REQUIRE_MPIEXEC();
+  auto train = [&](const std::string& route, const std::string& run) {
+    return job(2, {"vggtl_train", "--data", data(), "--weights", "none", "--image-size", "32", "--epochs", "1",
+                   "--batch-size", "6", "--device", "cpu", "--workers", "1", "--distributed-train", "--allreduce",
+                   route, "--out", out(run)});
+  };
+  const std::string cannot = VGGTL_HAVE_NCCL ? "the model runs on the CPU" : "this build has no NCCL";
+  const RunResult automatic = train("auto", "allreduce_auto");
+  ASSERT_EQ(automatic.status, 0) << automatic.err;
+  const std::string line = "Distributed training over 2 processes: gradients summed by MPI on the host: NCCL "
+                           "cannot run here, " + cannot;
+  const size_t at = automatic.out.find(line);
+  EXPECT_NE(at, std::string::npos) << automatic.out;
+  EXPECT_EQ(automatic.out.find(line, at + 1), std::string::npos) << "said once, by rank 0:\n" << automatic.out;
+  const RunResult nccl = train("nccl", "allreduce_nccl");
+  EXPECT_NE(nccl.status, 0);
+  EXPECT_NE(nccl.err.find("--allreduce nccl: " + cannot), std::string::npos) << nccl.err;
+}
+
 TEST_F(MpiApp, BadFilesAreSkippedAndCountedPerShard) {
   REQUIRE_MPIEXEC();
   // Damaged files in both halves: each shard skips its own and records how many, the joined

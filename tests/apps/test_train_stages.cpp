@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 
 #include "apps/pipeline/train_stages.h"
 #include "engine/error.h"
@@ -77,6 +78,44 @@ TEST(TrainOptions, EnumOptionsTravelAsTheirWords) {
   }
   EXPECT_EQ(option_value<Monitor>("loss", "--monitor"), Monitor::Loss);
   EXPECT_EQ(option_word(DType::F32), "fp32");
+}
+
+// Every word table: words unique, each word the value's and back, and the tables whose words
+// another layer also prints (decode modes, precisions, filters) agree with it.
+template <typename E>
+void expect_words_round_trip() {
+  std::set<std::string> seen;
+  for (const auto& [word, value] : option_words<E>()) {
+    EXPECT_TRUE(seen.insert(word).second) << "word '" << word << "' twice";
+    EXPECT_EQ(option_word(value), word);
+    EXPECT_EQ(option_value<E>(word, "--x"), value);
+  }
+  EXPECT_GE(seen.size(), 2u);
+  EXPECT_THROW(option_value<E>("no-such-word", "--x"), InputError);
+}
+
+TEST(TrainStages, EveryOptionWordTableRoundTrips) {
+  expect_words_round_trip<OptimizerKind>();
+  expect_words_round_trip<Monitor>();
+  expect_words_round_trip<Shuffle>();
+  expect_words_round_trip<CacheMode>();
+  expect_words_round_trip<BadFilePolicy>();
+  expect_words_round_trip<ResizeFilter>();
+  expect_words_round_trip<PixelTransform>();
+  expect_words_round_trip<Precision>();
+  expect_words_round_trip<AllreduceRoute>();
+  expect_words_round_trip<DeviceChoice>();
+  expect_words_round_trip<DecodeMode>();
+  expect_words_round_trip<DType>();
+  for (DecodeMode m : {DecodeMode::Auto, DecodeMode::Cpu, DecodeMode::Gpu}) EXPECT_EQ(option_word(m), decode_mode_name(m));
+  for (Precision p : {Precision::FP32, Precision::TF32, Precision::BF16}) EXPECT_EQ(option_word(p), precision_name(p));
+  for (ResizeFilter f : {ResizeFilter::Nearest, ResizeFilter::Bilinear}) EXPECT_EQ(option_word(f), resize_filter_name(f));
+  try {
+    option_value<DeviceChoice>("tpu", "--device");
+    ADD_FAILURE() << "--device tpu was read";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "--device 'tpu' is not one of auto, cuda, cpu");
+  }
 }
 
 TEST(TrainStages, RunFolderIsMadeAndAnotherRunIsNotOverwritten) {

@@ -1,0 +1,41 @@
+// The command-line side of the option enums (train_options.h: option_words): an option taking
+// one of an enum's words, stored as the value. Shared by every tool; --help lists the words and
+// shows the default's.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apps/pipeline/train_options.h"
+
+namespace vggtl {
+
+template <typename E>
+std::vector<std::string> option_word_list() {
+  std::vector<std::string> words;
+  for (const auto& [word, value] : option_words<E>()) words.push_back(word);
+  return words;
+}
+
+template <typename E>
+CLI::Option* add_choice(CLI::App& app, const std::string& flag, E* field, const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          flag, [field, flag](const std::string& word) { *field = option_value<E>(word, flag); }, help)
+      ->check(CLI::IsMember(option_word_list<E>()))
+      ->default_str(option_word(*field));
+}
+
+// The same for an override without a default: unset unless given.
+template <typename E>
+CLI::Option* add_choice(CLI::App& app, const std::string& flag, std::optional<E>* field, const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          flag, [field, flag](const std::string& word) { *field = option_value<E>(word, flag); }, help)
+      ->check(CLI::IsMember(option_word_list<E>()));
+}
+
+}  // namespace vggtl
