@@ -51,11 +51,13 @@ void conv2d_3x3_backward_ref_cpu(double* dx, double* dw, double* db, const doubl
 enum class CpuConvAlgo : uint8_t { Auto, Direct, Winograd };
 
 // oneDNN fast path for one layer: f32 NHWC in and out, bias and ReLU fused as a post-op. Direct
-// convolution works on the NHWC tensors in place; Winograd runs groups of images (as many as keep
-// a copy under 32 MB, at most 16) through blocked copies of the input and output (its layouts),
-// which costs 5-20% of its time. Primitives are made once per shape and kept; the weights are
-// reordered into the primitive's layout once and again only after weights_changed() or when given
-// another pointer.
+// convolution works on the NHWC tensors in place, the batch in one call on all threads; Winograd
+// convolves each image alone through blocked copies of its input and output (its layouts; 5-20%
+// of its time), one image per thread, so that an image's result is the same bits whatever the
+// batch and the thread count (oneDNN's Winograd rounding depends on the images per call) and no
+// barrier inside oneDNN's kernels stalls a loaded machine. Primitives are made once per shape and
+// kept; the weights are reordered into the primitive's layout once and again only after
+// weights_changed() or when given another pointer.
 class Conv2dOnednn {
  public:
   Conv2dOnednn(int64_t c, int64_t k, bool relu, CpuConvAlgo algo = CpuConvAlgo::Auto);
@@ -70,9 +72,6 @@ class Conv2dOnednn {
   // The oneDNN implementation of the last shape run ("brgconv:avx512_core", "jit_wino_4x3:..."),
   // for benches and tests.
   std::string implementation() const;
-  // Bytes of one group's blocked copy that bound Winograd's group size (default 32 MB); tests
-  // make it small to split small batches into groups.
-  void set_winograd_group_bytes(int64_t bytes);
 
  private:
   struct Impl;

@@ -1,15 +1,22 @@
 // oneDNN fast path of the 3x3 'same' convolution: direct on the NHWC f32 activations in place, or
-// Winograd through blocked copies of groups of images; weights reordered once into the layout the
-// primitive asks for, bias and ReLU fused (bias argument + eltwise post-op). Checked against the
-// double oracle in test_conv2d.cpp.
+// Winograd image by image through blocked copies, one image per thread; weights reordered once
+// into the layout the primitive asks for, bias and ReLU fused (bias argument + eltwise post-op).
+// Checked against the double oracle in test_conv2d.cpp.
 #include <dnnl.hpp>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <algorithm>
+#include <cstdlib>
+#include <exception>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/error.h"
@@ -27,6 +34,44 @@ using tag = dnnl::memory::format_tag;
   VGGTL_FAIL("oneDNN ", what, ": ", e.what(), " (status ", static_cast<int>(e.status), ")");
 }
 
+// 64-byte aligned bytes that only grow: a thread's blocked copies and scratchpad.
+class AlignedBuffer {
+ public:
+  void* reserve(size_t bytes) {
+    if (bytes > size_) {
+      const size_t rounded = (bytes + 63) / 64 * 64;
+      void* p = std::aligned_alloc(64, rounded);
+      if (!p) throw std::bad_alloc();
+      data_.reset(static_cast<char*>(p));
+      size_ = rounded;
+    }
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> data_;
+  size_t size_ = 0;
+};
+
+// What one thread needs to run a Winograd image: its own copies, scratchpad and stream. Shared by
+// every layer the thread runs (a thread runs one image of one layer at a time).
+struct WinogradThreadState {
+  AlignedBuffer src, dst, scratchpad;
+  std::optional<dnnl::stream> stream;
+};
+thread_local WinogradThreadState t_winograd;
+
+int usable_threads() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 }  // namespace
 
 // Auto's rule, fixed rather than timed so that a run's numbers never depend on machine load:
@@ -34,33 +79,33 @@ using tag = dnnl::memory::format_tag;
 // 3-channel input layer, 2-3.5x on 2x2 to 8x8 images of 64 channels (docs/performance.md).
 constexpr int64_t kMinWinogradChannels = 16;
 constexpr int64_t kMinWinogradSide = 14;
-// Winograd runs on groups of images, each through one blocked copy of its input and output: as
-// many images as keep such a copy under 32 MB, at most 16. Image by image, a batch of 8 made
-// 3 x 8 parallel regions per layer, and under a competing busy load every region's barrier waits
-// for threads the scheduler has taken off their cores: 9.5-11x slower at batch 8 on a 16-core
-// AVX-512 host with 16 busy competitors, where PyTorch slowed 3.3-3.6x (docs/performance.md).
-// The group depends on the shape only, so a batch always splits the same way.
-constexpr int64_t kDefaultWinogradGroupBytes = int64_t{32} << 20;
-constexpr int64_t kMaxWinogradGroup = 16;
+// Winograd convolves every image alone (oneDNN's Winograd rounding depends on the images per call,
+// docs/performance.md; alone, an image's result is the same bits whatever the batch, the shard or
+// the threads). A batch runs one image per thread in one parallel region per layer, oneDNN
+// single-threaded inside it: oneDNN's multi-threaded Winograd kernels synchronise their threads
+// inside a primitive with spinning barriers, which under a competing busy load tripled their CPU
+// time (8x slower loaded than quiet at batch 8 on two cores; one image per thread: 3.4-3.8x). A
+// last round that would leave half the threads or more idle runs its images one after another
+// on all threads instead.
 
 struct Conv2dOnednn::Impl {
   int64_t c, k;
   bool relu;
-  int64_t group_bytes = kDefaultWinogradGroupBytes;
   CpuConvAlgo algo;
   struct Plan {
     dnnl::convolution_forward::primitive_desc pd;
     dnnl::convolution_forward prim;
     dnnl::memory weights;  // in pd.weights_desc(), shared with plans asking for the same layout
     uint64_t weights_generation = 0;
-    // Winograd: a group of images, NHWC (image_src) -> the primitive's layouts -> NHWC (image_dst).
-    bool blocked = false;
+    // Winograd: one image, NHWC (image_src) -> the primitive's layouts -> NHWC (image_dst), through
+    // the running thread's copies and scratchpad (user scratchpad mode: the primitives may run on
+    // several threads at once).
     dnnl::memory::desc image_src, image_dst;
-    dnnl::memory src_copy, dst_copy;
     dnnl::reorder to_src, from_dst;
+    size_t scratchpad_bytes = 0;
   };
   std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> plans;  // direct, by (n, h, w)
-  std::map<std::tuple<int64_t, int64_t, int64_t>, std::optional<Plan>> winograd;  // by (g, h, w); none offered
+  std::map<std::tuple<int64_t, int64_t>, std::optional<Plan>> winograd;  // by (h, w); none where not offered
   // Reordered weights by layout, made from `source` in `generation` (bumped when the weights
   // change or arrive through another pointer; plans holding an older generation reorder again).
   std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> reordered;
@@ -70,8 +115,9 @@ struct Conv2dOnednn::Impl {
   dnnl::stream stream{onednn_cpu_engine()};
   std::mutex mutex;
 
-  dnnl::primitive_attr attr() const {
+  dnnl::primitive_attr attr(bool user_scratchpad = false) const {
     dnnl::primitive_attr a;
+    if (user_scratchpad) a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (relu) {
       dnnl::post_ops ops;
       ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
@@ -98,43 +144,41 @@ struct Conv2dOnednn::Impl {
     return p;
   }
 
-  // The Winograd plan for a group of g (h, w) images, in the layouts oneDNN picks; none where oneDNN
-  // has no Winograd implementation for it (no AVX-512, or a shape it does not take).
-  std::optional<Plan> make_winograd_plan(int64_t g, int64_t h, int64_t w) {
+  // The Winograd plan for one (h, w) image, in the layouts oneDNN picks; none where oneDNN has no
+  // Winograd implementation for it (no AVX-512, or a shape it does not take).
+  std::optional<Plan> make_winograd_plan(int64_t h, int64_t w) {
     std::optional<Plan> p(std::in_place);
     try {
       p->pd = dnnl::convolution_forward::primitive_desc(
-          conv_desc(dnnl::algorithm::convolution_winograd, g, h, w, tag::any), attr(), onednn_cpu_engine());
+          conv_desc(dnnl::algorithm::convolution_winograd, 1, h, w, tag::any), attr(true), onednn_cpu_engine());
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
       return std::nullopt;
     }
     p->prim = dnnl::convolution_forward(p->pd);
-    p->blocked = true;
-    p->src_copy = dnnl::memory(p->pd.src_desc(), onednn_cpu_engine());
-    p->dst_copy = dnnl::memory(p->pd.dst_desc(), onednn_cpu_engine());
-    p->image_src = dnnl::memory::desc({g, c, h, w}, dt::f32, tag::nhwc);
-    p->image_dst = dnnl::memory::desc({g, k, h, w}, dt::f32, tag::nhwc);
-    p->to_src = dnnl::reorder(dnnl::reorder::primitive_desc(onednn_cpu_engine(), p->image_src, onednn_cpu_engine(), p->pd.src_desc()));
-    p->from_dst = dnnl::reorder(dnnl::reorder::primitive_desc(onednn_cpu_engine(), p->pd.dst_desc(), onednn_cpu_engine(), p->image_dst));
+    p->image_src = dnnl::memory::desc({1, c, h, w}, dt::f32, tag::nhwc);
+    p->image_dst = dnnl::memory::desc({1, k, h, w}, dt::f32, tag::nhwc);
+    dnnl::primitive_attr user;
+    user.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::engine& e = onednn_cpu_engine();
+    const dnnl::reorder::primitive_desc in(e, p->image_src, e, p->pd.src_desc(), user);
+    const dnnl::reorder::primitive_desc out(e, p->pd.dst_desc(), e, p->image_dst, user);
+    p->to_src = dnnl::reorder(in);
+    p->from_dst = dnnl::reorder(out);
+    p->scratchpad_bytes = std::max({p->pd.scratchpad_desc().get_size(), in.scratchpad_desc().get_size(),
+                                    out.scratchpad_desc().get_size()});
     return p;
   }
 
-  // Images per Winograd call for (h, w) images (see kDefaultWinogradGroupBytes).
-  int64_t winograd_group(int64_t h, int64_t w) const {
-    const int64_t image_bytes = h * w * std::max(c, k) * static_cast<int64_t>(sizeof(float));
-    return std::clamp<int64_t>(group_bytes / image_bytes, 1, kMaxWinogradGroup);
-  }
-
-  // The Winograd plan for g images, or null where Auto keeps direct or oneDNN offers none.
-  Plan* winograd_plan(int64_t g, int64_t h, int64_t w) {
+  // The Winograd plan for (h, w) images, or null where Auto keeps direct or oneDNN offers none.
+  Plan* winograd_plan(int64_t h, int64_t w) {
     const bool try_winograd =
         algo == CpuConvAlgo::Winograd || (algo == CpuConvAlgo::Auto && c >= kMinWinogradChannels &&
                                           h >= kMinWinogradSide && w >= kMinWinogradSide);
     if (!try_winograd) return nullptr;
-    const auto key = std::make_tuple(g, h, w);
+    const auto key = std::make_tuple(h, w);
     auto it = winograd.find(key);
-    if (it == winograd.end()) it = winograd.emplace(key, make_winograd_plan(g, h, w)).first;
+    if (it == winograd.end()) it = winograd.emplace(key, make_winograd_plan(h, w)).first;
     VGGTL_CHECK(it->second || algo != CpuConvAlgo::Winograd, "oneDNN has no Winograd convolution for ", h, "x", w,
                 "x", c, " -> ", k, " on this CPU");
     return it->second ? &*it->second : nullptr;
@@ -147,27 +191,51 @@ struct Conv2dOnednn::Impl {
     return it->second;
   }
 
-  // n images through plan p (made for n images); the weights reordered first if they changed.
-  void run(Plan& p, float* y, const float* x, const float* weights, const float* bias) {
+  // Plan p's weights, reordered first if they changed; then its implementation is the last one.
+  void prepare(Plan& p, const float* weights) {
     if (p.weights_generation != generation) {
       p.weights = weights_for(p.pd.weights_desc(), weights);
       p.weights_generation = generation;
     }
     last_impl = p.pd.impl_info_str();
-    dnnl::memory b(p.pd.bias_desc(), onednn_cpu_engine(), const_cast<float*>(bias));
-    if (!p.blocked) {
-      dnnl::memory src(p.pd.src_desc(), onednn_cpu_engine(), const_cast<float*>(x));
-      dnnl::memory dst(p.pd.dst_desc(), onednn_cpu_engine(), y);
-      p.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
-                              {DNNL_ARG_DST, dst}});
-      return;
+  }
+
+  // n images through direct plan p (made for n images), on all threads.
+  void run_direct(Plan& p, float* y, const float* x, const float* bias) {
+    const dnnl::engine& e = onednn_cpu_engine();
+    dnnl::memory b(p.pd.bias_desc(), e, const_cast<float*>(bias));
+    dnnl::memory src(p.pd.src_desc(), e, const_cast<float*>(x));
+    dnnl::memory dst(p.pd.dst_desc(), e, y);
+    p.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
+                            {DNNL_ARG_DST, dst}});
+    stream.wait();
+  }
+
+  // One image through Winograd plan p (prepared), on the calling thread's copies, scratchpad and
+  // stream: with all threads outside a parallel region, with this one alone inside it.
+  static void run_winograd_image(const Plan& p, float* y, const float* x, const float* bias) {
+    WinogradThreadState& t = t_winograd;
+    const dnnl::engine& e = onednn_cpu_engine();
+    if (!t.stream) t.stream.emplace(e);
+    dnnl::memory src_copy(p.pd.src_desc(), e, t.src.reserve(p.pd.src_desc().get_size()));
+    dnnl::memory dst_copy(p.pd.dst_desc(), e, t.dst.reserve(p.pd.dst_desc().get_size()));
+    dnnl::memory src(p.image_src, e, const_cast<float*>(x));
+    dnnl::memory dst(p.image_dst, e, y);
+    dnnl::memory b(p.pd.bias_desc(), e, const_cast<float*>(bias));
+    std::unordered_map<int, dnnl::memory> in{{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, src_copy}};
+    std::unordered_map<int, dnnl::memory> conv{
+        {DNNL_ARG_SRC, src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst_copy}};
+    std::unordered_map<int, dnnl::memory> out{{DNNL_ARG_FROM, dst_copy}, {DNNL_ARG_TO, dst}};
+    if (p.scratchpad_bytes > 0) {
+      const dnnl::memory::desc bytes({static_cast<dnnl::memory::dim>(p.scratchpad_bytes)}, dt::u8, tag::x);
+      const dnnl::memory scratch(bytes, e, t.scratchpad.reserve(p.scratchpad_bytes));
+      for (auto* args : {&in, &conv, &out}) args->emplace(DNNL_ARG_SCRATCHPAD, scratch);
     }
-    dnnl::memory src(p.image_src, onednn_cpu_engine(), const_cast<float*>(x));
-    dnnl::memory dst(p.image_dst, onednn_cpu_engine(), y);
-    p.to_src.execute(stream, src, p.src_copy);
-    p.prim.execute(stream, {{DNNL_ARG_SRC, p.src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
-                            {DNNL_ARG_DST, p.dst_copy}});
-    p.from_dst.execute(stream, p.dst_copy, dst);
+    dnnl::stream& s = *t.stream;
+    p.to_src.execute(s, in);
+    p.prim.execute(s, conv);
+    p.from_dst.execute(s, out);
+    s.wait();
   }
 
   // The weights in `layout`, reordered from the Keras (R,S,C,K) array once per layout.
@@ -212,24 +280,36 @@ void Conv2dOnednn::forward(float* y, const float* x, int64_t n, int64_t h, int64
       m.source = weights;
       ++m.generation;
     }
-    const int64_t group = m.winograd_group(h, w);
-    if (m.winograd_plan(std::min(n, group), h, w)) {
-      for (int64_t i = 0; i < n; i += group) {  // full groups, then the rest
-        const int64_t g = std::min(group, n - i);
-        m.run(*m.winograd_plan(g, h, w), y + i * h * w * m.k, x + i * h * w * m.c, weights, bias);
+    if (Impl::Plan* p = m.winograd_plan(h, w)) {
+      m.prepare(*p, weights);
+      const int64_t in_image = h * w * m.c, out_image = h * w * m.k;
+      const int threads = usable_threads();
+      // Rounds of one image per thread, the last one too where it keeps more than half the
+      // threads busy; otherwise its images run one by one on all threads (the VGG16 base on one
+      // image, 2-core machine: 61-64 ms on both threads, 113 ms on one).
+      int64_t shared = threads > 1 ? n / threads * threads : 0;
+      if (threads > 1 && 2 * (n - shared) > threads) shared = n;
+      std::exception_ptr failure;
+      std::mutex failure_mutex;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (shared > 0)
+      for (int64_t i = 0; i < shared; ++i) {
+        try {
+          Impl::run_winograd_image(*p, y + i * out_image, x + i * in_image, bias);
+        } catch (...) {  // an exception must not leave the parallel region
+          std::lock_guard<std::mutex> guard(failure_mutex);
+          if (!failure) failure = std::current_exception();
+        }
       }
+      if (failure) std::rethrow_exception(failure);
+      for (int64_t i = shared; i < n; ++i) Impl::run_winograd_image(*p, y + i * out_image, x + i * in_image, bias);
     } else {
-      m.run(m.direct_plan(n, h, w), y, x, weights, bias);
+      Impl::Plan& direct = m.direct_plan(n, h, w);
+      m.prepare(direct, weights);
+      m.run_direct(direct, y, x, bias);
     }
-    m.stream.wait();
   } catch (const dnnl::error& e) {
     rethrow_dnnl(e, "convolution");
   }
-}
-
-void Conv2dOnednn::set_winograd_group_bytes(int64_t bytes) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  impl_->group_bytes = std::max<int64_t>(bytes, 1);
 }
 
 std::string Conv2dOnednn::implementation() const {

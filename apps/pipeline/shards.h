@@ -23,9 +23,9 @@ struct ShardRange {
 
 // Shard `shard` of `shards` over `items` items, in whole units of `align` items (the last unit
 // may be short): units [floor(k u / s), floor((k + 1) u / s)) of the u units. Aligned to the batch
-// size, every shard's batches are the single process's batches: on CPUs where oneDNN runs
-// Winograd, a convolution's rounding depends on how many images it is given, so features are
-// bit-identical to one process's only when the batches are.
+// size, every shard's batches are the single process's batches: on a GPU, cuDNN's algorithm and
+// so its rounding may depend on the batch shape, so features are bit-identical to one process's
+// only when the batches are. (The CPU convolves every image alone and does not need it.)
 ShardRange shard_range(int64_t items, int shard, int shards, int64_t align = 1);
 
 // SHA-256 of what a listing says (classes, then relative path, size and label of every item),

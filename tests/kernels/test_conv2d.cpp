@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -208,18 +209,25 @@ TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
                 << conv.implementation();
           }
         }
-  // Groups: 5 images of 14x14x64 (49 KiB each) with a 100 KiB bound run as 2 + 2 + 1; every
-  // image matches the oracle and the whole equals the same images run as one group.
-  {
-    const Case cs = random_case({5, 14, 14, 64, 64}, 640);
+  // Every image alone: a batch gives each image the bits it gets as a batch of one, whether it
+  // ran on a thread of its own (whole rounds of the threads) or on all threads (the rest), and
+  // whatever the batch size. 7 images: on two threads 6 one per thread and 1 alone.
+  for (auto [hw, c, k] : {std::tuple<int64_t, int64_t, int64_t>{14, 64, 64}, {28, 128, 96}, {17, 16, 32}}) {
+    const Case cs = random_case({7, hw, hw, c, k}, seed += 3);
+    Conv2dOnednn batch(c, k, true, CpuConvAlgo::Winograd), alone(c, k, true, CpuConvAlgo::Winograd);
+    const std::vector<float> all = onednn(batch, cs);
+    const int64_t in_image = hw * hw * c, out_image = hw * hw * k;
+    for (int64_t i = 0; i < 7; ++i) {
+      std::vector<float> one(static_cast<size_t>(out_image));
+      alone.forward(one.data(), cs.x.data() + i * in_image, 1, hw, hw, cs.w.data(), cs.b.data());
+      EXPECT_EQ(std::memcmp(one.data(), all.data() + i * out_image, one.size() * sizeof(float)), 0)
+          << hw << "x" << hw << "x" << c << " -> " << k << ": image " << i << " of 7 differs from itself alone";
+    }
+    // The batch as a whole is right too (a wrong image offset would pass the comparison above
+    // only if every image were wrong the same way).
     const std::vector<double> want = oracle(cs, true);
     const int64_t count = static_cast<int64_t>(want.size());
-    Conv2dOnednn grouped(64, 64, true, CpuConvAlgo::Winograd), whole(64, 64, true, CpuConvAlgo::Winograd);
-    grouped.set_winograd_group_bytes(100 << 10);
-    const std::vector<float> got = onednn(grouped, cs), one_group = onednn(whole, cs);
-    EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, kWinogradRms)) << "groups of 2";
-    EXPECT_TRUE(test::within_rms(test::compare(one_group.data(), want.data(), count), count, kWinogradRms))
-        << "one group";
+    EXPECT_TRUE(test::within_rms(test::compare(all.data(), want.data(), count), count, kWinogradRms));
   }
   // Auto keeps direct convolution below 16 input channels (the RGB input layer).
   Conv2dOnednn rgb(3, 32, true);
@@ -237,6 +245,24 @@ TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
   const std::vector<double> want = oracle(cs, true);
   const int64_t count = static_cast<int64_t>(want.size());
   EXPECT_TRUE(test::within_rms(test::compare(got.data(), want.data(), count), count, 1e-5));
+}
+
+// Direct convolution runs the batch in one call on all threads; its rounding is per output (the
+// same sums in the same order), so an image gets the bits it gets alone here too.
+TEST(Conv2d, DirectGivesEachImageItsBitsAlone) {
+  uint64_t seed = 900;
+  for (auto [hw, c, k] : {std::tuple<int64_t, int64_t, int64_t>{13, 64, 48}, {28, 3, 64}, {7, 512, 512}}) {
+    const Case cs = random_case({5, hw, hw, c, k}, seed += 3);
+    Conv2dOnednn batch(c, k, true, CpuConvAlgo::Direct), alone(c, k, true, CpuConvAlgo::Direct);
+    const std::vector<float> all = onednn(batch, cs);
+    const int64_t in_image = hw * hw * c, out_image = hw * hw * k;
+    for (int64_t i = 0; i < 5; ++i) {
+      std::vector<float> one(static_cast<size_t>(out_image));
+      alone.forward(one.data(), cs.x.data() + i * in_image, 1, hw, hw, cs.w.data(), cs.b.data());
+      EXPECT_EQ(std::memcmp(one.data(), all.data() + i * out_image, one.size() * sizeof(float)), 0)
+          << hw << "x" << hw << "x" << c << " -> " << k << ": image " << i << " of 5 differs from itself alone";
+    }
+  }
 }
 
 // ---- The cuDNN choice cache file ----
