@@ -51,6 +51,23 @@ std::vector<float> onednn(Conv2dOnednn& conv, const Case& c) {
   return y;
 }
 
+// The case's batch through `algo` (ReLU on), checking that every image got the bits it gets run
+// alone; returns the batch's output.
+std::vector<float> expect_each_image_as_alone(const Case& cs, CpuConvAlgo algo) {
+  const Conv2dShape& s = cs.s;
+  Conv2dOnednn batch(s.c, s.k, true, algo), alone(s.c, s.k, true, algo);
+  const std::vector<float> all = onednn(batch, cs);
+  const int64_t in_image = s.h * s.w * s.c, out_image = s.h * s.w * s.k;
+  for (int64_t i = 0; i < s.n; ++i) {
+    std::vector<float> one(static_cast<size_t>(out_image));
+    alone.forward(one.data(), cs.x.data() + i * in_image, 1, s.h, s.w, cs.w.data(), cs.b.data());
+    EXPECT_EQ(std::memcmp(one.data(), all.data() + i * out_image, one.size() * sizeof(float)), 0)
+        << s.h << "x" << s.w << "x" << s.c << " -> " << s.k << ": image " << i << " of " << s.n
+        << " differs from itself alone (" << alone.implementation() << ")";
+  }
+  return all;
+}
+
 TEST(Conv2d, HandComputedAllOnesKernel) {
   // x = 1..9 in a 3x3 image, one channel; all-ones kernel, bias 0.5: each output is 0.5 plus the
   // sum of the in-image neighbourhood (zero padding outside).
@@ -214,15 +231,7 @@ TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
   // whatever the batch size. 7 images: on two threads 6 one per thread and 1 alone.
   for (auto [hw, c, k] : {std::tuple<int64_t, int64_t, int64_t>{14, 64, 64}, {28, 128, 96}, {17, 16, 32}}) {
     const Case cs = random_case({7, hw, hw, c, k}, seed += 3);
-    Conv2dOnednn batch(c, k, true, CpuConvAlgo::Winograd), alone(c, k, true, CpuConvAlgo::Winograd);
-    const std::vector<float> all = onednn(batch, cs);
-    const int64_t in_image = hw * hw * c, out_image = hw * hw * k;
-    for (int64_t i = 0; i < 7; ++i) {
-      std::vector<float> one(static_cast<size_t>(out_image));
-      alone.forward(one.data(), cs.x.data() + i * in_image, 1, hw, hw, cs.w.data(), cs.b.data());
-      EXPECT_EQ(std::memcmp(one.data(), all.data() + i * out_image, one.size() * sizeof(float)), 0)
-          << hw << "x" << hw << "x" << c << " -> " << k << ": image " << i << " of 7 differs from itself alone";
-    }
+    const std::vector<float> all = expect_each_image_as_alone(cs, CpuConvAlgo::Winograd);
     // The batch as a whole is right too (a wrong image offset would pass the comparison above
     // only if every image were wrong the same way).
     const std::vector<double> want = oracle(cs, true);
@@ -251,18 +260,8 @@ TEST(Conv2d, WinogradMatchesOracleAndAutoPicksIt) {
 // same sums in the same order), so an image gets the bits it gets alone here too.
 TEST(Conv2d, DirectGivesEachImageItsBitsAlone) {
   uint64_t seed = 900;
-  for (auto [hw, c, k] : {std::tuple<int64_t, int64_t, int64_t>{13, 64, 48}, {28, 3, 64}, {7, 512, 512}}) {
-    const Case cs = random_case({5, hw, hw, c, k}, seed += 3);
-    Conv2dOnednn batch(c, k, true, CpuConvAlgo::Direct), alone(c, k, true, CpuConvAlgo::Direct);
-    const std::vector<float> all = onednn(batch, cs);
-    const int64_t in_image = hw * hw * c, out_image = hw * hw * k;
-    for (int64_t i = 0; i < 5; ++i) {
-      std::vector<float> one(static_cast<size_t>(out_image));
-      alone.forward(one.data(), cs.x.data() + i * in_image, 1, hw, hw, cs.w.data(), cs.b.data());
-      EXPECT_EQ(std::memcmp(one.data(), all.data() + i * out_image, one.size() * sizeof(float)), 0)
-          << hw << "x" << hw << "x" << c << " -> " << k << ": image " << i << " of 5 differs from itself alone";
-    }
-  }
+  for (auto [hw, c, k] : {std::tuple<int64_t, int64_t, int64_t>{13, 64, 48}, {28, 3, 64}, {7, 512, 512}})
+    expect_each_image_as_alone(random_case({5, hw, hw, c, k}, seed += 3), CpuConvAlgo::Direct);
 }
 
 // ---- The cuDNN choice cache file ----
