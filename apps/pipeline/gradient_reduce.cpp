@@ -23,15 +23,17 @@ std::string host_name() {
 
 }  // namespace
 
-std::string shared_gpu(const std::vector<std::string>& places) {
+std::string nccl_placement_problem(const std::vector<std::string>& places) {
   std::map<std::string, size_t> first;
   for (size_t r = 0; r < places.size(); ++r) {
-    const auto [at, fresh] = first.emplace(places[r], r);
-    if (fresh) continue;
     const std::string& p = places[r];
     const size_t tab = p.find('\t');
-    return "processes " + std::to_string(at->second) + " and " + std::to_string(r) + " share GPU " +
-           p.substr(tab + 1) + " of host " + p.substr(0, tab) + " (NCCL needs one GPU per process)";
+    const std::string host = p.substr(0, tab), gpu = tab == std::string::npos ? "" : p.substr(tab + 1);
+    if (gpu == "cpu") return "process " + std::to_string(r) + " (host " + host + ") runs its model on the CPU";
+    const auto [at, fresh] = first.emplace(p, r);
+    if (!fresh)
+      return "processes " + std::to_string(at->second) + " and " + std::to_string(r) + " share GPU " + gpu +
+             " of host " + host + " (NCCL needs one GPU per process)";
   }
   return "";
 }
@@ -47,9 +49,9 @@ std::string nccl_unavailable(Device device) {
       cluster::gather(host_name() + "\t" + (device.is_cuda() ? std::to_string(device.index) : "cpu"));
   std::string verdict;
   if (cluster::is_root()) {
-    // Every process runs the same build on the same kind of device, so rank 0's reason above is
-    // everyone's; only the sharing needs the others' answers.
-    verdict = why.empty() ? shared_gpu(places) : why;
+    // Every process runs the same build, so rank 0's reason above is everyone's; where the
+    // models run (a process without a GPU falls back to the CPU) needs the others' answers.
+    verdict = why.empty() ? nccl_placement_problem(places) : why;
   }
   cluster::broadcast(&verdict);
   return verdict;

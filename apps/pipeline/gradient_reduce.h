@@ -26,9 +26,10 @@ enum class AllreduceRoute {
 // share one GPU (NCCL refuses that). Collective: every process calls it and gets rank 0's
 // answer, which looked at every process's host and GPU.
 std::string nccl_unavailable(Device device);
-// The part of it that needs every process: from each process's "host<TAB>GPU" (by rank), the
-// first GPU two of them share, in words, or "".
-std::string shared_gpu(const std::vector<std::string>& places);
+// The part of it that needs every process: from each process's "host<TAB>GPU" ("cpu" for a
+// model on the CPU), by rank, the first process on the CPU or the first GPU two of them share,
+// in words, or "".
+std::string nccl_placement_problem(const std::vector<std::string>& places);
 
 class GradientReducer {
  public:

@@ -11,12 +11,13 @@
 
 namespace vggtl {
 
-TEST(GradientReduce, SharedGpuNamesTheFirstPairOnOneHost) {
-  EXPECT_EQ(shared_gpu({}), "");
-  EXPECT_EQ(shared_gpu({"a\t0", "a\t1", "b\t0", "b\t1"}), "");
-  EXPECT_EQ(shared_gpu({"a\t0", "a\t1", "b\t0", "a\t1", "b\t0"}),
+TEST(GradientReduce, PlacementProblemNamesACpuProcessOrTheFirstSharedGpu) {
+  EXPECT_EQ(nccl_placement_problem({}), "");
+  EXPECT_EQ(nccl_placement_problem({"a\t0", "a\t1", "b\t0", "b\t1"}), "");
+  EXPECT_EQ(nccl_placement_problem({"a\t0", "a\t1", "b\t0", "a\t1", "b\t0"}),
             "processes 1 and 3 share GPU 1 of host a (NCCL needs one GPU per process)");
-  EXPECT_EQ(shared_gpu({"node7\tcpu", "node7\tcpu"}).rfind("processes 0 and 1 share GPU cpu of host node7", 0), 0u);
+  // A node without a GPU: its process fell back to the CPU, which NCCL cannot serve.
+  EXPECT_EQ(nccl_placement_problem({"a\t0", "b\tcpu", "a\t0"}), "process 1 (host b) runs its model on the CPU");
 }
 
 TEST(GradientReduce, NcclOnTheCpuIsRefusedWithTheReason) {
