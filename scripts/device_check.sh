@@ -118,6 +118,16 @@ PY
 # Our binaries get the bundled libraries; Python (the peers) keeps its own environment.
 ourlibs="$work/lib:$pylibs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 ours() { LD_LIBRARY_PATH="$ourlibs" "$@"; }
+# A library none of those wheels holds where expected (ldd: "not found"): the first file of that
+# name under Python's site-packages, so that a moved wheel costs no loan.
+while read -r lib; do
+  found=$(python3 -c 'import site; print("\n".join(site.getsitepackages()))' 2>/dev/null |
+          while read -r sp; do find "$sp" -name "$lib" -print -quit 2>/dev/null; done | head -1)
+  if [[ -n $found ]]; then
+    ourlibs="$ourlibs:$(dirname "$found")"
+    note "$lib found in $(dirname "$found")"
+  fi
+done < <(ours ldd "$work/bin/vggtl_train" 2>/dev/null | awk '/not found/ {print $1}')
 export VGGTL_TEST_TMPDIR="$work/tmp" VGGTL_CUDNN_CACHE="$work/cudnn_cache.txt"
 mkdir -p "$VGGTL_TEST_TMPDIR"
 if ! ours "$work/bin/vggtl_train" --version > "$logs/version.txt" 2>&1; then
