@@ -118,6 +118,23 @@ TEST(TrainStages, EveryOptionWordTableRoundTrips) {
   }
 }
 
+TEST(TrainStages, AllreduceWithoutDistributedTrainingIsRefused) {
+  TrainOptions o = small_options("unused");
+  o.allreduce = AllreduceRoute::Auto;  // the default: nothing was asked for
+  EXPECT_NO_THROW(o.validate());
+  o.allreduce = AllreduceRoute::Nccl;
+  try {
+    o.validate();
+    ADD_FAILURE() << "--allreduce nccl without --distributed-train was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--allreduce nccl chooses how --distributed-train sums gradients"),
+              std::string::npos)
+        << e.what();
+  }
+  o.distributed_train = true;
+  EXPECT_NO_THROW(o.validate());
+}
+
 TEST(TrainStages, RunFolderIsMadeAndAnotherRunIsNotOverwritten) {
   const std::string root = test::temp_dir("train_stages_folder");
   TrainOptions o = small_options(root + "/a/b");
