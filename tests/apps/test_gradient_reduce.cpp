@@ -41,6 +41,8 @@ TEST(GradientReduce, AutoTakesMpiOnTheCpuAndSaysWhy) {
   EXPECT_EQ(m.why(), "gradients summed by MPI on the host (--allreduce mpi)");
 }
 
+namespace {
+
 // One process: the sum over the job is the values themselves, whatever the route.
 void expect_sum_of_one_keeps(GradientReducer& r, Device device) {
   const std::vector<float> v = test::random_floats(1237, 11);  // odd size: no vector-width luck
@@ -50,6 +52,8 @@ void expect_sum_of_one_keeps(GradientReducer& r, Device device) {
   synchronize(device);
   EXPECT_EQ(std::memcmp(back.raw(), v.data(), v.size() * sizeof(float)), 0);
 }
+
+}  // namespace
 
 TEST(GradientReduce, MpiSumOfOneProcessKeepsTheValues) {
   GradientReducer r(AllreduceRoute::Mpi, Device::cpu());
