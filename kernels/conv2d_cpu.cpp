@@ -3,13 +3,9 @@
 // into the layout the primitive asks for, bias and ReLU fused (bias argument + eltwise post-op).
 // Checked against the double oracle in test_conv2d.cpp.
 #include <dnnl.hpp>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include <algorithm>
 #include <cstdlib>
-#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +17,7 @@
 
 #include "engine/error.h"
 #include "kernels/conv2d.h"
+#include "kernels/cpu_backend.h"
 #include "kernels/onednn.h"
 
 namespace vggtl {
@@ -56,21 +53,14 @@ class AlignedBuffer {
   size_t size_ = 0;
 };
 
-// What one thread needs to run a Winograd image: its own copies, scratchpad and stream. Shared by
-// every layer the thread runs (a thread runs one image of one layer at a time).
-struct WinogradThreadState {
+// What one thread needs to run a plan: its own blocked copies (Winograd), scratchpad and stream.
+// Shared by every layer the thread runs (a thread runs one plan at a time); a plan run on all
+// threads gets the calling thread's.
+struct OnednnThreadState {
   AlignedBuffer src, dst, scratchpad;
   std::optional<dnnl::stream> stream;
 };
-thread_local WinogradThreadState t_winograd;
-
-int usable_threads() {
-#ifdef _OPENMP
-  return omp_in_parallel() ? 1 : omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+thread_local OnednnThreadState t_onednn;
 
 }  // namespace
 
@@ -86,7 +76,9 @@ constexpr int64_t kMinWinogradSide = 14;
 // inside a primitive with spinning barriers, which under a competing busy load tripled their CPU
 // time (8x slower loaded than quiet at batch 8 on two cores; one image per thread: 3.4-3.8x). A
 // last round that would leave half the threads or more idle runs its images one after another
-// on all threads instead.
+// on all threads instead. Every plan runs on the calling thread's stream and scratchpad (user
+// scratchpad mode), outside the layer's lock: a chain of layers may run several images through
+// the same layer at once, one per thread (layers/sequential.h: run_image_by_image).
 
 struct Conv2dOnednn::Impl {
   int64_t c, k;
@@ -98,8 +90,8 @@ struct Conv2dOnednn::Impl {
     dnnl::memory weights;  // in pd.weights_desc(), shared with plans asking for the same layout
     uint64_t weights_generation = 0;
     // Winograd: one image, NHWC (image_src) -> the primitive's layouts -> NHWC (image_dst), through
-    // the running thread's copies and scratchpad (user scratchpad mode: the primitives may run on
-    // several threads at once).
+    // the running thread's copies. Direct runs on the NHWC activations in place.
+    bool through_copies = false;
     dnnl::memory::desc image_src, image_dst;
     dnnl::reorder to_src, from_dst;
     size_t scratchpad_bytes = 0;
@@ -139,8 +131,9 @@ struct Conv2dOnednn::Impl {
   Plan make_plan(int64_t n, int64_t h, int64_t w) {
     Plan p;
     p.pd = dnnl::convolution_forward::primitive_desc(
-        conv_desc(dnnl::algorithm::convolution_direct, n, h, w, tag::nhwc), attr(), onednn_cpu_engine());
+        conv_desc(dnnl::algorithm::convolution_direct, n, h, w, tag::nhwc), attr(true), onednn_cpu_engine());
     p.prim = dnnl::convolution_forward(p.pd);
+    p.scratchpad_bytes = p.pd.scratchpad_desc().get_size();
     return p;
   }
 
@@ -156,6 +149,7 @@ struct Conv2dOnednn::Impl {
       return std::nullopt;
     }
     p->prim = dnnl::convolution_forward(p->pd);
+    p->through_copies = true;
     p->image_src = dnnl::memory::desc({1, c, h, w}, dt::f32, tag::nhwc);
     p->image_dst = dnnl::memory::desc({1, k, h, w}, dt::f32, tag::nhwc);
     dnnl::primitive_attr user;
@@ -200,41 +194,38 @@ struct Conv2dOnednn::Impl {
     last_impl = p.pd.impl_info_str();
   }
 
-  // n images through direct plan p (made for n images), on all threads.
-  void run_direct(Plan& p, float* y, const float* x, const float* bias) {
-    const dnnl::engine& e = onednn_cpu_engine();
-    dnnl::memory b(p.pd.bias_desc(), e, const_cast<float*>(bias));
-    dnnl::memory src(p.pd.src_desc(), e, const_cast<float*>(x));
-    dnnl::memory dst(p.pd.dst_desc(), e, y);
-    p.prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
-                            {DNNL_ARG_DST, dst}});
-    stream.wait();
-  }
-
-  // One image through Winograd plan p (prepared), on the calling thread's copies, scratchpad and
-  // stream: with all threads outside a parallel region, with this one alone inside it.
-  static void run_winograd_image(const Plan& p, float* y, const float* x, const float* bias) {
-    WinogradThreadState& t = t_winograd;
+  // Plan p (prepared) on x -> y: the n images it was made for (direct), or one image (Winograd),
+  // on the calling thread's stream, scratchpad and copies: on all threads outside a parallel
+  // region, on this one alone inside it.
+  static void run(const Plan& p, float* y, const float* x, const float* bias) {
+    OnednnThreadState& t = t_onednn;
     const dnnl::engine& e = onednn_cpu_engine();
     if (!t.stream) t.stream.emplace(e);
-    dnnl::memory src_copy(p.pd.src_desc(), e, t.src.reserve(p.pd.src_desc().get_size()));
-    dnnl::memory dst_copy(p.pd.dst_desc(), e, t.dst.reserve(p.pd.dst_desc().get_size()));
-    dnnl::memory src(p.image_src, e, const_cast<float*>(x));
-    dnnl::memory dst(p.image_dst, e, y);
+    dnnl::stream& s = *t.stream;
     dnnl::memory b(p.pd.bias_desc(), e, const_cast<float*>(bias));
-    std::unordered_map<int, dnnl::memory> in{{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, src_copy}};
-    std::unordered_map<int, dnnl::memory> conv{
-        {DNNL_ARG_SRC, src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst_copy}};
-    std::unordered_map<int, dnnl::memory> out{{DNNL_ARG_FROM, dst_copy}, {DNNL_ARG_TO, dst}};
+    std::optional<dnnl::memory> scratch;
     if (p.scratchpad_bytes > 0) {
       const dnnl::memory::desc bytes({static_cast<dnnl::memory::dim>(p.scratchpad_bytes)}, dt::u8, tag::x);
-      const dnnl::memory scratch(bytes, e, t.scratchpad.reserve(p.scratchpad_bytes));
-      for (auto* args : {&in, &conv, &out}) args->emplace(DNNL_ARG_SCRATCHPAD, scratch);
+      scratch.emplace(bytes, e, t.scratchpad.reserve(p.scratchpad_bytes));
     }
-    dnnl::stream& s = *t.stream;
-    p.to_src.execute(s, in);
-    p.prim.execute(s, conv);
-    p.from_dst.execute(s, out);
+    auto execute = [&](const dnnl::primitive& prim, std::unordered_map<int, dnnl::memory> args) {
+      if (scratch) args.emplace(DNNL_ARG_SCRATCHPAD, *scratch);
+      prim.execute(s, args);
+    };
+    if (!p.through_copies) {
+      dnnl::memory src(p.pd.src_desc(), e, const_cast<float*>(x));
+      dnnl::memory dst(p.pd.dst_desc(), e, y);
+      execute(p.prim, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst}});
+    } else {
+      dnnl::memory src_copy(p.pd.src_desc(), e, t.src.reserve(p.pd.src_desc().get_size()));
+      dnnl::memory dst_copy(p.pd.dst_desc(), e, t.dst.reserve(p.pd.dst_desc().get_size()));
+      dnnl::memory src(p.image_src, e, const_cast<float*>(x));
+      dnnl::memory dst(p.image_dst, e, y);
+      execute(p.to_src, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, src_copy}});
+      execute(p.prim, {{DNNL_ARG_SRC, src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
+                       {DNNL_ARG_DST, dst_copy}});
+      execute(p.from_dst, {{DNNL_ARG_FROM, dst_copy}, {DNNL_ARG_TO, dst}});
+    }
     s.wait();
   }
 
@@ -273,40 +264,33 @@ void Conv2dOnednn::forward(float* y, const float* x, int64_t n, int64_t h, int64
                            const float* bias) {
   if (n == 0 || h == 0 || w == 0) return;
   Impl& m = *impl_;
-  std::lock_guard<std::mutex> lock(m.mutex);
   try {
-    if (weights != m.source) {
-      m.reordered.clear();
-      m.source = weights;
-      ++m.generation;
-    }
-    if (Impl::Plan* p = m.winograd_plan(h, w)) {
-      m.prepare(*p, weights);
-      const int64_t in_image = h * w * m.c, out_image = h * w * m.k;
-      const int threads = usable_threads();
-      // Rounds of one image per thread, the last one too where it keeps more than half the
-      // threads busy; otherwise its images run one by one on all threads (the VGG16 base on one
-      // image, 2-core machine: 61-64 ms on both threads, 113 ms on one).
-      int64_t shared = threads > 1 ? n / threads * threads : 0;
-      if (threads > 1 && 2 * (n - shared) > threads) shared = n;
-      std::exception_ptr failure;
-      std::mutex failure_mutex;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (shared > 0)
-      for (int64_t i = 0; i < shared; ++i) {
-        try {
-          Impl::run_winograd_image(*p, y + i * out_image, x + i * in_image, bias);
-        } catch (...) {  // an exception must not leave the parallel region
-          std::lock_guard<std::mutex> guard(failure_mutex);
-          if (!failure) failure = std::current_exception();
-        }
+    // The plan (handles to shared primitives and weights) is chosen under the lock; it runs
+    // outside it, so that several threads can run their images through this layer at once.
+    Impl::Plan plan;
+    {
+      std::lock_guard<std::mutex> lock(m.mutex);
+      if (weights != m.source) {
+        m.reordered.clear();
+        m.source = weights;
+        ++m.generation;
       }
-      if (failure) std::rethrow_exception(failure);
-      for (int64_t i = shared; i < n; ++i) Impl::run_winograd_image(*p, y + i * out_image, x + i * in_image, bias);
-    } else {
-      Impl::Plan& direct = m.direct_plan(n, h, w);
-      m.prepare(direct, weights);
-      m.run_direct(direct, y, x, bias);
+      Impl::Plan* p = m.winograd_plan(h, w);
+      if (!p) p = &m.direct_plan(n, h, w);
+      m.prepare(*p, weights);
+      plan = *p;
     }
+    if (!plan.through_copies) {
+      Impl::run(plan, y, x, bias);
+      return;
+    }
+    const int64_t in_image = h * w * m.c, out_image = h * w * m.k;
+    // The VGG16 base on one image, 2-core machine: 61-64 ms on both threads, 113 ms on one.
+    const int threads = cpu_team_threads();
+    const int64_t shared = images_one_per_thread(n, threads);
+    for_each_image_on_threads(shared, threads,
+                              [&](int64_t i) { Impl::run(plan, y + i * out_image, x + i * in_image, bias); });
+    for (int64_t i = shared; i < n; ++i) Impl::run(plan, y + i * out_image, x + i * in_image, bias);
   } catch (const dnnl::error& e) {
     rethrow_dnnl(e, "convolution");
   }

@@ -12,10 +12,16 @@
 #include "kernels/cpu_backend.h"
 
 #include <dnnl.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <sched.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <exception>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -55,6 +61,42 @@ std::string cpu_backend_version() {
   os << "oneDNN " << v->major << "." << v->minor << "." << v->patch << " (" << cpu_threads()
      << " threads, OpenMP wait " << cpu_wait_policy() << ")";
   return os.str();
+}
+
+int cpu_team_threads() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+int64_t images_one_per_thread(int64_t n, int threads) {
+  if (threads < 2 || n < 1) return 0;
+  const int64_t rounds = n / threads * threads;
+  return 2 * (n - rounds) > threads ? n : rounds;
+}
+
+void for_each_image_on_threads(int64_t count, int threads, const std::function<void(int64_t)>& fn) {
+  if (threads < 2) {
+    for (int64_t i = 0; i < count; ++i) fn(i);
+    return;
+  }
+  std::exception_ptr failure;
+  std::atomic<bool> failed{false};
+  std::mutex failure_mutex;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t i = 0; i < count; ++i) {
+    if (failed.load(std::memory_order_relaxed)) continue;  // the images not started yet are skipped
+    try {
+      fn(i);
+    } catch (...) {  // an exception must not leave the parallel region
+      std::lock_guard<std::mutex> guard(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      failed = true;
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace vggtl

@@ -88,6 +88,10 @@ void Conv2D::params_changed() {
   if (onednn_) onednn_->weights_changed();
 }
 
+bool Conv2D::image_by_image() const {
+  return !device_.is_cuda() && !keep_for_backward() && !params_[0].trainable() && !params_[1].trainable();
+}
+
 void Conv2D::forward(const Tensor& x, Tensor& y, const Pass&) {
   VGGTL_CHECK(x.device() == device_ && y.device() == device_, "Conv2D '", name_, "' runs on ", device_.str(),
               ", got ", x.str(), " -> ", y.str());
@@ -186,7 +190,7 @@ void Conv2D::forward_cpu(const Tensor& x, Tensor& y) {
       log_info(std::string("precision ") + precision_name(precision_) +
                " applies to the GPU only; the CPU convolutions run in fp32");
   }
-  if (!onednn_) onednn_ = std::make_unique<Conv2dOnednn>(in_channels_, filters_, true);
+  std::call_once(onednn_made_, [this] { onednn_ = std::make_unique<Conv2dOnednn>(in_channels_, filters_, true); });
   const Tensor& kernel = param_value(*this, params_[0]);
   const Tensor& bias = param_value(*this, params_[1]);
   const float* xin = nullptr;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "kernels/conv2d.h"
@@ -37,6 +38,8 @@ class Conv2D : public Layer {
   // the activations, so 13 of them leave the head features ~1e-4 times smaller.
   void initialize(uint64_t seed) override;
   void params_changed() override;
+  // On the CPU, when nothing is kept for backward and no weight is trained.
+  bool image_by_image() const override;
 
   int64_t in_channels() const { return in_channels_; }
   int64_t filters() const { return filters_; }
@@ -57,6 +60,7 @@ class Conv2D : public Layer {
   Precision precision_;
   ConvEpilogue epilogue_ = ConvEpilogue::Auto;
   std::unique_ptr<Conv2dOnednn> onednn_;
+  std::once_flag onednn_made_;  // several threads may run their first image at once
   // GPU copies derived from the params: the kernel as (K,3,3,Cp) in the compute type, the bias in
   // f32 and bf16; rebuilt after params_changed() or a change of precision.
   Tensor krsc_, bias_f32_, bias_bf16_;

@@ -69,6 +69,11 @@ class Layer {
   virtual void backward(const Tensor& dy, Tensor* dx);
   // False for layers whose backward is not written yet; Model::build refuses to train through them.
   virtual bool has_backward() const { return true; }
+  // True when forward computes each image from that image alone, with the bits it gets in any
+  // batch, and may run on several CPU threads at once for different images (the frozen base's
+  // convolutions and pools on the CPU, keeping nothing for backward): a chain of such layers can
+  // take each image through all of them on one thread (sequential.h: run_image_by_image).
+  virtual bool image_by_image() const { return false; }
 
   // Weights in Keras order. Model::build binds value/grad; initialize() fills values.
   std::vector<Param>& params() { return params_; }

@@ -18,6 +18,7 @@ class MaxPool2D : public Layer {
   // Keeps x when keep_for_backward(): backward finds each window's maximum again.
   void forward(const Tensor& x, Tensor& y, const Pass& pass) override;
   void backward(const Tensor& dy, Tensor* dx) override;
+  bool image_by_image() const override { return !device_.is_cuda() && !keep_for_backward(); }
 
  private:
   Tensor x_;

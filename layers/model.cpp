@@ -4,6 +4,7 @@
 
 #include "kernels/convert.h"
 #include "layers/buffers.h"
+#include "layers/sequential.h"
 
 namespace vggtl {
 
@@ -204,6 +205,16 @@ Tensor Model::grad_pingpong(int slot, const Shape& shape, DType dtype) {
   return byte_view(grad_pingpong_[slot], shape, dtype, device_);
 }
 
+std::vector<Layer*> Model::image_by_image_run(int from, int to, const Tensor& x) const {
+  std::vector<Layer*> run;
+  for (int i = from; i < to && i < first_trainable_; ++i) {
+    if (!layers_[i]->image_by_image() || in_dtypes_[i] != DType::F32 || out_dtypes_[i] != DType::F32) break;
+    run.push_back(layers_[i].get());
+  }
+  if (run.size() < 2 || !can_run_image_by_image(run, x)) run.clear();
+  return run;
+}
+
 Tensor Model::forward(const Tensor& x, const Pass& pass, int from, int to) {
   VGGTL_CHECK(built_, "Model::forward before build");
   if (to < 0) to = size();
@@ -231,6 +242,10 @@ Tensor Model::forward(const Tensor& x, const Pass& pass, int from, int to) {
       convert(c, cur);
       cur = c;
     }
+    // A run of frozen layers before the first trainable one that can take the batch image by
+    // image (the CPU base) goes through at once; only its last output is stored, as below.
+    const std::vector<Layer*> run = image_by_image_run(i, to, cur);
+    if (!run.empty()) i += static_cast<int>(run.size()) - 1;
     const Shape shape = with_batch(out_shapes_[i], n);
     Tensor y;
     if (i >= first_trainable_ - 1) {  // backward reads it, as some layer's input or output
@@ -240,7 +255,8 @@ Tensor Model::forward(const Tensor& x, const Pass& pass, int from, int to) {
       slot = other_slot(slot);
       y = pingpong(slot, shape, out_dtypes_[i]);
     }
-    layers_[i]->forward(cur, y, pass);
+    if (run.empty()) layers_[i]->forward(cur, y, pass);
+    else run_image_by_image(run, cur, y, pass);
     cur = y;
   }
   if (to == size() && cur.dtype() != DType::F32 && cur.dtype() != DType::F64) {

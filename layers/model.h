@@ -81,6 +81,9 @@ class Model {
   std::string summary() const { return summary(input_shape_); }
 
  private:
+  // Layers [from, ...) that run_image_by_image can take x through (frozen, before the first
+  // trainable layer, f32 in and out): at least two, or none.
+  std::vector<Layer*> image_by_image_run(int from, int to, const Tensor& x) const;
   Shape layer_input_shape(int i) const;
   Tensor pingpong(int slot, const Shape& shape, DType dtype);
   Tensor grad_pingpong(int slot, const Shape& shape, DType dtype);

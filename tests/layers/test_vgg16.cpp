@@ -14,6 +14,7 @@
 #include "engine/tensor.h"
 #include "kernels/conv2d.h"
 #include "kernels/convert.h"
+#include "kernels/cpu_backend.h"
 #include "layers/conv2d.h"
 #include "layers/maxpool2d.h"
 #include "layers/sequential.h"
@@ -331,6 +332,49 @@ TEST(Vgg16, LoadedWeightsGiveTheSameOutputAsAFreshBase) {
   for (auto& l : a) l->params_changed();
   Tensor ya = run_layers_forward(raw(a), x), yb = run_layers_forward(raw(b), x);
   EXPECT_EQ(std::memcmp(ya.raw(), yb.raw(), ya.nbytes()), 0);
+}
+
+// Image by image (each image through every layer on one thread) gives every image the bits it
+// gets alone, layer by layer: the whole chain, and a Model whose frozen prefix goes image by
+// image while its trainable tail (block5_conv3) goes as a batch. 64x64 takes Winograd (64, 32 and
+// 16 px) and direct (the RGB layer, 8x8, 4x4); 5 images on two threads: 4 one per thread, one
+// layer by layer on both.
+TEST(Vgg16, ImageByImageGivesEachImageItsBitsAlone) {
+  if (cpu_team_threads() < 2) GTEST_SKIP() << "one CPU thread: nothing runs image by image";
+  auto layers = built_base(Device::cpu(), Precision::FP32, 31);
+  const Tensor x = host_random({5, 64, 64, 3}, 32, -120.f, 120.f);
+  ASSERT_TRUE(can_run_image_by_image(raw(layers), x));
+  EXPECT_FALSE(can_run_image_by_image(raw(layers), x.slice(0, 1)));  // one image: layer by layer
+  Tensor y = Tensor::empty({5, 2, 2, 512}, DType::F32);
+  run_image_by_image(raw(layers), x, y);
+  std::vector<Tensor> alone;
+  for (int64_t i = 0; i < 5; ++i) {
+    alone.push_back(run_layers_forward(raw(layers), x.slice(i, i + 1)));
+    EXPECT_EQ(std::memcmp(y.slice(i, i + 1).raw(), alone.back().raw(), alone.back().nbytes()), 0) << "image " << i;
+  }
+  const Tensor whole = run_layers_forward(raw(layers), x);  // goes image by image itself
+  EXPECT_EQ(std::memcmp(whole.raw(), y.raw(), y.nbytes()), 0);
+  Tensor wrong = Tensor::empty({5, 2, 2, 256}, DType::F32);
+  EXPECT_THROW(run_image_by_image(raw(layers), x, wrong), Error);
+
+  Vgg16Options opt;
+  opt.image_size = 64;
+  opt.precision = Precision::FP32;
+  opt.trainable = {"block5_conv3"};
+  Model m(Device::cpu());
+  for (auto& l : make_vgg16_base(opt)) m.add(std::move(l));
+  m.build(Shape{64, 64, 3});
+  for (int i = 0; i < m.size(); ++i)
+    for (size_t p = 0; p < m.layer(i).params().size(); ++p)
+      copy(m.layer(i).params()[p].value, layers[static_cast<size_t>(i)]->params()[p].value);
+  for (int i = 0; i < m.size(); ++i) m.layer(i).params_changed();
+  EXPECT_TRUE(m.layer(0).image_by_image());
+  EXPECT_FALSE(m.layer(m.index_of("block5_conv3")).image_by_image());  // trained: kept for backward
+  const Tensor got = m.forward(x, Pass{});
+  ASSERT_EQ(got.shape(), y.shape());
+  for (int64_t i = 0; i < 5; ++i)
+    EXPECT_EQ(std::memcmp(got.slice(i, i + 1).raw(), alone[static_cast<size_t>(i)].raw(), alone[0].nbytes()), 0)
+        << "model, image " << i;
 }
 
 TEST(Vgg16, Conv2DTakesBf16InputOnTheCpu) {
