@@ -1,12 +1,13 @@
 // The VGG16 base (CPU, fp32, 224x224, random He weights) on a quiet machine and with busy
 // competitors: N processes that only spin (default one per CPU this process may use), started
-// and stopped by the bench, bounded by alarm(). Quiet and loaded repetitions alternate so that
+// (never forked: see Competitors) and stopped by the bench, bounded by alarm(). Quiet and loaded repetitions alternate so that
 // other noise hits both alike. One line per batch and condition in bench/peers/torch_under_load.py's
 // format ("vgg16 base fp32 N<b> 224x224 quiet|loaded | cpu | <median> ms | ...") with the range and
 // the process's CPU time per pass (CPU time far above the quiet pass's means threads spin-waiting).
 // Usage: bench_under_load [--reps N] [--batches 1,8] [--competitors N] [--no-small]; libgomp's own
 // spinning default for comparison: GOMP_SPINCOUNT=300000 bench_under_load.
 #include <signal.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -62,21 +63,27 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// Busy processes: each spins until killed, and dies with the bench or after `seconds` at most.
+// Busy processes: each a fresh image of this program in spinning mode (`--spin SECONDS`), started
+// with posix_spawn, never with fork: a forked child shares this process's pages copy-on-write, and
+// every page the timed pass then writes would fault and be copied (measured: that alone nearly
+// tripled the batch-1 base's CPU time under load, docs/performance.md). A real competing job
+// shares no pages with us. Each dies with the bench or after `seconds` at most.
 class Competitors {
  public:
   Competitors(int n, unsigned seconds) {
+    const std::string limit = std::to_string(seconds);
+    char* const argv[] = {const_cast<char*>("bench_under_load"), const_cast<char*>("--spin"),
+                          const_cast<char*>(limit.c_str()), nullptr};
     for (int i = 0; i < n; ++i) {
-      const pid_t pid = fork();
-      if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        alarm(seconds);
-        for (volatile uint64_t x = 0;; x = x + 1) {
-        }
+      pid_t pid = 0;
+      const int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv, environ);
+      if (rc != 0) {
+        std::fprintf(stderr, "bench_under_load: cannot start a competitor: %s\n", std::strerror(rc));
+        std::exit(1);
       }
-      if (pid > 0) pids_.push_back(pid);
+      pids_.push_back(pid);
     }
-    usleep(20000);  // let them reach their cores
+    usleep(50000);  // let them reach their cores
   }
   ~Competitors() {
     for (pid_t p : pids_) kill(p, SIGKILL);
@@ -176,9 +183,18 @@ void run_small(const Args& a, int competitors) {
   });
 }
 
+// A competitor: spins until killed, until the bench that started it dies, or `seconds` at most.
+[[noreturn]] void spin(unsigned seconds) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  alarm(seconds);
+  for (volatile uint64_t x = 0;; x = x + 1) {
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && !std::strcmp(argv[1], "--spin")) spin(static_cast<unsigned>(std::atoi(argv[2])));
   restart_with_openmp_wait_policy(argv);  // as the apps do
   Args a = parse(argc, argv);
   const int competitors = a.competitors > 0 ? a.competitors : cpu_threads();

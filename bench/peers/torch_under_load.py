@@ -13,7 +13,7 @@ Usage: torch_under_load.py [--reps N] [--batches 1,8] [--competitors N] [--threa
 """
 import argparse
 import os
-import signal
+import subprocess
 import sys
 import time
 
@@ -27,30 +27,28 @@ def usable_cpus():
     return len(os.sched_getaffinity(0))
 
 
+SPIN = "import signal, sys\nsignal.alarm(int(sys.argv[1]))\nwhile True:\n    pass\n"
+
+
 class Competitors:
-    """n forked processes that spin until killed, and at most `seconds`."""
+    """n spinning processes, each a fresh interpreter started without fork (subprocess uses vfork or
+    posix_spawn here): a forked child would share this process's pages copy-on-write, and every page
+    the timed pass writes would fault and be copied. Killed on exit, and they end after `seconds`."""
 
     def __init__(self, n, seconds):
-        self.n, self.seconds, self.pids = n, seconds, []
+        self.n, self.seconds, self.procs = n, seconds, []
 
     def __enter__(self):
         for _ in range(self.n):
-            pid = os.fork()
-            if pid == 0:
-                signal.alarm(int(self.seconds))
-                signal.signal(signal.SIGALRM, signal.SIG_DFL)
-                x = 0
-                while True:
-                    x += 1
-            self.pids.append(pid)
-        time.sleep(0.02)
+            self.procs.append(subprocess.Popen([sys.executable, "-c", SPIN, str(int(self.seconds))]))
+        time.sleep(0.2)  # let them start and reach their cores
         return self
 
     def __exit__(self, *exc):
-        for p in self.pids:
-            os.kill(p, signal.SIGKILL)
-        for p in self.pids:
-            os.waitpid(p, 0)
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
 
 
 def median(v):
