@@ -73,9 +73,9 @@ constexpr int64_t kMinWinogradSide = 14;
 // docs/performance.md; alone, an image's result is the same bits whatever the batch, the shard or
 // the threads). A batch runs one image per thread in one parallel region per layer, oneDNN
 // single-threaded inside it: oneDNN's multi-threaded Winograd kernels synchronise their threads
-// inside a primitive with spinning barriers, which under a competing busy load tripled their CPU
-// time (8x slower loaded than quiet at batch 8 on two cores; one image per thread: 3.4-3.8x). A
-// last round that would leave half the threads or more idle runs its images one after another
+// inside a primitive with spinning barriers that OMP_WAIT_POLICY does not reach, and a thread
+// spinning there holds a core that a preempted team mate needs (docs/performance.md, "The CPU
+// engine under load"). A last round that would leave half the threads or more idle runs its images one after another
 // on all threads instead. Every plan runs on the calling thread's stream and scratchpad (user
 // scratchpad mode), outside the layer's lock: a chain of layers may run several images through
 // the same layer at once, one per thread (layers/sequential.h: run_image_by_image).
