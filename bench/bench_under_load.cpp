@@ -1,7 +1,7 @@
 // The VGG16 base (CPU, fp32, 224x224, random He weights) on a quiet machine and with busy
 // competitors: N processes that only spin (default one per CPU this process may use), started
-// (never forked: see Competitors) and stopped by the bench, bounded by alarm(). Quiet and loaded repetitions alternate so that
-// other noise hits both alike. One line per batch and condition in bench/peers/torch_under_load.py's
+// (never forked: see Competitors) and stopped by the bench, bounded by alarm(). Quiet and loaded
+// repetitions alternate so that other noise hits both alike. One line per batch and condition in bench/peers/torch_under_load.py's
 // format ("vgg16 base fp32 N<b> 224x224 quiet|loaded | cpu | <median> ms | ...") with the range and
 // the process's CPU time per pass (CPU time far above the quiet pass's means threads spin-waiting).
 // Usage: bench_under_load [--reps N] [--batches 1,8] [--competitors N] [--no-small]; libgomp's own
@@ -65,8 +65,8 @@ Args parse(int argc, char** argv) {
 
 // Busy processes: each a fresh image of this program in spinning mode (`--spin SECONDS`), started
 // with posix_spawn, never with fork: a forked child shares this process's pages copy-on-write, and
-// every page the timed pass then writes would fault and be copied (measured: that alone nearly
-// tripled the batch-1 base's CPU time under load, docs/performance.md). A real competing job
+// every page the timed pass then writes would fault and be copied (measured: that alone made the
+// batch-1 base's CPU time under load 3-4x its quiet one, docs/performance.md). A real competing job
 // shares no pages with us. Each dies with the bench or after `seconds` at most.
 class Competitors {
  public:

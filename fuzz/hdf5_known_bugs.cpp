@@ -15,7 +15,7 @@ const char* __asan_default_suppressions() { return "interceptor_via_fun:H5MM_str
 // A damaged object header leaks the chunk buffers libhdf5's metadata cache allocated while
 // loading it (H5Oopen -> H5O_protect -> H5C_protect fails). Only allocations under the cache's
 // load are suppressed; nothing of ours is allocated there.
-// A variable-length string read that fails part way (a damaged global heap object) leaks the
+// A variable-length string read that fails part way (a damaged file's global heap) leaks the
 // strings converted before the failure: they sit in libhdf5's own conversion buffer, which it
 // frees without reclaiming them, so the caller never sees them (H5Aread -> H5T__conv_vlen).
 // This one would also hide a successful read's strings left unreclaimed by us: read_strings_from
