@@ -1,9 +1,10 @@
 // The VGG16 base (CPU, fp32, 224x224, random He weights) on a quiet machine and with busy
 // competitors: N processes that only spin (default one per CPU this process may use), started
 // (never forked: see Competitors) and stopped by the bench, bounded by alarm(). Quiet and loaded
-// repetitions alternate so that other noise hits both alike. One line per batch and condition in bench/peers/torch_under_load.py's
-// format ("vgg16 base fp32 N<b> 224x224 quiet|loaded | cpu | <median> ms | ...") with the range and
-// the process's CPU time per pass (CPU time far above the quiet pass's means threads spin-waiting).
+// repetitions alternate so that other noise hits both alike. One line per batch and condition in
+// bench/peers/torch_under_load.py's format ("vgg16 base fp32 N<b> 224x224 quiet|loaded | cpu |
+// <median> ms | ...") with the range and the process's CPU time per pass (CPU time far above the
+// quiet pass's means threads spin-waiting).
 // Usage: bench_under_load [--reps N] [--batches 1,8] [--competitors N] [--no-small]; libgomp's own
 // spinning default for comparison: GOMP_SPINCOUNT=300000 bench_under_load.
 #include <signal.h>

@@ -76,9 +76,10 @@ constexpr int64_t kMinWinogradSide = 14;
 // inside a primitive with spinning barriers that OMP_WAIT_POLICY does not reach, and a thread
 // spinning there holds a core that a preempted team mate needs (docs/performance.md, "The CPU
 // engine under load"). A last round that would leave half the threads or more idle runs its
-// images one after another on all threads instead. Every plan runs on the calling thread's stream and scratchpad (user
-// scratchpad mode), outside the layer's lock: a chain of layers may run several images through
-// the same layer at once, one per thread (layers/sequential.h: run_image_by_image).
+// images one after another on all threads instead. Every plan runs on the calling thread's
+// stream and scratchpad (user scratchpad mode), outside the layer's lock: a chain of layers may
+// run several images through the same layer at once, one per thread (layers/sequential.h:
+// run_image_by_image).
 
 struct Conv2dOnednn::Impl {
   int64_t c, k;
