@@ -1,10 +1,14 @@
-// A forked child reads the untrusted file; a pipe carries its verdict back (one status byte,
-// then the message), and the parent's poll() deadline bounds a hang.
+// run_in_child: a forked child runs a function and a pipe carries its verdict back (one status
+// byte, then the message). precheck_hdf5_file: a fresh process of the check program
+// (vggtl_hdf5_check) reads the file and its stdout carries the message, its exit status the
+// verdict. In both, the parent's poll() deadline bounds a hang.
 #include "io/hdf5/hdf5_precheck.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <vector>
 
 #include "engine/error.h"
 #include "io/hdf5/checkpoint.h"
@@ -25,6 +30,8 @@ namespace vggtl {
 namespace {
 
 constexpr char kOk = 'O', kInputError = 'I', kOtherError = 'E';
+// The check program's exit statuses besides 0 (sound) and 64 (usage), its message on stdout.
+constexpr int kCheckInputError = 2, kCheckOtherError = 3;
 
 void write_all(int fd, const std::string& s) {
   size_t done = 0;
@@ -75,12 +82,47 @@ bool read_report(int fd, double seconds, std::string* out) {
   }
 }
 
+// Reads the child's pipe until EOF or the deadline, then reaps it (killed first on timeout) and
+// classifies its end. The report is `out`; the exit status is left to the caller.
+ChildOutcome finish_child(pid_t pid, int fd, double seconds, std::string* out, int* status);
+
 int reap(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) throw Error(std::string("waitpid: ") + std::strerror(errno));
   }
   return status;
+}
+
+ChildOutcome finish_child(pid_t pid, int fd, double seconds, std::string* out, int* status) {
+  bool finished = false;
+  try {
+    finished = read_report(fd, seconds, out);
+  } catch (...) {
+    ::close(fd);
+    ::kill(pid, SIGKILL);
+    reap(pid);
+    throw;
+  }
+  ::close(fd);
+  ChildOutcome o;
+  if (!finished) {
+    ::kill(pid, SIGKILL);
+    reap(pid);
+    o.kind = ChildOutcome::Kind::Timeout;
+    return o;
+  }
+  *status = reap(pid);
+  if (WIFSIGNALED(*status)) {
+    o.kind = ChildOutcome::Kind::Signal;
+    o.signal = WTERMSIG(*status);
+  }
+  return o;
+}
+
+bool is_executable(const std::string& path) {
+  struct stat st {};
+  return !path.empty() && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
 }  // namespace
@@ -102,28 +144,10 @@ ChildOutcome run_in_child(const std::function<void()>& body, double seconds) {
   }
   ::close(fds[1]);
   std::string report;
-  bool finished = false;
-  try {
-    finished = read_report(fds[0], seconds, &report);
-  } catch (...) {
-    ::close(fds[0]);
-    ::kill(pid, SIGKILL);
-    reap(pid);
-    throw;
-  }
-  ::close(fds[0]);
-  ChildOutcome o;
-  if (!finished) {
-    ::kill(pid, SIGKILL);
-    reap(pid);
-    o.kind = ChildOutcome::Kind::Timeout;
-    return o;
-  }
-  const int status = reap(pid);
-  if (WIFSIGNALED(status)) {
-    o.kind = ChildOutcome::Kind::Signal;
-    o.signal = WTERMSIG(status);
-  } else if (report.empty() || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
+  int status = 0;
+  ChildOutcome o = finish_child(pid, fds[0], seconds, &report, &status);
+  if (o.kind != ChildOutcome::Kind::Ok) return o;
+  if (report.empty() || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
     o.kind = ChildOutcome::Kind::Exit;
     o.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   } else if (report[0] != kOk) {
@@ -134,12 +158,95 @@ ChildOutcome run_in_child(const std::function<void()>& body, double seconds) {
   return o;
 }
 
-int thread_count() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
-  return 0;
+std::string hdf5_check_program() {
+  if (const char* p = std::getenv("VGGTL_HDF5_CHECK_PROGRAM"); p && *p) return p;
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.find_last_of('/') + 1);
+    if (const std::string beside = dir + kHdf5CheckProgramName; is_executable(beside)) return beside;
+  }
+#ifdef VGGTL_BUILD_BIN_DIR
+  if (const std::string built = std::string(VGGTL_BUILD_BIN_DIR) + "/" + kHdf5CheckProgramName; is_executable(built))
+    return built;
+#endif
+  return "";
+}
+
+ChildOutcome run_check_program(const std::vector<std::string>& args, double seconds) {
+  const std::string program = hdf5_check_program();
+  if (program.empty())
+    throw Error(std::string("cannot check HDF5 files: ") + kHdf5CheckProgramName +
+                " is neither beside this program nor named by VGGTL_HDF5_CHECK_PROGRAM");
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(program.c_str()));
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error(std::string("pipe: ") + std::strerror(errno));
+  // The child's stdout is the pipe (dup2 clears close-on-exec on the copy), its stdin and stderr
+  // /dev/null: a sanitizer's or libhdf5's own report is not for the user, the parent prints one
+  // line. Its signal mask is cleared and its dispositions reset, whatever the caller set.
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::fflush(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    throw Error("cannot start " + program + ": " + std::strerror(rc));
+  }
+  std::string report;
+  int status = 0;
+  ChildOutcome o = finish_child(pid, fds[0], seconds, &report, &status);
+  if (o.kind != ChildOutcome::Kind::Ok) return o;
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (code == 0) return o;
+  if ((code == kCheckInputError || code == kCheckOtherError) && !report.empty()) {
+    o.kind = ChildOutcome::Kind::Error;
+    o.input_error = code == kCheckInputError;
+    o.message = report;
+    return o;
+  }
+  o.kind = ChildOutcome::Kind::Exit;
+  o.exit_status = code;
+  return o;
+}
+
+int hdf5_check_main(int argc, char** argv) {
+  if (argc != 3 || (std::strcmp(argv[1], "weights") != 0 && std::strcmp(argv[1], "checkpoint") != 0)) {
+    std::fprintf(stderr, "usage: %s weights|checkpoint FILE\n", kHdf5CheckProgramName);
+    return 64;
+  }
+  try {
+    if (std::strcmp(argv[1], "weights") == 0)
+      read_keras_weights(argv[2], /*with_values=*/false);
+    else
+      read_checkpoint(argv[2]);
+    return 0;
+  } catch (const InputError& e) {
+    std::fputs(e.what(), stdout);
+    return kCheckInputError;
+  } catch (const std::exception& e) {
+    std::fputs(e.what(), stdout);
+    return kCheckOtherError;
+  }
 }
 
 double hdf5_precheck_seconds() {
@@ -152,21 +259,7 @@ double hdf5_precheck_seconds() {
 }
 
 void precheck_hdf5_file(const std::string& path, Hdf5Role role, double seconds) {
-  const int threads = thread_count();
-  VGGTL_CHECK(threads <= 1, "precheck_hdf5_file(", path, ") must run before any thread starts; the process has ",
-              threads, " threads");
-  const ChildOutcome o = run_in_child(
-      [&] {
-        // HDF5's error stack is already off (io/hdf5/hdf5.h); a sanitizer's report on a libhdf5 bug
-        // is not for the user either: the parent prints the one line.
-        const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (null_fd >= 0) ::dup2(null_fd, STDERR_FILENO);
-        if (role == Hdf5Role::Weights)
-          read_keras_weights(path, /*with_values=*/false);
-        else
-          read_checkpoint(path);
-      },
-      seconds);
+  const ChildOutcome o = run_check_program({role == Hdf5Role::Weights ? "weights" : "checkpoint", path}, seconds);
   const std::string what = (role == Hdf5Role::Weights ? "weights file " : "checkpoint ") + path +
                            " is damaged: the HDF5 library ";
   char secs[32];
@@ -177,6 +270,9 @@ void precheck_hdf5_file(const std::string& path, Hdf5Role role, double seconds) 
       if (o.input_error) throw InputError(o.message);
       throw Error(o.message);
     case ChildOutcome::Kind::Signal:
+      // Ctrl-C in a terminal reaches the whole process group, the check program too.
+      if (o.signal == SIGINT || o.signal == SIGTERM)
+        throw Error("interrupted while checking " + path, ErrorKind::Interrupted);
       throw InputError(what + "crashed reading it (signal " + std::to_string(o.signal) + ")");
     case ChildOutcome::Kind::Exit:
       throw InputError(what + "failed reading it (exit status " + std::to_string(o.exit_status) + ")");

@@ -1,14 +1,16 @@
 // Containment of libhdf5 crashes and hangs (io/hdf5/hdf5_precheck.h): every outcome of a child, the
 // damaged files of fuzz/known_crashes/ (a SIGSEGV and a hang inside libhdf5 1.10) turned into
-// one InputError naming the file within the time limit, sound files passed, and the refusal to
-// fork once a thread runs.
+// one InputError naming the file within the time limit, sound files passed, threads of the
+// caller harmless, and each end of the check program classified.
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -106,28 +108,88 @@ TEST(Hdf5Precheck, ALibhdf5HangIsStoppedAtTheLimit) {
   EXPECT_LT(seconds_since(t0), 15.0);
 }
 
-TEST(Hdf5Precheck, RefusesToForkOnceAThreadRuns) {
+// The tools have threads before they check their files (Open MPI's from MPI_Init, under
+// mpiexec): the check program is a fresh process, so threads here change nothing.
+TEST(Hdf5Precheck, WorksWhileOtherThreadsRun) {
   std::mutex m;
   std::condition_variable cv;
   bool done = false;
-  std::thread t([&] {
-    std::unique_lock<std::mutex> lock(m);
-    cv.wait(lock, [&] { return done; });
-  });
-  try {
-    precheck_hdf5_file(kSource + "/fuzz/corpus/keras_weights/keras1_fixed.h5", Hdf5Role::Weights, 60);
-    ADD_FAILURE() << "no error with two threads";
-  } catch (const InputError& e) {
-    ADD_FAILURE() << "an input error for the caller's mistake: " << e.what();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("before any thread starts"), std::string::npos) << e.what();
-  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i)
+    threads.emplace_back([&] {
+      std::unique_lock<std::mutex> lock(m);
+      cv.wait(lock, [&] { return done; });
+    });
+  EXPECT_EQ(precheck_message(kSource + "/fuzz/corpus/keras_weights/keras1_fixed.h5", Hdf5Role::Weights, 60), "");
+  const std::string crash = kSource + "/fuzz/known_crashes/hdf5_vlen_global_heap_segv.h5";
+  EXPECT_EQ(precheck_message(crash, Hdf5Role::Weights, 20).rfind("weights file " + crash + " is damaged", 0), 0u);
   {
     std::lock_guard<std::mutex> lock(m);
     done = true;
   }
-  cv.notify_one();
-  t.join();
+  cv.notify_all();
+  for (std::thread& t : threads) t.join();
+}
+
+// A stand-in check program (a shell script) whose end the parent must classify.
+class CheckProgramStandIn : public ::testing::Test {
+ protected:
+  void use(const std::string& body) {
+    const std::string path = test::temp_dir("hdf5_check_stand_in") + "/check.sh";
+    std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+    ASSERT_EQ(::chmod(path.c_str(), 0755), 0);
+    ::setenv("VGGTL_HDF5_CHECK_PROGRAM", path.c_str(), 1);
+  }
+  void TearDown() override { ::unsetenv("VGGTL_HDF5_CHECK_PROGRAM"); }
+  const std::string file_ = kSource + "/fuzz/corpus/keras_weights/keras1_fixed.h5";
+};
+
+TEST_F(CheckProgramStandIn, ItsArgumentsAndMessagesPassThrough) {
+  use("[ \"$1\" = checkpoint ] && [ -f \"$2\" ] || exit 9; printf '%s: not a checkpoint' \"$2\"; exit 2");
+  EXPECT_EQ(precheck_message(file_, Hdf5Role::Checkpoint, 20), file_ + ": not a checkpoint");
+  use("printf 'internal'; exit 3");
+  try {
+    precheck_hdf5_file(file_, Hdf5Role::Weights, 20);
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    ADD_FAILURE() << "an internal error became an input error: " << e.what();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "internal");
+  }
+  use("exit 7");
+  EXPECT_EQ(precheck_message(file_, Hdf5Role::Weights, 20),
+            "weights file " + file_ + " is damaged: the HDF5 library failed reading it (exit status 7)");
+}
+
+TEST_F(CheckProgramStandIn, CtrlCIsAnInterruptionNotADamagedFile) {
+  for (const char* sig : {"INT", "TERM"}) {
+    use(std::string("kill -") + sig + " $$; sleep 5");
+    try {
+      precheck_hdf5_file(file_, Hdf5Role::Weights, 20);
+      ADD_FAILURE() << "no error for SIG" << sig;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Interrupted) << e.what();
+      EXPECT_EQ(std::string(e.what()), "interrupted while checking " + file_);
+    }
+  }
+}
+
+TEST_F(CheckProgramStandIn, AHangingProgramIsKilledAtTheLimit) {
+  use("exec sleep 30");
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(precheck_message(file_, Hdf5Role::Weights, 1),
+            "weights file " + file_ + " is damaged: the HDF5 library did not finish reading it in 1 s");
+  EXPECT_LT(seconds_since(t0), 10.0);
+}
+
+TEST_F(CheckProgramStandIn, AMissingProgramIsAnErrorThatSaysSo) {
+  ::setenv("VGGTL_HDF5_CHECK_PROGRAM", "/nonexistent/vggtl_hdf5_check", 1);
+  try {
+    precheck_hdf5_file(file_, Hdf5Role::Weights, 20);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot start /nonexistent/vggtl_hdf5_check"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Hdf5Precheck, TimeLimitFromTheEnvironment) {
