@@ -10,8 +10,12 @@
 #include <cstdlib>
 #include <limits>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "apps/pipeline/app_main.h"
 #include "engine/error.h"
+#include "engine/log.h"
 
 #if VGGTL_HAVE_MPI
 #include <mpi.h>
@@ -192,6 +196,18 @@ int run(const char* name, int* argc, char*** argv, const std::function<int()>& b
     return 0;
   });
   if (status != 0) return status;
+  // One rank speaks: the others' progress, summaries, notes and warnings would repeat rank 0's
+  // (or tell a part of the job as if it were the whole; their bad files reach rank 0, which
+  // reports them), so their stdout goes to /dev/null and their log keeps only errors.
+  if (active() && !is_root()) {
+    std::fflush(stdout);
+    const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null_fd >= 0) {
+      ::dup2(null_fd, STDOUT_FILENO);
+      ::close(null_fd);
+    }
+    set_log_level(LogLevel::Error);
+  }
   const std::string label = active() ? std::string(name) + " (" + rank_label() + ")" : std::string(name);
   status = run_app(label.c_str(), body);
   if (status != 0 && active()) {

@@ -13,7 +13,7 @@ namespace vggtl {
 
 // One process: cache_features(model, head_start, loader, ..., storage). Several: a loader over
 // this rank's shard of loader.items() with loader.options() (`loader` itself is left unused), and
-// the cache f32 in memory whatever `storage` says.
+// the cache in memory (no spill file) in storage.dtype.
 // `everywhere`: every rank gets the whole cache (data-parallel training), not only rank 0.
 FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& loader, StageTimes* times,
                                      const std::string& progress_label, bool everywhere = false,
@@ -22,9 +22,5 @@ FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& 
 // Data-parallel training: every BatchNormalization of `model` sums its batch statistics over
 // the ranks of the job.
 void synchronise_batch_norms(Model& model);
-
-// A rank other than 0 in data-parallel training: the same steps as rank 0, without its
-// checkpoints and reports. Returns the exit status (0; rank 0 reports an interruption).
-int follow_training(HeadTrainer& trainer, const EpochPosition& start, const std::function<bool()>& interrupted);
 
 }  // namespace vggtl

@@ -283,8 +283,6 @@ void TrainOptions::validate() const {
     bad("--fine-tune-epochs needs --trainable-from LAYER: the layers to unfreeze in the second stage");
   if (!(fine_tune_lr > 0)) bad("--fine-tune-lr must be positive");
   if (!(feature_cache_memory >= 0)) bad("--feature-cache-memory must be 0 (auto) or a positive number of GB");
-  if (distributed_train && trainable_from != "none")
-    bad("--distributed-train trains the head only; it cannot be combined with --trainable-from yet");
   if (allreduce != AllreduceRoute::Auto && !distributed_train)
     bad("--allreduce " + option_word(allreduce) + " chooses how --distributed-train sums gradients; add "
         "--distributed-train (under mpiexec) or leave --allreduce out");

@@ -26,7 +26,6 @@ HeadTrainer::HeadTrainer(Model& model, int head_start, Optimizer& optimizer, con
   VGGTL_CHECK((data.train_features != nullptr) != (data.train_images != nullptr),
               "train from features or from images, not both");
   if (config_.distributed) {
-    if (!data_.train_features) throw InputError("--distributed-train needs the feature cache (--feature-cache auto)");
     // Every process needs a row of every batch it steps on: BatchNorm needs rows to normalise.
     const int64_t n = train_size(), batches = batches_per_epoch();
     for (int64_t b = 0; b < batches; ++b)
@@ -111,8 +110,8 @@ void HeadTrainer::train_batch_features(const Tensor& order_device, const int32_t
   optimizer_.step();
 }
 
-void HeadTrainer::train_batch_images(const Batch& batch, int epoch) {
-  if (batch.good() == 0) return;
+void HeadTrainer::train_batch_images(const Batch& batch, int epoch, int64_t row_offset, int64_t global_rows) {
+  if (batch.good() == 0 && global_rows == 0) return;
   Tensor x = config_.augment.any()
                  ? augmented_batch_input(batch, model_.device(), DType::F32, config_.augment, config_.seed,
                                          static_cast<uint32_t>(epoch - 1), config_.augment_transform)
@@ -121,10 +120,21 @@ void HeadTrainer::train_batch_images(const Batch& batch, int epoch) {
   Tensor y = to_device(Tensor::wrap(labels.data(), {static_cast<int64_t>(labels.size())}, DType::I32),
                        model_.device());
   synchronize(model_.device());
-  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(config_.step_offset + optimizer_.iterations())};
+  const Pass pass{Mode::Train, config_.seed, static_cast<uint32_t>(config_.step_offset + optimizer_.iterations()),
+                  row_offset};
   const Tensor logits = model_.forward(x, pass, 0);
   train_loss_.forward(logits, &y, true);
-  model_.backward(train_loss_.dlogits());
+  if (global_rows == 0) {
+    model_.backward(train_loss_.dlogits());
+  } else {
+    // As train_batch_distributed: this process's mean loss scaled to the global batch's.
+    Tensor dlogits = to_device(train_loss_.dlogits(), Device::cpu());
+    synchronize(model_.device());
+    const float scale = static_cast<float>(labels.size()) / static_cast<float>(global_rows);
+    for (int64_t i = 0; i < dlogits.numel(); ++i) dlogits.data<float>()[i] *= scale;
+    model_.backward(to_device(dlogits, model_.device()));
+    reducer_->sum(model_.grad_arena());
+  }
   optimizer_.step();
 }
 
@@ -188,6 +198,30 @@ bool HeadTrainer::run(EpochPosition start, const std::function<void(const EpochR
         else
           train_batch_features(order_device, order32.data(), b * config_.batch_size,
                                std::min(n, (b + 1) * config_.batch_size));
+        if (on_batch) on_batch(b + 1, batches);
+        if (stop_requested(interrupted) && b + 1 < batches) {
+          XentSums sums = train_totals();
+          *stopped_at = EpochPosition{epoch, b + 1,
+                                      XentSums{earlier.loss_sum + sums.loss_sum, earlier.correct + sums.correct,
+                                               earlier.count + sums.count},
+                                      earlier_seconds + clock.seconds()};
+          return false;
+        }
+      }
+    } else if (config_.distributed) {
+      // Each process reads, augments and runs through the base only its rows of each global
+      // batch (the draws are keyed by item index, so they are one process's draws).
+      ImageLoader& loader = *data_.train_images;
+      for (int64_t b = first_batch; b < batches; ++b) {
+        const int64_t begin = b * config_.batch_size, end = std::min(n, begin + config_.batch_size);
+        const ShardRange mine = shard_range(end - begin, cluster::rank(), cluster::size());
+        loader.start_epoch(std::vector<int64_t>(order.begin() + begin + mine.begin, order.begin() + begin + mine.end),
+                           1);
+        const Batch* batch = loader.next();
+        VGGTL_CHECK(batch != nullptr && batch->size() == mine.size(), "distributed batch ", b, ": no rows loaded");
+        train_batch_images(*batch, epoch, mine.begin, end - begin);
+        while (loader.next()) {
+        }
         if (on_batch) on_batch(b + 1, batches);
         if (stop_requested(interrupted) && b + 1 < batches) {
           XentSums sums = train_totals();

@@ -28,7 +28,8 @@ struct TrainConfig {
   bool shuffle = true;
   // Data parallel over the processes of an mpiexec job (apps/pipeline/cluster.h): each trains on
   // its contiguous part of every global batch, BatchNorm statistics and gradients are summed
-  // over all, every process holds the whole feature cache and validates alone.
+  // over all, every process holds the whole feature cache (or reads its rows' images: --augment,
+  // --feature-cache off) and validates alone.
   bool distributed = false;
   AllreduceRoute allreduce = AllreduceRoute::Auto;  // how the gradients are summed then
   // Training images go through this augmentation (when any() is set; image loaders only, whose
@@ -84,7 +85,10 @@ class HeadTrainer {
   bool stop_requested(const std::function<bool()>& interrupted);
   // This process's training sums, or every process's when distributed.
   XentSums train_totals();
-  void train_batch_images(const Batch& batch, int epoch);
+  // From a loader batch (the base runs on it). Distributed (global_rows > 0): the batch holds this
+  // process's rows, from row_offset, of a global batch of global_rows; the loss gradient is
+  // scaled to it and the gradients are summed over the processes.
+  void train_batch_images(const Batch& batch, int epoch, int64_t row_offset = 0, int64_t global_rows = 0);
 
   Model& model_;
   int head_start_;

@@ -7,6 +7,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace vggtl::test {
@@ -95,6 +96,12 @@ void write_weight(hid_t group, const std::string& name, const Shape& shape,
   hid_t d = ok(H5Dcreate2(group, name.c_str(), ftype, s, lcpl, H5P_DEFAULT, H5P_DEFAULT),
                "H5Dcreate2");
   std::vector<float> v = keras_test_values(opt.seed, name, shape.numel());
+  if (opt.he_scaled && shape.ndim() >= 1) {
+    const int64_t fan_in = shape.ndim() >= 2 ? shape.numel() / shape[shape.ndim() - 1] : 0;
+    const float scale = fan_in > 0 ? std::exp2(std::round(std::log2(std::sqrt(6.0 / static_cast<double>(fan_in)))))
+                                   : 1.0f / 64;
+    for (float& x : v) x *= scale;
+  }
   if (opt.int32_weights) {
     std::vector<int32_t> iv(v.begin(), v.end());
     ok(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, iv.data()), "H5Dwrite");

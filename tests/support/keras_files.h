@@ -36,6 +36,11 @@ struct KerasFileOptions {
   // Weightless layers: Keras stores an empty weight_names list as an empty float64 array.
   bool empty_list_as_float = true;
   int split_layer_names = 0;    // > 0: layer_names0..N-1, as Keras does past 64 KiB
+  // Scale each kernel (rank >= 2) by the power of two nearest sqrt(6 / fan_in), as He's uniform
+  // initialiser would, and each bias by 1/64: a base whose activations stay near 1 through the 13
+  // convs, where training is well-conditioned (the plain values grow ~20x per layer). Values stay
+  // exact in float32.
+  bool he_scaled = false;
   std::string model_config;     // full model; empty: generated from the class names
   uint64_t seed = 1;
 };
