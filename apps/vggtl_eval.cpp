@@ -28,8 +28,9 @@ int main(int argc, char** argv) {
     app.add_option("--data", data, "Split folder with one sub-folder per class")->required();
     app.add_option("--out", out, "Also write predictions.csv, confusion_matrix.csv, per_class.csv, metrics.json here");
     if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
+    if (!out.empty()) check_output_folder(out, "--out");
 
-    // Before any thread starts: the files libhdf5 could crash or hang on.
+    // Before the expensive work: the files libhdf5 could crash or hang on, read by another process.
     precheck_hdf5_inputs({{io.model, Hdf5Role::Checkpoint},
                           {io.weights.empty() ? default_weights_path() : io.weights, Hdf5Role::Weights}});
     InferenceModel im = load_inference_model(io);

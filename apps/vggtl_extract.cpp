@@ -64,12 +64,20 @@ std::vector<BadFile> extract(const ExtractSettings& s, Device device, const Spli
   }
   FeaturesWriter writer(out, header);
   const int first_head = head_start(*model);
-  const std::vector<BadFile> bad = run_base(*model, first_head, loader, [&](const Tensor& f, const std::vector<int64_t>& index,
-                                                 const std::vector<int32_t>& labels) {
-    std::vector<std::string> rel;
-    for (int64_t i : index) rel.push_back(items[static_cast<size_t>(i)].relpath);
-    writer.append(f, labels, rel);
-  }, nullptr, label);
+  std::vector<BadFile> bad;
+  try {
+    bad = run_base(*model, first_head, loader, [&](const Tensor& f, const std::vector<int64_t>& index,
+                                                   const std::vector<int32_t>& labels) {
+      std::vector<std::string> rel;
+      for (int64_t i : index) rel.push_back(items[static_cast<size_t>(i)].relpath);
+      writer.append(f, labels, rel);
+    }, nullptr, label);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Interrupted) throw;
+    throw Error(std::string(e.what()) + "; " + out + " not written (shards finished earlier are kept and skipped " +
+                    "when the same command runs again)",
+                ErrorKind::Interrupted);
+  }
   report_bad_files(bad, nullptr);
   // A shard records how many of its images it skipped, so that its rows can be checked later.
   if (header.attributes.count("shard")) writer.set_attribute("shard_skipped", std::to_string(bad.size()));
@@ -112,7 +120,8 @@ int main(int argc, char** argv) {
     if (s.batch_size < 1) throw InputError("--batch-size must be at least 1");
     if (s.workers < 0) throw InputError("--workers must be 0 (every core) or more");
     check_vgg16_image_size(s.image_size);
-    // Before select_device and the loader start threads: the file libhdf5 could crash or hang on.
+    check_output_file(out, "--out");
+    // Before the expensive work: the file libhdf5 could crash or hang on, read by another process.
     precheck_hdf5_inputs({{s.weights.empty() ? default_weights_path() : s.weights, Hdf5Role::Weights}});
     if (cluster::active()) {
       if (shard_id >= 0) throw InputError("--shard-id runs one shard without mpiexec; under mpiexec each rank is one");

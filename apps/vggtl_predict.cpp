@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
     if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
     if (top_k < 1) throw InputError("--top-k must be at least 1");
 
-    // Before any thread starts: the files libhdf5 could crash or hang on.
+    // Before the expensive work: the files libhdf5 could crash or hang on, read by another process.
     precheck_hdf5_inputs({{io.model, Hdf5Role::Checkpoint},
                           {io.weights.empty() ? default_weights_path() : io.weights, Hdf5Role::Weights}});
     InferenceModel im = load_inference_model(io);

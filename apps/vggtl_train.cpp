@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
       std::fputs(vggtl::full_version_report().c_str(), stdout);
       return 0;
     }
-    // Before run_training starts any thread: the files libhdf5 could crash or hang on.
+    // Before the expensive work: the files libhdf5 could crash or hang on, read by another process.
     vggtl::precheck_hdf5_inputs(
         {{opt.weights.empty() ? vggtl::default_weights_path() : opt.weights, vggtl::Hdf5Role::Weights},
          {opt.init, vggtl::Hdf5Role::Checkpoint},

@@ -34,9 +34,12 @@ CudaRuntimeInfo probe() {
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     info.unusable_reason = std::string("no usable CUDA device (") + cudaGetErrorString(err) + ")";
+    // No driver at all (the runtime then says the driver is "insufficient") or no device.
+    info.no_gpu = info.driver_version == 0 || err == cudaErrorNoDevice;
     (void)cudaGetLastError();  // clear the error so later calls start clean
   } else if (count == 0) {
     info.unusable_reason = "no CUDA device found";
+    info.no_gpu = true;
   } else {
     for (int i = 0; i < count; ++i) {
       cudaDeviceProp p{};
@@ -62,6 +65,7 @@ CudaRuntimeInfo probe() {
     info.cublas_version = v * 10000 + mi * 100 + pa;
 #else
   info.unusable_reason = "this build has no CUDA backend (VGGTL_CUDA=OFF)";
+  info.no_gpu = true;
 #endif
   return info;
 }
@@ -93,7 +97,10 @@ Device select_device(DeviceChoice choice, std::string* note) {
     case DeviceChoice::Auto: break;
   }
   if (info.usable) return Device::cuda(0);
-  if (note) *note = "using the CPU: " + info.unusable_reason;
+  if (note)
+    *note = !info.built   ? "this build has no CUDA backend; using the CPU"
+            : info.no_gpu ? "no GPU found; using the CPU"
+                          : "using the CPU: " + info.unusable_reason;
   return Device::cpu();
 }
 

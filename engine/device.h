@@ -40,6 +40,9 @@ struct CudaRuntimeInfo {
   bool built = false;          // this binary contains the CUDA backend
   bool usable = false;         // a driver and at least one device answered
   std::string unusable_reason; // why not, in words, when built but not usable
+  // Not usable because there is simply no GPU: no driver installed or no device. False when a
+  // driver answered with a real fault (a driver older than the runtime, a device it cannot use).
+  bool no_gpu = false;
   int driver_version = 0;      // e.g. 13000
   int runtime_version = 0;
   size_t cudnn_version = 0;    // run-time library versions, 0 when unknown
@@ -54,6 +57,9 @@ bool cuda_available();
 // What --device asks for. Auto -> CUDA when usable, else the CPU (and *note says why, in one
 // line); Cuda without a usable GPU -> InputError; Cpu -> the CPU.
 enum class DeviceChoice : uint8_t { Auto, Cuda, Cpu };
+// `note` (Auto only) is set when the CPU is chosen: "no GPU found; using the CPU" on a machine
+// without one (the driver's own words are in --version), "using the CPU: <reason>" when a GPU
+// is there but unusable, "this build has no CUDA backend; using the CPU" in a CPU-only build.
 Device select_device(DeviceChoice choice, std::string* note = nullptr);
 
 // Build options, CUDA library versions and devices found, several lines, for --version

@@ -3,11 +3,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <new>
 
+#include "apps/pipeline/interrupt.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "io/versions.h"
@@ -37,6 +42,13 @@ int parse_command_line(CLI::App& app, int argc, char** argv) {
 }
 
 int run_app(const char* name, const std::function<int()>& body) {
+  // Every line reaches a log file or a pipe when it is printed, not when the tool exits.
+  static const bool line_buffered = [] {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    install_interrupt_handler();
+    return true;
+  }();
+  (void)line_buffered;
   try {
     return body();
   } catch (const Error& e) {
@@ -44,7 +56,7 @@ int run_app(const char* name, const std::function<int()>& body) {
     switch (e.kind()) {
       case ErrorKind::BadInput:
       case ErrorKind::Usage: return 2;
-      case ErrorKind::Interrupted: return 130;
+      case ErrorKind::Interrupted: return interrupted_exit_status();
       case ErrorKind::Internal: return 1;
     }
     return 1;
@@ -55,6 +67,47 @@ int run_app(const char* name, const std::function<int()>& body) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());
     return 1;
   }
+}
+
+namespace {
+
+// The nearest existing ancestor of `path` (itself when it exists); "." for a relative path none of
+// whose parts exists.
+std::filesystem::path nearest_existing(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::path p = path;
+  while (!p.empty() && !std::filesystem::exists(p, ec)) p = p.parent_path();
+  return p.empty() ? std::filesystem::path(".") : p;
+}
+
+void check_writable_folder(const std::filesystem::path& folder, const std::string& what) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec))
+    throw InputError(what + ": " + folder.string() + " is not a folder");
+  if (::access(folder.c_str(), W_OK | X_OK) != 0)
+    throw InputError(what + ": cannot write in " + folder.string() + " (" + std::strerror(errno) + ")");
+}
+
+}  // namespace
+
+void check_output_file(const std::string& path, const std::string& option) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string what = option + " " + path;
+  if (fs::is_directory(path, ec))
+    throw InputError(what + " is a folder; give a file name, e.g. " + (fs::path(path) / "features.h5").string());
+  const fs::path parent = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  if (!fs::exists(parent, ec)) throw InputError(what + ": the folder " + parent.string() + " does not exist");
+  check_writable_folder(parent, what);
+}
+
+void check_output_folder(const std::string& path, const std::string& option) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string what = option + " " + path;
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec))
+    throw InputError(what + " is a file, not a folder; give a folder (it is created when missing)");
+  check_writable_folder(nearest_existing(path), what);
 }
 
 void precheck_hdf5_inputs(const std::vector<std::pair<std::string, Hdf5Role>>& files) {

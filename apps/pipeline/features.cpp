@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "apps/pipeline/interrupt.h"
 #include "apps/pipeline/progress.h"
 #include "engine/log.h"
 #include "engine/timer.h"
@@ -180,6 +181,11 @@ std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader,
       timed[t] = true;
     }
     bar.update(done);
+    if (interrupt_requested()) {
+      bar.clear();
+      throw_if_interrupted(progress_label + " (" + std::to_string(done) + " of " + std::to_string(loader.size()) +
+                           " images done)");
+    }
   }
   collect(0);
   collect(1);

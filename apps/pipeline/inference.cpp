@@ -28,11 +28,11 @@ void InferenceOptions::add_to(CLI::App& app) {
 InferenceModel load_inference_model(const InferenceOptions& o) {
   if (o.batch_size < 1) throw InputError("--batch-size must be at least 1");
   if (o.workers < 0) throw InputError("--workers must be 0 (every core) or more");
+  Checkpoint ckpt = read_checkpoint(o.model);  // a bad --model is reported before any word on devices
   std::string note;
   const Device device = select_device(o.device, &note);
   if (!note.empty()) log_info(note);
   decode_mode_for(o.decode, device);  // --decode gpu without a GPU fails before any work
-  Checkpoint ckpt = read_checkpoint(o.model);
   InferenceModel im;
   im.spec = spec_from_checkpoint(ckpt);
   im.spec.precision = device.is_cpu() ? Precision::FP32 : o.precision;

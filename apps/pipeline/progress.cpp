@@ -5,30 +5,45 @@
 
 #include <cstdio>
 
+#include "apps/pipeline/cluster.h"
 #include "engine/log.h"
 
 namespace vggtl {
 
-bool ProgressBar::stdout_is_terminal() { return isatty(fileno(stdout)) == 1; }
+// Under mpiexec a rank's stdout is a pseudo-terminal of the launcher whatever the job's own
+// output is (a log file, a pipe): such jobs get the plain lines.
+bool ProgressBar::stdout_is_terminal() { return isatty(fileno(stdout)) == 1 && !cluster::launched_by_mpi(); }
 
 ProgressBar::ProgressBar(std::string label, int64_t total)
-    : ProgressBar(std::move(label), total, stdout_is_terminal()) {}
+    : ProgressBar(std::move(label), total, stdout_is_terminal() && log_level() <= LogLevel::Info) {}
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled) {}
+    : label_(std::move(label)), total_(cluster::is_root() ? total : 0), enabled_(enabled) {}
 
 ProgressBar::~ProgressBar() { clear(); }
+
+std::string ProgressBar::rate_text(int64_t first_done, double first_seconds, int64_t done, double seconds) {
+  if (first_seconds < 0 || done <= first_done || seconds <= first_seconds) return "";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f/s", static_cast<double>(done - first_done) / (seconds - first_seconds));
+  return text;
+}
 
 void ProgressBar::update(int64_t done, const std::string& extra) {
   if (total_ <= 0) return;
   const double t = clock_.seconds();
+  if (first_time_ < 0) {
+    first_time_ = t;
+    first_done_ = done;
+  }
   if (!enabled_) {
-    if (t - last_line_ >= 30 && done < total_) {
+    if (t - last_line_ >= 10 && done < total_) {
       last_line_ = t;
-      char line[160];
-      std::snprintf(line, sizeof line, "%s: %lld/%lld after %.0f s", label_.c_str(), static_cast<long long>(done),
-                    static_cast<long long>(total_), t);
-      log_info(line);
+      const std::string rate = rate_text(first_done_, first_time_, done, t);
+      char line[200];
+      std::snprintf(line, sizeof line, "%s: %lld/%lld after %.0f s%s%s", label_.c_str(), static_cast<long long>(done),
+                    static_cast<long long>(total_), t, rate.empty() ? "" : ", ", rate.c_str());
+      if (log_level() <= LogLevel::Info) std::printf("%s\n", line);  // --quiet: nothing
     }
     return;
   }
@@ -39,10 +54,15 @@ void ProgressBar::update(int64_t done, const std::string& extra) {
   std::string bar(static_cast<size_t>(filled), '=');
   if (filled < width) bar += '>';
   bar.resize(width, ' ');
-  const double rate = t > 0 ? static_cast<double>(done) / t : 0;
-  const double left = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
-  std::printf("\r%s [%s] %lld/%lld  %.1f/s  eta %.0fs %s\033[K", label_.c_str(), bar.c_str(),
-              static_cast<long long>(done), static_cast<long long>(total_), rate, left, extra.c_str());
+  std::string rate = rate_text(first_done_, first_time_, done, t);
+  if (!rate.empty()) {
+    const double per_second = static_cast<double>(done - first_done_) / (t - first_time_);
+    char eta[48];
+    std::snprintf(eta, sizeof eta, "  eta %.0fs", static_cast<double>(total_ - done) / per_second);
+    rate = "  " + rate + eta;
+  }
+  std::printf("\r%s [%s] %lld/%lld%s %s\033[K", label_.c_str(), bar.c_str(), static_cast<long long>(done),
+              static_cast<long long>(total_), rate.c_str(), extra.c_str());
   std::fflush(stdout);
   drawn_ = true;
 }

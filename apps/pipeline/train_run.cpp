@@ -4,6 +4,8 @@
 #include "apps/pipeline/train_run.h"
 
 #include <cstdio>
+#include <exception>
+#include <filesystem>
 #include <limits>
 #include <optional>
 
@@ -11,25 +13,37 @@
 #include "apps/pipeline/cluster.h"
 #include "apps/pipeline/evaluate.h"
 #include "apps/pipeline/inference.h"
+#include "apps/pipeline/interrupt.h"
 #include "apps/pipeline/shards.h"
 #include "apps/pipeline/train_stages.h"
 #include "engine/log.h"
 #include "engine/timer.h"
+#include "io/atomic_file.h"
 
 namespace vggtl {
+
+namespace fs = std::filesystem;
 
 int run_training(TrainOptions opt, const std::set<std::string>& given, const std::string& command_line) {
   Stopwatch total_clock;
   StageTimes times;
-  if (opt.quiet) set_log_level(LogLevel::Warning);
+  if (opt.quiet && log_level() < LogLevel::Warning) set_log_level(LogLevel::Warning);  // never lower it
   const auto say = [&](const std::string& s) {
     if (!opt.quiet) std::printf("%s\n", s.c_str());
   };
 
   const std::optional<ResumedRun> resumed = resume_run(&opt, given);
   opt.validate();
-  if (cluster::active() && (!convs_from(opt.trainable_from).empty() || opt.feature_cache_dtype != DType::F32))
-    throw InputError("--trainable-from and --feature-cache-dtype fp16 are not available under mpiexec yet");
+  if (!opt.out.empty()) check_output_folder(opt.out, "--out");
+  if (resumed && resumed->complete && fs::exists(opt.out + "/metrics.json")) {
+    const int total = opt.epochs + opt.fine_tune_epochs;
+    std::printf("%s: the run is complete (%d epoch%s, best epoch %lld); nothing to resume. To train further, "
+                "add --epochs N with N > %d%s.\n",
+                opt.out.c_str(), total, total == 1 ? "" : "s",
+                static_cast<long long>(resumed->checkpoint.meta->best_epoch), opt.epochs,
+                opt.fine_tune_epochs > 0 ? " (one-stage runs only)" : "");
+    return 0;
+  }
 
   // Data: every split listed before any work.
   Stopwatch clock;
@@ -46,7 +60,22 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   clock.reset();
   const BaseWeights base = prepare_base(opt, resumed ? &*resumed : nullptr);
+  const std::string planned_out = opt.out.empty() ? std::string() : opt.out;
+  std::error_code exists_ec;
+  const bool folder_existed = !planned_out.empty() && fs::exists(planned_out, exists_ec);
   const std::string out = prepare_run_folder(opt, resumed.has_value());
+  // A run refused before it wrote anything leaves no empty folder behind (an interrupted one
+  // keeps it: the message tells how to go on in it).
+  struct EmptyFolderRemover {
+    std::string path;
+    bool armed;
+    ~EmptyFolderRemover() {
+      std::error_code ec;
+      if (armed && std::uncaught_exceptions() > 0 && !interrupt_requested() && cluster::is_root() &&
+          fs::is_empty(path, ec) && !ec)
+        fs::remove(path, ec);
+    }
+  } remove_if_empty{out, !folder_existed};
 
   // Device and precision, once the inputs are known to be usable.
   std::string device_note;
@@ -62,13 +91,27 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   for (const std::string& c : classes) class_list += (class_list.empty() ? "" : ", ") + c;
   say("Data: " + std::to_string(splits.train.items.size()) + " train, " + std::to_string(splits.valid.items.size()) +
       " valid" + (splits.test ? ", " + std::to_string(splits.test->items.size()) + " test" : std::string()) +
-      " images; classes: " + class_list);
+      " images found; classes: " + class_list);
   say("Device: " + device.str() + (device.is_cuda() ? " (" + option_word(opt.precision) + ")" : std::string()) + "; out: " + out);
 
+  refuse_bad_files(opt, splits, device);
   RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint}, rm, &times);
   checkpoints.stage_base();
-  TrainInputs inputs = scan_and_cache(opt, splits, rm, device, out, &times, say);
+  TrainInputs inputs;
+  try {
+    inputs = scan_and_cache(opt, splits, rm, device, out, &times, say);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Interrupted) throw;
+    throw Error(std::string(e.what()) + "; no epoch had finished, so " + out +
+                    " holds no checkpoint yet: run the same command again to start over",
+                ErrorKind::Interrupted);
+  }
   if (inputs.rank_done) return 0;
+  if (const size_t skipped = splits.train.items.size() + splits.valid.items.size() - inputs.train_items.size() -
+                             inputs.valid_items.size())
+    say("Using " + std::to_string(inputs.train_items.size()) + " train and " +
+        std::to_string(inputs.valid_items.size()) + " valid images: " + std::to_string(skipped) +
+        " could not be read and are skipped (listed in " + out + "/bad_files.csv)");
 
   RunState state;
   state.bad_files = inputs.bad_files;
@@ -80,10 +123,14 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     state.history = resumed->history;
     state.best_value = m.best_value;
     state.best_epoch = static_cast<int>(m.best_epoch);
-    say("Resuming at epoch " + std::to_string(resumed->position.epoch) + ", batch " +
-        std::to_string(resumed->position.batches_done) +
-        (opt.fine_tune_epochs > 0 ? " of stage " + std::to_string(resumed->stage) : std::string()) + " (" +
-        std::to_string(m.optimizer_step) + " optimizer steps done)");
+    if (resumed->complete) {
+      say("Every epoch was trained before the run stopped; finishing it: best.h5, the test split and the report");
+    } else {
+      say("Resuming at epoch " + std::to_string(resumed->position.epoch) + ", batch " +
+          std::to_string(resumed->position.batches_done) +
+          (opt.fine_tune_epochs > 0 ? " of stage " + std::to_string(resumed->stage) : std::string()) + " (" +
+          std::to_string(m.optimizer_step) + " optimizer steps done)");
+    }
   }
 
   clock.reset();
@@ -114,7 +161,18 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   if (splits.test) {
     clock.reset();
     ImageLoader test_loader(splits.test->items, inputs.loader);
-    SplitPredictions p = predict_split(*rm.model, rm.first_head, test_loader, true, &times, "test");
+    SplitPredictions p;
+    try {
+      p = predict_split(*rm.model, rm.first_head, test_loader, true, &times, "test");
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Interrupted) throw;
+      checkpoints.wait();
+      write_text_atomically(out + "/history.csv", history_csv(state.history));
+      throw Error(std::string(e.what()) + "; training is complete and " + out +
+                      "/best.h5 is saved: evaluate it with vggtl_eval --model " + out + "/best.h5 --data " +
+                      splits.test->root + ", or finish the run with --resume --out " + out,
+                  ErrorKind::Interrupted);
+    }
     times.evaluation = clock.seconds();
     report_bad_files(p.bad, &state.bad_files);
     report.test = summarize(p.predictions, classes);
@@ -123,6 +181,13 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     write_eval_files(out, report.test, report.predictions, classes);
     std::printf("Test accuracy: %.4f (%lld/%lld)\n", report.test.accuracy, static_cast<long long>(report.test.correct),
                 static_cast<long long>(report.test.total));
+  }
+  if (!splits.test) {
+    // The final line, --quiet or not: what the run achieved and where it is.
+    const double best = state.best_epoch > 0 ? state.best_value : std::numeric_limits<double>::quiet_NaN();
+    std::printf("No test split found (no test/ folder beside train/ and valid/, and no --test): best %s %.4f at "
+                "epoch %d; run folder %s\n",
+                option_word(opt.monitor).c_str(), best, state.best_epoch, out.c_str());
   }
   clock.reset();
   checkpoints.wait();

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <set>
 #include <thread>
 
 #include <unistd.h>
@@ -123,7 +124,16 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
   if (!opt->resume) return std::nullopt;
   if (opt->out.empty()) throw InputError("--resume needs --out DIR: the folder of the run to continue");
   const std::string last = opt->out + "/last.h5";
-  if (!fs::exists(last)) throw InputError(last + ": not found, nothing to resume");
+  if (!fs::exists(last)) {
+    std::error_code ec;
+    if (!fs::is_directory(opt->out, ec)) throw InputError(opt->out + ": no such run folder, nothing to resume");
+    // A run stopped before its first epoch ended (Ctrl-C while the features were computed) has
+    // nothing to continue from: it starts again, as the same command without --resume would.
+    log_info(opt->out + " holds no checkpoint yet (the run stopped before its first epoch ended): starting it " +
+             "from the beginning");
+    opt->resume = false;
+    return std::nullopt;
+  }
   ResumedRun r;
   r.checkpoint = read_checkpoint(last);
   if (!r.checkpoint.meta) throw InputError(last + ": not a vggtl checkpoint");
@@ -143,8 +153,16 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
     throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + ")");
   }
   const json now = opt->to_json();
+  // Paths name the same file or folder however they are written (relative, through a link).
+  auto same = [](const std::string& key, const json& a, const json& b) {
+    if (a == b) return true;
+    static const std::set<std::string> paths = {"data", "train", "valid", "test", "weights", "init"};
+    if (!paths.count(key) || !a.is_string() || !b.is_string()) return false;
+    std::error_code ec;
+    return fs::equivalent(a.get<std::string>(), b.get<std::string>(), ec) && !ec;
+  };
   for (const std::string& key : TrainOptions::resumable_keys())
-    if (given.count(key) && stored.contains(key) && stored[key] != now[key])
+    if (given.count(key) && stored.contains(key) && !same(key, stored[key], now[key]))
       throw InputError("--" + key + " " + now[key].dump() + " differs from the run being resumed (" +
                        stored[key].dump() + "); start a new run with another --out to change it");
   const int epochs = opt->epochs;
@@ -153,6 +171,15 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
     throw InputError("--epochs " + std::to_string(epochs) + " differs from the run being resumed (" +
                      std::to_string(opt->epochs) + "), whose second stage starts after them; start a new run");
   if (given.count("epochs")) opt->epochs = epochs;
+  // Keep the user's spelling of paths that name the stored ones (messages and options.json then
+  // read as typed); the stored run's values otherwise.
+  for (const char* key : {"data", "train", "valid", "test", "weights", "init"})
+    if (given.count(key) && stored.contains(key) && now.contains(key)) {
+      json merged = opt->to_json();
+      merged[key] = now[key];
+      opt->from_json(merged);
+    }
+  r.complete = r.position.batches_done == 0 && r.position.epoch > opt->epochs + opt->fine_tune_epochs;
   return r;
 }
 
@@ -240,6 +267,22 @@ RunModel build_run_model(const TrainOptions& opt, int64_t classes, Device device
 
 // ---- Scan and cache ----
 
+void refuse_bad_files(const TrainOptions& opt, const RunSplits& splits, Device device) {
+  if (opt.on_bad_file != BadFilePolicy::Fail || !cluster::is_root()) return;
+  const LoaderOptions lo = loader_options(opt.image_size, opt.interpolation, opt.preprocessing, opt.batch_size,
+                                          opt.workers, opt.decode, device);
+  std::vector<BadFile> bad;
+  for (const SplitListing* split : {&splits.train, &splits.valid, splits.test ? &*splits.test : nullptr}) {
+    if (!split) continue;
+    ImageLoader scan(split->items, lo);
+    for (BadFile& b : scan.scan()) bad.push_back(std::move(b));
+    throw_if_interrupted("the check of every image (--on-bad-file fail)");
+  }
+  if (!bad.empty())
+    throw InputError(bad[0].path + ": " + bad[0].reason + " (" + std::to_string(bad.size()) + " bad file" +
+                     (bad.size() > 1 ? "s" : "") + "; --on-bad-file skip trains without them)");
+}
+
 TrainData TrainInputs::data() const {
   return cache ? TrainData{&train_cache, &valid_cache, nullptr, nullptr}
                : TrainData{nullptr, nullptr, train_loader.get(), valid_loader.get()};
@@ -309,11 +352,7 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
   }
   report_bad_files(bad_train, &in.bad_files);
   report_bad_files(bad_valid, &in.bad_files);
-  if (opt.on_bad_file == BadFilePolicy::Fail && splits.test) {  // every split is checked before training
-    ImageLoader test_scan(splits.test->items, in.loader);
-    report_bad_files(test_scan.scan(), &in.bad_files);
-  }
-  if (!in.bad_files.empty() && opt.on_bad_file == BadFilePolicy::Fail)
+  if (!in.bad_files.empty() && opt.on_bad_file == BadFilePolicy::Fail)  // changed since refuse_bad_files
     throw InputError(in.bad_files[0].path + ": " + in.bad_files[0].reason + " (" +
                      std::to_string(in.bad_files.size()) + " bad file" + (in.bad_files.size() > 1 ? "s" : "") +
                      "; --on-bad-file skip trains without them)");
@@ -393,7 +432,7 @@ void RunCheckpointer::save(const std::string& name, bool include_base, const Epo
   CheckpointModel cm = checkpoint_model(model, rm_.spec, include_base, rm_.boundary);
   snapshot_to_host(&cm, &m);
   if (name == "best.h5") best_ = cm;
-  writer_.submit(run_.out + "/" + name, std::move(cm), std::move(m));
+  if (cluster::is_root()) writer_.submit(run_.out + "/" + name, std::move(cm), std::move(m));
   times_->checkpoints += w.seconds();
 }
 
@@ -439,7 +478,6 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
   // (whatever the checkpoint writer is doing at that moment, once one last.h5 is on disk: on a
   // loaded machine the writer may not have finished any by step N, and a kill before the first
   // checkpoint leaves nothing to resume, which is not what the kill test is about).
-  install_interrupt_handler();
   auto steps_from_env = [](const char* name) -> int64_t {
     const char* v = std::getenv(name);
     return v && *v ? std::atoll(v) : -1;
@@ -501,11 +539,9 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
         say("Distributed training over " + std::to_string(cluster::size()) + " processes: " +
             trainer.reducer()->why());
       synchronise_batch_norms(model);
-      if (!cluster::is_root()) {
-        follow_training(trainer, stage_start, interrupted);
-        outcome.follower = true;
-        return outcome;
-      }
+      // The other ranks walk the same epochs and stages (their records and best-epoch choices
+      // equal rank 0's: summed gradients, the whole validation split each); rank 0 alone writes.
+      outcome.follower = !cluster::is_root();
     }
     outcome.finished = trainer.run(
         stage_start,
@@ -521,7 +557,7 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
             save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
           }
           save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
-          write_text_atomically(out + "/history.csv", history_csv(state->history));
+          if (cluster::is_root()) write_text_atomically(out + "/history.csv", history_csv(state->history));
           say(epoch_line(r, total_epochs, improved, option_word(opt.monitor)));
         },
         interrupted, &outcome.stopped,
@@ -534,15 +570,10 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
     steps_at_stage_start = optimizer->iterations();
   }
   bar.reset();
-  if (outcome.finished) {
-    // From here on Ctrl-C stops the run at once; one that came during the last batch does so
-    // now, once the epoch's checkpoints are on disk.
-    if (interrupt_requested()) checkpoints.wait();
-    remove_interrupt_handler();
-  } else {
+  if (!outcome.finished) {
     save("last.h5", false, outcome.stopped);
     checkpoints.wait();
-    write_text_atomically(out + "/history.csv", history_csv(state->history));
+    if (cluster::is_root()) write_text_atomically(out + "/history.csv", history_csv(state->history));
   }
   return outcome;
 }

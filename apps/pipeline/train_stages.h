@@ -44,12 +44,14 @@ struct ResumedRun {
   std::vector<EpochRecord> history;
   EpochPosition position;
   int stage = 1;  // of a two-stage run (1 otherwise)
+  bool complete = false;  // every epoch was trained (position past the last one)
 };
 
 // --resume: reads OUT/last.h5, refuses an option the user gave (`given`, keys as in
 // TrainOptions::to_json) that differs from the stopped run's, and makes *opt the run's own
 // options (a new --epochs is kept where a one-stage run allows it). Without --resume: nothing.
-// InputError naming the file for a missing or damaged checkpoint.
+// InputError naming the file for a missing or damaged checkpoint. A run folder without last.h5
+// (stopped before its first epoch ended) is started afresh: nothing, with opt->resume cleared.
 std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::string>& given);
 
 // What the run keeps between epochs and writes into checkpoints.
@@ -100,6 +102,9 @@ struct TrainInputs {
   bool rank_done = false;  // under mpiexec: this rank only helped with the features
   TrainData data() const;
 };
+// --on-bad-file fail: decodes every image of every split (no convolution) and throws InputError
+// naming the first bad one and the count, before the run writes anything. Rank 0 only.
+void refuse_bad_files(const TrainOptions& opt, const RunSplits& splits, Device device);
 TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, RunModel& rm, Device device,
                            const std::string& out, StageTimes* times,
                            const std::function<void(const std::string&)>& say);

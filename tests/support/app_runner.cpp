@@ -101,6 +101,24 @@ Child::Child(const std::vector<std::string>& argv_in) {
   }
 }
 
+Child::Child(const std::vector<std::string>& argv_in, const std::string& stdout_file, const std::string& stderr_file,
+             const std::vector<std::string>& env) {
+  std::vector<std::string> args = resolved(argv_in);
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    const int out = open(stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || err < 0) _exit(126);
+    dup2(out, 1);
+    dup2(err, 2);
+    for (const std::string& e : env) putenv(strdup(e.c_str()));
+    std::vector<char*> v = c_argv(args);
+    execv(v[0], v.data());
+    _exit(127);
+  }
+}
+
 Child::~Child() {
   if (pid_ > 0 && status_ < 0) {
     ::kill(pid_, SIGKILL);

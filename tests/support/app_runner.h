@@ -23,6 +23,10 @@ RunResult run_tool(const std::vector<std::string>& argv, const std::vector<std::
 class Child {
  public:
   explicit Child(const std::vector<std::string>& argv);
+  // stdout and stderr redirected into these files (as `tool > out.log 2> err.log`), with extra
+  // environment entries "K=V".
+  Child(const std::vector<std::string>& argv, const std::string& stdout_file, const std::string& stderr_file,
+        const std::vector<std::string>& env = {});
   ~Child();  // kills and reaps a child still running
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
