@@ -36,7 +36,7 @@ std::string Comparison::str() const {
   std::ostringstream os;
   os << "max abs error " << max_abs_error << " at index " << worst_index << ", expected L2 norm "
      << expected_norm;
-  if (nan_count) os << ", " << nan_count << " NaN";
+  if (nonfinite_count) os << ", " << nonfinite_count << " NaN or infinite";
   return os.str();
 }
 
@@ -49,8 +49,8 @@ Comparison compare_impl(const A* actual, const E* expected, int64_t n) {
     const double a = static_cast<double>(actual[i]);
     const double e = static_cast<double>(expected[i]);
     norm2 += e * e;
-    if (std::isnan(a) != std::isnan(e)) {  // NaN on one side only never passes
-      ++c.nan_count;
+    if (!std::isfinite(a) || !std::isfinite(e)) {  // never passes, even NaN against NaN
+      ++c.nonfinite_count;
       if (c.worst_index < 0) c.worst_index = i;
       continue;
     }
@@ -70,7 +70,7 @@ Comparison compare(const float* a, const double* e, int64_t n) { return compare_
 Comparison compare(const double* a, const double* e, int64_t n) { return compare_impl(a, e, n); }
 
 ::testing::AssertionResult within(const Comparison& c, double abs_tolerance) {
-  if (c.nan_count == 0 && c.max_abs_error <= abs_tolerance) return ::testing::AssertionSuccess();
+  if (c.nonfinite_count == 0 && c.max_abs_error <= abs_tolerance) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << c.str() << " exceeds tolerance " << abs_tolerance;
 }
 
