@@ -15,7 +15,8 @@ using test::expect_layer_gradients;
 using test::kTrain;
 using test::tensor_of;
 
-const double kBad[] = {NAN, INFINITY, -INFINITY};
+const double kNan = std::nan("");
+const double kBad[] = {kNan, INFINITY, -INFINITY};
 
 TEST(Checkers, RelativeErrorIsInfiniteForNanOrInfinityOnEitherSide) {
   const std::vector<double> right = {0.5, -1.0, 2.0};
@@ -40,7 +41,7 @@ TEST(Checkers, WorstErrorKeepsNanAndInfinity) {
   EXPECT_TRUE(std::isnan(test::worst_error(NAN, 0.5)));
   EXPECT_EQ(test::worst_error(0.5, INFINITY), INFINITY);
   double worst = 0;
-  for (double e : {0.1, NAN, 0.2}) worst = test::worst_error(worst, e);
+  for (double e : {0.1, kNan, 0.2}) worst = test::worst_error(worst, e);
   EXPECT_FALSE(worst < 1e-8) << "a NaN in the middle of a worst-error loop must fail the check";
 }
 
