@@ -148,7 +148,11 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
       throw InputError("--" + key + " " + now[key].dump() + " differs from the run being resumed (" +
                        stored[key].dump() + "); start a new run with another --out to change it");
   const int epochs = opt->epochs;
-  opt->from_json(stored);
+  try {
+    opt->from_json(stored);
+  } catch (const json::exception& e) {  // a stored option of the wrong JSON type
+    throw InputError(last + ": damaged run options in vggtl/ (" + e.what() + ")");
+  }
   if (given.count("epochs") && epochs != opt->epochs && opt->fine_tune_epochs > 0)
     throw InputError("--epochs " + std::to_string(epochs) + " differs from the run being resumed (" +
                      std::to_string(opt->epochs) + "), whose second stage starts after them; start a new run");

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <set>
+#include <stdexcept>
 
 #include "apps/pipeline/train_stages.h"
 #include "engine/error.h"
@@ -224,6 +225,25 @@ TEST(TrainStages, CheckpointerWritesWhatResumeReads) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("--lr"), std::string::npos) << e.what();
   }
+
+  // A stored option of the wrong JSON type is a damaged file, named (it was a JSON type error).
+  Checkpoint last = read_checkpoint(out + "/last.h5");
+  nlohmann::json config = nlohmann::json::parse(last.meta->run_config_json);
+  config["batch_size"] = "thirty";
+  last.meta->run_config_json = config.dump();
+  write_checkpoint(out + "/last.h5", last.model, *last.meta);
+  TrainOptions damaged = small_options(out);
+  damaged.resume = true;
+  const std::string e = test::error_of([&] {
+    try {
+      resume_run(&damaged, {"resume", "out"});
+    } catch (const InputError&) {
+      throw;
+    } catch (const std::exception& other) {
+      throw std::runtime_error(std::string("not an InputError: ") + other.what());
+    }
+  });
+  EXPECT_EQ(e.rfind(out + "/last.h5: damaged run options in vggtl/", 0), 0u) << e;
 }
 
 TEST(TrainStages, RunFolderSummaryFiles) {
