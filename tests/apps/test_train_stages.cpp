@@ -239,8 +239,8 @@ TEST(TrainStages, CheckpointerWritesWhatResumeReads) {
       resume_run(&damaged, {"resume", "out"});
     } catch (const InputError&) {
       throw;
-    } catch (const std::exception& other) {
-      throw std::runtime_error(std::string("not an InputError: ") + other.what());
+    } catch (const std::exception& thrown) {
+      throw std::runtime_error(std::string("not an InputError: ") + thrown.what());
     }
   });
   EXPECT_EQ(e.rfind(out + "/last.h5: damaged run options in vggtl/", 0), 0u) << e;
