@@ -142,6 +142,12 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
   } catch (const json::exception& e) {
     throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + ")");
   }
+  // The trainer takes the position as its own (a negative batch would index before the data).
+  const EpochPosition& at = r.position;
+  if (at.epoch < 1 || at.batches_done < 0 || at.partial.count < 0 || (r.stage != 1 && r.stage != 2))
+    throw InputError(last + ": damaged run state in vggtl/ (epoch " + std::to_string(at.epoch) + ", batch " +
+                     std::to_string(at.batches_done) + ", " + std::to_string(at.partial.count) + " images, stage " +
+                     std::to_string(r.stage) + ")");
   const json now = opt->to_json();
   for (const std::string& key : TrainOptions::resumable_keys())
     if (given.count(key) && stored.contains(key) && stored[key] != now[key])

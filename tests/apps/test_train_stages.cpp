@@ -244,6 +244,16 @@ TEST(TrainStages, CheckpointerWritesWhatResumeReads) {
     }
   });
   EXPECT_EQ(e.rfind(out + "/last.h5: damaged run options in vggtl/", 0), 0u) << e;
+
+  // So is a position the trainer cannot start from (a negative batch indexed before the data).
+  config["batch_size"] = o.batch_size;
+  last.meta->run_config_json = config.dump();
+  nlohmann::json state = nlohmann::json::parse(last.meta->history_json);
+  state["position"]["batches_done"] = -3;
+  last.meta->history_json = state.dump();
+  write_checkpoint(out + "/last.h5", last.model, *last.meta);
+  const std::string position = test::error_of([&] { resume_run(&damaged, {"resume", "out"}); });
+  EXPECT_EQ(position.rfind(out + "/last.h5: damaged run state in vggtl/ (epoch 2, batch -3", 0), 0u) << position;
 }
 
 TEST(TrainStages, RunFolderSummaryFiles) {
