@@ -1,7 +1,7 @@
-// libFuzzer harness: read_checkpoint on an arbitrary file. A damaged file must be a vggtl::Error
-// (InputError) naming it; anything else that escapes (another exception, a crash, a hang, a
-// leak, UB) is a finding, except a crash or hang inside libhdf5, contained in a child first
-// (fuzz_common.h). Seeds: fuzz/corpus/checkpoint.
+// libFuzzer harness: read_checkpoint on an arbitrary file. A damaged file must be an
+// InputError naming it; anything else (an internal vggtl::Error, another exception, a crash, a
+// hang, a leak, UB) is a finding, except a crash or hang inside libhdf5, contained in a child
+// first (fuzz_common.h). Seeds: fuzz/corpus/checkpoint.
 #include <cstdint>
 
 #include "engine/error.h"
@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!vggtl::fuzz::read_survives_in_child([&] { vggtl::read_checkpoint(path); })) return 0;
   try {
     vggtl::read_checkpoint(path);
-  } catch (const vggtl::Error&) {
+  } catch (const vggtl::Error& e) {
+    vggtl::fuzz::require_input_error_naming(e, path);
   }
   return 0;
 }

@@ -118,4 +118,14 @@ bool read_survives_in_child(const std::function<void()>& read) {
   std::abort();
 }
 
+void require_input_error_naming(const Error& e, const std::string& path) {
+  const bool input = e.kind() == ErrorKind::BadInput;
+  const bool names = std::string(e.what()).find(path) != std::string::npos;
+  if (input && names) return;
+  std::fprintf(stderr, "vggtl fuzz: the reader threw %s%s:\n%s\n",
+               input ? "an InputError" : "an internal error (not an InputError)",
+               names ? "" : " that does not name the file", e.what());
+  std::abort();
+}
+
 }  // namespace vggtl::fuzz

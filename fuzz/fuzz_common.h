@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "engine/error.h"
+
 namespace vggtl::fuzz {
 
 // Creates (once) a private folder under $TMPDIR or /tmp, removed at exit; also turns HDF5's
@@ -24,5 +26,11 @@ std::string write_scratch_file(const std::string& name, const uint8_t* data, siz
 // skipped and counted); aborts with the child's report when it crashed or hung elsewhere, so
 // libFuzzer stops on bugs of ours only.
 bool read_survives_in_child(const std::function<void()>& read);
+
+// For what a reader threw on the file at `path`: returns when it is an InputError whose message
+// names the file; aborts with the message otherwise. An internal check (VGGTL_CHECK, a plain
+// vggtl::Error) reached from a file's contents is a finding: the reader must have refused the
+// file first, saying which one.
+void require_input_error_naming(const Error& e, const std::string& path);
 
 }  // namespace vggtl::fuzz

@@ -1,6 +1,6 @@
 // libFuzzer harness: read_keras_weights (and match_weights on what it found) on an arbitrary
-// file. A damaged file must be a vggtl::Error (InputError) naming it; anything else that escapes
-// (another exception, a crash, a hang, a leak, UB) is a finding, except a crash or hang inside
+// file. A damaged file must be an InputError naming it; anything else (an internal vggtl::Error,
+// another exception, a crash, a hang, a leak, UB) is a finding, except a crash or hang inside
 // libhdf5, contained in a child first (fuzz_common.h). Seeds: fuzz/corpus/keras_weights.
 #include <cstdint>
 
@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       expected.push_back(std::move(e));
     }
     vggtl::match_weights(f, expected);
-  } catch (const vggtl::Error&) {
+  } catch (const vggtl::Error& e) {
+    vggtl::fuzz::require_input_error_naming(e, path);
   }
   return 0;
 }

@@ -99,7 +99,8 @@ def check(path, expect):
                 for gw, ww in zip(got["weights"], want["weights"]):
                     if gw["shape"] != ww["shape"]:
                         fail(f"{got['name']}/{gw['name']}: shape {gw['shape']} != {ww['shape']}")
-                    if abs(gw["sum"] - ww["sum"]) > 1e-9 * max(1.0, abs(ww["sum"])):
+                    # "not <=": a NaN sum fails (any comparison with NaN is False).
+                    if not abs(gw["sum"] - ww["sum"]) <= 1e-9 * max(1.0, abs(ww["sum"])):
                         fail(f"{got['name']}/{gw['name']}: sum {gw['sum']} != {ww['sum']}")
             want_classes = expect.get("class_names")
             if want_classes is not None and [text(c) for c in v.attrs["class_names"]] != want_classes:

@@ -20,7 +20,8 @@ tests/io/test_pil_pixels.cpp runs it on generated images of every format (skippe
 where Python lacks Pillow and numpy); run it by hand on real folders.
 Usage: scripts/check_pixels_against_pil.py FOLDER [--bench build/bench/bench_decode]
            [--image-size 224] [--interpolation nearest|bilinear|both]
-Exit status: 0 when every image both sides decode is identical, 1 otherwise, 2 on bad usage.
+Exit status: 0 when every image both sides decode is identical (and there is one), 1 otherwise,
+2 on bad usage.
 """
 import argparse
 import io
@@ -98,7 +99,9 @@ def run(folder, bench, size, interpolation):
                 print(f"    {line}")
             if len(items) > 20:
                 print(f"    ... and {len(items) - 20} more")
-    return not differ and not pil_only_fails
+    if decoded_both == 0:
+        print("  nothing was decoded by both sides: nothing compared")
+    return decoded_both > 0 and not differ and not pil_only_fails
 
 
 def main():

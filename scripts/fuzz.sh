@@ -3,8 +3,8 @@
 # runs each for SECONDS seconds on a scratch copy of its seeds (fuzz/corpus/<harness> and the
 # inputs of past findings, fuzz/regressions/<harness>; never modified). One summary line per
 # harness, then "N passed, N failed"; non-zero exit naming the harness and the input when one
-# finds a crash, leak, hang or UB of ours (libhdf5's known crashes and hangs are skipped:
-# fuzz/fuzz_common.h). Run by scripts/test.sh with SECONDS = 20.
+# finds a crash, leak, hang, UB or internal error of ours (libhdf5's known crashes and hangs are
+# skipped: fuzz/fuzz_common.h). Run by scripts/test.sh with SECONDS = 20.
 # Usage: scripts/fuzz.sh SECONDS      (docs/reliability.md: harnesses, findings)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,10 +55,12 @@ fuzz_one() {
     if [[ $rc -eq 0 ]]; then
       echo "$h: ok | ${execs:-?} executions (${rate:-?}/s) | ${cov:-no coverage line}"
     else
-      what=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer): [a-zA-Z-]+|runtime error: .*' "$log" || true)
+      # An internal error reached from a file (fuzz_common.h) says so before libFuzzer's report.
+      what=$(grep -m1 -oE 'vggtl fuzz: the reader threw [^:]*' "$log" ||
+             grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer): [a-zA-Z-]+|runtime error: .*' "$log" || true)
       # The first frame outside the sanitizers tells our bug from a libhdf5 one (docs/reliability.md).
       frame=$(grep -m1 -A12 'ERROR:' "$log" | grep -oE '#[0-9]+ 0x[0-9a-f]+ in [^ (]+' |
-              grep -vE ' in (__interceptor_|__sanitizer|__asan|__lsan|__ubsan|fuzzer::|malloc|calloc|realloc|operator)' |
+              grep -vE ' in (__interceptor_|__sanitizer|__asan|__lsan|__ubsan|fuzzer::|malloc|calloc|realloc|operator|__pthread_kill|pthread_kill|raise|gsignal|abort)' |
               head -1 | sed 's/.* in //' || true)
       input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
       echo "$h: FAILED (${what:-exit $rc}${frame:+ in $frame}) | input ${input:-none} | log $log"

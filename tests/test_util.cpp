@@ -34,9 +34,12 @@ std::vector<double> random_doubles(size_t n, uint64_t seed, double lo, double hi
 
 std::string Comparison::str() const {
   std::ostringstream os;
-  os << "max abs error " << max_abs_error << " at index " << worst_index << ", expected L2 norm "
-     << expected_norm;
-  if (nan_count) os << ", " << nan_count << " NaN";
+  if (nonfinite_count)
+    os << nonfinite_count << " NaN or infinite, the first at index " << worst_index << "; max abs error "
+       << max_abs_error << " elsewhere";
+  else
+    os << "max abs error " << max_abs_error << " at index " << worst_index << ", expected L2 norm "
+       << expected_norm;
   return os.str();
 }
 
@@ -45,13 +48,13 @@ template <typename A, typename E>
 Comparison compare_impl(const A* actual, const E* expected, int64_t n) {
   Comparison c;
   double norm2 = 0;
+  int64_t first_nonfinite = -1;
   for (int64_t i = 0; i < n; ++i) {
     const double a = static_cast<double>(actual[i]);
     const double e = static_cast<double>(expected[i]);
     norm2 += e * e;
-    if (std::isnan(a) != std::isnan(e)) {  // NaN on one side only never passes
-      ++c.nan_count;
-      if (c.worst_index < 0) c.worst_index = i;
+    if (!std::isfinite(a) || !std::isfinite(e)) {  // never passes, even NaN against NaN
+      if (c.nonfinite_count++ == 0) first_nonfinite = i;
       continue;
     }
     const double d = std::fabs(a - e);
@@ -61,6 +64,7 @@ Comparison compare_impl(const A* actual, const E* expected, int64_t n) {
     }
   }
   c.expected_norm = std::sqrt(norm2);
+  if (first_nonfinite >= 0) c.worst_index = first_nonfinite;  // what fails the comparison
   return c;
 }
 }  // namespace
@@ -70,7 +74,7 @@ Comparison compare(const float* a, const double* e, int64_t n) { return compare_
 Comparison compare(const double* a, const double* e, int64_t n) { return compare_impl(a, e, n); }
 
 ::testing::AssertionResult within(const Comparison& c, double abs_tolerance) {
-  if (c.nan_count == 0 && c.max_abs_error <= abs_tolerance) return ::testing::AssertionSuccess();
+  if (c.nonfinite_count == 0 && c.max_abs_error <= abs_tolerance) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << c.str() << " exceeds tolerance " << abs_tolerance;
 }
 

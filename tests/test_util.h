@@ -44,10 +44,10 @@ std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.f, float
 std::vector<double> random_doubles(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0);
 
 struct Comparison {
-  double max_abs_error = 0;  // largest |actual - expected|
-  int64_t worst_index = -1;  // where it is
-  double expected_norm = 0;  // L2 norm of expected, for relative tolerances
-  int64_t nan_count = 0;     // elements where exactly one side is NaN (never passes)
+  double max_abs_error = 0;     // largest |actual - expected| over the finite pairs
+  int64_t worst_index = -1;     // where it is (or the first non-finite element)
+  double expected_norm = 0;     // L2 norm of expected, for relative tolerances
+  int64_t nonfinite_count = 0;  // elements where either side is NaN or infinite (never pass)
   std::string str() const;
 };
 
@@ -55,17 +55,26 @@ Comparison compare(const float* actual, const float* expected, int64_t n);
 Comparison compare(const float* actual, const double* expected, int64_t n);
 Comparison compare(const double* actual, const double* expected, int64_t n);
 
-// max |a - e| <= abs_tolerance, and no NaN on one side only.
+// max |a - e| <= abs_tolerance, and no NaN or infinity on either side.
 ::testing::AssertionResult within(const Comparison& c, double abs_tolerance);
 // max |a - e| <= rel * ||e||_2 / sqrt(n) (relative to the RMS of the expected values).
 ::testing::AssertionResult within_rms(const Comparison& c, int64_t n, double rel);
 
+// The larger of two errors, NaN when either is NaN: for worst-error loops, where std::max and
+// std::fmax would drop a NaN and let the EXPECT_LT / EXPECT_LE that follows pass.
+inline double worst_error(double worst, double error) {
+  return std::isnan(worst) || std::isnan(error) ? NAN : std::max(worst, error);
+}
+
 // Largest |numeric - analytic| over the largest |analytic| (at least 1e-3, so that all-zero
-// gradients are compared absolutely).
+// gradients are compared absolutely). Infinite when either side holds a NaN or an infinity or
+// the sizes differ, so that a broken gradient never passes EXPECT_LT(relative_error(...), tol).
 inline double relative_error(const std::vector<double>& numeric,
                              const std::vector<double>& analytic) {
+  if (numeric.size() != analytic.size()) return INFINITY;
   double worst = 0, scale = 1e-3;
   for (size_t i = 0; i < analytic.size(); ++i) {
+    if (!std::isfinite(numeric[i]) || !std::isfinite(analytic[i])) return INFINITY;
     worst = std::max(worst, std::fabs(numeric[i] - analytic[i]));
     scale = std::max(scale, std::fabs(analytic[i]));
   }

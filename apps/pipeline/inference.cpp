@@ -3,7 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <filesystem>
+#include <system_error>
 
 #include "apps/pipeline/option_choice.h"
 #include "apps/pipeline/train_options.h"
@@ -59,8 +61,14 @@ InferenceModel load_inference_model(const InferenceOptions& o) {
     const std::string& id = ckpt.meta->base_weights_sha256;
     const std::string random_prefix = "random-he-uniform:seed=";
     if (id.rfind(random_prefix, 0) == 0) {
-      // The run's random base is a function of its seed: rebuild it exactly.
-      im.model->initialize(std::stoull(id.substr(random_prefix.size())));
+      // The run's random base is a function of its seed: rebuild it exactly. from_chars, not
+      // stoull: a damaged id is an InputError naming the file, not std::invalid_argument.
+      const std::string digits = id.substr(random_prefix.size());
+      uint64_t seed = 0;
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seed);
+      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
+        throw InputError(o.model + ": vggtl/base_weights_sha256 '" + id + "' is damaged (no seed of a random base)");
+      im.model->initialize(seed);
     } else {
       const std::string w = o.weights.empty() ? default_weights_path() : o.weights;
       if (!std::filesystem::exists(w))

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "apps/pipeline/keras_config.h"
 #include "layers/vgg16.h"
@@ -119,6 +120,32 @@ void restore_optimizer_state(Model& model, Optimizer& opt, const std::vector<Nam
   opt.set_iterations(iterations);
 }
 
+namespace {
+
+// The Dropout rate a Keras model_config gives the head, if it gives one. A config that is not
+// what Keras writes is an InputError naming the file, never a JSON type error or a Dropout
+// layer's own check.
+std::optional<float> dropout_from_config(const std::string& path, const std::string& config) {
+  if (config.empty()) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(config, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("config") || !j["config"].is_object() ||
+      !j["config"].contains("layers") || !j["config"]["layers"].is_array())
+    return std::nullopt;
+  std::optional<float> rate;
+  for (const auto& l : j["config"]["layers"]) {
+    if (!l.is_object() || !l.contains("class_name") || l["class_name"] != "Dropout" || !l.contains("config") ||
+        !l["config"].is_object() || !l["config"].contains("rate"))
+      continue;
+    const nlohmann::json& r = l["config"]["rate"];
+    if (!r.is_number() || !(r.get<double>() >= 0.0 && r.get<double>() < 1.0))
+      throw InputError(path + ": model_config: Dropout rate " + r.dump() + " is not a number in [0, 1)");
+    rate = r.get<float>();
+  }
+  return rate;
+}
+
+}  // namespace
+
 ModelSpec spec_from_checkpoint(const Checkpoint& ckpt) {
   ModelSpec spec;
   // Weight-bearing dense layers, in model order: the hidden Dense then the output Dense.
@@ -132,19 +159,20 @@ ModelSpec spec_from_checkpoint(const Checkpoint& ckpt) {
   spec.head.hidden = k1[1];
   spec.head.classes = k2[1];
   if (k2[0] != k1[1]) throw InputError(ckpt.path + ": the two Dense layers do not connect (" + k1.str() + ", " + k2.str() + ")");
+  // The head's own checks (add_head) are for our code; a file's sizes are checked here.
+  if (spec.head.hidden < 1 || spec.head.classes < 2)
+    throw InputError(ckpt.path + ": the head has " + std::to_string(spec.head.hidden) + " hidden units and " +
+                     std::to_string(spec.head.classes) + " classes (at least 1 and 2)");
   const double side = std::sqrt(static_cast<double>(k1[0]) / 512.0);
   spec.image_size = static_cast<int>(std::lround(side)) * 32;
-  if (static_cast<int64_t>(std::lround(side) * std::lround(side)) * 512 != k1[0])
+  if (k1[0] < 1 || static_cast<int64_t>(std::lround(side) * std::lround(side)) * 512 != k1[0])
     throw InputError(ckpt.path + ": " + dense[0]->name + " takes " + std::to_string(k1[0]) +
                      " features, not a VGG16 feature map (s*s*512)");
-  if (ckpt.meta) spec.image_size = static_cast<int>(ckpt.meta->image_height);
-  if (!ckpt.model.model_config.empty()) {
-    nlohmann::json j = nlohmann::json::parse(ckpt.model.model_config, nullptr, false);
-    if (!j.is_discarded() && j.contains("config") && j["config"].contains("layers"))
-      for (const auto& l : j["config"]["layers"])
-        if (l.value("class_name", "") == "Dropout" && l.contains("config") && l["config"].contains("rate"))
-          spec.head.dropout = l["config"]["rate"].get<float>();
-  }
+  if (ckpt.meta && (ckpt.meta->image_height != spec.image_size || ckpt.meta->image_width != spec.image_size))
+    throw InputError(ckpt.path + ": vggtl/image_size is (" + std::to_string(ckpt.meta->image_height) + ", " +
+                     std::to_string(ckpt.meta->image_width) + "), but " + dense[0]->name + " takes the " +
+                     std::to_string(k1[0]) + " features of " + std::to_string(spec.image_size) + " px images");
+  if (const std::optional<float> rate = dropout_from_config(ckpt.path, ckpt.model.model_config)) spec.head.dropout = *rate;
   return spec;
 }
 

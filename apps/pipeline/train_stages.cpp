@@ -152,6 +152,12 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
   } catch (const json::exception& e) {
     throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + ")");
   }
+  // The trainer takes the position as its own (a negative batch would index before the data).
+  const EpochPosition& at = r.position;
+  if (at.epoch < 1 || at.batches_done < 0 || at.partial.count < 0 || (r.stage != 1 && r.stage != 2))
+    throw InputError(last + ": damaged run state in vggtl/ (epoch " + std::to_string(at.epoch) + ", batch " +
+                     std::to_string(at.batches_done) + ", " + std::to_string(at.partial.count) + " images, stage " +
+                     std::to_string(r.stage) + ")");
   const json now = opt->to_json();
   // Paths name the same file or folder however they are written (relative, through a link).
   auto same = [](const std::string& key, const json& a, const json& b) {
@@ -166,7 +172,11 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
       throw InputError("--" + key + " " + now[key].dump() + " differs from the run being resumed (" +
                        stored[key].dump() + "); start a new run with another --out to change it");
   const int epochs = opt->epochs;
-  opt->from_json(stored);
+  try {
+    opt->from_json(stored);
+  } catch (const json::exception& e) {  // a stored option of the wrong JSON type
+    throw InputError(last + ": damaged run options in vggtl/ (" + e.what() + ")");
+  }
   if (given.count("epochs") && epochs != opt->epochs && opt->fine_tune_epochs > 0)
     throw InputError("--epochs " + std::to_string(epochs) + " differs from the run being resumed (" +
                      std::to_string(opt->epochs) + "), whose second stage starts after them; start a new run");

@@ -229,6 +229,10 @@ FeaturesReader::FeaturesReader(const std::string& path) : impl_(std::make_unique
                      im.features.type_name() + " with " + std::to_string(d.size()) +
                      " dimensions");
   im.features.checked_numel();
+  // FeaturesWriter writes no empty side; the code that takes a header's shape checks it as ours.
+  if (d[1] < 1 || d[2] < 1 || d[3] < 1)
+    throw InputError(path + ": 'features' rows are (" + std::to_string(d[1]) + ", " + std::to_string(d[2]) + ", " +
+                     std::to_string(d[3]) + "), with an empty side");
   im.rows = d[0];
   im.header.feature_shape = Shape{d[1], d[2], d[3]};
   if (im.features.is_virtual()) check_virtual_sources(path, root, im.features, im.header.feature_shape);

@@ -23,7 +23,7 @@ TEST(ShardRange, CoversTheListingInOrderWithoutPaddingOrOverlap) {
       for (int k = 0; k < shards; ++k) {
         const ShardRange r = shard_range(items, k, shards);
         EXPECT_EQ(r.begin, next) << items << " items, shard " << k << " of " << shards;
-        EXPECT_GE(r.size(), 0);
+        EXPECT_TRUE(r.begin <= r.end && r.end <= items) << "[" << r.begin << ", " << r.end << ") of " << items;
         smallest = std::min(smallest, r.size());
         largest = std::max(largest, r.size());
         next = r.end;
@@ -50,6 +50,7 @@ TEST(ShardRange, AlignedShardsStartOnUnitBoundaries) {
           const ShardRange r = shard_range(items, k, shards, align);
           EXPECT_EQ(r.begin, next) << items << " items, shard " << k << " of " << shards << ", unit " << align;
           EXPECT_TRUE(r.begin % align == 0 || r.begin == items) << r.begin << " not on a unit of " << align;
+          EXPECT_TRUE(r.begin <= r.end && r.end <= items) << "[" << r.begin << ", " << r.end << ") of " << items;
           smallest = std::min(smallest, r.size());
           largest = std::max(largest, r.size());
           next = r.end;

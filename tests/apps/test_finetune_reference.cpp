@@ -84,7 +84,7 @@ TEST(FineTuneReference, TwoStageHistoryMatchesAFloat64Reference) {
       const double a = std::stod(ours[i][j]), e = std::stod(theirs[i][j]);
       const double tolerance = 1e-3 * std::fabs(e) + 1e-5;
       EXPECT_NEAR(a, e, tolerance) << "epoch " << i << ", " << ours[0][j];
-      worst = std::max(worst, std::fabs(a - e) / std::max(std::fabs(e), 1e-12));
+      worst = test::worst_error(worst, std::fabs(a - e) / std::max(std::fabs(e), 1e-12));
     }
   }
   std::printf("worst relative difference from the float64 reference: %.3g\n", worst);

@@ -2,6 +2,10 @@
 // name or by position, and the errors for files that do not fit the model.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "apps/pipeline/model_wiring.h"
 #include "test_util.h"
 
@@ -50,6 +54,50 @@ TEST(ModelWiring, ForeignShapesAreInputErrors) {
   EXPECT_THROW(spec_from_checkpoint(c), InputError);
   c.model.layers.pop_back();  // one Dense only
   EXPECT_THROW(spec_from_checkpoint(c), InputError);
+}
+
+namespace {
+
+// What spec_from_checkpoint throws: the message of an InputError, or what else came out. The
+// head's and the Dropout layer's own checks are internal errors (exit status 1 in the tools), so
+// a file must never reach them.
+std::string input_error_of(const Checkpoint& c) {
+  try {
+    spec_from_checkpoint(c);
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("not an InputError: ") + e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(ModelWiring, DamagedHeadSizesAndConfigAreInputErrorsNamingTheFile) {
+  std::vector<Checkpoint> bad = {head_checkpoint(512, 0, 3), head_checkpoint(512, 16, 1),
+                                 head_checkpoint(0, 16, 3)};
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{64, 64}, {32, 64}, {33, 33}, {0, 0}}) {
+    bad.push_back(head_checkpoint(512, 16, 3));  // 32 px images
+    bad.back().meta = CheckpointMeta{};
+    bad.back().meta->image_height = h;
+    bad.back().meta->image_width = w;
+  }
+  for (const char* config : {R"({"config": {"layers": [{"class_name": "Dropout", "config": {"rate": 1.5}}]}})",
+                             R"({"config": {"layers": [{"class_name": "Dropout", "config": {"rate": "half"}}]}})"}) {
+    bad.push_back(head_checkpoint(512, 16, 3));
+    bad.back().model.model_config = config;
+  }
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const std::string e = input_error_of(bad[i]);
+    EXPECT_EQ(e.rfind("head.h5: ", 0), 0u) << "case " << i << ": " << e;
+  }
+  // Configs that are not Keras's are ignored (the default rate), never a JSON type error.
+  for (const char* config : {R"({"config": {"layers": [1, {"class_name": 2}]}})", R"({"config": []})", "[]", "{"}) {
+    Checkpoint c = head_checkpoint(512, 16, 3);
+    c.model.model_config = config;
+    EXPECT_EQ(input_error_of(c), "(no error)") << config;
+  }
 }
 
 TEST(ModelWiring, HeadWeightsByNameByPositionAndTheirErrors) {

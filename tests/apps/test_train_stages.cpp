@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <set>
+#include <stdexcept>
 
 #include "apps/pipeline/train_stages.h"
 #include "engine/error.h"
@@ -224,6 +225,35 @@ TEST(TrainStages, CheckpointerWritesWhatResumeReads) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("--lr"), std::string::npos) << e.what();
   }
+
+  // A stored option of the wrong JSON type is a damaged file, named (it was a JSON type error).
+  Checkpoint last = read_checkpoint(out + "/last.h5");
+  nlohmann::json config = nlohmann::json::parse(last.meta->run_config_json);
+  config["batch_size"] = "thirty";
+  last.meta->run_config_json = config.dump();
+  write_checkpoint(out + "/last.h5", last.model, *last.meta);
+  TrainOptions damaged = small_options(out);
+  damaged.resume = true;
+  const std::string e = test::error_of([&] {
+    try {
+      resume_run(&damaged, {"resume", "out"});
+    } catch (const InputError&) {
+      throw;
+    } catch (const std::exception& thrown) {
+      throw std::runtime_error(std::string("not an InputError: ") + thrown.what());
+    }
+  });
+  EXPECT_EQ(e.rfind(out + "/last.h5: damaged run options in vggtl/", 0), 0u) << e;
+
+  // So is a position the trainer cannot start from (a negative batch indexed before the data).
+  config["batch_size"] = o.batch_size;
+  last.meta->run_config_json = config.dump();
+  nlohmann::json state = nlohmann::json::parse(last.meta->history_json);
+  state["position"]["batches_done"] = -3;
+  last.meta->history_json = state.dump();
+  write_checkpoint(out + "/last.h5", last.model, *last.meta);
+  const std::string position = test::error_of([&] { resume_run(&damaged, {"resume", "out"}); });
+  EXPECT_EQ(position.rfind(out + "/last.h5: damaged run state in vggtl/ (epoch 2, batch -3", 0), 0u) << position;
 }
 
 TEST(TrainStages, RunFolderSummaryFiles) {

@@ -181,6 +181,18 @@ TEST(FeaturesFileErrors, ForeignAndInconsistentFiles) {
   }
   EXPECT_EQ(error_of([&] { FeaturesReader r(bad); }),
             bad + ": label 1 of row 1 is not a class index (1 classes)");
+  {
+    auto guard = h5::lock();  // rows of an empty side: an internal check of the merge before
+    hid_t f = H5Fopen(bad.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Ldelete(f, "features", H5P_DEFAULT);
+    hsize_t dims[4] = {3, 1, 0, 2};
+    hid_t sp = H5Screate_simple(4, dims, nullptr);
+    hid_t d = H5Dcreate2(f, "features", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+  }
+  EXPECT_EQ(error_of([&] { FeaturesReader r(bad); }), bad + ": 'features' rows are (1, 0, 2), with an empty side");
 }
 
 TEST(FeaturesFileGpu, AppendsDeviceTensors) {

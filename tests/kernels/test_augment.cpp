@@ -322,7 +322,7 @@ void expect_matches_keras(const std::vector<float>& in, const std::vector<Augmen
     const double d = std::fabs(static_cast<double>(ours[i]) - keras.values[i]);
     ASSERT_FALSE(std::isnan(ours[i]) || std::isnan(keras.values[i])) << what << " value " << i;
     exact += d == 0;
-    worst = std::max(worst, d);
+    worst = test::worst_error(worst, d);
     if (ps[i / per_image].has_brightness) {
       ASSERT_LE(d, 1.0) << what << " value " << i << ": ours " << ours[i] << ", Keras " << keras.values[i];
       off_by_one += d != 0;

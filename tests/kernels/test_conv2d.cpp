@@ -333,7 +333,6 @@ TEST(ConvAlgoCache, AnUnwritableFileIsDroppedNotFatal) {
 
 // ---- cuDNN against the oracle ----
 
-#if VGGTL_HAVE_CUDA
 // |got - want| <= rel_value * |want| + rel_rms * rms(want) + rel_pre * |pre|, reporting the worst
 // element (pre: a second value whose rounding also reaches the output, or null).
 ::testing::AssertionResult within_mixed(const float* got, const double* want, int64_t n, double rel_value,
@@ -346,7 +345,10 @@ TEST(ConvAlgoCache, AnUnwritableFileIsDroppedNotFatal) {
   for (int64_t i = 0; i < n; ++i) {
     const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
     const double allowed = rel_value * std::fabs(want[i]) + rel_rms * rms + (pre ? rel_pre * std::fabs(pre[i]) : 0.0);
-    const double excess = std::isnan(got[i]) ? INFINITY : err - allowed;
+    // A NaN or an infinity on either side (or in pre) never passes: inf - inf and a NaN
+    // allowance give a NaN excess, which `excess > worst` would skip.
+    double excess = err - allowed;
+    if (!std::isfinite(got[i]) || !std::isfinite(want[i]) || std::isnan(excess)) excess = INFINITY;
     if (excess > worst) {
       worst = excess;
       at = i;
@@ -357,6 +359,20 @@ TEST(ConvAlgoCache, AnUnwritableFileIsDroppedNotFatal) {
                                        << " (output RMS " << rms << ")";
 }
 
+TEST(Conv2dChecker, WithinMixedFailsOnNanAndInfinity) {
+  const float good[] = {1.f, -2.f, 3.f};
+  const double want[] = {1.0, -2.0, 3.0};
+  EXPECT_TRUE(within_mixed(good, want, 3, 1e-6, 0));
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    const float got[] = {1.f, bad, 3.f};
+    EXPECT_FALSE(within_mixed(got, want, 3, 1e-6, 0)) << bad;
+    const double want_bad[] = {1.0, static_cast<double>(bad), 3.0};
+    EXPECT_FALSE(within_mixed(got, want_bad, 3, 1e-6, 0)) << bad << " on both sides";
+    EXPECT_FALSE(within_mixed(good, want_bad, 3, 1e-6, 0)) << bad << " expected";
+  }
+}
+
+#if VGGTL_HAVE_CUDA
 CudnnConvChoice check_cudnn(const Case& cs, ConvMath math, ConvEpilogue ep) {
   const Device dev = Device::cuda();
   Context& ctx = Context::get(dev);

@@ -189,7 +189,7 @@ TEST(MaxPool2dBackward, MatchesCentralDifferencesInDouble) {
       x[i] = x0 - step;
       const double minus = loss();
       x[i] = x0;
-      worst = std::max(worst, std::fabs((plus - minus) / (2 * step) - dx[i]));
+      worst = test::worst_error(worst, std::fabs((plus - minus) / (2 * step) - dx[i]));
     }
     EXPECT_LT(worst, 1e-8) << n << "x" << h << "x" << w << "x" << c;
   }
