@@ -67,7 +67,9 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint}, rm, &times);
   checkpoints.stage_base();
+  clock.reset();
   TrainInputs inputs = scan_and_cache(opt, splits, rm, device, out, &times, say);
+  times.features = clock.seconds();
   if (inputs.rank_done) return 0;
 
   RunState state;

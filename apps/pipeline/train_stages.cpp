@@ -596,8 +596,8 @@ void write_run_folder(const RunSummary& s) {
   html.monitor = option_word(opt.monitor);
   html.best_epoch = state.best_epoch;
   html.bad_files = state.bad_files;
-  char secs[32];
-  std::snprintf(secs, sizeof secs, "%.2f s", t.total);
+  html.times = t;
+  html.feature_cache = s.inputs->cache;
   html.facts = {{"data", s.data_root},
                 {"images", std::to_string(s.inputs->train_items.size()) + " train, " +
                                std::to_string(s.inputs->valid_items.size()) + " valid" +
@@ -605,7 +605,6 @@ void write_run_folder(const RunSummary& s) {
                 {"device", s.device.str() + (s.device.is_cuda() ? " (" + option_word(opt.precision) + ")" : "")},
                 {"base weights", s.base.random ? "random (--weights none)" : s.base.path},
                 {"optimizer", option_word(opt.optimizer) + ", lr " + json(opt.lr).dump() + ", batch " + std::to_string(opt.batch_size)},
-                {"time", secs},
                 {"command", s.command_line}};
   write_text_atomically(s.out + "/report.html", report_html(html));
 }
