@@ -145,7 +145,7 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
   const json now = opt->to_json();
   for (const std::string& key : TrainOptions::resumable_keys())
     if (given.count(key) && stored.contains(key) && stored[key] != now[key])
-      throw InputError("--" + key + " " + now[key].dump() + " differs from the run being resumed (" +
+      throw InputError(option_flag(key) + " " + now[key].dump() + " differs from the run being resumed (" +
                        stored[key].dump() + "); start a new run with another --out to change it");
   const int epochs = opt->epochs;
   opt->from_json(stored);
