@@ -143,10 +143,11 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
     throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + ")");
   }
   const json now = opt->to_json();
+  const auto typed = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   for (const std::string& key : TrainOptions::resumable_keys())
     if (given.count(key) && stored.contains(key) && stored[key] != now[key])
-      throw InputError(option_flag(key) + " " + now[key].dump() + " differs from the run being resumed (" +
-                       stored[key].dump() + "); start a new run with another --out to change it");
+      throw InputError(option_flag(key) + " " + typed(now[key]) + " differs from the run being resumed (" +
+                       typed(stored[key]) + "); start a new run with another --out to change it");
   const int epochs = opt->epochs;
   opt->from_json(stored);
   if (given.count("epochs") && epochs != opt->epochs && opt->fine_tune_epochs > 0)
