@@ -72,7 +72,8 @@ Chart line_chart(const std::string& title, ChartQuantity quantity, const std::ve
        << "' text-anchor='end' font-size='10'>" << y.labels[i] << "</text>\n";
   }
   if (y.log)
-    os << "<text x='" << left + 4 << "' y='" << top + plot_h - 4 << "' font-size='9' fill='#666'>log scale</text>\n";
+    os << "<text class='scale' x='" << left + plot_w << "' y='" << top - 10
+       << "' text-anchor='end' font-size='11' fill='#666'>log scale</text>\n";
   for (size_t i = 0; i < x.ticks.size(); ++i)
     os << "<text class='xtick' x='" << X(x.ticks[i]) << "' y='" << ht - bottom + 14
        << "' text-anchor='middle' font-size='10'>" << x.labels[i] << "</text>\n";
