@@ -74,7 +74,7 @@ charts.forEach((svg, i) => {
   const plot = svg.querySelector('rect.plot');
   if (!plot) return problems.push('chart ' + i + ': no plot area');
   const p = plot.getBoundingClientRect();
-  const legend = [...svg.querySelectorAll('text.legend')].map(t => [t.textContent, t.getBoundingClientRect()]);
+  const legend = [...svg.querySelectorAll('text.legend, text.scale')].map(t => [t.textContent, t.getBoundingClientRect()]);
   if (legend.length === 0) problems.push('chart ' + i + ': no legend');
   legend.forEach(([name, b], j) => {
     if (b.bottom > p.top + 0.5 && b.top < p.bottom && b.right > p.left && b.left < p.right)
