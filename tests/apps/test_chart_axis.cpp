@@ -65,7 +65,8 @@ TEST(ChartAxis, RoundStepIsOneTwoOrFiveTimesAPowerOfTen) {
   EXPECT_DOUBLE_EQ(round_step(1, 6), 0.2);
   EXPECT_DOUBLE_EQ(round_step(0.3, 6), 0.1);
   EXPECT_DOUBLE_EQ(round_step(19, 10), 5);
-  for (double span : {0.0013, 0.07, 0.9, 3.3, 10.4, 77.0, 12345.0}) EXPECT_TRUE(is_round_step(round_step(span, 6))) << span;
+  for (double span : {0.0013, 0.07, 0.9, 3.3, 10.4, 77.0, 12345.0})
+    EXPECT_TRUE(is_round_step(round_step(span, 6))) << span;
 }
 
 TEST(ChartAxis, LinearTicksAreRoundAndCoverTheValues) {
