@@ -1,4 +1,5 @@
-// vggtl_predict: class and probability for each image, as CSV on stdout (README.md, "The tools").
+// vggtl_predict: class and probability for each image, as CSV on stdout, one row per input image
+// (README.md, "The tools").
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "apps/pipeline/inference.h"
 #include "apps/pipeline/report.h"
 #include "apps/pipeline/train_options.h"
+#include "engine/error.h"
 #include "engine/log.h"
 #include "kernels/cpu_backend.h"
 
@@ -43,21 +45,35 @@ int main(int argc, char** argv) {
       throw InputError("--classes: " + std::to_string(im.class_names.size()) + " names for a model with " +
                        std::to_string(im.spec.head.classes) + " outputs");
     const int k = std::min<int>(top_k, static_cast<int>(im.class_names.size()));
-    ImageLoader loader(collect_images(paths), im.loader);
+    const std::vector<DataItem> items = collect_images(paths);
+    ImageLoader loader(items, im.loader);
     SplitPredictions p = predict_split(*im.model, im.head_start, loader, false, nullptr, "predict");
 
+    // One row per input image, in order: a file that does not decode has empty class and
+    // probability fields and the reason in `error`.
     std::printf("path");
     for (int j = 1; j <= k; ++j)
       k == 1 ? std::printf(",class,probability") : std::printf(",class_%d,probability_%d", j, j);
-    std::printf("\n");
-    for (const Prediction& pr : p.predictions) {
+    std::printf(",error\n");
+    std::vector<const BadFile*> bad_at(items.size(), nullptr);
+    for (const BadFile& b : p.bad) bad_at.at(static_cast<size_t>(b.index)) = &b;
+    VGGTL_CHECK(p.predictions.size() + p.bad.size() == items.size(), "vggtl_predict: ", p.predictions.size(),
+                " predictions and ", p.bad.size(), " bad files for ", items.size(), " images");
+    auto next = p.predictions.begin();
+    for (size_t i = 0; i < items.size(); ++i) {
+      std::printf("%s", csv_field(items[i].path).c_str());
+      if (bad_at[i]) {
+        for (int j = 0; j < k; ++j) std::printf(",,");
+        std::printf(",%s\n", csv_field(bad_at[i]->reason).c_str());
+        continue;
+      }
+      const Prediction& pr = *next++;
       std::vector<int> order(pr.probs.size());
       std::iota(order.begin(), order.end(), 0);
       std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return pr.probs[a] > pr.probs[b]; });
-      std::printf("%s", csv_field(pr.path).c_str());
       for (int j = 0; j < k; ++j)
         std::printf(",%s,%.6f", csv_field(im.class_names[order[j]]).c_str(), pr.probs[order[j]]);
-      std::printf("\n");
+      std::printf(",\n");
     }
     report_bad_files(p.bad, nullptr);
     if (p.predictions.empty()) throw InputError("no image could be decoded");

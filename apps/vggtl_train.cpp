@@ -33,10 +33,7 @@ int main(int argc, char** argv) {
     std::set<std::string> given;
     const nlohmann::json keys = opt.to_json();
     for (const auto& kv : keys.items()) {
-      std::string flag = "--" + kv.key();
-      for (char& c : flag)
-        if (c == '_') c = '-';
-      if (app.count(flag) > 0) given.insert(kv.key());
+      if (app.count(vggtl::option_flag(kv.key())) > 0) given.insert(kv.key());
     }
     if (app.count("--epochs") > 0) given.insert("epochs");
     std::string command_line;

@@ -11,7 +11,8 @@ packages=(build-essential cmake ninja-build pkg-config
           libdnnl-dev libgtest-dev libcli11-dev nlohmann-json3-dev
           openmpi-bin libopenmpi-dev  # the MPI scale-out and its tests (mpiexec)
           python3 python3-numpy python3-h5py python3-pil python3-scipy  # the cross-checks
-          clang llvm libclang-rt-dev)  # libFuzzer (scripts/fuzz.sh); llvm: llvm-symbolizer
+          clang llvm libclang-rt-dev  # libFuzzer (scripts/fuzz.sh); llvm: llvm-symbolizer
+          chromium)  # report.html in a browser (tests/apps/test_user_path.cpp): 81 MB, 26 s here
 case "${1:-}" in
   --with-demo) ;;  # the demo draws its images with Pillow, already in the list
   --with-tools) packages+=(libopenblas-dev python3-torch python3-torchvision) ;;
@@ -22,6 +23,10 @@ esac
 # libjpeg62-turbo-dev is Debian's name; Ubuntu ships libjpeg-turbo8-dev as libjpeg-dev.
 if ! apt-cache show libjpeg62-turbo-dev >/dev/null 2>&1; then
   packages=("${packages[@]/libjpeg62-turbo-dev/libjpeg-dev}")
+fi
+# Ubuntu has no chromium package (its browser is a snap); the browser test then skips.
+if ! apt-cache show chromium >/dev/null 2>&1; then
+  packages=("${packages[@]/chromium/}")
 fi
 # libclang-rt-dev (Debian 12, Ubuntu 24.04) holds libFuzzer; older releases ship it with clang.
 if ! apt-cache show libclang-rt-dev >/dev/null 2>&1; then

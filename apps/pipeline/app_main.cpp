@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -25,20 +26,87 @@ std::string full_version_report() {
          io_library_versions() + "\n";
 }
 
+size_t edit_distance(const std::string& a, const std::string& b) {
+  // Optimal string alignment: insertions, deletions, substitutions and swaps of neighbours.
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+std::string closest_option(const std::string& typed, const std::vector<std::string>& options) {
+  std::string dashed = typed;  // --image_size means --image-size
+  std::replace(dashed.begin(), dashed.end(), '_', '-');
+  std::string best;
+  size_t best_distance = std::string::npos;
+  for (const std::string& o : options) {
+    const size_t d = edit_distance(dashed, o);
+    const bool prefix = dashed.size() >= 5 && (o.compare(0, dashed.size(), dashed) == 0 ||
+                                               dashed.compare(0, o.size(), o) == 0);
+    const bool close = d <= 2 && 2 * d < o.size();
+    if ((close || prefix) && d < best_distance) {
+      best = o;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+namespace {
+
+// The first --word on the command line that names no option of `app`, or "".
+std::string unknown_option(const CLI::App& app, int argc, char** argv, std::vector<std::string>* known) {
+  for (const CLI::Option* o : app.get_options())
+    for (const std::string& name : o->get_lnames()) known->push_back("--" + name);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) continue;
+    const std::string name = arg.substr(0, arg.find('='));
+    if (std::find(known->begin(), known->end(), name) == known->end()) return name;
+  }
+  return "";
+}
+
+}  // namespace
+
 int parse_command_line(CLI::App& app, int argc, char** argv) {
+  // Before the checks of required options, so that `vggtl_eval --version` needs no --model.
+  if (app.get_option_no_throw("--version") == nullptr)
+    app.set_version_flag("--version", full_version_report,
+                         "Print version, build options, libraries and devices, then exit");
+  std::string name = argv[0];
+  name = name.substr(name.find_last_of('/') + 1);
   try {
     app.parse(argc, argv);
-    return -1;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    std::fputs(e.what(), stdout);
+    return 0;
   } catch (const CLI::ParseError& e) {
-    std::string name = argv[0];
-    name = name.substr(name.find_last_of('/') + 1);
+    // CLI11 says "The following arguments were not expected: 5 --epoch"; name the option and
+    // the one that was probably meant instead.
+    std::vector<std::string> known;
+    const std::string unknown = unknown_option(app, argc, argv, &known);
+    if (!unknown.empty()) {
+      const std::string meant = closest_option(unknown, known);
+      const std::string hint = meant.empty() ? " (see " + name + " --help)" : "; did you mean " + meant + "?";
+      std::fprintf(stderr, "%s: unknown option %s%s\n", name.c_str(), unknown.c_str(), hint.c_str());
+      return 2;
+    }
     std::fprintf(stderr, "%s: %s (see %s --help)\n", name.c_str(), e.what(), name.c_str());
     return 2;
   }
+  return -1;
 }
 
 int run_app(const char* name, const std::function<int()>& body) {

@@ -15,9 +15,17 @@ class App;
 
 namespace vggtl {
 
-// Parses the command line. Returns -1 to go on, or the status to exit with: 0 after --help
-// (printed), 2 after a usage error (printed as one line plus a hint).
+// Parses the command line. Returns -1 to go on, or the status to exit with: 0 after --help or
+// --version (printed; --version is added unless the tool has its own), 2 after a usage error
+// (printed as one line plus a hint; an unknown option is named with the closest real one:
+// "unknown option --epoch; did you mean --epochs?").
 int parse_command_line(CLI::App& app, int argc, char** argv);
+
+// The option of `options` ("--epochs", ...) that `typed` probably meant: the nearest by edit
+// distance (at most 2, and under half its length) or one that it is a prefix of or that is a
+// prefix of it, with underscores read as dashes; "" when none is close.
+std::string closest_option(const std::string& typed, const std::vector<std::string>& options);
+size_t edit_distance(const std::string& a, const std::string& b);
 
 // The first call also makes stdout line-buffered (a log file or pipe gets each line as it is
 // printed) and installs the Ctrl-C / SIGTERM handler (apps/pipeline/interrupt.h). An Error of

@@ -1,6 +1,7 @@
 // Text and HTML outputs of a run. Numbers are printed with enough digits to round-trip floats.
 #include "apps/pipeline/report.h"
 
+#include "apps/pipeline/chart_axis.h"
 #include "io/atomic_file.h"
 
 #include <algorithm>
@@ -33,68 +34,110 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
-// A line chart of one or two series over epochs, as inline SVG.
-std::string line_chart(const std::string& title, const std::vector<EpochRecord>& h,
-                       double EpochRecord::*a, const std::string& a_name, double EpochRecord::*b,
-                       const std::string& b_name, int best_epoch) {
-  const double w = 460, ht = 260, left = 50, right = 15, top = 28, bottom = 36;
+// A line chart of one or two series over epochs, as inline SVG, and a note on its scale when
+// it is logarithmic. The legend sits above the plot area and the best epoch's line inside it.
+struct Chart {
+  std::string svg, note;
+};
+
+Chart line_chart(const std::string& title, ChartQuantity quantity, const std::vector<EpochRecord>& h,
+                 double EpochRecord::*a, const std::string& a_name, double EpochRecord::*b,
+                 const std::string& b_name, int best_epoch) {
+  const double w = 460, ht = 280, left = 50, right = 15, top = 44, bottom = 40;
+  Chart chart;
   std::ostringstream os;
   os << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << ht
      << "' role='img' aria-label='" << html_escape(title) << "'>\n";
   os << "<text x='" << w / 2 << "' y='16' text-anchor='middle' font-size='13'>" << html_escape(title) << "</text>\n";
   if (h.empty()) {
     os << "<text x='" << w / 2 << "' y='" << ht / 2 << "' text-anchor='middle'>no epochs</text></svg>\n";
-    return os.str();
+    chart.svg = os.str();
+    return chart;
   }
-  double lo = INFINITY, hi = -INFINITY;
-  for (const EpochRecord& r : h) {
-    for (double v : {r.*a, r.*b}) {
-      if (!std::isfinite(v)) continue;
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-    }
-  }
-  if (!std::isfinite(lo)) lo = 0, hi = 1;
-  if (hi - lo < 1e-9) hi = lo + 1e-3, lo -= 1e-3;
-  const double pad = 0.05 * (hi - lo);
-  const bool non_negative = lo >= 0;  // losses and accuracies: keep the axis at or above 0
-  lo -= pad;
-  hi += pad;
-  if (non_negative && lo < 0) lo = 0;
-  const int first = h.front().epoch, last = h.back().epoch;
-  const double span = std::max(1, last - first);
-  auto X = [&](double e) { return left + (e - first) / span * (w - left - right); };
-  auto Y = [&](double v) { return top + (hi - v) / (hi - lo) * (ht - top - bottom); };
-  os << "<rect x='" << left << "' y='" << top << "' width='" << w - left - right << "' height='"
-     << ht - top - bottom << "' fill='none' stroke='#999'/>\n";
-  for (int i = 0; i <= 4; ++i) {
-    const double v = lo + (hi - lo) * i / 4;
-    os << "<text x='" << left - 4 << "' y='" << Y(v) + 4 << "' text-anchor='end' font-size='10'>"
-       << num(v, 3) << "</text>\n";
-  }
-  const int step = std::max(1, (last - first) / 10);
-  for (int e = first; e <= last; e += step)
-    os << "<text x='" << X(e) << "' y='" << ht - bottom + 14 << "' text-anchor='middle' font-size='10'>" << e
-       << "</text>\n";
-  os << "<text x='" << (left + w - right) / 2 << "' y='" << ht - 4 << "' text-anchor='middle' font-size='11'>epoch</text>\n";
-  if (best_epoch >= first && best_epoch <= last)
-    os << "<line x1='" << X(best_epoch) << "' x2='" << X(best_epoch) << "' y1='" << top << "' y2='"
-       << ht - bottom << "' stroke='#2a2' stroke-dasharray='4 3'/>\n";
-  const char* colours[2] = {"#1f77b4", "#d62728"};
   double EpochRecord::*series[2] = {a, b};
   const std::string names[2] = {a_name, b_name};
+  std::vector<double> values;
+  for (const EpochRecord& r : h) values.insert(values.end(), {r.*a, r.*b});
+  const ChartAxis y = value_axis(values, quantity);
+  const ChartAxis x = epoch_axis(h.front().epoch, h.back().epoch);
+  const double plot_w = w - left - right, plot_h = ht - top - bottom;
+  auto X = [&](double e) { return left + x.fraction(e) * plot_w; };
+  auto Y = [&](double v) { return top + (1 - y.fraction(v)) * plot_h; };
+  os << "<rect class='plot' x='" << left << "' y='" << top << "' width='" << plot_w << "' height='" << plot_h
+     << "' fill='none' stroke='#999'/>\n";
+  for (size_t i = 0; i < y.ticks.size(); ++i) {
+    const double at = Y(y.ticks[i]);
+    os << "<line x1='" << left << "' x2='" << left + plot_w << "' y1='" << at << "' y2='" << at
+       << "' stroke='#eee'/>\n<text class='ytick' x='" << left - 4 << "' y='" << at + 4
+       << "' text-anchor='end' font-size='10'>" << y.labels[i] << "</text>\n";
+  }
+  if (y.log)
+    os << "<text class='scale' x='" << left + plot_w << "' y='" << top - 10
+       << "' text-anchor='end' font-size='11' fill='#666'>log scale</text>\n";
+  for (size_t i = 0; i < x.ticks.size(); ++i)
+    os << "<text class='xtick' x='" << X(x.ticks[i]) << "' y='" << ht - bottom + 14
+       << "' text-anchor='middle' font-size='10'>" << x.labels[i] << "</text>\n";
+  os << "<text x='" << left + plot_w / 2 << "' y='" << ht - 6 << "' text-anchor='middle' font-size='11'>epoch</text>\n";
+  if (best_epoch >= h.front().epoch && best_epoch <= h.back().epoch)
+    os << "<line class='best' x1='" << X(best_epoch) << "' x2='" << X(best_epoch) << "' y1='" << top << "' y2='"
+       << top + plot_h << "' stroke='#2a2' stroke-width='1.5' stroke-dasharray='4 3'><title>best epoch "
+       << best_epoch << "</title></line>\n";
+  const char* colours[2] = {"#1f77b4", "#d62728"};
   for (int s = 0; s < 2; ++s) {
     os << "<polyline fill='none' stroke='" << colours[s] << "' stroke-width='2' points='";
-    for (const EpochRecord& r : h) os << X(r.epoch) << "," << Y(r.*series[s]) << " ";
+    for (const EpochRecord& r : h)
+      if (std::isfinite(r.*series[s])) os << X(r.epoch) << "," << Y(r.*series[s]) << " ";
     os << "'/>\n";
     for (const EpochRecord& r : h)
-      os << "<circle cx='" << X(r.epoch) << "' cy='" << Y(r.*series[s]) << "' r='2.5' fill='" << colours[s]
-         << "'><title>" << html_escape(names[s]) << " epoch " << r.epoch << ": " << num(r.*series[s]) << "</title></circle>\n";
-    os << "<text x='" << left + 8 + 120 * s << "' y='" << top + 14 << "' font-size='11' fill='" << colours[s]
-       << "'>&#9632; " << html_escape(names[s]) << "</text>\n";
+      if (std::isfinite(r.*series[s]))
+        os << "<circle cx='" << X(r.epoch) << "' cy='" << Y(r.*series[s]) << "' r='2.5' fill='" << colours[s]
+           << "'><title>" << html_escape(names[s]) << " epoch " << r.epoch << ": " << num(r.*series[s])
+           << "</title></circle>\n";
+    os << "<text class='legend' x='" << left + 120 * s << "' y='" << top - 10 << "' font-size='11' fill='"
+       << colours[s] << "'>&#9632; " << html_escape(names[s]) << "</text>\n";
   }
+  os << "<text class='legend' x='" << left + 240 << "' y='" << top - 10
+     << "' font-size='11' fill='#2a2'>- - best epoch</text>\n";
   os << "</svg>\n";
-  return os.str();
+  chart.svg = os.str();
+  if (y.log) {
+    const EpochRecord* peak = nullptr;
+    int peak_series = 0;
+    for (const EpochRecord& r : h)
+      for (int s = 0; s < 2; ++s)
+        if (std::isfinite(r.*series[s]) && (!peak || r.*series[s] > peak->*series[peak_series])) {
+          peak = &r;
+          peak_series = s;
+        }
+    chart.note = "The " + title + " axis is logarithmic: " + names[peak_series] + " of epoch " +
+                 std::to_string(peak->epoch) + " (" + num(peak->*series[peak_series], 3) + ") is over " +
+                 num(kLogScaleRatio) + " times the median, and a linear axis would flatten the other epochs.";
+  }
+  return chart;
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  if (s >= 10)
+    std::snprintf(buf, sizeof buf, "%.0f s", s);
+  else if (s >= 1)
+    std::snprintf(buf, sizeof buf, "%.1f s", s);
+  else
+    std::snprintf(buf, sizeof buf, "%.2g s", s);
+  return buf;
+}
+
+// The header's time and where it went, so that the table's per-epoch seconds add up to it.
+std::string time_breakdown(const ReportInput& in) {
+  const StageTimes& t = in.times;
+  const double other = std::max(0.0, t.total - t.features - t.head_training - t.evaluation);
+  std::string s = seconds_text(t.total) + " in all: " + seconds_text(t.features) +
+                  (in.feature_cache ? " computing the frozen base's features of the train and valid images, once "
+                                      "before epoch 1"
+                                    : " listing and checking the train and valid images") +
+                  "; " + seconds_text(t.head_training) + " in the epochs this command ran (the table's seconds)";
+  if (in.has_test) s += "; " + seconds_text(t.evaluation) + " on the test split";
+  return s + "; " + seconds_text(other) + " loading the weights, listing the splits and writing checkpoints";
 }
 
 std::string confusion_svg(const EvalSummary& s, const std::vector<std::string>& names) {
@@ -213,13 +256,19 @@ std::string report_html(const ReportInput& in) {
   os << "<h1>" << html_escape(in.title) << "</h1>\n<table>\n";
   for (const auto& f : in.facts)
     os << "<tr><th>" << html_escape(f.first) << "</th><td>" << html_escape(f.second) << "</td></tr>\n";
+  if (in.times.total > 0) os << "<tr><th>time</th><td>" << html_escape(time_breakdown(in)) << "</td></tr>\n";
   os << "</table>\n";
 
   os << "<h2>Learning curves</h2>\n<div class='charts'>\n";
-  os << line_chart("loss", in.history, &EpochRecord::loss, "loss", &EpochRecord::val_loss, "val_loss", in.best_epoch);
-  os << line_chart("accuracy", in.history, &EpochRecord::accuracy, "accuracy", &EpochRecord::val_accuracy,
-                   "val_accuracy", in.best_epoch);
+  const Chart charts[2] = {
+      line_chart("loss", ChartQuantity::Loss, in.history, &EpochRecord::loss, "loss", &EpochRecord::val_loss,
+                 "val_loss", in.best_epoch),
+      line_chart("accuracy", ChartQuantity::Accuracy, in.history, &EpochRecord::accuracy, "accuracy",
+                 &EpochRecord::val_accuracy, "val_accuracy", in.best_epoch)};
+  for (const Chart& c : charts) os << c.svg;
   os << "</div>\n";
+  for (const Chart& c : charts)
+    if (!c.note.empty()) os << "<p class='note'>" << html_escape(c.note) << "</p>\n";
   if (in.best_epoch > 0)
     os << "<p>Best epoch by " << html_escape(in.monitor) << ": " << in.best_epoch << " (dashed line).</p>\n";
   os << "<table><tr><th>epoch</th><th>loss</th><th>accuracy</th><th>val_loss</th><th>val_accuracy</th><th>seconds</th></tr>\n";
@@ -229,6 +278,12 @@ std::string report_html(const ReportInput& in) {
        << "</td><td class='n'>" << num(r.val_loss, 4) << "</td><td class='n'>" << num(r.val_accuracy, 4)
        << "</td><td class='n'>" << num(r.seconds, 3) << "</td></tr>\n";
   os << "</table>\n";
+  if (!in.history.empty())
+    os << "<p class='note'>seconds: each epoch's whole time, training and validation"
+       << (in.feature_cache ? ", over the features of the frozen base computed once before epoch 1" +
+                                  (in.times.total > 0 ? " (" + seconds_text(in.times.features) + ")" : std::string())
+                            : std::string(" with the frozen base run on every batch"))
+       << "; checkpoints are written alongside.</p>\n";
 
   if (in.has_test) {
     os << "<h2>Test split</h2>\n<p>Accuracy " << num(in.test.accuracy, 4) << " (" << in.test.correct << "/"
@@ -253,6 +308,9 @@ std::string report_html(const ReportInput& in) {
            << num(p->probs[p->predicted], 4) << "</td></tr>\n";
       os << "</table>\n";
     }
+  } else {
+    os << "<h2>Test split</h2>\n<p>No test split was found (no test/ folder in the data folder, and no --test "
+          "FOLDER), so the model was not evaluated on held-out images.</p>\n";
   }
   os << "<h2>Skipped files (" << in.bad_files.size() << ")</h2>\n";
   if (!in.bad_files.empty()) {

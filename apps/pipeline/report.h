@@ -1,6 +1,7 @@
 // The run folder's text files, built as strings (the caller writes them atomically):
 // history.csv, test_predictions.csv, confusion_matrix.csv, per_class.csv, bad_files.csv and
-// report.html (self-contained: learning curves and confusion matrix as inline SVG).
+// report.html (self-contained: learning curves and confusion matrix as inline SVG; their axes
+// in chart_axis.h).
 // Tested in tests/apps/test_report.cpp.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "apps/pipeline/metrics.h"
+#include "apps/pipeline/stage_times.h"
 
 namespace vggtl {
 
@@ -46,6 +48,8 @@ struct ReportInput {
   std::vector<Prediction> predictions;
   std::vector<std::string> class_names;
   std::vector<BadFileRecord> bad_files;
+  StageTimes times;            // of this command; shown with where it went when total > 0
+  bool feature_cache = false;  // the frozen base ran once per image before epoch 1
 };
 
 std::string report_html(const ReportInput& in);

@@ -8,6 +8,7 @@ struct StageTimes {
   double listing = 0;        // listing the splits
   double decode = 0;         // waiting for decoded batches (decoding overlaps the forward pass)
   double base_forward = 0;   // the frozen VGG16 base
+  double features = 0;       // scanning the train and valid images and filling the feature cache
   double head_training = 0;  // epochs over the head (incl. validation)
   double checkpoints = 0;    // snapshots for best.h5 / last.h5 and waiting for their writer
   double evaluation = 0;     // the test split

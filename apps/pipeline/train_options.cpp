@@ -389,6 +389,12 @@ const std::vector<std::string>& TrainOptions::resumable_keys() {
   return keys;
 }
 
+std::string option_flag(const std::string& key) {
+  std::string flag = "--" + key;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
 std::string default_weights_path() {
   const char* home = std::getenv("HOME");
   return std::string(home && *home ? home : ".") + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";

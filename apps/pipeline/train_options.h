@@ -134,6 +134,9 @@ struct TrainOptions {
   static const std::vector<std::string>& resumable_keys();
 };
 
+// The option a key of TrainOptions::to_json is typed as: "image_size" -> "--image-size".
+std::string option_flag(const std::string& key);
+
 // The 13 conv layer names of VGG16, in model order.
 const std::vector<std::string>& vgg16_conv_names();
 // --trainable-from NAME: that conv layer and the ones above it; "none": no layer. InputError

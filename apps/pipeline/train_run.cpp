@@ -97,6 +97,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   refuse_bad_files(opt, splits, device);
   RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint}, rm, &times);
   checkpoints.stage_base();
+  clock.reset();
   TrainInputs inputs;
   try {
     inputs = scan_and_cache(opt, splits, rm, device, out, &times, say);
@@ -106,6 +107,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                     " holds no checkpoint yet: run the same command again to start over",
                 ErrorKind::Interrupted);
   }
+  times.features = clock.seconds();
   if (inputs.rank_done) return 0;
   if (const size_t skipped = splits.train.items.size() + splits.valid.items.size() - inputs.train_items.size() -
                              inputs.valid_items.size())

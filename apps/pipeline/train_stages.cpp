@@ -167,10 +167,11 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
     std::error_code ec;
     return fs::equivalent(a.get<std::string>(), b.get<std::string>(), ec) && !ec;
   };
+  const auto typed = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   for (const std::string& key : TrainOptions::resumable_keys())
     if (given.count(key) && stored.contains(key) && !same(key, stored[key], now[key]))
-      throw InputError("--" + key + " " + now[key].dump() + " differs from the run being resumed (" +
-                       stored[key].dump() + "); start a new run with another --out to change it");
+      throw InputError(option_flag(key) + " " + typed(now[key]) + " differs from the run being resumed (" +
+                       typed(stored[key]) + "); start a new run with another --out to change it");
   const int epochs = opt->epochs;
   try {
     opt->from_json(stored);
@@ -637,8 +638,8 @@ void write_run_folder(const RunSummary& s) {
   html.monitor = option_word(opt.monitor);
   html.best_epoch = state.best_epoch;
   html.bad_files = state.bad_files;
-  char secs[32];
-  std::snprintf(secs, sizeof secs, "%.2f s", t.total);
+  html.times = t;
+  html.feature_cache = s.inputs->cache;
   html.facts = {{"data", s.data_root},
                 {"images", std::to_string(s.inputs->train_items.size()) + " train, " +
                                std::to_string(s.inputs->valid_items.size()) + " valid" +
@@ -646,7 +647,6 @@ void write_run_folder(const RunSummary& s) {
                 {"device", s.device.str() + (s.device.is_cuda() ? " (" + option_word(opt.precision) + ")" : "")},
                 {"base weights", s.base.random ? "random (--weights none)" : s.base.path},
                 {"optimizer", option_word(opt.optimizer) + ", lr " + json(opt.lr).dump() + ", batch " + std::to_string(opt.batch_size)},
-                {"time", secs},
                 {"command", s.command_line}};
   write_text_atomically(s.out + "/report.html", report_html(html));
 }

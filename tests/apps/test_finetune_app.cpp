@@ -159,7 +159,7 @@ TEST_F(FineTuneApp, ResumeAfterAnInterruptGivesTheSameHistory) {
   EXPECT_EQ(history(run), history(reference()));
   RunResult other = run_tool(with(args(run, 3, "block5_conv2"), {"--resume"}));
   EXPECT_EQ(other.status, 2);
-  EXPECT_NE(other.err.find("--trainable_from"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("--trainable-from block5_conv2 differs"), std::string::npos) << other.err;
 }
 
 TEST_F(FineTuneApp, SpilledCacheEqualsInMemoryAndF16IsClose) {

@@ -188,7 +188,7 @@ TEST_F(TrainApp, EvalAndPredictAgreeWithTheRun) {
   std::string l;
   while (std::getline(lines, l)) rows.push_back({l});
   ASSERT_EQ(rows.size(), train_preds.size());
-  EXPECT_EQ(rows[0][0], "path,class,probability");
+  EXPECT_EQ(rows[0][0], "path,class,probability,error");
   for (size_t i = 1; i < rows.size(); ++i) {
     // Same images in the same order: the path ends with the run's relative path.
     const std::string& line = rows[i][0];
