@@ -13,6 +13,7 @@
 #include "apps/pipeline/features.h"
 #include "apps/pipeline/model_wiring.h"
 #include "apps/pipeline/option_choice.h"
+#include "apps/pipeline/progress.h"
 #include "apps/pipeline/report.h"
 #include "apps/pipeline/shards.h"
 #include "apps/pipeline/train_options.h"
@@ -184,8 +185,10 @@ int main(int argc, char** argv) {
     const std::string list = listing_sha256(split);
     const std::string file = shard_path(out, shard_id, num_shards);
     const std::string name = "shard " + std::to_string(shard_id) + " of " + std::to_string(num_shards);
+    JobProgress job(static_cast<int64_t>(split.items.size()));  // rank 0's bar shows every rank's count
     if (shard_problem(file, list, shard_id, num_shards, range.size(), feature_settings(header.attributes)).empty()) {
       log_info(file + ": " + name + " already extracted, skipped");
+      job.publish(range.size());
     } else {
       const std::vector<DataItem> items(split.items.begin() + range.begin, split.items.begin() + range.end);
       header.attributes["list_sha256"] = list;
@@ -194,7 +197,8 @@ int main(int argc, char** argv) {
       header.attributes["shard_begin"] = std::to_string(range.begin);
       header.attributes["shard_items"] = std::to_string(range.size());
       header.attributes["shard_align"] = std::to_string(s.batch_size);
-      const std::vector<BadFile> bad = extract(s, device, split, items, header, file, "extract " + name, &rows);
+      const std::string label = cluster::active() ? "extract" : "extract " + name;  // the job's bar, or this shard's
+      const std::vector<BadFile> bad = extract(s, device, split, items, header, file, label, &rows);
       summary(file, rows, header.feature_shape, bad.size());
     }
     if (!cluster::active()) return 0;  // --shard-id: one shard; --merge joins them

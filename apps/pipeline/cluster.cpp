@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <limits>
 
 #include <fcntl.h>
@@ -188,6 +189,54 @@ void barrier() {
 #if VGGTL_HAVE_MPI
   if (active()) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 #endif
+}
+
+SharedCount::SharedCount() {
+#if VGGTL_HAVE_MPI
+  if (!active()) return;
+  MPI_Win win;
+  const MPI_Aint bytes = is_root() ? static_cast<MPI_Aint>(g_size) * static_cast<MPI_Aint>(sizeof(int64_t)) : 0;
+  check(MPI_Win_allocate(bytes, sizeof(int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &slots_, &win), "MPI_Win_allocate");
+  if (is_root()) std::fill(slots_, slots_ + g_size, int64_t{0});
+  window_ = new MPI_Win(win);
+  barrier();  // rank 0's slots are zero before anyone writes
+#endif
+}
+
+SharedCount::~SharedCount() {
+#if VGGTL_HAVE_MPI
+  if (!window_) return;
+  MPI_Win* win = static_cast<MPI_Win*>(window_);
+  if (std::uncaught_exceptions() == 0) MPI_Win_free(win);  // collective: not while this rank is failing
+  delete win;
+#endif
+}
+
+void SharedCount::publish(int64_t count) {
+  mine_ = count;
+#if VGGTL_HAVE_MPI
+  if (!window_) return;
+  MPI_Win win = *static_cast<MPI_Win*>(window_);
+  check(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, win), "MPI_Win_lock");
+  check(MPI_Put(&mine_, 1, MPI_INT64_T, 0, g_rank, 1, MPI_INT64_T, win), "MPI_Put");
+  check(MPI_Win_unlock(0, win), "MPI_Win_unlock");
+#endif
+}
+
+int64_t SharedCount::total() {
+#if VGGTL_HAVE_MPI
+  if (window_ && is_root()) {
+    MPI_Win win = *static_cast<MPI_Win*>(window_);
+    std::vector<int64_t> counts(static_cast<size_t>(g_size));
+    check(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, win), "MPI_Win_lock");
+    check(MPI_Get(counts.data(), g_size, MPI_INT64_T, 0, 0, g_size, MPI_INT64_T, win), "MPI_Get");
+    check(MPI_Win_unlock(0, win), "MPI_Win_unlock");
+    int64_t sum = 0;
+    for (int64_t c : counts) sum += c;
+    return sum;
+  }
+#endif
+  return mine_;
 }
 
 int run(const char* name, int* argc, char*** argv, const std::function<int()>& body) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -42,6 +43,26 @@ std::vector<std::string> gather(const std::string& bytes);
 void allreduce_sum(double* values, size_t n);
 void allreduce_sum(float* values, size_t n);
 void barrier();
+
+// A count every rank adds to and rank 0 reads, without any rank waiting for another: each
+// rank's last published value sits in a window on rank 0 (MPI one-sided, passive target), so
+// rank 0 can show the job's progress while the ranks work. Creating it is collective, and so is
+// its end, except while an exception unwinds (a failing rank then leaves it to MPI_Abort).
+// Without MPI (or one process) it holds this process's count.
+class SharedCount {
+ public:
+  SharedCount();
+  ~SharedCount();
+  SharedCount(const SharedCount&) = delete;
+  SharedCount& operator=(const SharedCount&) = delete;
+  void publish(int64_t count);  // this rank's count so far
+  int64_t total();              // on rank 0: the sum of every rank's last published count
+
+ private:
+  int64_t mine_ = 0;
+  void* window_ = nullptr;  // MPI_Win when MPI is active
+  int64_t* slots_ = nullptr;
+};
 
 // The frame of a tool that may run as one rank of many: init, run_app (its error line names
 // the rank), then on failure of any rank one more line naming it and MPI_Abort so that no

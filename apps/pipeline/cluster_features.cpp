@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "apps/pipeline/cluster.h"
+#include "apps/pipeline/progress.h"
 #include "apps/pipeline/shards.h"
 #include "engine/error.h"
 #include "layers/batch_normalization.h"
@@ -106,6 +107,7 @@ FeatureCache cache_features_on_ranks(Model& model, int head_start, ImageLoader& 
   in_memory.dtype = storage.dtype;
   FeatureCache mine;
   {
+    JobProgress job(static_cast<int64_t>(all.size()));
     ImageLoader shard(std::vector<DataItem>(all.begin() + r.begin, all.begin() + r.end), loader.options());
     mine = cache_features(model, head_start, shard, times, progress_label, in_memory);
   }

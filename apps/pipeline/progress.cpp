@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "apps/pipeline/cluster.h"
 #include "engine/log.h"
@@ -14,11 +15,46 @@ namespace vggtl {
 // output is (a log file, a pipe): such jobs get the plain lines.
 bool ProgressBar::stdout_is_terminal() { return isatty(fileno(stdout)) == 1 && !cluster::launched_by_mpi(); }
 
+double ProgressBar::plain_line_seconds() {
+  static const double seconds = [] {
+    const char* v = std::getenv("VGGTL_PROGRESS_SECONDS");
+    char* end = nullptr;
+    const double s = v && *v ? std::strtod(v, &end) : -1;
+    return end && *end == '\0' && s >= 0 ? s : 10.0;
+  }();
+  return seconds;
+}
+
 ProgressBar::ProgressBar(std::string label, int64_t total)
     : ProgressBar(std::move(label), total, stdout_is_terminal() && log_level() <= LogLevel::Info) {}
 
+namespace {
+// The job whose part this process is working on (JobProgress), or null.
+struct Job {
+  int64_t total;
+  cluster::SharedCount count;
+};
+Job* g_job = nullptr;
+}  // namespace
+
+JobProgress::JobProgress(int64_t total) {
+  if (!cluster::active() || g_job) return;
+  g_job = new Job{total, {}};
+  owner_ = true;
+}
+
+void JobProgress::publish(int64_t count) {
+  if (owner_) g_job->count.publish(count);
+}
+
+JobProgress::~JobProgress() {
+  if (!owner_) return;
+  delete g_job;
+  g_job = nullptr;
+}
+
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(cluster::is_root() ? total : 0), enabled_(enabled) {}
+    : label_(std::move(label)), total_(total), enabled_(enabled) {}
 
 ProgressBar::~ProgressBar() { clear(); }
 
@@ -30,14 +66,20 @@ std::string ProgressBar::rate_text(int64_t first_done, double first_seconds, int
 }
 
 void ProgressBar::update(int64_t done, const std::string& extra) {
-  if (total_ <= 0) return;
+  if (g_job) {  // this process's part of a job: every rank adds its count, rank 0 shows the sum
+    g_job->count.publish(done);
+    if (!cluster::is_root()) return;
+    done = g_job->count.total();
+    total_ = g_job->total;
+  }
+  if (total_ <= 0 || !cluster::is_root()) return;
   const double t = clock_.seconds();
   if (first_time_ < 0) {
     first_time_ = t;
     first_done_ = done;
   }
   if (!enabled_) {
-    if (t - last_line_ >= 10 && done < total_) {
+    if (t - last_line_ >= plain_line_seconds() && done < total_) {
       last_line_ = t;
       const std::string rate = rate_text(first_done_, first_time_, done, t);
       char line[200];

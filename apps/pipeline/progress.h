@@ -1,7 +1,8 @@
 // Progress of long work: a one-line bar redrawn in place when stdout is a terminal; otherwise
-// (logs, pipes) one plain line every 10 seconds, without carriage returns, and nothing for work
-// that ends sooner. Rates are shown from the second update on, measured from the first (the
-// first item's own time is unknown). Under mpiexec only rank 0 shows anything.
+// (logs, pipes) one plain line every 10 seconds (VGGTL_PROGRESS_SECONDS), without carriage
+// returns, and nothing for work that ends sooner. Rates are shown from the second update on,
+// measured from the first (the first item's own time is unknown). Under mpiexec only rank 0
+// shows anything (the job's progress inside a JobProgress).
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,23 @@
 #include "engine/timer.h"
 
 namespace vggtl {
+
+// While one is alive, this process computes its part of work split over the ranks of an
+// mpiexec job, and rank 0's ProgressBar shows the whole job: `total` items and the count summed
+// over the ranks (each rank's bar publishes its own; cluster::SharedCount). Collective: every
+// rank makes and ends one at the same point. Nothing without MPI.
+class JobProgress {
+ public:
+  explicit JobProgress(int64_t total);
+  ~JobProgress();
+  // This rank's count when no ProgressBar runs for it (a part found done already).
+  void publish(int64_t count);
+  JobProgress(const JobProgress&) = delete;
+  JobProgress& operator=(const JobProgress&) = delete;
+
+ private:
+  bool owner_ = false;
+};
 
 class ProgressBar {
  public:
@@ -25,6 +43,8 @@ class ProgressBar {
   // Erases the bar so that the next line prints cleanly.
   void clear();
   static bool stdout_is_terminal();
+  // Seconds between plain lines: VGGTL_PROGRESS_SECONDS when set (>= 0), else 10.
+  static double plain_line_seconds();
 
  private:
   std::string label_;

@@ -25,7 +25,9 @@ void expect_round_ticks(const ChartAxis& a) {
   EXPECT_TRUE(is_round_step(step)) << "step " << step;
   for (size_t i = 0; i < a.ticks.size(); ++i) {
     EXPECT_NEAR(a.ticks[i] / step, std::round(a.ticks[i] / step), 1e-6) << a.labels[i] << " not a multiple of " << step;
-    if (i > 0) EXPECT_NEAR(a.ticks[i] - a.ticks[i - 1], step, 1e-9 * step);
+    if (i > 0) {
+      EXPECT_NEAR(a.ticks[i] - a.ticks[i - 1], step, 1e-9 * step);
+    }
     EXPECT_LE(a.labels[i].size(), 5u) << a.labels[i];
     EXPECT_GE(a.ticks[i], a.lo - 1e-12);
     EXPECT_LE(a.ticks[i], a.hi + 1e-12);

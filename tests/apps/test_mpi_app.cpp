@@ -506,6 +506,24 @@ TEST_F(MpiApp, OnlyRankZeroSpeaks) {
     EXPECT_EQ(r.out.find('\r'), std::string::npos) << "carriage returns off a terminal:\n" << r.out;
     EXPECT_EQ(r.err.find("rank 1"), std::string::npos) << r.err;
   }
+  // Extraction over 2 ranks, a plain progress line at every update: rank 0 alone prints them,
+  // counting the job's 10 images (each rank adds its own), not its shard's 5.
+  const std::string split = data() + "/train";
+  std::vector<std::string> a = extract_args(split, out("speak.h5"));
+  a[0] = test::tool_path(a[0]);
+  std::vector<std::string> argv = {find_program("timeout"), "120", find_program("mpiexec"), "--oversubscribe", "-n", "2"};
+  argv.insert(argv.end(), a.begin(), a.end());
+  const RunResult r = run_tool(argv, {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+                                      "OMP_NUM_THREADS=1", "VGGTL_PROGRESS_SECONDS=0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  size_t lines = 0;
+  for (size_t at = r.out.find("extract: "); at != std::string::npos; at = r.out.find("extract: ", at + 1)) {
+    ++lines;
+    const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+    EXPECT_NE(line.find("/10 after"), std::string::npos) << line;
+  }
+  EXPECT_GE(lines, 1u) << r.out;
+  EXPECT_LE(lines, 5u) << "more lines than rank 0 has batches:\n" << r.out;
 }
 
 TEST_F(MpiApp, DistributedTrainingSaysHowItSumsAndRefusesNcclWhereItCannotRun) {

@@ -159,13 +159,17 @@ TEST(TrainStages, ResumeNeedsTheFolderAndItsLastCheckpoint) {
   EXPECT_FALSE(resume_run(&o, {}).has_value());  // no --resume: nothing to do
   o.resume = true;
   EXPECT_THROW(resume_run(&o, {}), InputError);  // --resume without --out
-  o.out = test::temp_dir("train_stages_empty");
+  o.out = test::temp_dir("train_stages_empty") + "/no_such_run";
   try {
     resume_run(&o, {});
-    ADD_FAILURE() << "resumed a folder without last.h5";
+    ADD_FAILURE() << "resumed a folder that does not exist";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("last.h5: not found"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()), o.out + ": no such run folder, nothing to resume");
   }
+  // A run folder without last.h5 (stopped while its features were computed): started afresh.
+  o.out = test::temp_dir("train_stages_empty");
+  EXPECT_FALSE(resume_run(&o, {}).has_value());
+  EXPECT_FALSE(o.resume);
 }
 
 TEST(TrainStages, OptimizerFollowsTheOption) {
