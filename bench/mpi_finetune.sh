@@ -12,11 +12,16 @@ repeats=${2:-2}
 train=$build/bin/vggtl_train
 [[ -x $train ]] || { echo "mpi_finetune: $train not built" >&2; exit 2; }
 command -v mpiexec >/dev/null || { echo "mpi_finetune: mpiexec not found (openmpi-bin)" >&2; exit 2; }
-py=${VGGTL_PYTHON:-python3}
+py=${VGGTL_PYTHON:-}
+if [[ -z $py ]]; then  # the interpreter with Pillow (another python3 may come first on PATH)
+  for c in python3 /usr/bin/python3; do "$c" -c "import PIL" 2>/dev/null && { py=$c; break; }; done
+fi
+[[ -n $py ]] || { echo "mpi_finetune: no python3 with Pillow (python3-pil) to draw the images" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # 60 training and 30 validation images: two steps of 30 per epoch.
 "$py" scripts/make_demo_data.py "$work/data" --train 30 --valid 15 --test 0 --seed 3 >/dev/null
+rm -rf "$work/data/test"  # no test split: the epoch is what is measured
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 args=(--data "$work/data" --weights none --image-size 224 --epochs 1 --batch-size 30 --trainable-from block5_conv1
       --device cpu --quiet --seed 1)
@@ -30,7 +35,8 @@ measure() {  # label, then the command prefix (empty for one process), then extr
   local secs=()
   for r in $(seq 1 "$repeats"); do
     local out=$work/run_${label// /_}_$r
-    "${prefix[@]}" "$train" "${args[@]}" "${extra[@]}" --out "$out" >/dev/null
+    "${prefix[@]}" "$train" "${args[@]}" "${extra[@]}" --out "$out" >/dev/null 2>"$work/err" ||
+      { cat "$work/err" >&2; exit 1; }
     secs+=("$(awk -F, 'NR == 2 { print $NF }' "$out/history.csv")")
   done
   local median
