@@ -79,13 +79,8 @@ class MpiApp : public ::testing::Test {
   static std::string notop() { return *root_ + "/vgg16_notop.h5"; }
   static std::string full_model() { return *root_ + "/vgg16_full_model.h5"; }
 
-  // `args` (argv[0] a tool name) as an mpiexec job of n processes; n == 0: the tool alone. A
-  // job that hangs is killed after 120 s (status 124).
-  static RunResult job(int n, std::vector<std::string> args) {
-    args[0] = test::tool_path(args[0]);
-    std::vector<std::string> argv = {find_program("timeout"), "120"};
-    if (n > 0) argv.insert(argv.end(), {find_program("mpiexec"), "--oversubscribe", "-n", std::to_string(n)});
-    argv.insert(argv.end(), args.begin(), args.end());
+  // The environment of a job of n processes (0: the tool alone), with `more` "K=V" entries.
+  static std::vector<std::string> job_env(int n, const std::vector<std::string>& more = {}) {
     std::vector<std::string> env = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OMP_NUM_THREADS=1"};
 #if defined(__SANITIZE_ADDRESS__)
     // Open MPI keeps allocations to the end that LeakSanitizer reports, many from its plugins,
@@ -93,7 +88,17 @@ class MpiApp : public ::testing::Test {
     // under AddressSanitizer; the single-process tests check vggtl's own code for leaks.
     if (n > 0) env.push_back("ASAN_OPTIONS=detect_leaks=0:abort_on_error=1");
 #endif
-    return run_tool(argv, env);
+    env.insert(env.end(), more.begin(), more.end());
+    return env;
+  }
+  // `args` (argv[0] a tool name) as an mpiexec job of n processes; n == 0: the tool alone; with
+  // `more_env` "K=V" entries. A job that hangs is killed after 120 s (status 124).
+  static RunResult job(int n, std::vector<std::string> args, const std::vector<std::string>& more_env = {}) {
+    args[0] = test::tool_path(args[0]);
+    std::vector<std::string> argv = {find_program("timeout"), "120"};
+    if (n > 0) argv.insert(argv.end(), {find_program("mpiexec"), "--oversubscribe", "-n", std::to_string(n)});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_tool(argv, job_env(n, more_env));
   }
   // An MPMD job: one process for each argument list (argv[0] a tool name), as
   // `mpiexec -n 1 A : -n 1 B`.
@@ -105,11 +110,7 @@ class MpiApp : public ::testing::Test {
       argv.insert(argv.end(), {"-n", "1"});
       argv.insert(argv.end(), apps[i].begin(), apps[i].end());
     }
-    std::vector<std::string> env = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OMP_NUM_THREADS=1"};
-#if defined(__SANITIZE_ADDRESS__)
-    env.push_back("ASAN_OPTIONS=detect_leaks=0:abort_on_error=1");
-#endif
-    return run_tool(argv, env);
+    return run_tool(argv, job_env(static_cast<int>(apps.size())));
   }
   // Batches of one image: each image's features are computed alone whatever the shards, so
   // every process count must give the same bits.
@@ -411,20 +412,12 @@ TEST_F(MpiApp, AnInterruptedTwoProcessRunResumesToTheUninterruptedHistory) {
   for (const bool distributed : {false, true}) {
     const std::string tag = distributed ? "dp" : "root";
     auto train = [&](const std::string& run, const std::vector<std::string>& more, const std::vector<std::string>& env) {
-      std::vector<std::string> a = {test::tool_path("vggtl_train"), "--data", data(), "--weights", notop(),
-                                    "--image-size", "32", "--epochs", "3", "--batch-size", "4", "--seed", "3",
-                                    "--lr", "0.001", "--device", "cpu", "--workers", "1", "--quiet", "--out", run};
+      std::vector<std::string> a = {"vggtl_train", "--data", data(), "--weights", notop(), "--image-size", "32",
+                                    "--epochs", "3", "--batch-size", "4", "--seed", "3", "--lr", "0.001", "--device",
+                                    "cpu", "--workers", "1", "--quiet", "--out", run};
       if (distributed) a.push_back("--distributed-train");
       a.insert(a.end(), more.begin(), more.end());
-      std::vector<std::string> argv = {find_program("timeout"), "120", find_program("mpiexec"), "--oversubscribe",
-                                       "-n", "2"};
-      argv.insert(argv.end(), a.begin(), a.end());
-      std::vector<std::string> e = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OMP_NUM_THREADS=1"};
-#if defined(__SANITIZE_ADDRESS__)
-      e.push_back("ASAN_OPTIONS=detect_leaks=0:abort_on_error=1");
-#endif
-      e.insert(e.end(), env.begin(), env.end());
-      return run_tool(argv, e);
+      return job(2, a, env);
     };
     const std::string whole = out("resume_" + tag + "_whole"), cut = out("resume_" + tag + "_cut");
     const RunResult w = train(whole, {}, {});
@@ -457,16 +450,19 @@ TEST_F(MpiApp, AnMpmdRankGivenATruncatedWeightsFileEndsTheJobNamingItAndTheFile)
     *r = f();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  RunResult r;
-  double s = seconds_of([&] {
-    return mpmd({extract_args(split, out("mpmd.h5")), extract_args(split, out("mpmd.h5"), bad)});
-  }, &r);
-  EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.status, 124) << "the job hung until the timeout";
-  EXPECT_LT(s, 60.0);
-  EXPECT_NE(r.err.find("vggtl_extract (rank 1 of 2): " + bad), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("vggtl_extract: rank 1 of 2 failed (exit status 2); ending the job"), std::string::npos)
-      << r.err;
+  // The job ends non-zero within a minute, the failing rank naming itself and the file.
+  auto expect_ended_by = [&](const std::vector<std::vector<std::string>>& apps, const std::string& tool, int rank) {
+    RunResult r;
+    const double s = seconds_of([&] { return mpmd(apps); }, &r);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.status, 124) << "the job hung until the timeout";
+    EXPECT_LT(s, 60.0);
+    const std::string who = "rank " + std::to_string(rank) + " of 2";
+    EXPECT_NE(r.err.find(tool + " (" + who + "): " + bad), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(tool + ": " + who + " failed (exit status 2); ending the job"), std::string::npos) << r.err;
+  };
+  expect_ended_by({extract_args(split, out("mpmd.h5")), extract_args(split, out("mpmd.h5"), bad)}, "vggtl_extract",
+                  1);
   EXPECT_FALSE(fs::exists(out("mpmd.h5")));
 
   auto train_args = [&](const std::string& weights) {
@@ -474,13 +470,7 @@ TEST_F(MpiApp, AnMpmdRankGivenATruncatedWeightsFileEndsTheJobNamingItAndTheFile)
                                     "--epochs", "1", "--device", "cpu", "--workers", "1", "--quiet", "--out",
                                     out("mpmd_run")};
   };
-  s = seconds_of([&] { return mpmd({train_args(bad), train_args(notop())}); }, &r);
-  EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.status, 124) << "the job hung until the timeout";
-  EXPECT_LT(s, 60.0);
-  EXPECT_NE(r.err.find("vggtl_train (rank 0 of 2): " + bad), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("vggtl_train: rank 0 of 2 failed (exit status 2); ending the job"), std::string::npos)
-      << r.err;
+  expect_ended_by({train_args(bad), train_args(notop())}, "vggtl_train", 0);
   EXPECT_FALSE(fs::exists(out("mpmd_run") + "/last.h5"));
 }
 
@@ -509,12 +499,7 @@ TEST_F(MpiApp, OnlyRankZeroSpeaks) {
   // Extraction over 2 ranks, a plain progress line at every update: rank 0 alone prints them,
   // counting the job's 10 images (each rank adds its own), not its shard's 5.
   const std::string split = data() + "/train";
-  std::vector<std::string> a = extract_args(split, out("speak.h5"));
-  a[0] = test::tool_path(a[0]);
-  std::vector<std::string> argv = {find_program("timeout"), "120", find_program("mpiexec"), "--oversubscribe", "-n", "2"};
-  argv.insert(argv.end(), a.begin(), a.end());
-  const RunResult r = run_tool(argv, {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
-                                      "OMP_NUM_THREADS=1", "VGGTL_PROGRESS_SECONDS=0"});
+  const RunResult r = job(2, extract_args(split, out("speak.h5")), {"VGGTL_PROGRESS_SECONDS=0"});
   ASSERT_EQ(r.status, 0) << r.err;
   size_t lines = 0;
   for (size_t at = r.out.find("extract: "); at != std::string::npos; at = r.out.find("extract: ", at + 1)) {
