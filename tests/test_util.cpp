@@ -139,6 +139,12 @@ std::vector<std::string> folder_entries(const std::string& dir) {
   return names;
 }
 
+void remove_if_suite_passed(const std::string& dir) {
+  const ::testing::TestSuite* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
+  std::error_code ec;
+  if (suite && suite->Passed()) std::filesystem::remove_all(dir, ec);
+}
+
 std::string temp_dir(const std::string& name) {
   namespace fs = std::filesystem;
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();

@@ -163,5 +163,8 @@ bool kill_writer_during_write(const std::function<void(int64_t)>& write, double 
 // A fresh empty directory under the build tree for this test (emptied first; kept afterwards
 // so that a failure can be inspected).
 std::string temp_dir(const std::string& name);
+// For TearDownTestSuite: removes `dir` (a suite's scratch folder of run folders, tens of MB
+// each) when the suite passed, and keeps it to look at when it failed.
+void remove_if_suite_passed(const std::string& dir);
 
 }  // namespace vggtl::test

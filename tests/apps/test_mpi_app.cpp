@@ -70,6 +70,7 @@ class MpiApp : public ::testing::Test {
     test::write_keras_file(full_model(), test::vgg16_spec(test::KerasNaming::Keras2, widths), full_options);
   }
   static void TearDownTestSuite() {
+    test::remove_if_suite_passed(*root_);
     delete root_;
     root_ = nullptr;
   }

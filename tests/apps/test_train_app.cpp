@@ -38,6 +38,7 @@ class TrainApp : public ::testing::Test {
     test::make_stripes_dataset(data());
   }
   static void TearDownTestSuite() {
+    test::remove_if_suite_passed(*root_);
     delete root_;
     root_ = nullptr;
   }

@@ -71,6 +71,7 @@ class UserRun : public ::testing::Test {
     test::write_keras_file(weights(), test::vgg16_spec(test::KerasNaming::Keras1, {64, 128, 256, 512, 512}), o);
   }
   static void TearDownTestSuite() {
+    test::remove_if_suite_passed(*root_);
     delete root_;
     root_ = nullptr;
   }
