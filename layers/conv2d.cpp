@@ -2,6 +2,7 @@
 #include "layers/conv2d.h"
 
 #include <atomic>
+#include <vector>
 
 #include "engine/log.h"
 #include "kernels/bias.h"
@@ -103,11 +104,7 @@ void Conv2D::params_changed() {
 }
 
 bool Conv2D::image_by_image() const {
-  // bf16 runs oneDNN's direct convolution on the whole batch on all threads (its per-image results
-  // do not depend on the batch, tests/kernels/test_conv2d.cpp), and converts an f32 input in the
-  // shared workspace, which one thread per image must not do.
-  return !device_.is_cuda() && precision_ != Precision::BF16 && !keep_for_backward() && !params_[0].trainable() &&
-         !params_[1].trainable();
+  return !device_.is_cuda() && !keep_for_backward() && !params_[0].trainable() && !params_[1].trainable();
 }
 
 void Conv2D::forward(const Tensor& x, Tensor& y, const Pass&) {
@@ -217,9 +214,13 @@ void Conv2D::forward_cpu(const Tensor& x, Tensor& y) {
     if (x.dtype() == DType::BF16) {
       xin = x.data<bf16>();
     } else {
-      Tensor xb = Tensor::wrap(ctx().workspace(x.numel() * sizeof(bf16)), x.shape(), DType::BF16, device_);
+      // The calling thread's own buffer, not the shared workspace: image by image, several threads
+      // convert their images at once (layers/sequential.h).
+      thread_local std::vector<bf16> converted;
+      converted.resize(static_cast<size_t>(x.numel()));
+      Tensor xb = Tensor::wrap(converted.data(), x.shape(), DType::BF16, device_);
       convert(xb, x);
-      xin = xb.data<bf16>();
+      xin = converted.data();
     }
     onednn_->forward(y.data<bf16>(), xin, x.dim(0), x.dim(1), x.dim(2), kernel.data<float>(), bias.data<float>());
     return;

@@ -430,6 +430,11 @@ TEST(Vgg16, CpuBf16BaseWithinOnePercentOfFp32) {
     const Tensor want = run_layers_forward(raw(f32), x);
     const Tensor got16 = run_layers_forward(raw(b16), x);
     ASSERT_EQ(got16.dtype(), DType::BF16);
+    // Two or more threads: the batch went image by image; each image has the bits it gets alone.
+    for (int64_t i = 0; i < batch; ++i) {
+      const Tensor alone = run_layers_forward(raw(b16), x.slice(i, i + 1));
+      EXPECT_EQ(std::memcmp(alone.raw(), got16.slice(i, i + 1).raw(), alone.nbytes()), 0) << "image " << i;
+    }
     const Tensor got = host_f32(got16);
     const double rel = max_error_of_max(got.data<float>(), want.data<float>(), got.numel());
     EXPECT_LE(rel, 1e-2) << "batch " << batch << ", " << size << "x" << size;
