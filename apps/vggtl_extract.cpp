@@ -47,7 +47,7 @@ std::vector<BadFile> extract(const ExtractSettings& s, Device device, const Spli
                              const std::string& label, int64_t* rows) {
   ModelSpec spec;
   spec.image_size = s.image_size;
-  spec.precision = device.is_cpu() ? Precision::FP32 : s.precision;
+  spec.precision = base_precision(s.precision, device);
   spec.head.classes = std::max<int64_t>(2, static_cast<int64_t>(split.classes.size()));  // the head is unused
   auto model = build_model(spec, device);
   if (s.weights == "none") {
@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     app.add_option("--data", data, "Split folder with one sub-folder per class")->required();
     app.add_option("--out", out, "Output .h5 file")->required();
     add_choice(app, "--device", &s.device, "auto, cuda or cpu");
-    add_choice(app, "--precision", &s.precision, "fp32, tf32 or bf16 (GPU)");
+    add_choice(app, "--precision", &s.precision, "fp32, tf32 (GPU; fp32 on the CPU) or bf16 (GPU, and CPUs with AVX512-BF16 or AMX)");
     app.add_option("--image-size", s.image_size, "Input side, a multiple of 32")->capture_default_str();
     app.add_option("--batch-size", s.batch_size, "Images per batch")->capture_default_str();
     add_choice(app, "--interpolation", &s.interpolation, "nearest or bilinear");
@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
                          {"image_size", std::to_string(s.image_size)},
                          {"interpolation", option_word(s.interpolation)},
                          {"preprocessing", option_word(s.preprocessing)},
-                         {"precision", option_word(device.is_cuda() ? s.precision : Precision::FP32)},
+                         {"precision", option_word(base_precision(s.precision, device))},
                          {"vggtl_version", VGGTL_VERSION}};
     int64_t rows = 0;
     if (!sharded) {

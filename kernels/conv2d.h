@@ -50,17 +50,21 @@ void conv2d_3x3_backward_ref_cpu(double* dx, double* dw, double* db, const doubl
 // Direct and Winograd force one (Winograd throws where oneDNN has none); for tests and benches.
 enum class CpuConvAlgo : uint8_t { Auto, Direct, Winograd };
 
-// oneDNN fast path for one layer: f32 NHWC in and out, bias and ReLU fused as a post-op. Direct
+// oneDNN fast path for one layer: f32 or bf16 NHWC in and out (f32 bias, f32 accumulation in bf16),
+// bias and ReLU fused as a post-op. Direct
 // convolution works on the NHWC tensors in place, the batch in one call on all threads; Winograd
 // convolves each image alone through blocked copies of its input and output (its layouts; 5-20%
 // of its time), one image per thread, so that an image's result is the same bits whatever the
 // batch and the thread count (oneDNN's Winograd rounding depends on the images per call) and no
 // barrier inside oneDNN's kernels stalls a loaded machine. Primitives are made once per shape and
 // kept; the weights are reordered into the primitive's layout once and again only after
-// weights_changed() or when given another pointer.
+// weights_changed() or when given another pointer. bf16 (activations = BF16): direct convolution
+// only (oneDNN has no bf16 Winograd), the batch in one call on all threads, the f32 weights
+// converted to bf16 by that one reorder; needs cpu_has_bf16() (kernels/cpu_backend.h), else throws.
 class Conv2dOnednn {
  public:
-  Conv2dOnednn(int64_t c, int64_t k, bool relu, CpuConvAlgo algo = CpuConvAlgo::Auto);
+  Conv2dOnednn(int64_t c, int64_t k, bool relu, CpuConvAlgo algo = CpuConvAlgo::Auto,
+               DType activations = DType::F32);
   ~Conv2dOnednn();
   Conv2dOnednn(const Conv2dOnednn&) = delete;
   Conv2dOnednn& operator=(const Conv2dOnednn&) = delete;
@@ -69,11 +73,16 @@ class Conv2dOnednn {
   // y (n,h,w,K) from x (n,h,w,C), w (3,3,C,K), b (K).
   void forward(float* y, const float* x, int64_t n, int64_t h, int64_t w, const float* weights,
                const float* bias);
+  // The same in bf16 (made with activations = BF16); weights and bias stay f32.
+  void forward(bf16* y, const bf16* x, int64_t n, int64_t h, int64_t w, const float* weights,
+               const float* bias);
   // The oneDNN implementation of the last shape run ("brgconv:avx512_core", "jit_wino_4x3:..."),
   // for benches and tests.
   std::string implementation() const;
 
  private:
+  void forward_any(void* y, const void* x, int64_t n, int64_t h, int64_t w, const float* weights,
+                   const float* bias);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -104,7 +113,8 @@ class Conv2dOnednnBackward {
 // Arithmetic of the GPU convolution. FP32: f32 data, FMA math only (no TF32), GEMM-family or
 // direct algorithms only (no FFT or Winograd), so it stays within ~1e-6 of the oracle. TF32: f32
 // data, tensor cores allowed (inputs rounded to 10 mantissa bits). BF16: bf16 data, f32
-// accumulation. The CPU path is always FP32.
+// accumulation. On the CPU (Conv2dOnednn) FP32 and TF32 run f32, BF16 runs bf16 where
+// cpu_has_bf16().
 enum class ConvMath : uint8_t { FP32, TF32, BF16 };
 // How bias and ReLU are applied on the GPU: cuDNN's fused cudnnConvolutionBiasActivationForward,
 // or cudnnConvolutionForward followed by our bias_relu kernel; Auto measures both once per shape.

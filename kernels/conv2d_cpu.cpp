@@ -1,7 +1,8 @@
-// oneDNN fast path of the 3x3 'same' convolution: direct on the NHWC f32 activations in place, or
-// Winograd image by image through blocked copies, one image per thread; weights reordered once
-// into the layout the primitive asks for, bias and ReLU fused (bias argument + eltwise post-op).
-// Checked against the double oracle in test_conv2d.cpp.
+// oneDNN fast path of the 3x3 'same' convolution: direct on the NHWC f32 or bf16 activations in
+// place, or (f32) Winograd image by image through blocked copies, one image per thread; weights
+// reordered (and converted to bf16) once into the layout the primitive asks for, bias (f32) and
+// ReLU fused (bias argument + eltwise post-op). Checked against the double oracle, and bf16 against
+// f32, in test_conv2d.cpp.
 #include <dnnl.hpp>
 
 #include <algorithm>
@@ -85,6 +86,7 @@ struct Conv2dOnednn::Impl {
   int64_t c, k;
   bool relu;
   CpuConvAlgo algo;
+  dt act = dt::f32;  // activations and weights as the primitive reads them: f32 or bf16
   struct Plan {
     dnnl::convolution_forward::primitive_desc pd;
     dnnl::convolution_forward prim;
@@ -121,10 +123,10 @@ struct Conv2dOnednn::Impl {
 
   dnnl::convolution_forward::desc conv_desc(dnnl::algorithm a, int64_t n, int64_t h, int64_t w,
                                             tag activations) const {
-    const dnnl::memory::desc src({n, c, h, w}, dt::f32, activations);
-    const dnnl::memory::desc wei({k, c, 3, 3}, dt::f32, tag::any);
+    const dnnl::memory::desc src({n, c, h, w}, act, activations);
+    const dnnl::memory::desc wei({k, c, 3, 3}, act, tag::any);
     const dnnl::memory::desc bias({k}, dt::f32, tag::x);
-    const dnnl::memory::desc dst({n, k, h, w}, dt::f32, activations);
+    const dnnl::memory::desc dst({n, k, h, w}, act, activations);
     return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, a, src, wei, bias, dst,
                                            {1, 1}, {1, 1}, {1, 1});
   }
@@ -166,7 +168,9 @@ struct Conv2dOnednn::Impl {
   }
 
   // The Winograd plan for (h, w) images, or null where Auto keeps direct or oneDNN offers none.
+  // bf16 has no Winograd in oneDNN: always direct.
   Plan* winograd_plan(int64_t h, int64_t w) {
+    if (act != dt::f32) return nullptr;
     const bool try_winograd =
         algo == CpuConvAlgo::Winograd || (algo == CpuConvAlgo::Auto && c >= kMinWinogradChannels &&
                                           h >= kMinWinogradSide && w >= kMinWinogradSide);
@@ -198,7 +202,7 @@ struct Conv2dOnednn::Impl {
   // Plan p (prepared) on x -> y: the n images it was made for (direct), or one image (Winograd),
   // on the calling thread's stream, scratchpad and copies: on all threads outside a parallel
   // region, on this one alone inside it.
-  static void run(const Plan& p, float* y, const float* x, const float* bias) {
+  static void run(const Plan& p, void* y, const void* x, const float* bias) {
     OnednnThreadState& t = t_onednn;
     const dnnl::engine& e = onednn_cpu_engine();
     if (!t.stream) t.stream.emplace(e);
@@ -214,13 +218,13 @@ struct Conv2dOnednn::Impl {
       prim.execute(s, args);
     };
     if (!p.through_copies) {
-      dnnl::memory src(p.pd.src_desc(), e, const_cast<float*>(x));
+      dnnl::memory src(p.pd.src_desc(), e, const_cast<void*>(x));
       dnnl::memory dst(p.pd.dst_desc(), e, y);
       execute(p.prim, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst}});
     } else {
       dnnl::memory src_copy(p.pd.src_desc(), e, t.src.reserve(p.pd.src_desc().get_size()));
       dnnl::memory dst_copy(p.pd.dst_desc(), e, t.dst.reserve(p.pd.dst_desc().get_size()));
-      dnnl::memory src(p.image_src, e, const_cast<float*>(x));
+      dnnl::memory src(p.image_src, e, const_cast<void*>(x));
       dnnl::memory dst(p.image_dst, e, y);
       execute(p.to_src, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, src_copy}});
       execute(p.prim, {{DNNL_ARG_SRC, src_copy}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_BIAS, b},
@@ -230,7 +234,8 @@ struct Conv2dOnednn::Impl {
     s.wait();
   }
 
-  // The weights in `layout`, reordered from the Keras (R,S,C,K) array once per layout.
+  // The weights in `layout` (f32 or bf16), reordered from the Keras (R,S,C,K) f32 array once per
+  // layout.
   dnnl::memory weights_for(const dnnl::memory::desc& layout, const float* w) {
     for (auto& [desc, mem] : reordered)
       if (desc == layout) return mem;
@@ -244,9 +249,15 @@ struct Conv2dOnednn::Impl {
   }
 };
 
-Conv2dOnednn::Conv2dOnednn(int64_t c, int64_t k, bool relu, CpuConvAlgo algo)
+Conv2dOnednn::Conv2dOnednn(int64_t c, int64_t k, bool relu, CpuConvAlgo algo, DType activations)
     : impl_(std::make_unique<Impl>()) {
   VGGTL_CHECK(c > 0 && k > 0, "Conv2dOnednn: ", c, " input and ", k, " output channels");
+  VGGTL_CHECK(activations == DType::F32 || activations == DType::BF16, "Conv2dOnednn: activations f32 or bf16, not ",
+              dtype_name(activations));
+  VGGTL_CHECK(activations == DType::F32 || algo != CpuConvAlgo::Winograd, "Conv2dOnednn: no bf16 Winograd");
+  VGGTL_CHECK(activations == DType::F32 || cpu_has_bf16(), "Conv2dOnednn: bf16 needs AVX512-BF16 or AMX; ",
+              cpu_bf16_unsupported_reason());
+  impl_->act = activations == DType::BF16 ? dt::bf16 : dt::f32;
   impl_->c = c;
   impl_->k = k;
   impl_->relu = relu;
@@ -263,6 +274,18 @@ void Conv2dOnednn::weights_changed() {
 
 void Conv2dOnednn::forward(float* y, const float* x, int64_t n, int64_t h, int64_t w, const float* weights,
                            const float* bias) {
+  VGGTL_CHECK(impl_->act == dt::f32, "Conv2dOnednn: f32 activations given to a bf16 convolution");
+  forward_any(y, x, n, h, w, weights, bias);
+}
+
+void Conv2dOnednn::forward(bf16* y, const bf16* x, int64_t n, int64_t h, int64_t w, const float* weights,
+                           const float* bias) {
+  VGGTL_CHECK(impl_->act == dt::bf16, "Conv2dOnednn: bf16 activations given to an f32 convolution");
+  forward_any(y, x, n, h, w, weights, bias);
+}
+
+void Conv2dOnednn::forward_any(void* y, const void* x, int64_t n, int64_t h, int64_t w, const float* weights,
+                               const float* bias) {
   if (n == 0 || h == 0 || w == 0) return;
   Impl& m = *impl_;
   try {
@@ -285,13 +308,16 @@ void Conv2dOnednn::forward(float* y, const float* x, int64_t n, int64_t h, int64
       Impl::run(plan, y, x, bias);
       return;
     }
+    // Winograd is f32 only.
+    float* yf = static_cast<float*>(y);
+    const float* xf = static_cast<const float*>(x);
     const int64_t in_image = h * w * m.c, out_image = h * w * m.k;
     // The VGG16 base on one image, 2-core machine: 61-64 ms on both threads, 113 ms on one.
     const int threads = cpu_team_threads();
     const int64_t shared = images_one_per_thread(n, threads);
     for_each_image_on_threads(shared, threads,
-                              [&](int64_t i) { Impl::run(plan, y + i * out_image, x + i * in_image, bias); });
-    for (int64_t i = shared; i < n; ++i) Impl::run(plan, y + i * out_image, x + i * in_image, bias);
+                              [&](int64_t i) { Impl::run(plan, yf + i * out_image, xf + i * in_image, bias); });
+    for (int64_t i = shared; i < n; ++i) Impl::run(plan, yf + i * out_image, xf + i * in_image, bias);
   } catch (const dnnl::error& e) {
     rethrow_dnnl(e, "convolution");
   }

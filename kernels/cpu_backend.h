@@ -1,5 +1,5 @@
-// The CPU backend's library (oneDNN on GNU OpenMP): version, thread count and the OpenMP wait
-// policy, for --version, metrics.json and benches; the restart that sets that policy; and the
+// The CPU backend's library (oneDNN on GNU OpenMP): version, thread count, instruction set (bf16
+// or not) and the OpenMP wait policy, for --version, metrics.json and benches; the restart that sets that policy; and the
 // one-image-per-thread loop that the Winograd convolution and image-by-image chains share.
 #pragma once
 
@@ -13,6 +13,15 @@ std::string cpu_backend_version();  // "oneDNN 2.6.3 (2 threads, OMP_WAIT_POLICY
 int cpu_threads();
 // OMP_WAIT_POLICY and GOMP_SPINCOUNT as libgomp read them at start-up.
 std::string cpu_wait_policy();
+
+// The instruction set oneDNN uses here ("avx512_core_bf16", "avx512_core_amx", ...), after
+// ONEDNN_MAX_CPU_ISA; and whether it has native bf16 (AVX512-BF16 or AMX-BF16), which
+// --precision bf16 on the CPU needs. oneDNN 2.6 would also run bf16 on plain AVX-512 by emulation,
+// slower than our fp32 Winograd, so the tools refuse instead (cpu_bf16_unsupported_reason()).
+std::string cpu_isa_name();
+bool cpu_has_bf16();
+// One line for a CPU without bf16: "this CPU has no AVX512-BF16 or AMX (oneDNN uses avx2)".
+std::string cpu_bf16_unsupported_reason();
 
 // First thing in main(): unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, sets
 // OMP_WAIT_POLICY=PASSIVE and executes the program again (/proc/self/exe, same argv), because

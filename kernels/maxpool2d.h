@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "engine/tensor.h"
 #include "kernels/vec16.h"
@@ -113,7 +114,13 @@ void maxpool2d_backward_cuda(float* dx, const float* dy, const float* x, int64_t
                              Stream stream);
 #endif
 
-// x (N, H, W, C) f32 or bf16 (f64 on the CPU) -> y (N, H/2, W/2, C) of the same dtype, on x's device.
+// The CPU's bf16 fast path (maxpool2d_onednn.cpp): oneDNN's pooling on all threads, the same
+// results as maxpool2d_forward_cpu<bf16>; and the oneDNN implementation it got last, for benches.
+void maxpool2d_forward_onednn(bf16* y, const bf16* x, int64_t n, int64_t h, int64_t w, int64_t c);
+std::string maxpool2d_onednn_implementation();
+
+// x (N, H, W, C) f32 or bf16 (f64 on the CPU) -> y (N, H/2, W/2, C) of the same dtype, on x's device;
+// bf16 on the CPU through maxpool2d_forward_onednn.
 void maxpool2d_forward(Tensor& y, const Tensor& x);
 // dy (N, H/2, W/2, C), x (N, H, W, C) -> dx (N, H, W, C): f32 on any device, f64 on the CPU.
 void maxpool2d_backward(Tensor& dx, const Tensor& dy, const Tensor& x);

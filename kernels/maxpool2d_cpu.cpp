@@ -77,6 +77,7 @@ void maxpool2d_forward(Tensor& y, const Tensor& x) {
     maxpool2d_forward_cpu(yp, xp, n, h, w, c);
   };
   if (x.dtype() == DType::F32) run(y.data<float>(), x.data<float>());
+  else if (!x.is_cuda()) maxpool2d_forward_onednn(y.data<bf16>(), x.data<bf16>(), n, h, w, c);
   else run(y.data<bf16>(), x.data<bf16>());
 }
 

@@ -2,10 +2,12 @@
 #include "layers/conv2d.h"
 
 #include <atomic>
+#include <vector>
 
 #include "engine/log.h"
 #include "kernels/bias.h"
 #include "kernels/convert.h"
+#include "kernels/cpu_backend.h"
 #include "kernels/relu.h"
 #include "layers/buffers.h"
 #include "layers/param_init.h"
@@ -65,14 +67,27 @@ Shape Conv2D::output_shape(const Shape& in) const {
   return Shape{in[0], in[1], in[2], filters_};
 }
 
+DType Conv2D::input_dtype(DType in) const {
+  // oneDNN's bf16 convolution reads bf16 only; Model converts the f32 image once.
+  if (!device_.is_cuda() && precision_ == Precision::BF16 && in == DType::F32) return DType::BF16;
+  return in;
+}
+
 DType Conv2D::output_dtype(DType in) const {
   if (in == DType::F64 && !device_.is_cuda()) return DType::F64;
-  return device_.is_cuda() && precision_ == Precision::BF16 ? DType::BF16 : DType::F32;
+  return precision_ == Precision::BF16 ? DType::BF16 : DType::F32;
 }
 
 void Conv2D::set_precision(Precision p) {
   if (p != precision_) gpu_weights_valid_ = false;
+  const bool remake = p != precision_ && onednn_;  // its primitives' data type
   precision_ = p;
+  if (remake) onednn_ = make_onednn();
+}
+
+std::unique_ptr<Conv2dOnednn> Conv2D::make_onednn() const {
+  return std::make_unique<Conv2dOnednn>(in_channels_, filters_, true, CpuConvAlgo::Auto,
+                                        precision_ == Precision::BF16 ? DType::BF16 : DType::F32);
 }
 
 void Conv2D::initialize(uint64_t seed) {
@@ -184,15 +199,32 @@ void Conv2D::backward_cuda(const Tensor& dz, Tensor* dx) {
 }
 
 void Conv2D::forward_cpu(const Tensor& x, Tensor& y) {
-  if (precision_ != Precision::FP32) {
+  if (precision_ == Precision::TF32) {
     static std::atomic<bool> said{false};
-    if (!said.exchange(true))
-      log_info(std::string("precision ") + precision_name(precision_) +
-               " applies to the GPU only; the CPU convolutions run in fp32");
+    if (!said.exchange(true)) log_info("precision tf32 applies to the GPU only; the CPU convolutions run in fp32");
   }
-  std::call_once(onednn_made_, [this] { onednn_ = std::make_unique<Conv2dOnednn>(in_channels_, filters_, true); });
+  const bool bf16_math = precision_ == Precision::BF16;
+  if (bf16_math && !cpu_has_bf16())
+    throw InputError("--precision bf16 on the CPU: " + cpu_bf16_unsupported_reason() + "; use --precision fp32");
+  std::call_once(onednn_made_, [this] { onednn_ = make_onednn(); });
   const Tensor& kernel = param_value(*this, params_[0]);
   const Tensor& bias = param_value(*this, params_[1]);
+  if (bf16_math) {
+    const bf16* xin = nullptr;
+    if (x.dtype() == DType::BF16) {
+      xin = x.data<bf16>();
+    } else {
+      // The calling thread's own buffer, not the shared workspace: image by image, several threads
+      // convert their images at once (layers/sequential.h).
+      thread_local std::vector<bf16> converted;
+      converted.resize(static_cast<size_t>(x.numel()));
+      Tensor xb = Tensor::wrap(converted.data(), x.shape(), DType::BF16, device_);
+      convert(xb, x);
+      xin = converted.data();
+    }
+    onednn_->forward(y.data<bf16>(), xin, x.dim(0), x.dim(1), x.dim(2), kernel.data<float>(), bias.data<float>());
+    return;
+  }
   const float* xin = nullptr;
   if (x.dtype() == DType::F32) {
     xin = x.data<float>();

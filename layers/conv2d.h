@@ -21,9 +21,11 @@ class Conv2D : public Layer {
 
   const char* type() const override { return "Conv2D"; }
   Shape output_shape(const Shape& in) const override;
-  // bf16 under BF16 on a GPU (the next layer takes it as it is), f64 for an f64 input (the CPU's
+  // bf16 under BF16 (the next layer takes it as it is), f64 for an f64 input (the CPU's
   // gradient-check path), f32 otherwise.
   DType output_dtype(DType in) const override;
+  // On the CPU under BF16 an f32 input is taken as bf16 (Model converts it); otherwise as given.
+  DType input_dtype(DType in) const override;
   // x may be f32 or bf16 whatever the precision; it is converted (and on the GPU its channels
   // zero-padded to 4 or 8 for tensor cores) in the device's workspace when needed.
   // Keeps x and y (the ReLU mask) when keep_for_backward(); a trainable layer refreshes its
@@ -43,13 +45,17 @@ class Conv2D : public Layer {
 
   int64_t in_channels() const { return in_channels_; }
   int64_t filters() const { return filters_; }
-  // The GPU arithmetic; on the CPU every precision runs as fp32 (said once in the log).
+  // The arithmetic: on the GPU as named; on the CPU BF16 runs bf16 through oneDNN (an InputError
+  // where the CPU has no native bf16: kernels/cpu_backend.h), TF32 runs fp32 (said once in the log).
   Precision precision() const { return precision_; }
   void set_precision(Precision p);
+  // The oneDNN implementation of the last CPU forward ("brg:avx512_core_bf16"), "" before one.
+  std::string cpu_implementation() const { return onednn_ ? onednn_->implementation() : std::string(); }
   // How bias and ReLU follow the convolution on the GPU (default: measured per shape).
   void set_epilogue(ConvEpilogue e) { epilogue_ = e; }
 
  private:
+  std::unique_ptr<Conv2dOnednn> make_onednn() const;
   void forward_cpu(const Tensor& x, Tensor& y);
   void forward_cuda(const Tensor& x, Tensor& y);
   void build_gpu_weights(int64_t padded_channels, DType dtype);

@@ -208,7 +208,11 @@ Tensor Model::grad_pingpong(int slot, const Shape& shape, DType dtype) {
 std::vector<Layer*> Model::image_by_image_run(int from, int to, const Tensor& x) const {
   std::vector<Layer*> run;
   for (int i = from; i < to && i < first_trainable_; ++i) {
-    if (!layers_[i]->image_by_image() || in_dtypes_[i] != DType::F32 || out_dtypes_[i] != DType::F32) break;
+    // f32 or bf16 (the CPU's bf16 base), with no conversion between the layers of the run.
+    const DType in = in_dtypes_[i], out = out_dtypes_[i];
+    if (!layers_[i]->image_by_image() || (in != DType::F32 && in != DType::BF16) ||
+        (out != DType::F32 && out != DType::BF16) || (i > from && in != out_dtypes_[i - 1]))
+      break;
     run.push_back(layers_[i].get());
   }
   if (run.size() < 2 || !can_run_image_by_image(run, x)) run.clear();

@@ -55,7 +55,9 @@ Tensor run_layers_forward(const std::vector<Layer*>& layers, const Tensor& x, co
 }
 
 bool can_run_image_by_image(const std::vector<Layer*>& layers, const Tensor& x) {
-  if (layers.empty() || x.ndim() < 1 || x.dim(0) < 2 || x.dtype() != DType::F32 || x.device().is_cuda()) return false;
+  if (layers.empty() || x.ndim() < 1 || x.dim(0) < 2 || (x.dtype() != DType::F32 && x.dtype() != DType::BF16) ||
+      x.device().is_cuda())
+    return false;
   for (Layer* l : layers)
     if (!l->image_by_image()) return false;
   return cpu_team_threads() > 1;

@@ -21,7 +21,8 @@ void bind_standalone(const std::vector<Layer*>& layers, Device device);
 Tensor run_layers_forward(const std::vector<Layer*>& layers, const Tensor& x, const Pass& pass = {});
 
 // Whether run_image_by_image takes x through `layers`: every layer says image_by_image(), x is
-// f32 on the CPU with at least two images, and there are at least two threads to share them.
+// f32 or bf16 on the CPU with at least two images, and there are at least two threads to share
+// them.
 bool can_run_image_by_image(const std::vector<Layer*>& layers, const Tensor& x);
 
 // y = the chain's output for x (allocated by the caller), each image taken through every layer

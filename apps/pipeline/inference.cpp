@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "apps/pipeline/model_wiring.h"
 #include "apps/pipeline/option_choice.h"
 #include "apps/pipeline/train_options.h"
 #include "engine/log.h"
@@ -19,7 +20,8 @@ void InferenceOptions::add_to(CLI::App& app) {
   app.add_option("--weights", weights,
                  "VGG16 weights for a checkpoint saved without its base (default: the Keras cache file)");
   add_choice(app, "--device", &device, "auto, cuda or cpu");
-  add_choice(app, "--precision", &precision, "Arithmetic of the base on the GPU: fp32, tf32 or bf16");
+  add_choice(app, "--precision", &precision,
+             "Arithmetic of the base: fp32, tf32 (GPU; fp32 on the CPU) or bf16 (GPU, and CPUs with AVX512-BF16 or AMX)");
   add_choice(app, "--preprocessing", &preprocessing, "Override the model's preprocessing: caffe or none");
   add_choice(app, "--interpolation", &interpolation, "Override the model's resize filter: nearest or bilinear");
   app.add_option("--batch-size", batch_size, "Images per batch")->capture_default_str();
@@ -37,7 +39,7 @@ InferenceModel load_inference_model(const InferenceOptions& o) {
   decode_mode_for(o.decode, device);  // --decode gpu without a GPU fails before any work
   InferenceModel im;
   im.spec = spec_from_checkpoint(ckpt);
-  im.spec.precision = device.is_cpu() ? Precision::FP32 : o.precision;
+  im.spec.precision = base_precision(o.precision, device);
   PixelTransform preprocessing = PixelTransform::Caffe;
   ResizeFilter interpolation = ResizeFilter::Nearest;
   if (ckpt.meta) {

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "apps/pipeline/keras_config.h"
+#include "kernels/cpu_backend.h"
 #include "layers/vgg16.h"
 
 namespace vggtl {
@@ -24,6 +25,16 @@ std::unique_ptr<Model> build_model(const ModelSpec& spec, Device device) {
   add_head(*model, vgg16_feature_shape(spec.image_size), spec.head);
   model->build(Shape{spec.image_size, spec.image_size, 3});
   return model;
+}
+
+Precision base_precision(Precision requested, Device device) {
+  if (device.is_cuda()) return requested;
+  if (requested != Precision::BF16) return Precision::FP32;
+  // No emulated fallback: oneDNN's bf16 without AVX512-BF16 runs slower than our fp32 Winograd, so
+  // it would cost accuracy and time for nothing.
+  if (!cpu_has_bf16())
+    throw InputError("--precision bf16 on the CPU: " + cpu_bf16_unsupported_reason() + "; use --precision fp32");
+  return Precision::BF16;
 }
 
 int head_start(const Model& model) {

@@ -19,6 +19,11 @@ namespace vggtl {
 
 // VGG16 base (block1_conv1 ... block5_pool) + the reference head, built for (S, S, 3) input.
 std::unique_ptr<Model> build_model(const ModelSpec& spec, Device device);
+
+// The precision the base runs in for --precision `requested` on `device`: as asked on a GPU; on
+// the CPU bf16 where the CPU has native bf16 (AVX512-BF16 or AMX; an InputError naming the CPU's
+// instruction set elsewhere, so the tools exit 2), fp32 otherwise (tf32 is a GPU format).
+Precision base_precision(Precision requested, Device device);
 // Index of the first head layer (flatten_1): the base is layers [0, head_start).
 int head_start(const Model& model);
 

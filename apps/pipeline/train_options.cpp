@@ -119,7 +119,9 @@ void TrainOptions::add_to(CLI::App& app) {
   add_choice(app, "--preprocessing", &preprocessing,
              "caffe (BGR minus ImageNet means, what the VGG16 weights expect) or none (raw RGB 0..255)");
   add_choice(app, "--device", &device, "auto, cuda or cpu");
-  add_choice(app, "--precision", &precision, "Arithmetic of the frozen base on the GPU: fp32, tf32 or bf16");
+  add_choice(app, "--precision", &precision,
+             "Arithmetic of the frozen base: fp32, tf32 (GPU; fp32 on the CPU) or bf16 (GPU, and CPUs with AVX512-BF16 or "
+             "AMX)");
   add_choice(app, "--feature-cache", &feature_cache, "auto: run the frozen base once per image; off: every epoch");
   add_choice(app, "--on-bad-file", &on_bad_file, "skip (and list in bad_files.csv) or fail before training");
   app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();

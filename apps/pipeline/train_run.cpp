@@ -14,6 +14,7 @@
 #include "apps/pipeline/evaluate.h"
 #include "apps/pipeline/inference.h"
 #include "apps/pipeline/interrupt.h"
+#include "apps/pipeline/model_wiring.h"
 #include "apps/pipeline/shards.h"
 #include "apps/pipeline/train_stages.h"
 #include "engine/log.h"
@@ -81,8 +82,12 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   std::string device_note;
   const Device device = device_for_rank(select_device(opt.device, &device_note));
   if (!device_note.empty()) log_info(device_note);
-  if (device.is_cpu() && opt.precision != Precision::FP32 && given.count("precision"))
-    log_info("--precision " + option_word(opt.precision) + " applies to the GPU; the CPU runs fp32");
+  const Precision precision = base_precision(opt.precision, device);  // exits 2 for bf16 without CPU support
+  if (device.is_cpu() && opt.precision == Precision::TF32 && given.count("precision"))
+    log_info("--precision tf32 applies to the GPU; the CPU runs fp32");
+  if (device.is_cpu() && precision == Precision::BF16 && !convs_from(opt.trainable_from).empty())
+    throw InputError("--precision bf16 with --trainable-from on the CPU: the trained convolutions have no bf16 "
+                     "backward on the CPU yet; use --precision fp32");
 
   RunModel rm = build_run_model(opt, static_cast<int64_t>(classes.size()), device, base, resumed.has_value());
   times.weights = clock.seconds();
@@ -92,7 +97,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   say("Data: " + std::to_string(splits.train.items.size()) + " train, " + std::to_string(splits.valid.items.size()) +
       " valid" + (splits.test ? ", " + std::to_string(splits.test->items.size()) + " test" : std::string()) +
       " images found; classes: " + class_list);
-  say("Device: " + device.str() + (device.is_cuda() ? " (" + option_word(opt.precision) + ")" : std::string()) + "; out: " + out);
+  say("Device: " + device.str() + " (" + option_word(precision) + ")" + "; out: " + out);
 
   refuse_bad_files(opt, splits, device);
   RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint}, rm, &times);

@@ -242,7 +242,7 @@ RunModel build_run_model(const TrainOptions& opt, int64_t classes, Device device
   RunModel rm;
   rm.fine_tuned = convs_from(opt.trainable_from);
   rm.spec.image_size = opt.image_size;
-  rm.spec.precision = device.is_cpu() ? Precision::FP32 : opt.precision;
+  rm.spec.precision = base_precision(opt.precision, device);
   rm.spec.head = HeadConfig{opt.hidden, static_cast<float>(opt.dropout), classes};
   rm.spec.trainable_base = rm.fine_tuned;
   ModelSpec first_stage = rm.spec;  // two stages: the base starts frozen
@@ -623,7 +623,7 @@ void write_run_folder(const RunSummary& s) {
   metrics["peak_gpu_memory_bytes"] =
       s.device.is_cuda() ? static_cast<int64_t>(cuda_allocator(s.device.index).stats().peak_bytes_reserved) : 0;
   metrics["device"] = s.device.str();
-  metrics["precision"] = s.device.is_cuda() ? option_word(opt.precision) : "fp32";
+  metrics["precision"] = option_word(base_precision(opt.precision, s.device));
   metrics["feature_cache"] = s.inputs->cache;
   metrics["seed"] = opt.seed;
   metrics["base_weights"] = {{"file", s.base.random ? "none" : s.base.path}, {"sha256", s.base.sha256.get()}};
@@ -644,7 +644,7 @@ void write_run_folder(const RunSummary& s) {
                 {"images", std::to_string(s.inputs->train_items.size()) + " train, " +
                                std::to_string(s.inputs->valid_items.size()) + " valid" +
                                (report.has_test ? ", " + std::to_string(report.test.total) + " test" : "")},
-                {"device", s.device.str() + (s.device.is_cuda() ? " (" + option_word(opt.precision) + ")" : "")},
+                {"device", s.device.str() + " (" + option_word(base_precision(opt.precision, s.device)) + ")"},
                 {"base weights", s.base.random ? "random (--weights none)" : s.base.path},
                 {"optimizer", option_word(opt.optimizer) + ", lr " + json(opt.lr).dump() + ", batch " + std::to_string(opt.batch_size)},
                 {"command", s.command_line}};

@@ -8,8 +8,11 @@ format, so that a script can divide the two by line name:
 GPU: channels_last, cudnn.benchmark=True, torch.inference_mode(); fp32 (TF32 off), tf32 (TF32 on)
 and bf16 at batch 30 and 256 (and 1 without --quick). For bf16 two variants are timed, autocast
 and the model converted to bf16; the line reports the faster (PyTorch's best) and names it.
-CPU: fp32 on all cores (torch.set_num_threads), batch 1 and 30 (1 with --quick), channels_last
-and the default NCHW layout, the faster reported.
+CPU: on all cores (torch.set_num_threads), batch 1, 8 and 30 (1 with --quick): fp32 in
+channels_last and the default NCHW layout, the faster reported; bf16 as
+`torch.autocast("cpu", torch.bfloat16)` on the channels_last model (PyTorch's own recipe for
+oneDNN's bf16 kernels), its note naming the CPU's oneDNN ISA (torch.backends.cpu.get_cpu_capability
+where this PyTorch has it, else the CPU flags).
 
 Without torchvision the same `features` stack is built with torch.nn (configuration D); the
 note says which. Usage: torch_vgg16.py [--quick] [--reps N] [--cpu-only|--gpu-only]
@@ -118,6 +121,22 @@ def bench_gpu(features, origin, batches, warmup, reps):
                                                                    max(ms_auto, ms_pure)))
 
 
+def cpu_isa():
+    try:
+        return "capability " + torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # torch < 2.0
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = next(line for line in f if line.startswith("flags")).split()
+        except (OSError, StopIteration):
+            return "isa unknown"
+        for flag, name in (("amx_bf16", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("avx512f", "avx512"),
+                           ("avx2", "avx2")):
+            if flag in flags:
+                return "cpu " + name
+        return "cpu without avx2"
+
+
 def bench_cpu(features, origin, batches, reps):
     torch.set_num_threads(os.cpu_count())
     model = features.eval()
@@ -136,6 +155,16 @@ def bench_cpu(features, origin, batches, reps):
                                                               torch.get_num_threads(), other,
                                                               max(ms_cl, ms_nchw)))
 
+        def autocast():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return model_cl(x_cl)
+
+        with torch.inference_mode():
+            ms_bf16 = median_ms_cpu(autocast, 1, r)
+        report("vgg16 base bf16 N%d 224x224" % n, "cpu", ms_bf16, base_flops() * n,
+               "torch %s, %s, autocast bf16, channels_last, %d threads, %s"
+               % (torch.__version__, origin, torch.get_num_threads(), cpu_isa()))
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -149,7 +178,7 @@ def main():
     torch.manual_seed(0)
     features, origin = vgg16_features()
     if not a.gpu_only:
-        bench_cpu(features, origin, [1] if a.quick else [1, 30], reps)
+        bench_cpu(features, origin, [1] if a.quick else [1, 8, 30], reps)
     if not a.cpu_only:
         if torch.cuda.is_available():
             bench_gpu(features, origin, [30, 256] if a.quick else [1, 30, 256], warmup, reps)

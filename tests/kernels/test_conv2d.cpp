@@ -7,6 +7,7 @@
 // results and the poisoned output never leaking through the fused form (Gpu suite).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -22,6 +23,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_algo_cache.h"
 #include "kernels/convert.h"
+#include "kernels/cpu_backend.h"
 #include "test_util.h"
 
 namespace vggtl {
@@ -262,6 +264,89 @@ TEST(Conv2d, DirectGivesEachImageItsBitsAlone) {
   uint64_t seed = 900;
   for (auto [hw, c, k] : {std::tuple<int64_t, int64_t, int64_t>{13, 64, 48}, {28, 3, 64}, {7, 512, 512}})
     expect_each_image_as_alone(random_case({5, hw, hw, c, k}, seed += 3), CpuConvAlgo::Direct);
+}
+
+// ---- bf16 through oneDNN (AVX512-BF16 or AMX) ----
+
+#define REQUIRE_CPU_BF16()                                                                        \
+  do {                                                                                            \
+    if (!cpu_has_bf16()) GTEST_SKIP() << "no bf16 convolution on this CPU: " << cpu_bf16_unsupported_reason(); \
+  } while (0)
+
+std::vector<bf16> rounded_to_bf16(const std::vector<float>& v) {
+  std::vector<bf16> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = float_to_bf16(v[i]);
+  return out;
+}
+
+std::vector<float> onednn_bf16(Conv2dOnednn& conv, const Case& c) {
+  const std::vector<bf16> x = rounded_to_bf16(c.x);
+  std::vector<bf16> y(static_cast<size_t>(c.s.n * c.s.h * c.s.w * c.s.k), float_to_bf16(std::nanf("")));
+  conv.forward(y.data(), x.data(), c.s.n, c.s.h, c.s.w, c.w.data(), c.b.data());
+  std::vector<float> out(y.size());
+  for (size_t i = 0; i < y.size(); ++i) out[i] = bf16_to_float(y[i]);
+  return out;
+}
+
+// bf16 against the oracle fed the same bf16-rounded x and w: what is left is the output's own
+// rounding (2^-9 of each value, allowed 2^-8) and the f32 accumulation order (allowed 1e-5 of the
+// largest value). Against the f32 path on the unrounded data, the measure: max abs error
+// over max abs value <= 1e-2 (bf16 keeps 8 bits: inputs and weights each 2^-9 relative, the output
+// 2^-9 again, partly cancelling over 9C terms).
+TEST(Conv2d, OnednnBf16MatchesRoundedOracleAndF32AtAwkwardSizes) {
+  REQUIRE_CPU_BF16();
+  uint64_t seed = 1300;
+  for (auto [n, h, w, c, k] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>{1, 5, 5, 3, 4}, {3, 7, 9, 3, 64},
+                               {2, 14, 14, 16, 33}, {1, 13, 6, 64, 48}, {2, 7, 7, 512, 32}}) {
+    const Case cs = random_case({n, h, w, c, k}, seed += 3);
+    Case rounded = cs;
+    for (float& v : rounded.x) v = bf16_to_float(float_to_bf16(v));
+    for (float& v : rounded.w) v = bf16_to_float(float_to_bf16(v));
+    for (bool relu : {false, true}) {
+      Conv2dOnednn conv16(c, k, relu, CpuConvAlgo::Auto, DType::BF16), conv32(c, k, relu);
+      const std::vector<float> got = onednn_bf16(conv16, cs);
+      const std::vector<double> want = oracle(rounded, relu);
+      const std::vector<float> f32 = onednn(conv32, cs);
+      double max_value = 0, worst = 0, max_f32 = 0, err_f32 = 0;
+      for (double v : want) max_value = std::max(max_value, std::abs(v));
+      size_t worst_at = 0;
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_FALSE(std::isnan(got[i])) << "output " << i << " not written";
+        const double excess = std::abs(got[i] - want[i]) - (std::ldexp(1.0, -8) * std::abs(want[i]) + 1e-5 * max_value);
+        if (excess > worst) worst = excess, worst_at = i;
+        max_f32 = std::max(max_f32, std::abs(static_cast<double>(f32[i])));
+        err_f32 = std::max(err_f32, std::abs(static_cast<double>(got[i]) - f32[i]));
+      }
+      const std::string what = std::to_string(n) + "x" + std::to_string(h) + "x" + std::to_string(w) + "x" +
+                               std::to_string(c) + " -> " + std::to_string(k) + " relu=" + std::to_string(relu) + " (" +
+                               conv16.implementation() + ")";
+      EXPECT_EQ(worst, 0.0) << what << ": output " << worst_at << " is " << got[worst_at] << ", oracle "
+                            << want[worst_at];
+      EXPECT_LE(err_f32, 1e-2 * max_f32) << what << ": max error against f32 " << err_f32 << " of " << max_f32;
+    }
+  }
+}
+
+TEST(Conv2d, OnednnBf16GivesEachImageItsBitsAloneAndFollowsWeights) {
+  REQUIRE_CPU_BF16();
+  Case cs = random_case({5, 13, 11, 32, 48}, 1400);
+  Conv2dOnednn batch(32, 48, true, CpuConvAlgo::Auto, DType::BF16), alone(32, 48, true, CpuConvAlgo::Auto, DType::BF16);
+  const std::vector<float> all = onednn_bf16(batch, cs);
+  const int64_t in_image = 13 * 11 * 32, out_image = 13 * 11 * 48;
+  for (int64_t i = 0; i < 5; ++i) {
+    Case one = cs;
+    one.s.n = 1;
+    one.x.assign(cs.x.begin() + i * in_image, cs.x.begin() + (i + 1) * in_image);
+    const std::vector<float> y = onednn_bf16(alone, one);
+    EXPECT_EQ(std::memcmp(y.data(), all.data() + i * out_image, y.size() * sizeof(float)), 0) << "image " << i;
+  }
+  // New values at the same pointer, announced: the next call uses them.
+  for (float& v : cs.w) v = -v;
+  batch.weights_changed();
+  const std::vector<float> flipped = onednn_bf16(batch, cs);
+  Conv2dOnednn fresh(32, 48, true, CpuConvAlgo::Auto, DType::BF16);
+  EXPECT_EQ(flipped, onednn_bf16(fresh, cs));
+  EXPECT_NE(flipped, all);
 }
 
 // ---- The cuDNN choice cache file ----

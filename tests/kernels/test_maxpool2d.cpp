@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <tuple>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -94,6 +95,21 @@ void sweep_case(int64_t n, int64_t h, int64_t w, int64_t c, bool vec, bool wide)
   });
   ASSERT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0)
       << n << "x" << h << "x" << w << "x" << c << " vec=" << vec << " wide=" << wide;
+}
+
+// The CPU's bf16 path (oneDNN's pooling, all threads) gives the spec's bits: a max is exact.
+TEST(MaxPool2d, OnednnBf16MatchesCpuSpecAtOddSizes) {
+  uint64_t seed = 70;
+  for (auto [n, h, w, c] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 2, 2, 1}, {3, 7, 5, 3}, {2, 9, 14, 64},
+                            {5, 28, 28, 33}}) {
+    Tensor x = random_host({n, h, w, c}, DType::BF16, seed++);
+    Tensor want = Tensor::empty({n, h / 2, w / 2, c}, DType::BF16), got = Tensor::empty({n, h / 2, w / 2, c}, DType::BF16);
+    maxpool2d_forward_cpu(want.data<bf16>(), x.data<bf16>(), n, h, w, c);
+    std::memset(got.raw(), 0xee, got.nbytes());
+    maxpool2d_forward(got, x);  // bf16 on the CPU: oneDNN
+    EXPECT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0)
+        << n << "x" << h << "x" << w << "x" << c << " (" << maxpool2d_onednn_implementation() << ")";
+  }
 }
 
 TEST(MaxPool2d, ThreadFunctionSweepMatchesCpu) {

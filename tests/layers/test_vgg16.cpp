@@ -5,9 +5,12 @@
 // each precision, with the tolerances stated where they are checked.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "engine/philox.h"
@@ -16,10 +19,13 @@
 #include "kernels/convert.h"
 #include "kernels/cpu_backend.h"
 #include "layers/conv2d.h"
+#include "layers/head.h"
+#include "layers/loss.h"
 #include "layers/maxpool2d.h"
 #include "layers/sequential.h"
 #include "layers/vgg16.h"
 #include "layers/model.h"
+#include "layers/optimizer.h"
 #include "test_util.h"
 
 namespace vggtl {
@@ -378,7 +384,7 @@ TEST(Vgg16, ImageByImageGivesEachImageItsBitsAlone) {
 }
 
 TEST(Vgg16, Conv2DTakesBf16InputOnTheCpu) {
-  Conv2D conv("c", 5, 4, Precision::BF16);
+  Conv2D conv("c", 5, 4, Precision::FP32);
   bind_standalone({&conv}, Device::cpu());
   conv.initialize(1);
   Tensor x = host_random({1, 6, 5, 5}, 21, -1.f, 1.f);
@@ -387,7 +393,7 @@ TEST(Vgg16, Conv2DTakesBf16InputOnTheCpu) {
   Tensor xr = Tensor::empty(x.shape(), DType::F32);  // x as bf16 holds it
   convert(xr, xb);
   Tensor y = Tensor::empty({1, 6, 5, 4}, conv.output_dtype(DType::BF16));
-  ASSERT_EQ(y.dtype(), DType::F32);  // the CPU always answers in f32
+  ASSERT_EQ(y.dtype(), DType::F32);  // an fp32 layer answers in f32 whatever its input
   conv.forward(xb, y, Pass{});
   std::vector<double> want(static_cast<size_t>(y.numel()));
   conv2d_3x3_ref_cpu(want.data(), xr.data<float>(), conv.params()[0].value.data<float>(),
@@ -395,6 +401,142 @@ TEST(Vgg16, Conv2DTakesBf16InputOnTheCpu) {
   EXPECT_TRUE(test::within_rms(test::compare(y.data<float>(), want.data(), y.numel()), y.numel(), 1e-5));
   Tensor bad = Tensor::empty({1, 6, 5, 3}, DType::F32);
   EXPECT_THROW(conv.output_shape(bad.shape()), Error);
+}
+
+// ---- bf16 on the CPU (oneDNN, AVX512-BF16 or AMX) ----
+
+// Max abs error over max abs value: the measure of bf16 features against fp32.
+double max_error_of_max(const float* got, const float* want, int64_t n) {
+  double err = 0, top = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(got[i])) return INFINITY;
+    err = std::max(err, std::abs(static_cast<double>(got[i]) - want[i]));
+    top = std::max(top, std::abs(static_cast<double>(want[i])));
+  }
+  return err / top;
+}
+
+// The whole base in bf16 against fp32 on VGG-scaled data (He-uniform weights, random biases,
+// caffe-preprocessed pixel range) at awkward sizes and batches: within 1e-2 of the largest feature
+// (each layer rounds its input, weights and output to 8 bits, ~2^-9 relative, over 13 layers), and
+// the pools and conversions agree in the Model: its bf16 base ends in f32.
+TEST(Vgg16, CpuBf16BaseWithinOnePercentOfFp32) {
+  if (!cpu_has_bf16()) GTEST_SKIP() << "no bf16 convolution on this CPU: " << cpu_bf16_unsupported_reason();
+  for (auto [batch, size] : {std::pair<int64_t, int64_t>{3, 32}, {2, 96}}) {
+    const uint64_t seed = 60 + static_cast<uint64_t>(size);
+    auto f32 = built_base(Device::cpu(), Precision::FP32, seed);
+    auto b16 = built_base(Device::cpu(), Precision::BF16, seed);
+    const Tensor x = host_random({batch, size, size, 3}, seed, -123.68f, 151.06f);
+    const Tensor want = run_layers_forward(raw(f32), x);
+    const Tensor got16 = run_layers_forward(raw(b16), x);
+    ASSERT_EQ(got16.dtype(), DType::BF16);
+    // Two or more threads: the batch went image by image; each image has the bits it gets alone.
+    for (int64_t i = 0; i < batch; ++i) {
+      const Tensor alone = run_layers_forward(raw(b16), x.slice(i, i + 1));
+      EXPECT_EQ(std::memcmp(alone.raw(), got16.slice(i, i + 1).raw(), alone.nbytes()), 0) << "image " << i;
+    }
+    const Tensor got = host_f32(got16);
+    const double rel = max_error_of_max(got.data<float>(), want.data<float>(), got.numel());
+    EXPECT_LE(rel, 1e-2) << "batch " << batch << ", " << size << "x" << size;
+    std::printf("bf16 base, batch %lld, %lldx%lld: max error %.2e of the largest feature, relative L2 %.2e (%s)\n",
+                static_cast<long long>(batch), static_cast<long long>(size), static_cast<long long>(size), rel,
+                relative_l2(got.data<float>(), want.data<float>(), got.numel()),
+                dynamic_cast<Conv2D&>(*b16[1]).cpu_implementation().c_str());
+  }
+  Vgg16Options opt;
+  opt.image_size = 32;
+  opt.precision = Precision::BF16;
+  Model m(Device::cpu());
+  for (auto& l : make_vgg16_base(opt)) m.add(std::move(l));
+  m.build(Shape{32, 32, 3});
+  EXPECT_EQ(m.output_dtype(0), DType::BF16);
+  m.initialize(3);
+  const Tensor x = host_random({2, 32, 32, 3}, 5, -120.f, 120.f);
+  const Tensor y = m.forward(x, Pass{});
+  ASSERT_EQ(y.dtype(), DType::F32);
+  std::vector<Layer*> layers;
+  for (int i = 0; i < m.size(); ++i) layers.push_back(&m.layer(i));
+  const Tensor z = host_f32(run_layers_forward(layers, x));
+  EXPECT_EQ(std::memcmp(y.raw(), z.raw(), z.nbytes()), 0);
+}
+
+// The reference head (Adam 1e-3, batch 30, dropout) trained on a random base's bf16 features and
+// on its fp32 features of the same 60 images (noise in the caffe range plus horizontal or vertical
+// stripes by class), the same seeds, both scaled by the fp32 features' RMS: every epoch's training
+// loss (dropout on, BatchNormalization on batch statistics) within 2e-2 of the fp32 history
+// (|difference| / (1 + |fp32|), as the suite compares histories), the accuracies within one image.
+// The evaluation losses get 1.5e-1 (measured up to 8e-2): in these 80 steps Keras's BatchNormalization
+// moving statistics are still far from the batch ones, so the evaluation pass does not centre the
+// hidden layer and a 7e-3 feature difference reaches the logits almost unreduced.
+TEST(Vgg16, HeadOnCpuBf16FeaturesFollowsTheFp32History) {
+  if (!cpu_has_bf16()) GTEST_SKIP() << "no bf16 convolution on this CPU: " << cpu_bf16_unsupported_reason();
+  const int64_t n = 60, size = 32, batch = 30;
+  std::vector<float> pixels = test::random_floats(static_cast<size_t>(n * size * size * 3), 91, -60.f, 60.f);
+  Tensor labels = Tensor::empty({n}, DType::I32);
+  for (int64_t i = 0; i < n; ++i) {
+    const int cls = static_cast<int>(i % 2);
+    labels.data<int32_t>()[i] = cls;
+    for (int64_t r = 0; r < size; ++r)
+      for (int64_t c = 0; c < size; ++c)
+        for (int64_t ch = 0; ch < 3; ++ch)
+          pixels[static_cast<size_t>(((i * size + r) * size + c) * 3 + ch)] += ((cls ? c : r) / 4 % 2) ? 60.f : -60.f;
+  }
+  Tensor x = Tensor::empty({n, size, size, 3}, DType::F32);
+  std::memcpy(x.raw(), pixels.data(), x.nbytes());
+  struct Epoch {
+    double train_loss, eval_loss, eval_accuracy;
+  };
+  const int kEpochs = 40;
+  double scale = 0;  // 1 / the fp32 features' RMS, for both
+  auto history = [&](Precision p) {
+    const Tensor features = host_f32(run_layers_forward(raw(built_base(Device::cpu(), p, 92)), x));
+    const Shape f = features.shape();
+    const Tensor flat = features.reshape(Shape{n, f[1] * f[2] * f[3]});
+    float* v = const_cast<float*>(flat.data<float>());  // our own host copy
+    if (scale == 0) {
+      double sum = 0;
+      for (int64_t i = 0; i < flat.numel(); ++i) sum += static_cast<double>(v[i]) * v[i];
+      scale = 1 / std::sqrt(sum / static_cast<double>(flat.numel()));
+    }
+    for (int64_t i = 0; i < flat.numel(); ++i) v[i] = static_cast<float>(v[i] * scale);
+    Model m(Device::cpu(), DType::F32);
+    add_head(m, Shape{flat.dim(1)}, HeadConfig{64, 0.5f, 2});
+    m.build(Shape{flat.dim(1)});
+    m.initialize(1);
+    Adam adam(m.param_arena(), m.grad_arena(), AdamConfig{1e-3});
+    SoftmaxCrossEntropy loss(Device::cpu());
+    std::vector<Epoch> out;
+    for (int epoch = 0; epoch < kEpochs; ++epoch) {
+      double train = 0;
+      for (int64_t b = 0; b < n; b += batch) {
+        Tensor xb = flat.slice(b, b + batch), lb = labels.slice(b, b + batch);
+        loss.reset_totals();
+        loss.forward(m.forward(xb, Pass{Mode::Train, 7, static_cast<uint32_t>(epoch * 2 + b / batch)}), &lb, true);
+        train += loss.totals().mean_loss() * batch / n;
+        m.backward(loss.dlogits());
+        adam.step();
+      }
+      loss.reset_totals();
+      loss.forward(m.forward(flat, Pass{Mode::Eval, 0, 0}), &labels, false);
+      out.push_back({train, loss.totals().mean_loss(), loss.totals().accuracy()});
+    }
+    return out;
+  };
+  const std::vector<Epoch> want = history(Precision::FP32), got = history(Precision::BF16);
+  double worst_train = 0, worst_eval = 0;
+  for (size_t e = 0; e < want.size(); ++e) {
+    const double dt = std::abs(got[e].train_loss - want[e].train_loss) / (1 + want[e].train_loss);
+    const double de = std::abs(got[e].eval_loss - want[e].eval_loss) / (1 + want[e].eval_loss);
+    worst_train = std::max(worst_train, dt);
+    worst_eval = std::max(worst_eval, de);
+    EXPECT_LE(dt, 2e-2) << "epoch " << e + 1 << " training loss " << got[e].train_loss << ", fp32 " << want[e].train_loss;
+    EXPECT_LE(de, 1.5e-1) << "epoch " << e + 1 << " evaluation loss " << got[e].eval_loss << ", fp32 "
+                          << want[e].eval_loss;
+    EXPECT_NEAR(got[e].eval_accuracy, want[e].eval_accuracy, 1.0 / n + 1e-9) << "epoch " << e + 1;
+  }
+  std::printf("head on bf16 features, %d epochs: training losses within %.2e, evaluation losses within %.2e of the "
+              "fp32 history (|difference| / (1 + |fp32|))\n",
+              kEpochs, worst_train, worst_eval);
 }
 
 // ---- GPU against CPU ----
@@ -440,7 +582,7 @@ TEST(Vgg16Gpu, EachLayerMatchesCpuForEachPrecision) {
   for (Precision p : {Precision::FP32, Precision::TF32, Precision::BF16})
     for (const auto& cv : convs)
       for (DType in_dt : {DType::F32, DType::BF16}) {
-        Conv2D cpu("c", cv[0], cv[1], p), gpu("c", cv[0], cv[1], p);
+        Conv2D cpu("c", cv[0], cv[1], Precision::FP32), gpu("c", cv[0], cv[1], p);  // the CPU: the fp32 reference
         bind_standalone({&cpu}, Device::cpu());
         bind_standalone({&gpu}, Device::cuda());
         cpu.initialize(31);
