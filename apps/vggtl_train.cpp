@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
     vggtl::precheck_hdf5_inputs(
         {{opt.weights.empty() ? vggtl::default_weights_path() : opt.weights, vggtl::Hdf5Role::Weights},
          {opt.init, vggtl::Hdf5Role::Checkpoint},
-         {opt.resume && !opt.out.empty() ? opt.out + "/last.h5" : "", vggtl::Hdf5Role::Checkpoint}});
+         {opt.resume && !opt.out.empty() ? opt.out + "/last.h5" : "", vggtl::Hdf5Role::Checkpoint},
+         {opt.resume && !opt.out.empty() ? opt.out + "/best.h5" : "", vggtl::Hdf5Role::Checkpoint}});
     std::set<std::string> given;
     const nlohmann::json keys = opt.to_json();
     for (const auto& kv : keys.items()) {

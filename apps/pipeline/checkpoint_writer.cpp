@@ -57,6 +57,15 @@ void CheckpointWriter::wait() {
   }
 }
 
+void CheckpointWriter::check() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (error_) {
+    std::exception_ptr e = error_;
+    error_ = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
 double CheckpointWriter::busy_seconds() {
   std::lock_guard<std::mutex> lock(mutex_);
   return busy_seconds_;

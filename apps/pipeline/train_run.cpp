@@ -4,6 +4,7 @@
 #include "apps/pipeline/train_run.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <optional>
 
@@ -26,6 +27,11 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     if (!opt.quiet) std::printf("%s\n", s.c_str());
   };
 
+  // One writer per run folder: a resumed one is locked before its state is read.
+  std::unique_ptr<FolderLock> lock;
+  std::error_code ec;
+  if (opt.resume && !opt.out.empty() && cluster::is_root() && std::filesystem::is_directory(opt.out, ec))
+    lock = lock_run_folder(opt.out);
   const std::optional<ResumedRun> resumed = resume_run(&opt, given);
   opt.validate();
   if (cluster::active() && (!convs_from(opt.trainable_from).empty() || opt.feature_cache_dtype != DType::F32))
@@ -46,7 +52,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   clock.reset();
   const BaseWeights base = prepare_base(opt, resumed ? &*resumed : nullptr);
-  const std::string out = prepare_run_folder(opt, resumed.has_value());
+  const std::string out = prepare_run_folder(opt, resumed.has_value(), &lock);
 
   // Device and precision, once the inputs are known to be usable.
   std::string device_note;
@@ -65,7 +71,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
       " images; classes: " + class_list);
   say("Device: " + device.str() + (device.is_cuda() ? " (" + option_word(opt.precision) + ")" : std::string()) + "; out: " + out);
 
-  RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint}, rm, &times);
+  RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint,
+                                                      resumed && !resumed->run_id.empty() ? resumed->run_id : new_run_id()}, rm, &times);
   checkpoints.stage_base();
   TrainInputs inputs = scan_and_cache(opt, splits, rm, device, out, &times, say);
   if (inputs.rank_done) return 0;

@@ -11,6 +11,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <limits>
 #include <thread>
 
@@ -119,14 +122,71 @@ std::vector<EpochRecord> history_from_json(const json& a) {
 
 // ---- Resume ----
 
+std::string new_run_id() {
+  std::random_device rd;
+  const uint64_t a = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  const uint64_t b = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^
+                     (static_cast<uint64_t>(::getpid()) << 40);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return buf;
+}
+
+namespace {
+
+// What to do when the run's state on disk cannot be trusted.
+const char* kStartAgain = "restore the run folder from a copy, or start a new run with another --out";
+
+// The data lines of history.csv must agree with the checkpoint's history where both have a row:
+// one may be ahead of the other (history.csv is written after last.h5 is queued, and a full disk
+// may stop either), but a row that differs was edited, or belongs to another run.
+void check_history_csv(const std::string& out, const std::vector<EpochRecord>& history) {
+  const std::string path = out + "/history.csv";
+  std::ifstream in(path);
+  if (!in) return;  // rewritten from last.h5
+  std::vector<std::string> file_rows, rows;
+  std::string line;
+  for (std::getline(in, line); std::getline(in, line);)
+    if (!line.empty()) file_rows.push_back(line);
+  std::istringstream expected(history_csv(history));
+  for (std::getline(expected, line); std::getline(expected, line);) rows.push_back(line);
+  for (size_t i = 0; i < std::min(rows.size(), file_rows.size()); ++i)
+    if (rows[i] != file_rows[i])
+      throw InputError(path + ": row " + std::to_string(i + 1) + " (\"" + file_rows[i] +
+                       "\") differs from the history in " + out + "/last.h5 (\"" + rows[i] +
+                       "\"): edited, or from another run; --resume continues only when they agree: " +
+                       "restore history.csv, delete it to have it rewritten from last.h5, or start a new run");
+}
+
+std::string run_id_of(const Checkpoint& c) {
+  if (!c.meta) return "";
+  try {
+    return json::parse(c.meta->history_json).value("run_id", std::string());
+  } catch (const json::exception&) {
+    return "";
+  }
+}
+
+}  // namespace
+
 std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::string>& given) {
   if (!opt->resume) return std::nullopt;
   if (opt->out.empty()) throw InputError("--resume needs --out DIR: the folder of the run to continue");
   const std::string last = opt->out + "/last.h5";
   if (!fs::exists(last)) throw InputError(last + ": not found, nothing to resume");
   ResumedRun r;
-  r.checkpoint = read_checkpoint(last);
-  if (!r.checkpoint.meta) throw InputError(last + ": not a vggtl checkpoint");
+  try {
+    r.checkpoint = read_checkpoint(last);
+  } catch (const InputError& e) {
+    throw InputError(std::string(e.what()) + "; --resume cannot continue from it: " + kStartAgain);
+  }
+  if (!r.checkpoint.meta)
+    throw InputError(last + ": not a vggtl checkpoint (no vggtl/ group), so not the state of a run; " + kStartAgain);
+  if (r.checkpoint.meta->vggtl_version != VGGTL_VERSION)
+    throw InputError(last + ": written by vggtl " + r.checkpoint.meta->vggtl_version + ", this is vggtl " +
+                     VGGTL_VERSION + "; an exact resume needs the version that started the run: finish it with " +
+                     "that version, or start a new run from its weights (--init " + last + " --out ANOTHER)");
   json stored;
   try {
     stored = json::parse(r.checkpoint.meta->run_config_json);
@@ -139,8 +199,24 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
         XentSums{p.at("loss_sum").get<double>(), p.at("correct").get<double>(), p.at("count").get<int64_t>()};
     r.position.seconds = p.at("seconds").get<double>();
     r.stage = p.value("stage", 1);
+    r.run_id = state.value("run_id", std::string());
   } catch (const json::exception& e) {
-    throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + ")");
+    throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + "); " + kStartAgain);
+  }
+  check_history_csv(opt->out, r.history);
+  const std::string best = opt->out + "/best.h5";
+  if (!r.run_id.empty() && fs::exists(best)) {
+    Checkpoint b;
+    try {
+      b = read_checkpoint(best);
+    } catch (const InputError& e) {
+      throw InputError(std::string(e.what()) + "; --resume needs the run's best.h5 too: " + kStartAgain);
+    }
+    const std::string best_id = run_id_of(b);
+    if (best_id != r.run_id)
+      throw InputError(best + " and " + last + " come from different runs (run ids " +
+                       (best_id.empty() ? std::string("none") : best_id) + " and " + r.run_id +
+                       "); a file was copied in from elsewhere: " + kStartAgain);
   }
   const json now = opt->to_json();
   for (const std::string& key : TrainOptions::resumable_keys())
@@ -184,13 +260,22 @@ BaseWeights prepare_base(const TrainOptions& opt, const ResumedRun* resumed) {
   return b;
 }
 
-std::string prepare_run_folder(const TrainOptions& opt, bool resuming) {
+std::unique_ptr<FolderLock> lock_run_folder(const std::string& out) {
+  auto lock = std::make_unique<FolderLock>(out, "vggtl_train");
+  if (lock->stale_pid() > 0)
+    log_info(out + ": process " + std::to_string(lock->stale_pid()) +
+             " left its lock behind (it ended without releasing it); taken over");
+  return lock;
+}
+
+std::string prepare_run_folder(const TrainOptions& opt, bool resuming, std::unique_ptr<FolderLock>* lock) {
   const std::string out = opt.out.empty() ? "runs/" + timestamp() : opt.out;
   if (cluster::is_root()) {  // under mpiexec the run folder is rank 0's alone
     std::error_code ec;
     fs::create_directories(out, ec);
     if (ec || !fs::is_directory(out))
       throw InputError(out + ": cannot be the run folder (" + (ec ? ec.message() : "not a folder") + ")");
+    if (lock && !*lock) *lock = lock_run_folder(out);
   }
   if (!resuming && fs::exists(out + "/last.h5"))
     throw InputError(out + ": already holds a run (last.h5); add --resume to continue it or choose another --out");
@@ -382,6 +467,7 @@ void RunCheckpointer::save(const std::string& name, bool include_base, const Epo
   m.base_included = include_base;
   json h;
   h["history"] = history_to_json(state.history);
+  h["run_id"] = run_.run_id;
   h["position"] = {{"epoch", pos.epoch},         {"batches_done", pos.batches_done},
                    {"loss_sum", pos.partial.loss_sum}, {"correct", pos.partial.correct},
                    {"count", pos.partial.count}, {"seconds", pos.seconds},
@@ -511,6 +597,7 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
         stage_start,
         [&](EpochRecord r) {
           if (bar) bar->clear();
+          checkpoints.check();  // an earlier checkpoint that could not be written ends the run here
           r.stage = plan.number;
           state->history.push_back(r);
           const double v = monitored(r, opt.monitor);

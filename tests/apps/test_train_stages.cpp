@@ -188,7 +188,7 @@ TEST(TrainStages, CheckpointerWritesWhatResumeReads) {
   StageTimes times;
   const BaseWeights base = random_base(o.seed);
   {
-    RunCheckpointer checkpoints(RunCheckpointer::Run{&o, {"cats", "dogs"}, out, base.sha256, "fingerprint"}, rm,
+    RunCheckpointer checkpoints(RunCheckpointer::Run{&o, {"cats", "dogs"}, out, base.sha256, "fingerprint", "run"}, rm,
                                 &times);
     std::unique_ptr<Optimizer> optimizer = make_optimizer(o, *rm.model, o.lr);
     RunState state;
