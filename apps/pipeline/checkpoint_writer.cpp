@@ -33,16 +33,16 @@ CheckpointWriter::~CheckpointWriter() {
 void CheckpointWriter::submit(const std::string& path, CheckpointModel model, CheckpointMeta meta) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    bool replaced = false;
-    for (Job& queued : queue_)  // not started yet: the newer content takes its place
-      if (queued.path == path && !queued.stage_only) {
-        queued.model = std::move(model);
-        queued.meta = std::move(meta);
-        ++superseded_;
-        replaced = true;
-        break;
-      }
-    if (!replaced) queue_.push_back(Job{path, std::move(model), std::move(meta)});
+    // Not started yet and the newest job: the newer content takes its place. Only the newest,
+    // so that files are written in the order they were submitted (a run writes last.h5 before
+    // best.h5, and --resume relies on best.h5 never being ahead of last.h5 on disk).
+    if (!queue_.empty() && queue_.back().path == path && !queue_.back().stage_only) {
+      queue_.back().model = std::move(model);
+      queue_.back().meta = std::move(meta);
+      ++superseded_;
+    } else {
+      queue_.push_back(Job{path, std::move(model), std::move(meta)});
+    }
   }
   cv_.notify_all();
 }

@@ -17,6 +17,7 @@
 #include <limits>
 #include <thread>
 
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "apps/pipeline/app_main.h"
@@ -87,6 +88,30 @@ int64_t cache_memory_budget(double gigabytes, Device device) {
   }
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / 2 : int64_t{4} << 30;
+}
+
+// Before any feature is computed: a memory budget that cannot hold one batch, or spill files
+// that the run folder's file system has no room for, end the run with what to change instead of
+// failing mid-way.
+void check_cache_resources(const TrainOptions& opt, const std::string& out, const Shape& row, int64_t batch_rows,
+                           int64_t budget, int64_t spill_bytes_train, int64_t spill_bytes_valid) {
+  const int64_t batch_bytes = feature_cache_bytes(row, batch_rows, opt.feature_cache_dtype);
+  if (spill_bytes_train + spill_bytes_valid > 0 && budget < batch_bytes) {
+    char gb[32];
+    std::snprintf(gb, sizeof gb, "%.3g", static_cast<double>(batch_bytes) / 1e9);
+    throw InputError("--feature-cache-memory " + json(opt.feature_cache_memory).dump() + " GB (" + megabytes(budget) +
+                     ") cannot hold one batch of features (" + std::to_string(batch_rows) + " rows of " +
+                     row.str() + ", " + megabytes(batch_bytes) + "); give at least " + gb + " GB");
+  }
+  const int64_t spill = spill_bytes_train + spill_bytes_valid;
+  struct statvfs fs_info {};
+  if (spill > 0 && ::statvfs(out.c_str(), &fs_info) == 0) {
+    const int64_t free_bytes = static_cast<int64_t>(fs_info.f_bavail) * static_cast<int64_t>(fs_info.f_frsize);
+    if (free_bytes < spill)
+      throw Error(out + ": the feature cache needs " + megabytes(spill) + " on disk beyond --feature-cache-memory (" +
+                  megabytes(budget) + "), and its file system has " + megabytes(free_bytes) +
+                  " free; free some space, raise --feature-cache-memory or choose another --out");
+  }
 }
 
 }  // namespace
@@ -205,18 +230,37 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
   }
   check_history_csv(opt->out, r.history);
   const std::string best = opt->out + "/best.h5";
-  if (!r.run_id.empty() && fs::exists(best)) {
-    Checkpoint b;
+  std::optional<Checkpoint> b;
+  if (fs::exists(best)) {
     try {
       b = read_checkpoint(best);
     } catch (const InputError& e) {
       throw InputError(std::string(e.what()) + "; --resume needs the run's best.h5 too: " + kStartAgain);
     }
-    const std::string best_id = run_id_of(b);
+  }
+  if (!r.run_id.empty() && b) {
+    const std::string best_id = run_id_of(*b);
     if (best_id != r.run_id)
       throw InputError(best + " and " + last + " come from different runs (run ids " +
                        (best_id.empty() ? std::string("none") : best_id) + " and " + r.run_id +
                        "); a file was copied in from elsewhere: " + kStartAgain);
+  }
+  // best.h5 must hold the epoch last.h5 calls the best. A kill between the two writes of an
+  // improving epoch leaves best.h5 one improvement behind; last.h5 then holds the best weights
+  // themselves (written at that epoch's end), and best.h5 is restored from it.
+  const CheckpointMeta& m = *r.checkpoint.meta;
+  if (m.best_epoch > 0) {
+    int64_t best_on_disk = -1;
+    if (b && b->meta) best_on_disk = b->meta->epoch;
+    if (best_on_disk != m.best_epoch) {
+      const bool last_is_best = r.position.batches_done == 0 && m.epoch == m.best_epoch;
+      if (!last_is_best)
+        throw InputError(best + " holds epoch " + std::to_string(best_on_disk) + ", not the best epoch " +
+                         std::to_string(m.best_epoch) + " that " + last + " records; " + kStartAgain);
+      log_info(best + " is behind " + last + " (the run was stopped between the two writes of epoch " +
+               std::to_string(m.best_epoch) + "); restored from " + last);
+      write_atomically(best, [&](const std::string& temp) { fs::copy_file(last, temp, fs::copy_options::overwrite_existing); });
+    }
   }
   const json now = opt->to_json();
   for (const std::string& key : TrainOptions::resumable_keys())
@@ -370,6 +414,9 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
         if ((train_store.spill_file.empty() ? train_bytes : 0) + valid_bytes > budget)
           valid_store.spill_file = out + "/feature_cache_valid.bin";
       }
+      check_cache_resources(opt, out, row, std::min<int64_t>(opt.batch_size, static_cast<int64_t>(tl.size())), budget,
+                            train_store.spill_file.empty() ? 0 : train_bytes,
+                            valid_store.spill_file.empty() ? 0 : valid_bytes);
       auto where = [&](const CacheStorage& s) {
         return s.spill_file.empty() ? std::string("in memory") : "in " + s.spill_file;
       };
@@ -605,9 +652,11 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
           if (improved) {
             state->best_value = v;
             state->best_epoch = r.epoch;
-            save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
           }
+          // last.h5 first: a kill between the two leaves best.h5 behind last.h5, never ahead,
+          // and then last.h5 holds the best weights (resume_run).
           save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
+          if (improved) save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
           write_text_atomically(out + "/history.csv", history_csv(state->history));
           say(epoch_line(r, total_epochs, improved, option_word(opt.monitor)));
         },

@@ -22,13 +22,14 @@ RunResult run_tool(const std::vector<std::string>& argv, const std::vector<std::
 // A child running in the background.
 class Child {
  public:
-  explicit Child(const std::vector<std::string>& argv);
+  explicit Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
   ~Child();  // kills and reaps a child still running
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   void kill_now(int signal);
   bool running();
   int wait();  // exit status (128 + signal when killed)
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;

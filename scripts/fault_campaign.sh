@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The long fault campaign behind docs/reliability.md ("Faults"): the FaultsApp tests of
+# tests/apps/test_faults_app.cpp at campaign size (VGGTL_FAULT_CAMPAIGN=1): every class of write
+# call (open, write, fsync, rename) on every file of a run failing with ENOSPC, EIO and EROFS,
+# each followed by the resume; 36+ SIGKILLs at checkpoint write calls and at random instants over
+# two-stage fine-tuning runs (spilled feature cache; augmentation); two processes on one --out;
+# damaged resume state. Failures are injected by tests/fault/fault_shim.c (LD_PRELOAD).
+# Usage: scripts/fault_campaign.sh [BUILD_DIR] [SEED]   (default build-cpu, seed 20261207)
+# Prints each test's figures and the time; exit status 1 when a test failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-cpu}
+seed=${2:-20261207}
+if [[ ! -x "$build/tests/test_apps" || ! -f "$build/lib/libvggtl_fault_shim.so" ]]; then
+  echo "fault_campaign.sh: build $build first: cmake --build $build --target test_apps" >&2
+  exit 1
+fi
+echo "== fault campaign: $build, seed $seed, $(date -u +%FT%TZ), $(nproc) CPUs"
+start=$(date +%s)
+log=$(mktemp)
+status=0
+VGGTL_FAULT_CAMPAIGN=1 VGGTL_FAULT_SEED=$seed "$build/tests/test_apps" --gtest_filter='FaultsApp.*' >"$log" 2>&1 ||
+  status=1
+grep -E '^\[ +(OK|FAILED) +\]|^(write faults|kills|config|kill seed)|Failure|Expected|Which is|Value of' "$log" || true
+echo "== $(( $(date +%s) - start )) s, exit status $status (full log: $log)"
+exit $status
