@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The long fault campaign behind docs/reliability.md ("Faults"): the FaultsApp tests of
-# tests/apps/test_faults_app.cpp at campaign size (VGGTL_FAULT_CAMPAIGN=1): every class of write
-# call (open, write, fsync, rename) on every file of a run failing with ENOSPC, EIO and EROFS,
-# each followed by the resume; 36+ SIGKILLs at checkpoint write calls and at random instants over
-# two-stage fine-tuning runs (spilled feature cache; augmentation); two processes on one --out;
-# damaged resume state. Failures are injected by tests/fault/fault_shim.c (LD_PRELOAD).
+# tests/apps/test_faults_app.cpp at campaign size (VGGTL_FAULT_CAMPAIGN=1): the first call of
+# every class (open, write, fsync, rename) on every file a run writes failing, with ENOSPC, EIO
+# and EROFS in turn, each followed by the resume; 12 kill chains per run kind (a SIGKILL at a
+# checkpoint write call every other chain, then up to two at random instants, seeded), over
+# two-stage fine-tuning runs with a spilled feature cache and with augmentation; the extract
+# faults, two processes on one --out, damaged resume state and too small resources as in CI.
+# Failures are injected by tests/fault/fault_shim.c (LD_PRELOAD).
 # Usage: scripts/fault_campaign.sh [BUILD_DIR] [SEED]   (default build-cpu, seed 20261207)
 # Prints each test's figures and the time; exit status 1 when a test failed.
 set -euo pipefail
