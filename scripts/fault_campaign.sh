@@ -19,10 +19,23 @@ if [[ ! -x "$build/tests/test_apps" || ! -f "$build/lib/libvggtl_fault_shim.so" 
 fi
 echo "== fault campaign: $build, seed $seed, $(date -u +%FT%TZ), $(nproc) CPUs"
 start=$(date +%s)
-log=$(mktemp)
+logs=$(mktemp -d)
+tests=(WriteErrorsInEveryFileOfARunFailCleanlyAndTheRunResumesExactly KillsAtWriteCallsAndRandomInstantsThenResumeExactly
+       WriteErrorsInFeaturesShardsAndTheMergedFileFailCleanly OneWriterPerRunFolder DamagedResumeStateIsRefused
+       TooSmallResourcesGiveOneClearError)
+# One process per test, all at once: each is a chain of short tool runs, mostly waiting.
+pids=()
+for t in "${tests[@]}"; do
+  VGGTL_FAULT_CAMPAIGN=1 VGGTL_FAULT_SEED=$seed "$build/tests/test_apps" --gtest_filter="FaultsApp.$t" \
+    >"$logs/$t.log" 2>&1 &
+  pids+=($!)
+done
 status=0
-VGGTL_FAULT_CAMPAIGN=1 VGGTL_FAULT_SEED=$seed "$build/tests/test_apps" --gtest_filter='FaultsApp.*' >"$log" 2>&1 ||
-  status=1
-grep -E '^\[ +(OK|FAILED) +\]|^(write faults|kills|config|kill seed)|Failure|Expected|Which is|Value of' "$log" || true
-echo "== $(( $(date +%s) - start )) s, exit status $status (full log: $log)"
+for i in "${!tests[@]}"; do
+  if wait "${pids[$i]}"; then result=ok; else result=FAILED; status=1; fi
+  echo "FaultsApp.${tests[$i]}: $result"
+  grep -E '^(write faults|kills|config|kill seed)|Failure|Expected|Which is|Value of' "$logs/${tests[$i]}.log" |
+    cut -c1-300 || true
+done
+echo "== $(( $(date +%s) - start )) s, exit status $status (logs: $logs)"
 exit $status

@@ -4,6 +4,7 @@
 
 #include "engine/log.h"
 #include "engine/timer.h"
+#include "io/hdf5/hdf5.h"
 
 namespace vggtl {
 
@@ -107,6 +108,10 @@ int64_t CheckpointWriter::superseded() {
 }
 
 void CheckpointWriter::run() {
+  // libhdf5 allocates a thread's error stack at its first call and does not check that
+  // allocation: under a tight memory limit (ulimit -v) the first write of a checkpoint crashed
+  // there. Made now, while the run has allocated little.
+  { auto hdf5 = h5::lock(); }
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });

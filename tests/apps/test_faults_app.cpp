@@ -240,20 +240,23 @@ TEST_F(FaultsApp, WriteErrorsInEveryFileOfARunFailCleanlyAndTheRunResumesExactly
               {"write:feature_cache_valid.bin", "ENOSPC"}, {"fsync:.", "EIO"}, {"write:report.html", "ENOSPC"}};
     if (sanitized()) faults.resize(3);
   }
-  int n = 0;
+  int n = 0, absorbed = 0;
   for (const auto& [what, err] : faults) {
     const std::string run = out("fault" + std::to_string(n++));
     SCOPED_TRACE(what + " fails with " + err);
     const bool disk_full = err == "ENOSPC";
     RunResult f = run_tool(train_args(run, spill), fault_env(run, what, 0, err, disk_full));
     if (f.status == 0) {
-      // Only the write-ahead of best.h5's frozen layers may fail without ending the run: it is
-      // an optimisation, and best.h5 is then written whole at the end.
-      EXPECT_NE(what.find("best.h5"), std::string::npos) << f.err;
-      EXPECT_NE(f.err.find("could not write ahead the frozen layers of " + run + "/best.h5"), std::string::npos)
-          << f.err;
-      EXPECT_NE(f.err.find(cause_text(err)), std::string::npos) << f.err;
+      // A single failed call may be absorbed, never a full disk: libhdf5 opens a file it creates
+      // once to probe it and retries, and the write-ahead of best.h5's frozen layers is an
+      // optimisation (best.h5 is then written whole at the end, with a warning).
+      EXPECT_FALSE(disk_full) << f.err;
+      if (what == "write:best.h5") {
+        EXPECT_NE(f.err.find("could not write ahead the frozen layers of " + run + "/best.h5"), std::string::npos)
+            << f.err;
+      }
       expect_same(outcome_of(run), expected, what);
+      ++absorbed;
       continue;
     }
     EXPECT_EQ(f.status, 1) << f.err;
@@ -275,7 +278,8 @@ TEST_F(FaultsApp, WriteErrorsInEveryFileOfARunFailCleanlyAndTheRunResumesExactly
     ASSERT_EQ(again.status, 0) << again.err;
     expect_same(outcome_of(run), expected, what);
   }
-  std::printf("write faults: %zu runs failed cleanly and resumed exactly\n", faults.size());
+  std::printf("write faults: %zu, of which %d absorbed (exit 0, same results); the others failed cleanly and "
+              "resumed exactly\n", faults.size(), absorbed);
 }
 
 // vggtl_extract: a shard and the joined file, each failing at its first write, sync and rename.
@@ -314,7 +318,9 @@ TEST_F(FaultsApp, WriteErrorsInFeaturesShardsAndTheMergedFileFailCleanly) {
     ASSERT_EQ(lines.size(), 1u) << f.err;
     EXPECT_NE(lines[0].find(cause_text(err)), std::string::npos) << lines[0];
     EXPECT_EQ(lines[0].find(".tmp"), std::string::npos) << lines[0];
-    if (!shard) {
+    // A failed sync of the folder comes after the rename: the new file is complete, only its
+    // durability is in doubt, and the error says so.
+    if (!shard && what != "merge fsync:.") {
       EXPECT_TRUE(test::read_text(file) == before) << "the merged file changed";
     }
     RunResult again = run_tool(extract(shard ? shard0 : merge));
@@ -523,22 +529,26 @@ TEST_F(FaultsApp, TooSmallResourcesGiveOneClearError) {
   EXPECT_EQ(room.out.find("Epoch"), std::string::npos);
 
   if (sanitized()) GTEST_SKIP() << "address-space limits and sanitizer shadow memory do not mix";
-  // From a limit where nothing starts to one where the run finishes: never a signal, and a
-  // failure is one line.
-  int finished = 0;
-  for (const int mb : {100, 200, 250, 300, 400, 800}) {
+  // Below the bound the run is refused before any work, with the limit it needs; above it, it
+  // finishes. (Without the check, limits from 180 to 600 MB crashed inside oneDNN or libhdf5.)
+  for (const int mb : {100, 300, 500, 700, 2048}) {
     const std::string run = out("ulimit" + std::to_string(mb));
     std::string command = "ulimit -v " + std::to_string(mb * 1024) + " && exec";
     for (const std::string& a : train_args(run)) command += " '" + (a == "vggtl_train" ? test::tool_path(a) : a) + "'";
     RunResult r = run_tool({"/bin/sh", "-c", command});
     SCOPED_TRACE("ulimit -v " + std::to_string(mb) + " MB");
-    EXPECT_TRUE(r.status == 0 || r.status == 1) << r.status << "\n" << r.err;
-    if (r.status == 1) {
-      EXPECT_EQ(error_lines(r.err, "vggtl_train").size(), 1u) << r.err;
+    if (mb < 1032) {
+      EXPECT_EQ(r.status, 1) << r.err;
+      lines = error_lines(r.err, "vggtl_train");
+      ASSERT_EQ(lines.size(), 1u) << r.err;
+      EXPECT_NE(lines[0].find("the address-space limit (ulimit -v) is " + std::to_string(mb) +
+                              " MB; a run of 8 images of 32 px needs at least 1032 MB"),
+                std::string::npos) << lines[0];
+      EXPECT_EQ(r.out.find("Epoch"), std::string::npos);
+    } else {
+      EXPECT_EQ(r.status, 0) << r.err;
     }
-    finished += r.status == 0;
   }
-  EXPECT_GE(finished, 1) << "no limit let the run finish: the test proves nothing";
 }
 
 }  // namespace vggtl
