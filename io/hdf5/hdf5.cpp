@@ -753,11 +753,11 @@ Group File::root() const {
                w);
 }
 
-// libhdf5 before 1.14.1 frees a file whose close fails to flush yet keeps its identifier, and
-// touches the freed file again at the next close or in its exit handler: a crash after a write
-// error (disk full). So a written file is flushed first, and one that cannot be flushed is never
-// closed: its identifier is dropped (a leak, until the process ends) and the library's exit
-// handler is off (dont_atexit below), so nothing touches it again.
+// libhdf5 1.10 (fixed upstream in 2023) frees a file whose close fails to flush yet keeps its
+// identifier, and touches the freed file again at the next close or in its exit handler: a
+// crash after a write error (disk full). So a written file is flushed first, and one that cannot
+// be flushed is never closed: its identifier is dropped (a leak, until the process ends) and
+// the library's exit handler is off (dont_atexit below), so nothing touches it again.
 namespace {
 [[maybe_unused]] const herr_t dont_atexit = H5dont_atexit();  // before any other HDF5 call: at load time
 }  // namespace
