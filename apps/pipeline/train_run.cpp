@@ -97,8 +97,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
       " images; classes: " + class_list);
   say("Device: " + device.str() + (device.is_cuda() ? " (" + option_word(opt.precision) + ")" : std::string()) + "; out: " + out);
 
-  RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint,
-                                                      resumed && !resumed->run_id.empty() ? resumed->run_id : new_run_id()}, rm, &times);
+  const std::string run_id = resumed && !resumed->run_id.empty() ? resumed->run_id : new_run_id();
+  RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint, run_id}, rm, &times);
   checkpoints.stage_base();
   TrainInputs inputs = scan_and_cache(opt, splits, rm, device, out, &times, say);
   if (inputs.rank_done) return 0;

@@ -259,7 +259,9 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
                          std::to_string(m.best_epoch) + " that " + last + " records; " + kStartAgain);
       log_info(best + " is behind " + last + " (the run was stopped between the two writes of epoch " +
                std::to_string(m.best_epoch) + "); restored from " + last);
-      write_atomically(best, [&](const std::string& temp) { fs::copy_file(last, temp, fs::copy_options::overwrite_existing); });
+      write_atomically(best, [&](const std::string& temp) {
+        fs::copy_file(last, temp, fs::copy_options::overwrite_existing);
+      });
     }
   }
   const json now = opt->to_json();

@@ -140,7 +140,8 @@ class FaultsApp : public ::testing::Test {
     return a;
   }
   // `args` with option `name` set to `value` (replaced where it is, else added).
-  static std::vector<std::string> set(std::vector<std::string> args, const std::string& name, const std::string& value) {
+  static std::vector<std::string> set(std::vector<std::string> args, const std::string& name,
+                                      const std::string& value) {
     for (size_t i = 0; i + 1 < args.size(); ++i)
       if (args[i] == name) {
         args[i + 1] = value;
@@ -333,7 +334,8 @@ TEST_F(FaultsApp, WriteErrorsInFeaturesShardsAndTheMergedFileFailCleanly) {
 TEST_F(FaultsApp, OneWriterPerRunFolder) {
   const std::string run = out("locked");
   test::Child first(set(train_args(run), "--epochs", "400"));
-  for (int i = 0; i < 3000 && !fs::exists(run + "/.lock"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 3000 && !fs::exists(run + "/.lock"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_TRUE(first.running());
   ASSERT_TRUE(fs::exists(run + "/.lock"));
   for (const bool resume : {false, true}) {
@@ -345,11 +347,13 @@ TEST_F(FaultsApp, OneWriterPerRunFolder) {
                             " (vggtl_train); wait for it or choose another --out");
   }
   EXPECT_TRUE(first.running()) << "the second process disturbed the first";
-  for (int i = 0; i < 3000 && !fs::exists(run + "/last.h5"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 3000 && !fs::exists(run + "/last.h5"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   first.kill_now(SIGKILL);
   EXPECT_EQ(first.wait(), 128 + SIGKILL);
   ASSERT_TRUE(fs::exists(run + "/.lock")) << "SIGKILL leaves the file; the lock itself is gone";
-  RunResult resumed = run_tool(with(set(train_args(run), "--epochs", "400"), {"--resume"}), {"VGGTL_INTERRUPT_AFTER_STEPS=1"});
+  RunResult resumed =
+      run_tool(with(set(train_args(run), "--epochs", "400"), {"--resume"}), {"VGGTL_INTERRUPT_AFTER_STEPS=1"});
   EXPECT_EQ(resumed.status, 130) << resumed.err;
   EXPECT_NE(resumed.err.find("process " + std::to_string(first.pid()) + " left its lock behind"), std::string::npos)
       << resumed.err;
@@ -387,16 +391,20 @@ TEST_F(FaultsApp, DamagedResumeStateIsRefused) {
     H5Fclose(f);
   };
   const std::vector<Case> cases = {
-      {"truncated", "truncated", [](const std::string& d) { fs::resize_file(d + "/last.h5", fs::file_size(d + "/last.h5") / 2); }},
+      {"truncated", "truncated",
+       [](const std::string& d) { fs::resize_file(d + "/last.h5", fs::file_size(d + "/last.h5") / 2); }},
       {"emptied", "empty", [](const std::string& d) { fs::resize_file(d + "/last.h5", 0); }},
       {"another run's last.h5", "history.csv: row 1",
-       [&](const std::string& d) { fs::copy_file(other + "/last.h5", d + "/last.h5", fs::copy_options::overwrite_existing); }},
+       [&](const std::string& d) {
+         fs::copy_file(other + "/last.h5", d + "/last.h5", fs::copy_options::overwrite_existing);
+       }},
       {"another identical run's last.h5", "come from different runs",
        [&](const std::string& d) {
          for (const char* f : {"/last.h5", "/history.csv"})
            fs::copy_file(same_seed + f, d + f, fs::copy_options::overwrite_existing);
        }},
-      {"another vggtl version", "written by vggtl 0.0.1-other", [&](const std::string& d) { set_version(d + "/last.h5", "0.0.1-other"); }},
+      {"another vggtl version", "written by vggtl 0.0.1-other",
+       [&](const std::string& d) { set_version(d + "/last.h5", "0.0.1-other"); }},
       {"history.csv edited", "history.csv: row 2",
        [](const std::string& d) {
          std::string h = test::read_text(d + "/history.csv");
@@ -453,7 +461,8 @@ TEST_F(FaultsApp, KillsAtWriteCallsAndRandomInstantsThenResumeExactly) {
     const std::string reference = out("kill_reference" + std::to_string(ci));
     const std::string log = reference + ".calls";
     const auto t0 = std::chrono::steady_clock::now();
-    RunResult r = run_tool(set(train_args(reference, extra), "--epochs", "2"), fault_env(reference, "", -1, "ENOSPC", false, false, log));
+    RunResult r = run_tool(set(train_args(reference, extra), "--epochs", "2"),
+                           fault_env(reference, "", -1, "ENOSPC", false, false, log));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_EQ(r.status, 0) << r.err;
     const Outcome expected = outcome_of(reference);
@@ -475,7 +484,8 @@ TEST_F(FaultsApp, KillsAtWriteCallsAndRandomInstantsThenResumeExactly) {
       const auto& at = points[std::uniform_int_distribution<size_t>(0, points.size() - 1)(rng)];
       std::string trace;
       if (k % 2 == 0) {
-        RunResult killed = run_tool(set(train_args(run, extra), "--epochs", "2"), fault_env(run, at.first, at.second, "ENOSPC", false, true));
+        RunResult killed = run_tool(set(train_args(run, extra), "--epochs", "2"),
+                                    fault_env(run, at.first, at.second, "ENOSPC", false, true));
         trace += "killed at " + at.first + " call " + std::to_string(at.second);
         EXPECT_EQ(killed.status, 128 + SIGKILL) << trace;
         ++kills;
