@@ -3,11 +3,13 @@
 
 #include <cstdio>
 #include <set>
+#include <string>
 
 #include "apps/pipeline/app_main.h"
 #include "apps/pipeline/cluster.h"
 #include "apps/pipeline/train_options.h"
 #include "apps/pipeline/train_run.h"
+#include "engine/error.h"
 #include "kernels/cpu_backend.h"
 
 int main(int argc, char** argv) {
@@ -28,8 +30,16 @@ int main(int argc, char** argv) {
     // Before the expensive work: the files libhdf5 could crash or hang on, read by another process.
     vggtl::precheck_hdf5_inputs(
         {{opt.weights.empty() ? vggtl::default_weights_path() : opt.weights, vggtl::Hdf5Role::Weights},
-         {opt.init, vggtl::Hdf5Role::Checkpoint},
-         {opt.resume && !opt.out.empty() ? opt.out + "/last.h5" : "", vggtl::Hdf5Role::Checkpoint}});
+         {opt.init, vggtl::Hdf5Role::Checkpoint}});
+    if (opt.resume && !opt.out.empty()) {
+      try {
+        vggtl::precheck_hdf5_inputs({{opt.out + "/last.h5", vggtl::Hdf5Role::Checkpoint},
+                                     {opt.out + "/best.h5", vggtl::Hdf5Role::Checkpoint}});
+      } catch (const vggtl::InputError& e) {
+        throw vggtl::InputError(std::string(e.what()) + "; --resume cannot continue from it: restore the run " +
+                                "folder from a copy, or start a new run with another --out");
+      }
+    }
     std::set<std::string> given;
     const nlohmann::json keys = opt.to_json();
     for (const auto& kv : keys.items()) {

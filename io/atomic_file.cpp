@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -44,15 +45,37 @@ void remove_stale_temporaries(const std::string& folder, const std::string& name
 
 }  // namespace
 
-void fsync_path(const std::string& path, bool is_folder) {
+namespace {
+
+// fsync of `path`; errors name `shown` (the file the user knows, not its temporary).
+void fsync_named(const std::string& path, bool is_folder, const std::string& shown) {
   int fd = ::open(path.c_str(), O_RDONLY | (is_folder ? O_DIRECTORY : 0) | O_CLOEXEC);
-  if (fd < 0) throw Error(path + ": cannot open to sync (" + errno_text() + ")");
+  if (fd < 0) throw Error(shown + ": cannot open to sync (" + errno_text() + ")");
   int rc = ::fsync(fd);
   int err = errno;
   ::close(fd);
   // Some file systems cannot sync a folder; the rename itself is still atomic there.
   if (rc != 0 && !(is_folder && (err == EINVAL || err == ENOTSUP)))
-    throw Error(path + ": fsync failed (" + std::strerror(err) + ")");
+    throw Error(shown + ": fsync failed (" + std::strerror(err) + ")");
+}
+
+}  // namespace
+
+void fsync_path(const std::string& path, bool is_folder) { fsync_named(path, is_folder, atomic_target_name(path)); }
+
+std::string atomic_target_name(const std::string& path) {
+  const fs::path p(path);
+  const std::string file = p.filename().string();
+  const size_t tmp = file.rfind(".tmp");
+  if (file.size() < 2 || file[0] != '.' || tmp == std::string::npos || tmp < 2) return path;
+  size_t i = tmp + 4, digits = 0, dots = 0;
+  for (; i < file.size(); ++i) {
+    if (file[i] == '.') ++dots;
+    else if (std::isdigit(static_cast<unsigned char>(file[i]))) ++digits;
+    else return path;
+  }
+  if (dots != 1 || digits < 2) return path;
+  return (p.parent_path() / file.substr(1, tmp - 1)).string();
 }
 
 AtomicFile::AtomicFile(const std::string& path) : path_(path) {
@@ -80,7 +103,7 @@ void AtomicFile::abandon() noexcept {
 void AtomicFile::commit() {
   VGGTL_CHECK(!committed_, "AtomicFile::commit called twice for ", path_);
   try {
-    fsync_path(temp_, false);
+    fsync_named(temp_, false, path_);
     if (std::rename(temp_.c_str(), path_.c_str()) != 0)
       throw Error(path_ + ": cannot replace (" + errno_text() + ")");
   } catch (...) {
@@ -100,12 +123,23 @@ void write_atomically(const std::string& path,
 
 void write_text_atomically(const std::string& path, const std::string& content) {
   write_atomically(path, [&](const std::string& temp) {
-    std::FILE* f = std::fopen(temp.c_str(), "wb");
-    if (!f) throw Error(temp + ": cannot create (" + errno_text() + ")");
-    size_t n = std::fwrite(content.data(), 1, content.size(), f);
-    bool ok = n == content.size();
-    ok = (std::fclose(f) == 0) && ok;
-    if (!ok) throw Error(path + ": cannot write (" + errno_text() + ")");
+    // write(2) rather than stdio: the errno of the failing call is the one reported.
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(path + ": cannot create (" + errno_text() + ")");
+    const char* p = content.data();
+    size_t left = content.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const std::string why = n < 0 ? errno_text() : std::string("nothing written");
+        ::close(fd);
+        throw Error(path + ": cannot write (" + why + ")");
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    if (::close(fd) != 0) throw Error(path + ": cannot write (" + errno_text() + ")");
   });
 }
 

@@ -41,6 +41,10 @@ void write_atomically(const std::string& path,
                       const std::function<void(const std::string& temp_path)>& write);
 void write_text_atomically(const std::string& path, const std::string& content);
 
+// The file an AtomicFile temporary (".<name>.tmp<pid>.<n>") stands for, so that errors name the
+// file the user knows; any other path is returned as it is.
+std::string atomic_target_name(const std::string& path);
+
 // fsync of a file or a folder by path; Error on failure (file systems that cannot sync a
 // folder are tolerated).
 void fsync_path(const std::string& path, bool is_folder);

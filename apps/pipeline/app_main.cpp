@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -109,7 +110,34 @@ int parse_command_line(CLI::App& app, int argc, char** argv) {
   return -1;
 }
 
+namespace {
+
+const char* app_name = "vggtl";
+
+// An allocation that fails on a thread with no handler of its own (an OpenMP region in the CPU
+// backend, a library's worker) ends in std::terminate. Under a memory limit (ulimit -v) that
+// is the limit, not a bug: one line and exit status 1 instead of an abort. Anything else still
+// aborts, so that real bugs stay loud.
+[[noreturn]] void on_terminate() {
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "%s: out of memory in a worker thread (a memory limit such as ulimit -v?); "
+                           "raise the limit, or lower --batch-size, --image-size or --workers\n", app_name);
+      std::fflush(stderr);
+      std::_Exit(1);
+    } catch (...) {
+    }
+  }
+  std::abort();
+}
+
+}  // namespace
+
 int run_app(const char* name, const std::function<int()>& body) {
+  app_name = name;
+  std::set_terminate(on_terminate);
   // Every line reaches a log file or a pipe when it is printed, not when the tool exits.
   static const bool line_buffered = [] {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -129,7 +157,8 @@ int run_app(const char* name, const std::function<int()>& body) {
     }
     return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: out of memory\n", name);
+    std::fprintf(stderr, "%s: out of memory (a memory limit such as ulimit -v?); raise the limit, or lower "
+                         "--batch-size, --image-size or --workers\n", name);
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());

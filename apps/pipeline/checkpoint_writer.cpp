@@ -4,6 +4,7 @@
 
 #include "engine/log.h"
 #include "engine/timer.h"
+#include "io/hdf5/hdf5.h"
 
 namespace vggtl {
 
@@ -33,16 +34,16 @@ CheckpointWriter::~CheckpointWriter() {
 void CheckpointWriter::submit(const std::string& path, CheckpointModel model, CheckpointMeta meta) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    bool replaced = false;
-    for (Job& queued : queue_)  // not started yet: the newer content takes its place
-      if (queued.path == path && !queued.stage_only) {
-        queued.model = std::move(model);
-        queued.meta = std::move(meta);
-        ++superseded_;
-        replaced = true;
-        break;
-      }
-    if (!replaced) queue_.push_back(Job{path, std::move(model), std::move(meta)});
+    // Not started yet and the newest job: the newer content takes its place. Only the newest,
+    // so that files are written in the order they were submitted (a run writes last.h5 before
+    // best.h5, and --resume relies on best.h5 never being ahead of last.h5 on disk).
+    if (!queue_.empty() && queue_.back().path == path && !queue_.back().stage_only) {
+      queue_.back().model = std::move(model);
+      queue_.back().meta = std::move(meta);
+      ++superseded_;
+    } else {
+      queue_.push_back(Job{path, std::move(model), std::move(meta)});
+    }
   }
   cv_.notify_all();
 }
@@ -50,6 +51,15 @@ void CheckpointWriter::submit(const std::string& path, CheckpointModel model, Ch
 void CheckpointWriter::wait() {
   std::unique_lock<std::mutex> lock(mutex_);
   cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  if (error_) {
+    std::exception_ptr e = error_;
+    error_ = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+void CheckpointWriter::check() {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (error_) {
     std::exception_ptr e = error_;
     error_ = nullptr;
@@ -98,6 +108,10 @@ int64_t CheckpointWriter::superseded() {
 }
 
 void CheckpointWriter::run() {
+  // libhdf5 allocates a thread's error stack at its first call and does not check that
+  // allocation: under a tight memory limit (ulimit -v) the first write of a checkpoint crashed
+  // there. Made now, while the run has allocated little.
+  { auto hdf5 = h5::lock(); }
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });

@@ -41,6 +41,9 @@ class CheckpointWriter {
   void stage(const std::string& path, std::vector<CheckpointLayer> layers);
   // Returns once every submitted write is on disk; rethrows the first failure.
   void wait();
+  // Rethrows the first failure so far without waiting (a run stops at the next epoch's end
+  // rather than training on with no checkpoint reaching the disk).
+  void check();
   // Seconds the background thread spent writing.
   double busy_seconds();
   // Queued writes dropped because a newer write of the same file replaced them.

@@ -4,10 +4,13 @@
 #include "apps/pipeline/train_run.h"
 
 #include <cstdio>
+#include <cstdint>
 #include <exception>
 #include <filesystem>
 #include <limits>
 #include <optional>
+
+#include <sys/resource.h>
 
 #include "apps/pipeline/app_main.h"
 #include "apps/pipeline/cluster.h"
@@ -25,6 +28,28 @@ namespace vggtl {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// An address-space limit (ulimit -v) below what a run reserves does not fail cleanly: oneDNN's
+// JIT and libhdf5 use allocations they do not check, and the run dies of SIGSEGV at a point that
+// depends on the limit. So a limit is checked up front against a deliberately generous bound:
+// 1 GiB (thread stacks, malloc arenas, the JIT, the libraries) plus four copies of the largest
+// activation batch (block1's 64 channels at the input size). Measured at --image-size 32 with
+// two workers: runs need about 540 MB; with a limit between 180 and 600 MB some crashed.
+void check_address_space_limit(const TrainOptions& opt) {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+  const int64_t size = opt.image_size;
+  const int64_t needed = (int64_t{1} << 30) + 4 * int64_t{opt.batch_size} * size * size * 64 * 4;
+  if (static_cast<int64_t>(limit.rlim_cur) >= needed) return;
+  throw Error("the address-space limit (ulimit -v) is " + std::to_string(limit.rlim_cur >> 20) + " MB; a run of " +
+              std::to_string(opt.batch_size) + " images of " + std::to_string(size) + " px needs at least " +
+              std::to_string(needed >> 20) + " MB (ulimit -v " + std::to_string(needed >> 10) +
+              "), or a smaller --batch-size or --image-size");
+}
+
+}  // namespace
+
 int run_training(TrainOptions opt, const std::set<std::string>& given, const std::string& command_line) {
   Stopwatch total_clock;
   StageTimes times;
@@ -33,7 +58,13 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     if (!opt.quiet) std::printf("%s\n", s.c_str());
   };
 
+  // One writer per run folder: a resumed one is locked before its state is read.
+  std::unique_ptr<FolderLock> lock;
+  std::error_code ec;
+  if (opt.resume && !opt.out.empty() && cluster::is_root() && std::filesystem::is_directory(opt.out, ec))
+    lock = lock_run_folder(opt.out);
   const std::optional<ResumedRun> resumed = resume_run(&opt, given);
+  check_address_space_limit(opt);
   opt.validate();
   if (!opt.out.empty()) check_output_folder(opt.out, "--out");
   if (resumed && resumed->complete && fs::exists(opt.out + "/metrics.json")) {
@@ -64,19 +95,24 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   const std::string planned_out = opt.out.empty() ? std::string() : opt.out;
   std::error_code exists_ec;
   const bool folder_existed = !planned_out.empty() && fs::exists(planned_out, exists_ec);
-  const std::string out = prepare_run_folder(opt, resumed.has_value());
-  // A run refused before it wrote anything leaves no empty folder behind (an interrupted one
-  // keeps it: the message tells how to go on in it).
+  const std::string out = prepare_run_folder(opt, resumed.has_value(), &lock);
+  // A run refused before it wrote anything leaves no folder behind (an interrupted one keeps
+  // it: the message tells how to go on in it). Its lock file alone does not count.
   struct EmptyFolderRemover {
     std::string path;
     bool armed;
+    std::unique_ptr<FolderLock>* lock;
     ~EmptyFolderRemover() {
+      if (!armed || std::uncaught_exceptions() == 0 || interrupt_requested() || !cluster::is_root()) return;
       std::error_code ec;
-      if (armed && std::uncaught_exceptions() > 0 && !interrupt_requested() && cluster::is_root() &&
-          fs::is_empty(path, ec) && !ec)
-        fs::remove(path, ec);
+      fs::directory_iterator it(path, ec);
+      for (; !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (it->path().filename() != ".lock") return;
+      if (ec) return;
+      lock->reset();  // removes the lock file
+      fs::remove(path, ec);
     }
-  } remove_if_empty{out, !folder_existed};
+  } remove_if_empty{out, !folder_existed, &lock};
 
   // Device and precision, once the inputs are known to be usable.
   std::string device_note;
@@ -100,7 +136,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   say("Device: " + device.str() + " (" + option_word(precision) + ")" + "; out: " + out);
 
   refuse_bad_files(opt, splits, device);
-  RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint}, rm, &times);
+  const std::string run_id = resumed && !resumed->run_id.empty() ? resumed->run_id : new_run_id();
+  RunCheckpointer checkpoints(RunCheckpointer::Run{&opt, classes, out, base.sha256, fingerprint, run_id}, rm, &times);
   checkpoints.stage_base();
   clock.reset();
   TrainInputs inputs;

@@ -11,10 +11,14 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <limits>
 #include <set>
 #include <thread>
 
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "apps/pipeline/app_main.h"
@@ -87,6 +91,30 @@ int64_t cache_memory_budget(double gigabytes, Device device) {
   return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / 2 : int64_t{4} << 30;
 }
 
+// Before any feature is computed: a memory budget that cannot hold one batch, or spill files
+// that the run folder's file system has no room for, end the run with what to change instead of
+// failing mid-way.
+void check_cache_resources(const TrainOptions& opt, const std::string& out, const Shape& row, int64_t batch_rows,
+                           int64_t budget, int64_t spill_bytes_train, int64_t spill_bytes_valid) {
+  const int64_t batch_bytes = feature_cache_bytes(row, batch_rows, opt.feature_cache_dtype);
+  if (spill_bytes_train + spill_bytes_valid > 0 && budget < batch_bytes) {
+    char gb[32];
+    std::snprintf(gb, sizeof gb, "%.3g", static_cast<double>(batch_bytes) / 1e9);
+    throw InputError("--feature-cache-memory " + json(opt.feature_cache_memory).dump() + " GB (" + megabytes(budget) +
+                     ") cannot hold one batch of features (" + std::to_string(batch_rows) + " rows of " +
+                     row.str() + ", " + megabytes(batch_bytes) + "); give at least " + gb + " GB");
+  }
+  const int64_t spill = spill_bytes_train + spill_bytes_valid;
+  struct statvfs fs_info {};
+  if (spill > 0 && ::statvfs(out.c_str(), &fs_info) == 0) {
+    const int64_t free_bytes = static_cast<int64_t>(fs_info.f_bavail) * static_cast<int64_t>(fs_info.f_frsize);
+    if (free_bytes < spill)
+      throw Error(out + ": the feature cache needs " + megabytes(spill) + " on disk beyond --feature-cache-memory (" +
+                  megabytes(budget) + "), and its file system has " + megabytes(free_bytes) +
+                  " free; free some space, raise --feature-cache-memory or choose another --out");
+  }
+}
+
 }  // namespace
 
 bool monitor_is_max(Monitor monitor) { return monitor == Monitor::ValAccuracy || monitor == Monitor::Accuracy; }
@@ -120,6 +148,54 @@ std::vector<EpochRecord> history_from_json(const json& a) {
 
 // ---- Resume ----
 
+std::string new_run_id() {
+  std::random_device rd;
+  const uint64_t a = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  const uint64_t b = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^
+                     (static_cast<uint64_t>(::getpid()) << 40);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return buf;
+}
+
+namespace {
+
+// What to do when the run's state on disk cannot be trusted.
+const char* kStartAgain = "restore the run folder from a copy, or start a new run with another --out";
+
+// The data lines of history.csv must agree with the checkpoint's history where both have a row:
+// one may be ahead of the other (history.csv is written after last.h5 is queued, and a full disk
+// may stop either), but a row that differs was edited, or belongs to another run.
+void check_history_csv(const std::string& out, const std::vector<EpochRecord>& history) {
+  const std::string path = out + "/history.csv";
+  std::ifstream in(path);
+  if (!in) return;  // rewritten from last.h5
+  std::vector<std::string> file_rows, rows;
+  std::string line;
+  for (std::getline(in, line); std::getline(in, line);)
+    if (!line.empty()) file_rows.push_back(line);
+  std::istringstream expected(history_csv(history));
+  for (std::getline(expected, line); std::getline(expected, line);) rows.push_back(line);
+  for (size_t i = 0; i < std::min(rows.size(), file_rows.size()); ++i)
+    if (rows[i] != file_rows[i])
+      throw InputError(path + ": row " + std::to_string(i + 1) + " (\"" + file_rows[i] +
+                       "\") differs from the history in " + out + "/last.h5 (\"" + rows[i] +
+                       "\"): edited, or from another run; --resume continues only when they agree: " +
+                       "restore history.csv, delete it to have it rewritten from last.h5, or start a new run");
+}
+
+std::string run_id_of(const Checkpoint& c) {
+  if (!c.meta) return "";
+  try {
+    return json::parse(c.meta->history_json).value("run_id", std::string());
+  } catch (const json::exception&) {
+    return "";
+  }
+}
+
+}  // namespace
+
 std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::string>& given) {
   if (!opt->resume) return std::nullopt;
   if (opt->out.empty()) throw InputError("--resume needs --out DIR: the folder of the run to continue");
@@ -135,8 +211,17 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
     return std::nullopt;
   }
   ResumedRun r;
-  r.checkpoint = read_checkpoint(last);
-  if (!r.checkpoint.meta) throw InputError(last + ": not a vggtl checkpoint");
+  try {
+    r.checkpoint = read_checkpoint(last);
+  } catch (const InputError& e) {
+    throw InputError(std::string(e.what()) + "; --resume cannot continue from it: " + kStartAgain);
+  }
+  if (!r.checkpoint.meta)
+    throw InputError(last + ": not a vggtl checkpoint (no vggtl/ group), so not the state of a run; " + kStartAgain);
+  if (r.checkpoint.meta->vggtl_version != VGGTL_VERSION)
+    throw InputError(last + ": written by vggtl " + r.checkpoint.meta->vggtl_version + ", this is vggtl " +
+                     VGGTL_VERSION + "; an exact resume needs the version that started the run: finish it with " +
+                     "that version, or start a new run from its weights (--init " + last + " --out ANOTHER)");
   json stored;
   try {
     stored = json::parse(r.checkpoint.meta->run_config_json);
@@ -149,8 +234,46 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
         XentSums{p.at("loss_sum").get<double>(), p.at("correct").get<double>(), p.at("count").get<int64_t>()};
     r.position.seconds = p.at("seconds").get<double>();
     r.stage = p.value("stage", 1);
+    r.run_id = state.value("run_id", std::string());
   } catch (const json::exception& e) {
-    throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + ")");
+    throw InputError(last + ": damaged run state in vggtl/ (" + e.what() + "); " + kStartAgain);
+  }
+  check_history_csv(opt->out, r.history);
+  const std::string best = opt->out + "/best.h5";
+  std::optional<Checkpoint> b;
+  if (fs::exists(best)) {
+    try {
+      b = read_checkpoint(best);
+    } catch (const InputError& e) {
+      throw InputError(std::string(e.what()) + "; --resume needs the run's best.h5 too: " + kStartAgain);
+    }
+  }
+  if (!r.run_id.empty() && b) {
+    const std::string best_id = run_id_of(*b);
+    if (best_id != r.run_id)
+      throw InputError(best + " and " + last + " come from different runs (run ids " +
+                       (best_id.empty() ? std::string("none") : best_id) + " and " + r.run_id +
+                       "); a file was copied in from elsewhere: " + kStartAgain);
+  }
+  // best.h5 must hold the epoch last.h5 calls the best. A kill between the two writes of an
+  // improving epoch leaves best.h5 one improvement behind; last.h5 then holds the best weights
+  // themselves (written at that epoch's end), and best.h5 is restored from it.
+  const CheckpointMeta& m = *r.checkpoint.meta;
+  if (m.best_epoch > 0) {
+    int64_t best_on_disk = -1;
+    if (b && b->meta) best_on_disk = b->meta->epoch;
+    if (best_on_disk != m.best_epoch) {
+      const bool last_is_best = r.position.batches_done == 0 && m.epoch == m.best_epoch;
+      if (!last_is_best)
+        throw InputError(best + " holds epoch " + std::to_string(best_on_disk) + ", not the best epoch " +
+                         std::to_string(m.best_epoch) + " that " + last + " records; " + kStartAgain);
+      log_info(best + " is behind " + last + " (the run was stopped between the two writes of epoch " +
+               std::to_string(m.best_epoch) + "); restored from " + last);
+      if (cluster::is_root())  // under mpiexec the run folder is rank 0's alone
+        write_atomically(best, [&](const std::string& temp) {
+          fs::copy_file(last, temp, fs::copy_options::overwrite_existing);
+        });
+    }
   }
   // The trainer takes the position as its own (a negative batch would index before the data).
   const EpochPosition& at = r.position;
@@ -222,13 +345,22 @@ BaseWeights prepare_base(const TrainOptions& opt, const ResumedRun* resumed) {
   return b;
 }
 
-std::string prepare_run_folder(const TrainOptions& opt, bool resuming) {
+std::unique_ptr<FolderLock> lock_run_folder(const std::string& out) {
+  auto lock = std::make_unique<FolderLock>(out, "vggtl_train");
+  if (lock->stale_pid() > 0)
+    log_info(out + ": process " + std::to_string(lock->stale_pid()) +
+             " left its lock behind (it ended without releasing it); taken over");
+  return lock;
+}
+
+std::string prepare_run_folder(const TrainOptions& opt, bool resuming, std::unique_ptr<FolderLock>* lock) {
   const std::string out = opt.out.empty() ? "runs/" + timestamp() : opt.out;
   if (cluster::is_root()) {  // under mpiexec the run folder is rank 0's alone
     std::error_code ec;
     fs::create_directories(out, ec);
     if (ec || !fs::is_directory(out))
       throw InputError(out + ": cannot be the run folder (" + (ec ? ec.message() : "not a folder") + ")");
+    if (lock && !*lock) *lock = lock_run_folder(out);
   }
   if (!resuming && fs::exists(out + "/last.h5"))
     throw InputError(out + ": already holds a run (last.h5); add --resume to continue it or choose another --out");
@@ -339,6 +471,9 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
         if ((train_store.spill_file.empty() ? train_bytes : 0) + valid_bytes > budget)
           valid_store.spill_file = out + "/feature_cache_valid.bin";
       }
+      check_cache_resources(opt, out, row, std::min<int64_t>(opt.batch_size, static_cast<int64_t>(tl.size())), budget,
+                            train_store.spill_file.empty() ? 0 : train_bytes,
+                            valid_store.spill_file.empty() ? 0 : valid_bytes);
       auto where = [&](const CacheStorage& s) {
         return s.spill_file.empty() ? std::string("in memory") : "in " + s.spill_file;
       };
@@ -432,6 +567,7 @@ void RunCheckpointer::save(const std::string& name, bool include_base, const Epo
   m.base_included = include_base;
   json h;
   h["history"] = history_to_json(state.history);
+  h["run_id"] = run_.run_id;
   h["position"] = {{"epoch", pos.epoch},         {"batches_done", pos.batches_done},
                    {"loss_sum", pos.partial.loss_sum}, {"correct", pos.partial.correct},
                    {"count", pos.partial.count}, {"seconds", pos.seconds},
@@ -558,6 +694,7 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
         stage_start,
         [&](EpochRecord r) {
           if (bar) bar->clear();
+          checkpoints.check();  // an earlier checkpoint that could not be written ends the run here
           r.stage = plan.number;
           state->history.push_back(r);
           const double v = monitored(r, opt.monitor);
@@ -565,9 +702,11 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
           if (improved) {
             state->best_value = v;
             state->best_epoch = r.epoch;
-            save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
           }
+          // last.h5 first: a kill between the two leaves best.h5 behind last.h5, never ahead,
+          // and then last.h5 holds the best weights (resume_run).
           save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
+          if (improved) save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
           if (cluster::is_root()) write_text_atomically(out + "/history.csv", history_csv(state->history));
           say(epoch_line(r, total_epochs, improved, option_word(opt.monitor)));
         },

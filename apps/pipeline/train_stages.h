@@ -30,6 +30,7 @@
 #include "apps/pipeline/stage_times.h"
 #include "apps/pipeline/train_options.h"
 #include "apps/pipeline/trainer.h"
+#include "io/folder_lock.h"
 #include "io/hdf5/checkpoint.h"
 #include "io/loader/image_loader.h"
 #include "kernels/augment.h"
@@ -45,7 +46,12 @@ struct ResumedRun {
   EpochPosition position;
   int stage = 1;  // of a two-stage run (1 otherwise)
   bool complete = false;  // every epoch was trained (position past the last one)
+  std::string run_id;     // empty in checkpoints written before run ids
 };
+
+// A new run's identity, stored in every checkpoint it writes: --resume refuses a last.h5 or
+// best.h5 of another run.
+std::string new_run_id();
 
 // --resume: reads OUT/last.h5, refuses an option the user gave (`given`, keys as in
 // TrainOptions::to_json) that differs from the stopped run's, and makes *opt the run's own
@@ -73,7 +79,12 @@ BaseWeights prepare_base(const TrainOptions& opt, const ResumedRun* resumed);
 
 // The run folder (--out, else runs/<timestamp>), created on rank 0; refused when it already
 // holds a run that is not being resumed.
-std::string prepare_run_folder(const TrainOptions& opt, bool resuming);
+// With `lock`, the folder is also locked for this process (lock_run_folder) unless *lock already
+// holds it, before the check for another run.
+std::string prepare_run_folder(const TrainOptions& opt, bool resuming, std::unique_ptr<FolderLock>* lock = nullptr);
+// One writer per run folder (io/folder_lock.h): Error naming the process that holds it; a stale
+// lock (its process gone) is taken over with a note.
+std::unique_ptr<FolderLock> lock_run_folder(const std::string& out);
 
 // The model of the run: the final spec (with the fine-tuned layers), the model as the first
 // training stage starts (frozen base in a two-stage run), the first head layer, and the boundary:
@@ -123,6 +134,7 @@ class RunCheckpointer {
     std::string out;
     std::shared_future<std::string> base_sha256;
     std::string data_fingerprint;
+    std::string run_id;
   };
   RunCheckpointer(Run run, const RunModel& rm, StageTimes* times);
 
@@ -135,6 +147,7 @@ class RunCheckpointer {
   // The best weights saved so far (by this process, or in best.h5 on disk).
   Checkpoint best();
   void wait() { writer_.wait(); }
+  void check() { writer_.check(); }
   double busy_seconds() { return writer_.busy_seconds(); }
   int64_t superseded() { return writer_.superseded(); }
 

@@ -170,8 +170,12 @@ void FeaturesWriter::commit() {
   ok = im.labels.close() && ok;
   ok = im.paths.close() && ok;
   if (!ok) {
-    abandon();
-    throw Error(temp + ": cannot write the features (disk full?)");
+    try {
+      h5::fail(h5::Where{temp, "", true}, "cannot write the features");
+    } catch (...) {
+      abandon();
+      throw;
+    }
   }
   try {
     im.file.close();
@@ -337,7 +341,7 @@ void write_virtual_features(const std::string& path, const FeaturesHeader& heade
       bool ok = f.close();
       ok = l.close() && ok;
       ok = p.close() && ok;
-      if (!ok) throw Error(temp + ": cannot write the features (disk full?)");
+      if (!ok) h5::fail(h5::Where{temp, "", true}, "cannot write the features");
     }
     file.close();
   });

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "engine/error.h"
+#include "io/atomic_file.h"
 
 namespace vggtl::h5 {
 
@@ -125,10 +126,21 @@ bool Handle::close() {
 
 void fail(const Where& where, const std::string& what) {
   std::string hdf5 = innermost_hdf5_message();
-  std::string msg = where.file;
+  // A failed system call: libhdf5's message holds "errno = N, error message = '...'" among a
+  // dozen other fields; the system's message is the cause a user can act on.
+  const std::string marker = "error message = '";
+  const size_t at = hdf5.find(marker);
+  if (at != std::string::npos) {
+    const size_t b = at + marker.size(), e = hdf5.find('\'', b);
+    hdf5 = hdf5.substr(b, e == std::string::npos ? std::string::npos : e - b);
+  } else {
+    std::replace(hdf5.begin(), hdf5.end(), '\n', ' ');
+    hdf5 = hdf5.empty() ? hdf5 : "HDF5: " + hdf5;
+  }
+  std::string msg = where.writing ? atomic_target_name(where.file) : where.file;
   if (!where.object.empty() && where.object != "/") msg += ": " + where.object;
   msg += ": " + what;
-  if (!hdf5.empty()) msg += " (HDF5: " + hdf5 + ")";
+  if (!hdf5.empty()) msg += " (" + hdf5 + ")";
   if (where.writing) throw Error(msg);
   throw InputError(msg);
 }
@@ -741,9 +753,56 @@ Group File::root() const {
                w);
 }
 
+// libhdf5 1.10 (fixed upstream in 2023) frees a file whose close fails to flush yet keeps its
+// identifier, and touches the freed file again at the next close or in its exit handler: a
+// crash after a write error (disk full). So a written file is flushed first, and one that cannot
+// be flushed is never closed: its identifier is dropped (a leak, until the process ends) and
+// the library's exit handler is off (dont_atexit below), so nothing touches it again.
+namespace {
+[[maybe_unused]] const herr_t dont_atexit = H5dont_atexit();  // before any other HDF5 call: at load time
+}  // namespace
+
+namespace {
+
+// false when `handle` was a dataset being written that could not be flushed (then dropped).
+bool flush_dataset_or_drop(Handle& handle, bool writing) {
+  if (!writing || !handle.valid() || H5Iget_type(handle.id()) != H5I_DATASET) return true;
+  if (H5Dflush(handle.id()) >= 0) return true;
+  handle.release();
+  return false;
+}
+
+}  // namespace
+
+bool Object::close() {
+  if (!flush_dataset_or_drop(handle_, where_.writing)) return false;
+  return handle_.close();
+}
+
+Object::~Object() {
+  if (handle_.valid() && where_.writing) {
+    auto guard = lock();
+    if (!flush_dataset_or_drop(handle_, true)) H5Eclear2(H5E_DEFAULT);
+  }
+}
+
+bool File::flush_or_drop() {
+  if (!handle_.valid() || !writing_) return true;
+  if (H5Fflush(handle_.id(), H5F_SCOPE_LOCAL) >= 0) return true;
+  handle_.release();
+  return false;
+}
+
+File::~File() {
+  if (handle_.valid() && writing_) {
+    auto guard = lock();
+    if (!flush_or_drop()) H5Eclear2(H5E_DEFAULT);
+  }
+}
+
 void File::close() {
   if (!handle_.valid()) return;
-  if (!handle_.try_close() && writing_)
+  if (!flush_or_drop() || (!handle_.try_close() && writing_))
     fail(Where{path_, "", true}, "could not be written completely");
 }
 

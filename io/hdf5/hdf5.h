@@ -35,6 +35,8 @@ class Handle {
   // Like close(), but keeps the handle when HDF5 refuses (so the destructor tries again).
   bool try_close();
   void reset() { close(); }
+  // Forgets the identifier without closing it (see File::close).
+  void release() { id_ = H5I_INVALID_HID; }
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -75,7 +77,12 @@ class Object {
   hid_t id() const { return handle_.id(); }
   const Where& where() const { return where_; }
   const std::string& path() const { return where_.object; }
-  bool close() { return handle_.close(); }
+  // A dataset being written is flushed first; one that cannot be is dropped, not closed
+  // (see File::close: libhdf5 mishandles a close that fails to flush).
+  bool close();
+  ~Object();
+  Object(Object&&) = default;
+  Object& operator=(Object&&) = default;
 
   bool has_attr(const std::string& name) const;
   std::vector<std::string> attr_names() const;
@@ -171,6 +178,9 @@ class Group : public Object {
 class File {
  public:
   File() = default;
+  ~File();  // a file being written that cannot be flushed is dropped, not closed (File::close)
+  File(File&&) = default;
+  File& operator=(File&&) = default;
   // InputError naming the file when it is missing, not HDF5, truncated or otherwise damaged.
   static File open_read(const std::string& path);
   // Truncates. Format bounds 1.8 (readable by every h5py; allows attributes over 64 KiB), or
@@ -186,6 +196,8 @@ class File {
   void close();
 
  private:
+  bool flush_or_drop();
+
   Handle handle_;
   std::string path_;
   bool writing_ = false;

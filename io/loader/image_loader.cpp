@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <string>
+#include <system_error>
 
 #include "engine/error.h"
 #include "io/loader/gpu_row_stage.h"
@@ -122,7 +124,19 @@ ImageLoader::ImageLoader(std::vector<DataItem> items, const LoaderOptions& opt, 
   const int64_t S = opt_.image_size;
   for (Slot& s : slots_) s.buffer = Tensor::empty_pinned(Shape{opt_.batch_size, S, S, 3}, opt_.dtype);
   threads_.reserve(static_cast<size_t>(workers));
-  for (int w = 0; w < workers; ++w) threads_.emplace_back(&ImageLoader::worker_main, this, w);
+  try {
+    for (int w = 0; w < workers; ++w) threads_.emplace_back(&ImageLoader::worker_main, this, w);
+  } catch (const std::system_error& e) {
+    // Without this, the threads already started would be destroyed joinable: std::terminate.
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    for (std::thread& t : threads_) t.join();
+    throw Error("cannot start " + std::to_string(workers) + " image decoding threads (" + e.code().message() +
+                "): the process is short of memory or threads (ulimit -v, ulimit -u); raise the limit or lower --workers");
+  }
 }
 
 ImageLoader::~ImageLoader() {

@@ -165,14 +165,15 @@ TEST_F(FineTuneApp, ResumeAfterAnInterruptGivesTheSameHistory) {
 
 TEST_F(FineTuneApp, SpilledCacheEqualsInMemoryAndF16IsClose) {
   const std::string spilled = out("spilled");
-  RunResult s = run_tool(with(args(spilled), {"--feature-cache-memory", "0.000001"}));
+  // 70 KB: a batch of 8 rows of 8 KB (block4_pool at 32 px) but neither split.
+  RunResult s = run_tool(with(args(spilled), {"--feature-cache-memory", "0.00007"}));
   ASSERT_EQ(s.status, 0) << s.err;
   EXPECT_NE(s.out.find("in " + spilled + "/feature_cache_train.bin"), std::string::npos) << s.out;
   EXPECT_FALSE(fs::exists(spilled + "/feature_cache_train.bin")) << "the spill file outlived the run";
   EXPECT_EQ(history(spilled), history(reference()));
 
   std::vector<std::vector<std::vector<std::string>>> halves;
-  for (const char* memory : {"0", "0.000001"}) {
+  for (const char* memory : {"0", "0.00004"}) {  // 40 KB: a batch of 8 f16 rows, neither split
     const std::string half = out(std::string("fp16_") + memory);
     RunResult h = run_tool(with(args(half), {"--feature-cache-dtype", "fp16", "--feature-cache-memory", memory}));
     ASSERT_EQ(h.status, 0) << h.err;

@@ -193,13 +193,14 @@ TEST(TrainStages, CheckpointerWritesWhatResumeReads) {
   StageTimes times;
   const BaseWeights base = random_base(o.seed);
   {
-    RunCheckpointer checkpoints(RunCheckpointer::Run{&o, {"cats", "dogs"}, out, base.sha256, "fingerprint"}, rm,
+    RunCheckpointer checkpoints(RunCheckpointer::Run{&o, {"cats", "dogs"}, out, base.sha256, "fingerprint", "run"}, rm,
                                 &times);
     std::unique_ptr<Optimizer> optimizer = make_optimizer(o, *rm.model, o.lr);
     RunState state;
     state.history = {EpochRecord{1, 0.7, 0.5, 0.69, 0.5, 1.5, 0}};
     state.best_value = 0.69;
     state.best_epoch = 1;
+    checkpoints.save("best.h5", false, EpochPosition{2, 0, {}, 0}, state, *optimizer, 0);  // epoch 1, the best
     checkpoints.save("last.h5", false, EpochPosition{2, 3, XentSums{1.25, 2, 4}, 0.75}, state, *optimizer, 0);
     checkpoints.wait();
   }

@@ -87,7 +87,7 @@ RunResult run_tool(const std::vector<std::string>& argv_in, const std::vector<st
   return r;
 }
 
-Child::Child(const std::vector<std::string>& argv_in) {
+Child::Child(const std::vector<std::string>& argv_in, const std::vector<std::string>& env) {
   std::vector<std::string> args = resolved(argv_in);
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -95,6 +95,7 @@ Child::Child(const std::vector<std::string>& argv_in) {
     const int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
     dup2(devnull, 2);
+    for (const std::string& e : env) putenv(strdup(e.c_str()));
     std::vector<char*> v = c_argv(args);
     execv(v[0], v.data());
     _exit(127);

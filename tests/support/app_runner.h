@@ -22,7 +22,7 @@ RunResult run_tool(const std::vector<std::string>& argv, const std::vector<std::
 // A child running in the background.
 class Child {
  public:
-  explicit Child(const std::vector<std::string>& argv);
+  explicit Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
   // stdout and stderr redirected into these files (as `tool > out.log 2> err.log`), with extra
   // environment entries "K=V".
   Child(const std::vector<std::string>& argv, const std::string& stdout_file, const std::string& stderr_file,
@@ -33,6 +33,7 @@ class Child {
   void kill_now(int signal);
   bool running();
   int wait();  // exit status (128 + signal when killed)
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
