@@ -283,12 +283,12 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
                      std::to_string(r.stage) + ")");
   const json now = opt->to_json();
   // Paths name the same file or folder however they are written (relative, through a link).
-  auto same = [](const std::string& key, const json& a, const json& b) {
-    if (a == b) return true;
+  auto same = [](const std::string& key, const json& was, const json& is) {
+    if (was == is) return true;
     static const std::set<std::string> paths = {"data", "train", "valid", "test", "weights", "init"};
-    if (!paths.count(key) || !a.is_string() || !b.is_string()) return false;
+    if (!paths.count(key) || !was.is_string() || !is.is_string()) return false;
     std::error_code ec;
-    return fs::equivalent(a.get<std::string>(), b.get<std::string>(), ec) && !ec;
+    return fs::equivalent(was.get<std::string>(), is.get<std::string>(), ec) && !ec;
   };
   const auto typed = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   for (const std::string& key : TrainOptions::resumable_keys())
