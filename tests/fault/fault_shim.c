@@ -246,31 +246,22 @@ static int open_for_writing(const char* path, int flags) {
   return should_fail("open", abs);
 }
 
-int open(const char* path, int flags, ...) {
-  REAL(int, "open", const char*, int, ...);
-  mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, mode_t);
-    va_end(ap);
+/* open and open64 are the same wrapper under two names (the variadic mode must be read here). */
+#define WRAP_OPEN(name)                                                          \
+  int name(const char* path, int flags, ...) {                                   \
+    REAL(int, #name, const char*, int, ...);                                     \
+    mode_t mode = 0;                                                             \
+    if (flags & (O_CREAT | O_TMPFILE)) {                                         \
+      va_list ap;                                                                \
+      va_start(ap, flags);                                                       \
+      mode = va_arg(ap, mode_t);                                                 \
+      va_end(ap);                                                                \
+    }                                                                            \
+    if (open_for_writing(path, flags)) return errno = fault_errno(), -1;         \
+    return real(path, flags, mode);                                              \
   }
-  if (open_for_writing(path, flags)) return errno = fault_errno(), -1;
-  return real(path, flags, mode);
-}
-
-int open64(const char* path, int flags, ...) {
-  REAL(int, "open64", const char*, int, ...);
-  mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, mode_t);
-    va_end(ap);
-  }
-  if (open_for_writing(path, flags)) return errno = fault_errno(), -1;
-  return real(path, flags, mode);
-}
+WRAP_OPEN(open)
+WRAP_OPEN(open64)
 
 static void limit_free(const char* path, struct statvfs* st) {
   const char* free_bytes = getenv("VGGTL_FAULT_FREE_BYTES");
