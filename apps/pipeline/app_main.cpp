@@ -17,6 +17,7 @@
 #include "apps/pipeline/interrupt.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/log.h"
 #include "io/versions.h"
 #include "kernels/cpu_backend.h"
 
@@ -148,7 +149,10 @@ int run_app(const char* name, const std::function<int()>& body) {
   try {
     return body();
   } catch (const Error& e) {
-    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    // An interruption is no error: a process that logs only errors (an mpiexec rank other than
+    // 0, which got the same Ctrl-C) leaves its telling to rank 0.
+    if (e.kind() != ErrorKind::Interrupted || log_level() < LogLevel::Error)
+      std::fprintf(stderr, "%s: %s\n", name, e.what());
     switch (e.kind()) {
       case ErrorKind::BadInput:
       case ErrorKind::Usage: return 2;

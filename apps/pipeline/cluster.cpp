@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "apps/pipeline/app_main.h"
+#include "apps/pipeline/interrupt.h"
 #include "engine/error.h"
 #include "engine/log.h"
 
@@ -28,6 +29,7 @@ namespace {
 
 int g_rank = 0, g_size = 1, g_local_rank = 0;
 bool g_started = false;
+bool g_settled = false;  // settle() was called
 
 int env_int(const char* name) {
   const char* v = std::getenv(name);
@@ -112,6 +114,7 @@ void finalize() {
 }
 
 bool active() { return g_started && g_size > 1; }
+void settle() { g_settled = true; }
 int rank() { return g_rank; }
 int size() { return g_size; }
 int local_rank() { return g_local_rank; }
@@ -259,9 +262,15 @@ int run(const char* name, int* argc, char*** argv, const std::function<int()>& b
   }
   const std::string label = active() ? std::string(name) + " (" + rank_label() + ")" : std::string(name);
   status = run_app(label.c_str(), body);
-  if (status != 0 && active()) {
-    std::fprintf(stderr, "%s: rank %d of %d failed (exit status %d); ending the job\n", name, g_rank, g_size,
-                 status);
+  // Ctrl-C of mpiexec reaches every rank (Open MPI forwards it as SIGTERM). Once the ranks are
+  // settled (see settle()) an interrupted rank ends as the tool's status says, without
+  // MPI_Abort's report; before that another rank may wait for it in a collective, so it ends the
+  // job, as any other failure does.
+  const bool interrupted = interrupt_requested() && status == interrupted_exit_status();
+  if (status != 0 && active() && !(interrupted && g_settled)) {
+    if (!interrupted)
+      std::fprintf(stderr, "%s: rank %d of %d failed (exit status %d); ending the job\n", name, g_rank, g_size,
+                   status);
     abort(status);
   }
   // A single process (or mpiexec -n 1) finalizes after a failure too, so the launcher reports

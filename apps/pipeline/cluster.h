@@ -25,6 +25,11 @@ void init(int* argc, char*** argv);
 void finalize();
 
 bool active();      // MPI started and more than one process
+// Says that from here on no rank waits for this one in a collective it would skip when
+// interrupted: the others have finished, or they stop with it at an agreed point (the
+// distributed training loop). An interruption then ends this rank alone, quietly; before, it
+// ends the job (MPI_Abort) so that no rank hangs.
+void settle();
 int rank();         // 0 without MPI
 int size();         // 1 without MPI
 int local_rank();   // rank among the processes of this node (MPI_COMM_TYPE_SHARED)

@@ -92,9 +92,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   clock.reset();
   const BaseWeights base = prepare_base(opt, resumed ? &*resumed : nullptr);
-  const std::string planned_out = opt.out.empty() ? std::string() : opt.out;
   std::error_code exists_ec;
-  const bool folder_existed = !planned_out.empty() && fs::exists(planned_out, exists_ec);
+  const bool folder_existed = !opt.out.empty() && fs::exists(opt.out, exists_ec);
   const std::string out = prepare_run_folder(opt, resumed.has_value(), &lock);
   // A run refused before it wrote anything leaves no folder behind (an interrupted one keeps
   // it: the message tells how to go on in it). Its lock file alone does not count.

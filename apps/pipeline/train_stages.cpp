@@ -283,9 +283,9 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
                      std::to_string(r.stage) + ")");
   const json now = opt->to_json();
   // Paths name the same file or folder however they are written (relative, through a link).
+  static const std::set<std::string> paths = {"data", "train", "valid", "test", "weights", "init"};
   auto same = [](const std::string& key, const json& was, const json& is) {
     if (was == is) return true;
-    static const std::set<std::string> paths = {"data", "train", "valid", "test", "weights", "init"};
     if (!paths.count(key) || !was.is_string() || !is.is_string()) return false;
     std::error_code ec;
     return fs::equivalent(was.get<std::string>(), is.get<std::string>(), ec) && !ec;
@@ -307,12 +307,10 @@ std::optional<ResumedRun> resume_run(TrainOptions* opt, const std::set<std::stri
   if (given.count("epochs")) opt->epochs = epochs;
   // Keep the user's spelling of paths that name the stored ones (messages and options.json then
   // read as typed); the stored run's values otherwise.
-  for (const char* key : {"data", "train", "valid", "test", "weights", "init"})
-    if (given.count(key) && stored.contains(key) && now.contains(key)) {
-      json merged = opt->to_json();
-      merged[key] = now[key];
-      opt->from_json(merged);
-    }
+  json spelled = opt->to_json();
+  for (const std::string& key : paths)
+    if (given.count(key) && stored.contains(key) && now.contains(key)) spelled[key] = now[key];
+  opt->from_json(spelled);
   r.complete = r.position.batches_done == 0 && r.position.epoch > opt->epochs + opt->fine_tune_epochs;
   return r;
 }
@@ -599,6 +597,9 @@ Checkpoint RunCheckpointer::best() {
 TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inputs, RunCheckpointer& checkpoints,
                         RunState* state, const std::optional<ResumedRun>& resumed, const std::string& out,
                         const std::function<void(const std::string&)>& say) {
+  // The other ranks have sent their features and left, or train here with stops agreed after
+  // every batch: an interruption from here on ends each rank where it stands.
+  cluster::settle();
   Model& model = *rm.model;
   const bool two_stage = opt.fine_tune_epochs > 0;
   const int total_epochs = opt.epochs + opt.fine_tune_epochs;

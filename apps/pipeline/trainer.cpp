@@ -210,7 +210,10 @@ bool HeadTrainer::run(EpochPosition start, const std::function<void(const EpochR
       }
     } else if (config_.distributed) {
       // Each process reads, augments and runs through the base only its rows of each global
-      // batch (the draws are keyed by item index, so they are one process's draws).
+      // batch (the draws are keyed by item index, so they are one process's draws). One loader
+      // epoch per batch: a rank's share of the last batch may differ from the others', which
+      // fixed-size loader batches cannot follow; the cost is that decoding the next batch no
+      // longer overlaps this one's compute.
       ImageLoader& loader = *data_.train_images;
       for (int64_t b = first_batch; b < batches; ++b) {
         const int64_t begin = b * config_.batch_size, end = std::min(n, begin + config_.batch_size);

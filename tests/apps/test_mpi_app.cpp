@@ -18,7 +18,9 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <thread>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include "engine/error.h"
@@ -438,6 +440,43 @@ TEST_F(MpiApp, AnInterruptedTwoProcessRunResumesToTheUninterruptedHistory) {
     EXPECT_EQ(without_seconds(cut), without_seconds(whole)) << tag;
     EXPECT_EQ(test::read_text(cut + "/test_predictions.csv"), test::read_text(whole + "/test_predictions.csv")) << tag;
   }
+}
+
+TEST_F(MpiApp, CtrlCOfMpiexecStopsEveryRankAndResumeFinishesTheRun) {
+  REQUIRE_MPIEXEC();
+  // The user's Ctrl-C reaches mpiexec, which passes it on to every rank: rank 0 alone says
+  // where the run stopped, no MPI_Abort report, last.h5 saved; --resume at np 2 finishes it.
+  // --feature-cache off: every epoch runs the base on each rank's rows, so the run lasts.
+  const std::string run = out("ctrl_c_np2"), log = out("ctrl_c_np2.out"), err = out("ctrl_c_np2.err");
+  std::vector<std::string> a = {test::tool_path("vggtl_train"), "--data", data(), "--weights", notop(),
+                                "--image-size", "32", "--epochs", "20", "--batch-size", "4", "--feature-cache",
+                                "off", "--distributed-train", "--device", "cpu", "--workers", "1", "--out", run};
+  std::vector<std::string> argv = {find_program("mpiexec"), "--oversubscribe", "-n", "2"};
+  argv.insert(argv.end(), a.begin(), a.end());
+  test::Child child(argv, log, err, job_env(2));
+  bool second_epoch = false;
+  for (int i = 0; i < 6000 && child.running() && !second_epoch; ++i) {
+    second_epoch = test::read_text(log).find("Epoch 2/20") != std::string::npos;
+    if (!second_epoch) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!second_epoch) GTEST_SKIP() << "the run ended before its second epoch was seen:\n" << test::read_text(err);
+  child.kill_now(SIGINT);
+  EXPECT_NE(child.wait(), 0);
+  const std::string e = test::read_text(err);
+  EXPECT_NE(e.find("vggtl_train (rank 0 of 2): interrupted at epoch "), std::string::npos) << e;
+  EXPECT_NE(e.find("last.h5 saved: continue with --resume --out " + run), std::string::npos) << e;
+  EXPECT_EQ(e.find("rank 1 of 2"), std::string::npos) << "rank 1 spoke:\n" << e;
+  EXPECT_EQ(e.find("MPI_ABORT"), std::string::npos) << e;
+  ASSERT_TRUE(fs::exists(run + "/last.h5"));
+  const size_t rows_then = read_csv(run + "/history.csv").size();
+  EXPECT_LT(rows_then, 21u) << "the run was not stopped";
+
+  a[0] = "vggtl_train";
+  a.insert(a.end(), {"--resume", "--quiet"});
+  const RunResult resumed = job(2, a);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_EQ(read_csv(run + "/history.csv").size(), 21u);
+  EXPECT_TRUE(fs::exists(run + "/metrics.json"));
 }
 
 TEST_F(MpiApp, AnMpmdRankGivenATruncatedWeightsFileEndsTheJobNamingItAndTheFile) {

@@ -241,10 +241,8 @@ TEST_F(UserRun, NoGpuIsSaidOnceAfterTheArgumentsAreChecked) {
     EXPECT_EQ(r.status, 2) << r.err;
     EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
     EXPECT_EQ(r.err.find("GPU"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("CUDA"), std::string::npos) << r.err;
   }
-  EXPECT_EQ(r.status, 2);
-  EXPECT_EQ(r.err.find("GPU"), std::string::npos) << r.err;
-  EXPECT_EQ(r.err.find("CUDA"), std::string::npos) << r.err;
 }
 
 TEST_F(UserRun, CountsSayWhatWasUsedAndAQuietRunWithoutTestSplitEndsWithOneLine) {
