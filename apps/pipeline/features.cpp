@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "apps/pipeline/interrupt.h"
+#include "apps/pipeline/kept_features.h"
 #include "apps/pipeline/progress.h"
 #include "engine/log.h"
 #include "engine/timer.h"
@@ -140,9 +142,14 @@ Tensor batch_input(const Batch& batch, Device device) {
 }
 
 std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader, const FeatureSink& sink,
-                              StageTimes* times, const std::string& progress_label) {
-  std::vector<BadFile> bad;
-  ProgressBar bar(progress_label, loader.size());
+                              StageTimes* times, const std::string& progress_label, int64_t before,
+                              BasePass* pass) {
+  BasePass own;
+  if (!pass) pass = &own;
+  std::vector<BadFile>& bad = pass->bad;
+  const int64_t total = before + loader.size();
+  ProgressBar bar(progress_label, total);
+  if (before > 0) bar.update(before);
   // Two timers, each read one batch late: reading one waits for its batch's work, and by then
   // the loader has queued the next batch's device decode, which so overlaps this forward.
   GpuTimer timers[2] = {GpuTimer(model.device()), GpuTimer(model.device())};
@@ -165,7 +172,6 @@ std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader,
     std::vector<int64_t> items;
     for (size_t r = 0; r < batch->ok.size(); ++r)
       if (batch->ok[r]) items.push_back(batch->indices[r]);
-    done += batch->size();
     if (!items.empty()) {
       Tensor x = batch_input(*batch, model.device());
       GpuTimer& timer = timers[t];
@@ -180,10 +186,12 @@ std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader,
       timer.stop();
       timed[t] = true;
     }
-    bar.update(done);
+    done += batch->size();
+    pass->done = done;
+    bar.update(before + done);
     if (interrupt_requested()) {
       bar.clear();
-      throw_if_interrupted(progress_label + " (" + std::to_string(done) + " of " + std::to_string(loader.size()) +
+      throw_if_interrupted(progress_label + " (" + std::to_string(before + done) + " of " + std::to_string(total) +
                            " images done)");
     }
   }
@@ -206,8 +214,8 @@ FeatureCache cache_features(Model& model, int head_start, ImageLoader& loader, S
   if (spill) cache.spill = std::make_shared<SpillFile>(storage.spill_file, feature_cache_bytes(per_image, 1, storage.dtype),
                                              storage.dtype);
   Tensor narrow;  // f16 rows of a batch on their way to the spill file
-  cache.bad = run_base(model, head_start, loader, [&](const Tensor& f, const std::vector<int64_t>& items,
-                                                      const std::vector<int32_t>& labels) {
+  // Appends rows whose items are indices into loader.items().
+  auto append = [&](const Tensor& f, const std::vector<int64_t>& items, const std::vector<int32_t>& labels) {
     if (spill) {
       Tensor src = f;
       if (storage.dtype != DType::F32) {
@@ -228,7 +236,64 @@ FeatureCache cache_features(Model& model, int head_start, ImageLoader& loader, S
     }
     cache.items.insert(cache.items.end(), items.begin(), items.end());
     cache.host_labels.insert(cache.host_labels.end(), labels.begin(), labels.end());
-  }, times, progress_label);
+  };
+
+  // Rows kept by an interrupted run of this job come first; the base runs over the rest.
+  int64_t first = 0;
+  const bool keeping = !storage.keep.file.empty();
+  if (keeping) {
+    if (std::optional<KeptFeatures> kept = read_kept_features(storage.keep, per_image, loader)) {
+      const int64_t n = static_cast<int64_t>(kept->items.size());
+      const int64_t step = std::max<int64_t>(1, loader.options().batch_size);
+      for (int64_t b = 0; b < n; b += step) {
+        const int64_t e = std::min(n, b + step);
+        Tensor host = kept->rows->read(b, e - b);
+        Tensor f = model.device().is_cpu() ? host : to_device(host, model.device());
+        append(f, std::vector<int64_t>(kept->items.begin() + b, kept->items.begin() + e),
+               std::vector<int32_t>(kept->labels.begin() + b, kept->labels.begin() + e));
+        synchronize(model.device());
+      }
+      cache.bad = kept->bad;
+      first = kept->processed;
+      log_info(progress_label + ": " + std::to_string(first) + " of " + std::to_string(loader.size()) +
+               " images reused from " + kept->path + " (computed before the run was interrupted)");
+    }
+  }
+  std::unique_ptr<ImageLoader> rest;  // the items not kept
+  if (first > 0)
+    rest = std::make_unique<ImageLoader>(std::vector<DataItem>(loader.items().begin() + first, loader.items().end()),
+                                         loader.options());
+  BasePass pass;
+  auto moved = [first](std::vector<BadFile> bad) {
+    for (BadFile& b : bad) b.index += first;
+    return bad;
+  };
+  try {
+    if (first < loader.size())
+      run_base(model, head_start, rest ? *rest : loader, [&](const Tensor& f, const std::vector<int64_t>& items,
+                                                             const std::vector<int32_t>& labels) {
+        std::vector<int64_t> at(items);
+        for (int64_t& i : at) i += first;
+        append(f, at, labels);
+      }, times, progress_label, first, &pass);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Interrupted || !keeping || cache.size() == 0) throw;
+    const std::vector<BadFile> bad = moved(pass.bad);
+    cache.bad.insert(cache.bad.end(), bad.begin(), bad.end());
+    if (!spill) cache.features = all.slice(0, cache.size());
+    const int64_t processed = first + pass.done;
+    try {
+      write_kept_features(storage.keep.file, storage.keep, cache, processed, loader.items());
+    } catch (const Error& w) {
+      log_warning("the features computed so far could not be kept: " + std::string(w.what()));
+      throw e;
+    }
+    throw Error(std::string(e.what()) + "; the features of " + std::to_string(cache.size()) + " image" +
+                    (cache.size() == 1 ? "" : "s") + " are kept in " + storage.keep.file,
+                ErrorKind::Interrupted);
+  }
+  const std::vector<BadFile> bad = moved(pass.bad);
+  cache.bad.insert(cache.bad.end(), bad.begin(), bad.end());
   if (!spill) cache.features = all.slice(0, cache.size());
   Tensor labels = Tensor::wrap(cache.host_labels.data(), {cache.size()}, DType::I32);
   cache.labels = to_device(labels, model.device());

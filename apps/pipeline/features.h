@@ -20,9 +20,26 @@ namespace vggtl {
 using FeatureSink = std::function<void(const Tensor& features, const std::vector<int64_t>& items,
                                        const std::vector<int32_t>& labels)>;
 
+// How far run_base got: items done (good and bad, whole batches) and the bad files among them.
+// Kept up to date batch by batch, so that it still holds when run_base throws (an interruption).
+struct BasePass {
+  int64_t done = 0;
+  std::vector<BadFile> bad;
+};
+
 // Base forward over every item of `loader` (layers [0, head_start) of `model`), in order.
+// `before`: items of the same pass done earlier (a pass continued from kept features), counted
+// in the progress line and in the message of an interruption.
 std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader, const FeatureSink& sink,
-                              StageTimes* times, const std::string& progress_label);
+                              StageTimes* times, const std::string& progress_label, int64_t before = 0,
+                              BasePass* pass = nullptr);
+
+// Features kept across an interruption (apps/pipeline/kept_features.h). Empty file: not kept.
+struct KeepFeatures {
+  std::string file;                        // features_<split>.kept.h5 in the run folder
+  std::function<std::string()> key;        // what the rows depend on; called only when the file is used
+  std::vector<std::string> class_names;
+};
 
 // How a split's features are kept: f32 or f16 elements, on the model's device or, when
 // spill_file is set, in that raw file (rows of h*w*c elements, listing order), read back batch by
@@ -30,6 +47,9 @@ std::vector<BadFile> run_base(Model& model, int head_start, ImageLoader& loader,
 struct CacheStorage {
   DType dtype = DType::F32;
   std::string spill_file;
+  // Rows read from keep.file when it holds this pass's, and written there when the pass is
+  // interrupted (the Error then names the file).
+  KeepFeatures keep;
 };
 
 class SpillFile;

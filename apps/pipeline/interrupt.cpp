@@ -2,7 +2,11 @@
 #include "apps/pipeline/interrupt.h"
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
 
 #include "engine/error.h"
 
@@ -38,6 +42,27 @@ int interrupted_exit_status() {
 void clear_interrupt() {
   g_signal.store(0);
   install_interrupt_handler();
+}
+
+StepFaults StepFaults::from_environment() {
+  auto steps = [](const char* name) -> int64_t {
+    const char* v = std::getenv(name);
+    return v && *v ? std::atoll(v) : -1;
+  };
+  StepFaults f;
+  f.interrupt_after_ = steps("VGGTL_INTERRUPT_AFTER_STEPS");
+  f.kill_after_ = steps("VGGTL_KILL_AFTER_STEPS");
+  return f;
+}
+
+bool StepFaults::stop_after(int64_t steps, const std::string& kill_waits_for) const {
+  if (kill_after_ >= 0 && steps >= kill_after_) {
+    std::error_code ec;
+    for (int i = 0; i < 6000 && !std::filesystem::exists(kill_waits_for, ec); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::raise(SIGKILL);
+  }
+  return interrupt_requested() || (interrupt_after_ >= 0 && steps >= interrupt_after_);
 }
 
 }  // namespace vggtl

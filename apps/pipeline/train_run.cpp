@@ -17,6 +17,7 @@
 #include "apps/pipeline/evaluate.h"
 #include "apps/pipeline/inference.h"
 #include "apps/pipeline/interrupt.h"
+#include "apps/pipeline/kept_features.h"
 #include "apps/pipeline/model_wiring.h"
 #include "apps/pipeline/shards.h"
 #include "apps/pipeline/train_stages.h"
@@ -141,15 +142,18 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   clock.reset();
   TrainInputs inputs;
   try {
-    inputs = scan_and_cache(opt, splits, rm, device, out, &times, say);
+    inputs = scan_and_cache(opt, splits, rm, device, base, out, &times, say);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::Interrupted) throw;
+    const bool kept = std::string(e.what()).find(" are kept in ") != std::string::npos;
     throw Error(std::string(e.what()) + "; no epoch had finished, so " + out +
-                    " holds no checkpoint yet: run the same command again to start over",
+                    " holds no checkpoint yet: run the same command again to " +
+                    (kept ? "continue from the kept features" : "start over"),
                 ErrorKind::Interrupted);
   }
   times.features = clock.seconds();
-  if (inputs.rank_done) return 0;
+  const RankRole role = rank_role(opt);
+  if (role == RankRole::FeatureHelper) return 0;  // its share of the features is with rank 0
   if (const size_t skipped = splits.train.items.size() + splits.valid.items.size() - inputs.train_items.size() -
                              inputs.valid_items.size())
     say("Using " + std::to_string(inputs.train_items.size()) + " train and " +
@@ -179,13 +183,24 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   clock.reset();
   const double checkpoints_before = times.checkpoints;
   TrainOutcome outcome = run_stages(opt, rm, inputs, checkpoints, &state, resumed, out, say);
-  if (outcome.follower) return 0;
+  if (role == RankRole::Follower) return 0;  // rank 0 writes the run folder
   times.head_training = clock.seconds() - (times.checkpoints - checkpoints_before);
-  if (!outcome.finished)
+  const std::vector<KeepFeatures> keeps = {kept_features_of(opt, splits, rm, device, base, out, "train"),
+                                           kept_features_of(opt, splits, rm, device, base, out, "valid")};
+  if (!outcome.finished) {
+    // The features go on serving the resumed run: it need not run the base over the images again.
+    std::string kept;
+    if (inputs.cache) {
+      const std::string t = keep_complete_features(keeps[0], inputs.train_cache, splits.train.items);
+      const std::string v = keep_complete_features(keeps[1], inputs.valid_cache, splits.valid.items);
+      if (!t.empty() && !v.empty()) kept = "; the features are kept in " + out + " for it";
+    }
     throw Error("interrupted at epoch " + std::to_string(outcome.stopped.epoch) + ", batch " +
                     std::to_string(outcome.stopped.batches_done) + "; " + out +
-                    "/last.h5 saved: continue with --resume --out " + out,
+                    "/last.h5 saved: continue with --resume --out " + out + kept,
                 ErrorKind::Interrupted);
+  }
+  remove_kept_features(keeps);  // every epoch is trained: the resumed runs that needed them are over
 
   // The best epoch's weights, written self-contained while the test split is evaluated.
   const int total_epochs = opt.epochs + opt.fine_tune_epochs;
@@ -210,7 +225,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Interrupted) throw;
       checkpoints.wait();
-      write_text_atomically(out + "/history.csv", history_csv(state.history));
+      write_history(out, state);
       throw Error(std::string(e.what()) + "; training is complete and " + out +
                       "/best.h5 is saved: evaluate it with vggtl_eval --model " + out + "/best.h5 --data " +
                       splits.test->root + ", or finish the run with --resume --out " + out,

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -16,7 +15,6 @@
 #include <sstream>
 #include <limits>
 #include <set>
-#include <thread>
 
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -25,6 +23,7 @@
 #include "apps/pipeline/cluster.h"
 #include "apps/pipeline/cluster_features.h"
 #include "apps/pipeline/interrupt.h"
+#include "apps/pipeline/kept_features.h"
 #include "apps/pipeline/model_wiring.h"
 #include "apps/pipeline/progress.h"
 #include "apps/pipeline/shards.h"
@@ -429,8 +428,31 @@ TrainData TrainInputs::data() const {
                : TrainData{nullptr, nullptr, train_loader.get(), valid_loader.get()};
 }
 
+KeepFeatures kept_features_of(const TrainOptions& opt, const RunSplits& splits, const RunModel& rm, Device device,
+                              const BaseWeights& base, const std::string& out, const std::string& split) {
+  KeepFeatures k;
+  if (rank_role(opt) != RankRole::Solo) return k;  // under mpiexec each rank holds a shard: not kept
+  k.file = out + "/features_" + split + ".kept.h5";
+  k.class_names = splits.train.classes;
+  const Model& model = *rm.model;
+  const int boundary = rm.boundary;
+  const std::string fingerprint = data_fingerprint(splits);
+  k.key = [&opt, &base, &model, boundary, device, split, fingerprint] {
+    std::string key = "vggtl kept features 1\nsplit " + split + "\nweights " +
+                      (base.random ? "random " + std::to_string(opt.seed) : base.sha256.get()) + "\n";
+    key += "image " + std::to_string(opt.image_size) + " " + std::to_string(static_cast<int>(opt.interpolation)) + " " +
+           std::to_string(static_cast<int>(opt.preprocessing)) + " " + std::to_string(static_cast<int>(opt.decode)) +
+           "\nbatch " + std::to_string(opt.batch_size) + "\nprecision " +
+           std::to_string(static_cast<int>(base_precision(opt.precision, device))) + " on " +
+           (device.is_cpu() ? "cpu" : "cuda") + "\nbase to " + model.layer(boundary - 1).name() + " " +
+           model.output_shape(boundary - 1).str() + "\ndata " + fingerprint + "\n";
+    return key;
+  };
+  return k;
+}
+
 TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, RunModel& rm, Device device,
-                           const std::string& out, StageTimes* times,
+                           const BaseWeights& base, const std::string& out, StageTimes* times,
                            const std::function<void(const std::string&)>& say) {
   TrainInputs in;
   Model& model = *rm.model;
@@ -478,10 +500,19 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
       say("Feature cache: " + model.layer(rm.boundary - 1).name() + " output " + row.str() + " " +
           option_word(opt.feature_cache_dtype) + "; train " + megabytes(train_bytes) + " " + where(train_store) + ", valid " +
           megabytes(valid_bytes) + " " + where(valid_store) + " (memory budget " + megabytes(budget) + ")");
+      train_store.keep = kept_features_of(opt, splits, rm, device, base, out, "train");
+      valid_store.keep = kept_features_of(opt, splits, rm, device, base, out, "valid");
       in.train_cache = cache_features_on_ranks(model, rm.boundary, tl, times, "features train",
                                                opt.distributed_train, train_store);
-      in.valid_cache = cache_features_on_ranks(model, rm.boundary, vl, times, "features valid",
-                                               opt.distributed_train, valid_store);
+      try {
+        in.valid_cache = cache_features_on_ranks(model, rm.boundary, vl, times, "features valid",
+                                                 opt.distributed_train, valid_store);
+      } catch (const Error& e) {
+        // The training split's features are complete: they are kept too.
+        if (e.kind() != ErrorKind::Interrupted || train_store.keep.file.empty()) throw;
+        std::string kept = keep_complete_features(train_store.keep, in.train_cache, splits.train.items);
+        throw Error(std::string(e.what()) + kept, ErrorKind::Interrupted);
+      }
       bad_train = in.train_cache.bad;
       bad_valid = in.valid_cache.bad;
     } else {
@@ -490,10 +521,7 @@ TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, Run
     }
   }
   // Under mpiexec the other ranks only help with the features, unless they train too.
-  if (!cluster::is_root() && !(opt.distributed_train && cluster::active())) {
-    in.rank_done = true;
-    return in;
-  }
+  if (rank_role(opt) == RankRole::FeatureHelper) return in;
   report_bad_files(bad_train, &in.bad_files);
   report_bad_files(bad_valid, &in.bad_files);
   if (!in.bad_files.empty() && opt.on_bad_file == BadFilePolicy::Fail)  // changed since refuse_bad_files
@@ -592,7 +620,88 @@ Checkpoint RunCheckpointer::best() {
   return read_checkpoint(run_.out + "/best.h5");
 }
 
+// ---- Roles and history ----
+
+RankRole rank_role(const TrainOptions& opt) {
+  if (!cluster::active()) return RankRole::Solo;
+  if (cluster::is_root()) return RankRole::Root;
+  return opt.distributed_train ? RankRole::Follower : RankRole::FeatureHelper;
+}
+
+void write_history(const std::string& out, const RunState& state) {
+  write_text_atomically(out + "/history.csv", history_csv(state.history));
+}
+
 // ---- Training stages ----
+
+StagesPlan plan_stages(int epochs, int fine_tune_epochs, double lr, double fine_tune_lr, bool resuming,
+                       int resumed_stage, int resumed_epoch) {
+  StagesPlan plan;
+  if (fine_tune_epochs <= 0) {
+    plan.stages = {{0, 1, epochs, lr}};
+    plan.restore = resuming;
+    return plan;
+  }
+  plan.stages = {{1, 1, epochs, lr}, {2, epochs + 1, epochs + fine_tune_epochs, fine_tune_lr}};
+  if (!resuming) return plan;
+  if (resumed_stage == 2 || resumed_epoch > epochs) {
+    // Stopped in stage 2, or after stage 1's last epoch: stage 2 is walked; the checkpoint's
+    // optimizer and position are stage 2's only when it had begun.
+    plan.stages.erase(plan.stages.begin());
+    plan.restore = resumed_stage == 2;
+  } else {
+    plan.restore = true;
+  }
+  return plan;
+}
+
+namespace {
+
+// What the end of each epoch does to the run: the record kept, the best epoch chosen, last.h5
+// (and best.h5 when the monitor improved) saved, history.csv written, the epoch's line printed;
+// and the same for a run that stops in the middle of an epoch.
+class EpochSink {
+ public:
+  EpochSink(const TrainOptions& opt, RunCheckpointer& checkpoints, RunState* state, const std::string& out,
+            RankRole role, const std::function<void(const std::string&)>& say)
+      : opt_(opt), checkpoints_(checkpoints), state_(state), out_(out), role_(role), say_(say) {}
+
+  void end_epoch(EpochRecord r, const Optimizer& optimizer, int stage) {
+    checkpoints_.check();  // an earlier checkpoint that could not be written ends the run here
+    r.stage = stage;
+    state_->history.push_back(r);
+    const double v = monitored(r, opt_.monitor);
+    const bool improved =
+        std::isfinite(v) && (monitor_is_max(opt_.monitor) ? v > state_->best_value : v < state_->best_value);
+    if (improved) {
+      state_->best_value = v;
+      state_->best_epoch = r.epoch;
+    }
+    // last.h5 first: a kill between the two leaves best.h5 behind last.h5, never ahead, and then
+    // last.h5 holds the best weights (resume_run).
+    const EpochPosition next{r.epoch + 1, 0, {}, 0};
+    checkpoints_.save("last.h5", false, next, *state_, optimizer, stage);
+    if (improved) checkpoints_.save("best.h5", false, next, *state_, optimizer, stage);
+    if (writes_run_folder(role_)) write_history(out_, *state_);
+    say_(epoch_line(r, opt_.epochs + opt_.fine_tune_epochs, improved, option_word(opt_.monitor)));
+  }
+
+  void stopped(const EpochPosition& at, const Optimizer& optimizer, int stage) {
+    checkpoints_.save("last.h5", false, at, *state_, optimizer, stage);
+    checkpoints_.wait();
+    if (writes_run_folder(role_)) write_history(out_, *state_);
+  }
+
+ private:
+  const TrainOptions& opt_;
+  RunCheckpointer& checkpoints_;
+  RunState* state_;
+  std::string out_;
+  RankRole role_;
+  const std::function<void(const std::string&)>& say_;
+};
+
+}  // namespace
 
 TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inputs, RunCheckpointer& checkpoints,
                         RunState* state, const std::optional<ResumedRun>& resumed, const std::string& out,
@@ -601,115 +710,63 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
   // every batch: an interruption from here on ends each rank where it stands.
   cluster::settle();
   Model& model = *rm.model;
-  const bool two_stage = opt.fine_tune_epochs > 0;
-  const int total_epochs = opt.epochs + opt.fine_tune_epochs;
-  const bool maximize = monitor_is_max(opt.monitor);
-  struct StagePlan {
-    int number;  // 0: a one-stage run (no stage column)
-    int last_epoch;
-    double lr;
-  };
-  const std::vector<StagePlan> stages = two_stage ? std::vector<StagePlan>{{1, opt.epochs, opt.lr},
-                                                                            {2, total_epochs, opt.fine_tune_lr}}
-                                                  : std::vector<StagePlan>{{0, opt.epochs, opt.lr}};
-  size_t first_stage = 0;
-  if (resumed && two_stage && (resumed->stage == 2 || resumed->position.epoch > opt.epochs)) first_stage = 1;
-  // Whether the checkpoint's optimizer state and position belong to the first stage run now (a
-  // run stopped after the last head-only epoch begins the second stage afresh).
-  bool restore_position = resumed && (resumed->stage == 2 || first_stage == 0);
-  int current_stage = stages[first_stage].number;
+  const RankRole role = rank_role(opt);
+  const StagesPlan plan = plan_stages(opt.epochs, opt.fine_tune_epochs, opt.lr, opt.fine_tune_lr, resumed.has_value(),
+                                      resumed ? resumed->stage : 1, resumed ? resumed->position.epoch : 1);
   TrainOutcome outcome;
   std::unique_ptr<Optimizer>& optimizer = outcome.optimizer;
-
-  // Fault injection for tests, after N optimizer steps of this process (all stages):
-  // VGGTL_INTERRUPT_AFTER_STEPS=N acts as a Ctrl-C, VGGTL_KILL_AFTER_STEPS=N as a SIGKILL
-  // (whatever the checkpoint writer is doing at that moment, once one last.h5 is on disk: on a
-  // loaded machine the writer may not have finished any by step N, and a kill before the first
-  // checkpoint leaves nothing to resume, which is not what the kill test is about).
-  auto steps_from_env = [](const char* name) -> int64_t {
-    const char* v = std::getenv(name);
-    return v && *v ? std::atoll(v) : -1;
-  };
-  const int64_t interrupt_after = steps_from_env("VGGTL_INTERRUPT_AFTER_STEPS");
-  const int64_t kill_after = steps_from_env("VGGTL_KILL_AFTER_STEPS");
+  EpochSink sink(opt, checkpoints, state, out, role, say);
+  const StepFaults faults = StepFaults::from_environment();
   int64_t earlier_stage_steps = 0;  // optimizer steps of the stages this process finished
   int64_t steps_at_stage_start = 0;
   auto interrupted = [&] {
-    const int64_t steps = earlier_stage_steps + optimizer->iterations() - steps_at_stage_start;
-    if (kill_after >= 0 && steps >= kill_after) {
-      for (int i = 0; i < 6000 && !fs::exists(out + "/last.h5"); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      std::raise(SIGKILL);
-    }
-    return interrupt_requested() || (interrupt_after >= 0 && steps >= interrupt_after);
-  };
-  auto save = [&](const std::string& name, bool include_base, const EpochPosition& pos) {
-    checkpoints.save(name, include_base, pos, *state, *optimizer, current_stage);
+    return faults.stop_after(earlier_stage_steps + optimizer->iterations() - steps_at_stage_start, out + "/last.h5");
   };
 
   std::unique_ptr<ProgressBar> bar;
-  bool unfrozen = !two_stage;
-  for (size_t si = first_stage; si < stages.size() && outcome.finished; ++si) {
-    const StagePlan& plan = stages[si];
-    current_stage = outcome.stage = plan.number;
-    if (!unfrozen && plan.number == 2) {
+  bool restore = plan.restore;
+  for (const StagePlan& stage : plan.stages) {
+    outcome.stage = stage.number;
+    if (stage.number == 2) {
       for (const std::string& name : rm.fine_tuned) model.layer(model.index_of(name)).set_frozen(false);
       model.build(model.input_shape());  // the weights keep their values; the arenas move
-      unfrozen = true;
+      // Stage 2 begins from the best weights so far (the head of the best stage-1 epoch).
+      if (!restore && state->best_epoch > 0) load_checkpoint_weights(model, checkpoints.best(), false);
     }
-    EpochPosition stage_start{si == 0 ? 1 : opt.epochs + 1, 0, {}, 0};
-    // Stage 2 continues from the best weights so far (the head of the best stage-1 epoch).
-    if (!restore_position && plan.number == 2 && state->best_epoch > 0)
-      load_checkpoint_weights(model, checkpoints.best(), false);
-    optimizer = make_optimizer(opt, model, plan.lr);
-    if (restore_position) {
+    optimizer = make_optimizer(opt, model, stage.lr);
+    EpochPosition start{stage.first_epoch, 0, {}, 0};
+    if (restore) {
       const CheckpointMeta& m = *resumed->checkpoint.meta;
       restore_optimizer_state(model, *optimizer, m.optimizer_state, m.optimizer_step, resumed->checkpoint.path);
-      stage_start = resumed->position;
-      restore_position = false;
+      start = resumed->position;
+      restore = false;
     }
     steps_at_stage_start = optimizer->iterations();
-    if (plan.number == 2 && stage_start.batches_done == 0 && stage_start.epoch == opt.epochs + 1)
+    if (stage.number == 2 && start.batches_done == 0 && start.epoch == stage.first_epoch)
       say("Stage 2: " + std::to_string(rm.fine_tuned.size()) + " conv layers from " + opt.trainable_from +
-          " unfrozen, from the best epoch (" + std::to_string(state->best_epoch) + "), lr " + json(plan.lr).dump());
-    TrainConfig config{plan.last_epoch, opt.batch_size, opt.steps_per_epoch, opt.validation_steps,
-                       opt.seed, opt.shuffle == Shuffle::On, opt.distributed_train && cluster::active(),
+          " unfrozen, from the best epoch (" + std::to_string(state->best_epoch) + "), lr " + json(stage.lr).dump());
+    TrainConfig config{stage.last_epoch, opt.batch_size, opt.steps_per_epoch, opt.validation_steps,
+                       opt.seed, opt.shuffle == Shuffle::On, distributed_training(role, opt),
                        opt.allreduce, inputs.augment, inputs.loader.transform};
-    if (plan.number == 2) {  // the dropout stream goes on after the first stage's steps
-      const int64_t n = static_cast<int64_t>(inputs.train_items.size());
-      int64_t batches = (n + opt.batch_size - 1) / opt.batch_size;
-      if (opt.steps_per_epoch > 0) batches = std::min(batches, opt.steps_per_epoch);
-      config.step_offset = static_cast<int64_t>(opt.epochs) * batches;
-    }
+    // The dropout stream goes on after the earlier stage's steps.
+    if (stage.number == 2)
+      config.step_offset = static_cast<int64_t>(opt.epochs) *
+                           batches_per_epoch(static_cast<int64_t>(inputs.train_items.size()), opt.batch_size,
+                                             opt.steps_per_epoch);
     HeadTrainer trainer(model, rm.boundary, *optimizer, config, inputs.data());
-    if (opt.distributed_train && cluster::active()) {
-      if (cluster::is_root())
+    if (config.distributed) {
+      if (role == RankRole::Root)
         say("Distributed training over " + std::to_string(cluster::size()) + " processes: " +
             trainer.reducer()->why());
+      // Every rank walks the same epochs and stages (their records and best-epoch choices equal
+      // rank 0's: summed gradients, the whole validation split each); rank 0 alone writes.
       synchronise_batch_norms(model);
-      // The other ranks walk the same epochs and stages (their records and best-epoch choices
-      // equal rank 0's: summed gradients, the whole validation split each); rank 0 alone writes.
-      outcome.follower = !cluster::is_root();
     }
     outcome.finished = trainer.run(
-        stage_start,
+        start,
         [&](EpochRecord r) {
           if (bar) bar->clear();
-          checkpoints.check();  // an earlier checkpoint that could not be written ends the run here
-          r.stage = plan.number;
-          state->history.push_back(r);
-          const double v = monitored(r, opt.monitor);
-          const bool improved = std::isfinite(v) && (maximize ? v > state->best_value : v < state->best_value);
-          if (improved) {
-            state->best_value = v;
-            state->best_epoch = r.epoch;
-          }
-          // last.h5 first: a kill between the two leaves best.h5 behind last.h5, never ahead,
-          // and then last.h5 holds the best weights (resume_run).
-          save("last.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
-          if (improved) save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
-          if (cluster::is_root()) write_text_atomically(out + "/history.csv", history_csv(state->history));
-          say(epoch_line(r, total_epochs, improved, option_word(opt.monitor)));
+          sink.end_epoch(r, *optimizer, stage.number);
         },
         interrupted, &outcome.stopped,
         [&](int64_t done, int64_t total) {
@@ -719,13 +776,10 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
         });
     earlier_stage_steps += optimizer->iterations() - steps_at_stage_start;
     steps_at_stage_start = optimizer->iterations();
+    if (!outcome.finished) break;
   }
   bar.reset();
-  if (!outcome.finished) {
-    save("last.h5", false, outcome.stopped);
-    checkpoints.wait();
-    if (cluster::is_root()) write_text_atomically(out + "/history.csv", history_csv(state->history));
-  }
+  if (!outcome.finished) sink.stopped(outcome.stopped, *optimizer, outcome.stage);
   return outcome;
 }
 
@@ -736,7 +790,7 @@ void write_run_folder(const RunSummary& s) {
   const RunState& state = *s.state;
   const ReportInput& report = *s.report;
   const int total_epochs = opt.epochs + opt.fine_tune_epochs;
-  write_text_atomically(s.out + "/history.csv", history_csv(state.history));
+  write_history(s.out, state);
   write_text_atomically(s.out + "/bad_files.csv", bad_files_csv(state.bad_files));
   json metrics;
   if (report.has_test)

@@ -7,6 +7,10 @@
 //   scan_and_cache     bad files found, the frozen part run once per image (or loaders kept)
 //   make_optimizer     one per training stage
 //   RunCheckpointer    best.h5 / last.h5 with the run state, written in the background
+//   plan_stages        the stages a run walks (one, or the head then fine-tuning) and where a
+//                      resumed run begins; run_stages walks them, every epoch's end going through
+//                      one sink (record, best epoch, checkpoints, history.csv)
+//   rank_role          what this process does under mpiexec, decided once
 //   write_run_folder   history.csv, bad_files.csv, metrics.json, report.html
 // Tested in process by tests/apps/test_train_stages.cpp, end to end by test_train_app.cpp and
 // test_finetune_app.cpp.
@@ -67,6 +71,39 @@ struct RunState {
   int best_epoch = 0;
   std::vector<BadFileRecord> bad_files;
 };
+// OUT/history.csv from state.history, atomically; the one writer of that file.
+void write_history(const std::string& out, const RunState& state);
+
+// What this process does in the run, decided once. Solo: no mpiexec. Under mpiexec, Root: rank 0,
+// which trains (or leads --distributed-train) and alone writes the run folder; FeatureHelper: a
+// rank > 0 that computes its share of the features and leaves; Follower: a rank > 0 of
+// --distributed-train, which walks rank 0's epochs and stages with its own rows of each batch.
+enum class RankRole { Solo, Root, FeatureHelper, Follower };
+RankRole rank_role(const TrainOptions& opt);
+inline bool writes_run_folder(RankRole r) { return r == RankRole::Solo || r == RankRole::Root; }
+inline bool distributed_training(RankRole r, const TrainOptions& opt) {
+  return r == RankRole::Follower || (r == RankRole::Root && opt.distributed_train);
+}
+
+// One stage of training: epochs [first_epoch, last_epoch] at learning rate lr. number 0: a
+// one-stage run (history.csv has no stage column); 1 and 2: the head alone, then with the
+// convolutions from --trainable-from unfrozen, from the best weights, with a fresh optimizer.
+struct StagePlan {
+  int number = 0;
+  int first_epoch = 1;
+  int last_epoch = 0;
+  double lr = 0;
+};
+// The stages a run walks: every stage of a new run; a resumed one from the stage it stopped in
+// (`resumed_stage`, `resumed_epoch`: the checkpoint's stage and next epoch). `restore`: whether the
+// checkpoint's optimizer state and position belong to the first stage walked (a run stopped
+// after the last head-only epoch begins stage 2 afresh, from the best weights).
+struct StagesPlan {
+  std::vector<StagePlan> stages;
+  bool restore = false;
+};
+StagesPlan plan_stages(int epochs, int fine_tune_epochs, double lr, double fine_tune_lr, bool resuming,
+                       int resumed_stage = 1, int resumed_epoch = 1);
 
 // The base weights: the file (or "none": a random base), and its SHA-256 (or the random base's
 // id), computed in the background unless a check needs it at once.
@@ -110,14 +147,18 @@ struct TrainInputs {
   std::unique_ptr<ImageLoader> train_loader, valid_loader;
   std::vector<DataItem> train_items, valid_items;
   std::vector<BadFileRecord> bad_files;
-  bool rank_done = false;  // under mpiexec: this rank only helped with the features
   TrainData data() const;
 };
 // --on-bad-file fail: decodes every image of every split (no convolution) and throws InputError
 // naming the first bad one and the count, before the run writes anything. Rank 0 only.
 void refuse_bad_files(const TrainOptions& opt, const RunSplits& splits, Device device);
+// Where and under which key a split's features are kept across an interruption
+// (apps/pipeline/kept_features.h; not under mpiexec). The key reads opt, base and rm.model when
+// called: they must outlive its use.
+KeepFeatures kept_features_of(const TrainOptions& opt, const RunSplits& splits, const RunModel& rm, Device device,
+                              const BaseWeights& base, const std::string& out, const std::string& split);
 TrainInputs scan_and_cache(const TrainOptions& opt, const RunSplits& splits, RunModel& rm, Device device,
-                           const std::string& out, StageTimes* times,
+                           const BaseWeights& base, const std::string& out, StageTimes* times,
                            const std::function<void(const std::string&)>& say);
 
 // --optimizer at learning rate `lr`, over the model's trainable parameters as built now.
@@ -162,7 +203,6 @@ class RunCheckpointer {
 // How the training stages ended.
 struct TrainOutcome {
   bool finished = true;
-  bool follower = false;  // a rank > 0 of --distributed-train: rank 0 writes the run folder
   EpochPosition stopped;  // where an interrupted run stopped
   int stage = 0;          // the last stage run (0: a one-stage run)
   std::unique_ptr<Optimizer> optimizer;  // the last stage's, whose state the final best.h5 keeps

@@ -89,9 +89,7 @@ int64_t HeadTrainer::train_size() const {
 }
 
 int64_t HeadTrainer::batches_per_epoch() const {
-  int64_t n = (train_size() + config_.batch_size - 1) / config_.batch_size;
-  if (config_.steps_per_epoch > 0) n = std::min(n, config_.steps_per_epoch);
-  return n;
+  return vggtl::batches_per_epoch(train_size(), config_.batch_size, config_.steps_per_epoch);
 }
 
 void HeadTrainer::train_batch_features(const Tensor& order_device, const int32_t* order_host, int64_t begin,
@@ -143,8 +141,7 @@ XentSums HeadTrainer::validate() {
   const Pass pass{Mode::Eval, config_.seed, 0};
   if (data_.valid_features) {
     const FeatureCache& cache = *data_.valid_features;
-    int64_t batches = (cache.size() + config_.batch_size - 1) / config_.batch_size;
-    if (config_.validation_steps > 0) batches = std::min(batches, config_.validation_steps);
+    const int64_t batches = vggtl::batches_per_epoch(cache.size(), config_.batch_size, config_.validation_steps);
     for (int64_t b = 0; b < batches; ++b) {
       const int64_t begin = b * config_.batch_size, end = std::min(cache.size(), begin + config_.batch_size);
       if (!valid_scratch_.defined()) {

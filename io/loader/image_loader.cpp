@@ -17,9 +17,10 @@ namespace vggtl {
 
 int64_t Batch::good() const { return std::count(ok.begin(), ok.end(), uint8_t{1}); }
 
-int64_t batches_per_epoch(int64_t n, int batch_size) {
+int64_t batches_per_epoch(int64_t n, int batch_size, int64_t at_most) {
   VGGTL_CHECK(batch_size > 0, "batch size must be positive, got ", batch_size);
-  return (n + batch_size - 1) / batch_size;
+  const int64_t all = (n + batch_size - 1) / batch_size;
+  return at_most > 0 ? std::min(all, at_most) : all;
 }
 
 namespace {

@@ -99,8 +99,9 @@ DecodeResult decode_row_cpu(const uint8_t* data, size_t size, const LoaderOption
 // Keeps typical photos' buffers for reuse, but does not let one huge image pin memory per worker.
 void release_if_huge(std::vector<uint8_t>* buffer);
 
-// Number of batches for n items: ceil(n / batch_size).
-int64_t batches_per_epoch(int64_t n, int batch_size);
+// Number of batches for n items: ceil(n / batch_size), at most `at_most` when that is > 0
+// (--steps-per-epoch, --validation-steps).
+int64_t batches_per_epoch(int64_t n, int batch_size, int64_t at_most = 0);
 
 class ImageLoader {
  public:

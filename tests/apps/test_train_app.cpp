@@ -237,12 +237,19 @@ TEST_F(TrainApp, ResumeAfterAnInterruptGivesTheSameHistory) {
   RunResult first = run_tool(train_args(run), {"VGGTL_INTERRUPT_AFTER_STEPS=5"});
   EXPECT_EQ(first.status, 130) << first.err;
   EXPECT_NE(first.err.find("--resume"), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find("the features are kept in " + run + " for it"), std::string::npos) << first.err;
   EXPECT_EQ(history(run).size(), 1u);
   std::vector<std::string> args = train_args(run);
   args.push_back("--resume");
   RunResult second = run_tool(args);
   ASSERT_EQ(second.status, 0) << second.err;
   EXPECT_NE(second.out.find("Resuming at epoch 2, batch 2"), std::string::npos) << second.out;
+  // The resumed run trains on the features the first one computed (and the same values: below).
+  EXPECT_NE(second.err.find("features train: 24 of 24 images reused from " + run + "/features_train.kept.h5"),
+            std::string::npos)
+      << second.err;
+  EXPECT_NE(second.err.find("features valid: 12 of 12 images reused from"), std::string::npos) << second.err;
+  EXPECT_FALSE(fs::exists(run + "/features_train.kept.h5")) << "a complete run keeps no features";
   EXPECT_EQ(history(run), history(reference()));
   EXPECT_EQ(test::read_text(run + "/test_predictions.csv"), test::read_text(reference() + "/test_predictions.csv"));
 }

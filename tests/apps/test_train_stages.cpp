@@ -292,4 +292,69 @@ TEST(TrainStages, RunFolderSummaryFiles) {
   EXPECT_NE(test::read_text(out + "/report.html").find("broken.jpg"), std::string::npos);
 }
 
+TEST(TrainStages, PlanOfAOneStageRun) {
+  const StagesPlan fresh = plan_stages(5, 0, 1e-3, 1e-5, false);
+  ASSERT_EQ(fresh.stages.size(), 1u);
+  EXPECT_EQ(fresh.stages[0].number, 0) << "a one-stage run has no stage column";
+  EXPECT_EQ(fresh.stages[0].first_epoch, 1);
+  EXPECT_EQ(fresh.stages[0].last_epoch, 5);
+  EXPECT_EQ(fresh.stages[0].lr, 1e-3);
+  EXPECT_FALSE(fresh.restore);
+  const StagesPlan resumed = plan_stages(5, 0, 1e-3, 1e-5, true, 1, 4);
+  ASSERT_EQ(resumed.stages.size(), 1u);
+  EXPECT_TRUE(resumed.restore) << "the checkpoint's optimizer and position continue";
+}
+
+TEST(TrainStages, PlanOfATwoStageRunAndWhereEachResumeBegins) {
+  const StagesPlan fresh = plan_stages(3, 2, 1e-3, 1e-5, false);
+  ASSERT_EQ(fresh.stages.size(), 2u);
+  EXPECT_EQ(fresh.stages[0].number, 1);
+  EXPECT_EQ(fresh.stages[0].first_epoch, 1);
+  EXPECT_EQ(fresh.stages[0].last_epoch, 3);
+  EXPECT_EQ(fresh.stages[0].lr, 1e-3);
+  EXPECT_EQ(fresh.stages[1].number, 2);
+  EXPECT_EQ(fresh.stages[1].first_epoch, 4);
+  EXPECT_EQ(fresh.stages[1].last_epoch, 5);
+  EXPECT_EQ(fresh.stages[1].lr, 1e-5);
+  EXPECT_FALSE(fresh.restore);
+
+  // Stopped in stage 1 (epoch 2 next): both stages, stage 1 restored.
+  StagesPlan p = plan_stages(3, 2, 1e-3, 1e-5, true, 1, 2);
+  ASSERT_EQ(p.stages.size(), 2u);
+  EXPECT_TRUE(p.restore);
+  // Stopped after stage 1's last epoch (epoch 4 next, stage 1's checkpoint): stage 2 afresh.
+  p = plan_stages(3, 2, 1e-3, 1e-5, true, 1, 4);
+  ASSERT_EQ(p.stages.size(), 1u);
+  EXPECT_EQ(p.stages[0].number, 2);
+  EXPECT_FALSE(p.restore) << "stage 1's optimizer state does not belong to stage 2";
+  // Stopped inside stage 2: stage 2, restored.
+  p = plan_stages(3, 2, 1e-3, 1e-5, true, 2, 5);
+  ASSERT_EQ(p.stages.size(), 1u);
+  EXPECT_EQ(p.stages[0].number, 2);
+  EXPECT_EQ(p.stages[0].first_epoch, 4);
+  EXPECT_TRUE(p.restore);
+}
+
+TEST(TrainStages, WithoutMpiexecAProcessIsSolo) {
+  TrainOptions o = small_options("unused");
+  EXPECT_EQ(rank_role(o), RankRole::Solo);
+  EXPECT_TRUE(writes_run_folder(rank_role(o)));
+  o.distributed_train = true;
+  EXPECT_EQ(rank_role(o), RankRole::Solo);
+  EXPECT_FALSE(distributed_training(rank_role(o), o)) << "--distributed-train needs mpiexec";
+  EXPECT_TRUE(distributed_training(RankRole::Root, o));
+  EXPECT_TRUE(distributed_training(RankRole::Follower, o));
+  EXPECT_FALSE(writes_run_folder(RankRole::Follower));
+  EXPECT_FALSE(writes_run_folder(RankRole::FeatureHelper));
+}
+
+TEST(TrainStages, BatchesPerEpochRoundUpAndStopAtTheStepLimit) {
+  EXPECT_EQ(batches_per_epoch(10, 4), 3);
+  EXPECT_EQ(batches_per_epoch(12, 4), 3);
+  EXPECT_EQ(batches_per_epoch(1, 30), 1);
+  EXPECT_EQ(batches_per_epoch(10, 4, 2), 2);
+  EXPECT_EQ(batches_per_epoch(10, 4, 9), 3);
+  EXPECT_EQ(batches_per_epoch(10, 4, 0), 3) << "0: no limit";
+}
+
 }  // namespace vggtl

@@ -95,7 +95,7 @@ TEST(ProgressRate, StartsAfterTheFirstItem) {
   EXPECT_EQ(ProgressBar::rate_text(1, 0.5, 11, 2.5), "5.0/s");
 }
 
-TEST_F(UserRun, CtrlCWhileFeaturesAreComputedKeepsTheLogAndLeavesNoTemporary) {
+TEST_F(UserRun, CtrlCWhileFeaturesAreComputedKeepsThemAndTheLogAndLeavesNoTemporary) {
   // 16 training images at 128 px in batches of 4: several seconds of features on two cores.
   const std::string run = out("ctrl_c_features"), log = out("ctrl_c_features.out"), err = out("ctrl_c_features.err");
   test::Child child(train_args(run, "128"), log, err);
@@ -108,12 +108,22 @@ TEST_F(UserRun, CtrlCWhileFeaturesAreComputedKeepsTheLogAndLeavesNoTemporary) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
   const std::string e = read_text(err);
   EXPECT_NE(e.find("vggtl_train: interrupted during features"), std::string::npos) << e;
-  EXPECT_NE(e.find("holds no checkpoint yet: run the same command again"), std::string::npos) << e;
+  // The batches done before the signal are kept (at least the one in progress when it came).
+  EXPECT_NE(e.find(" are kept in " + run + "/features_train.kept.h5"), std::string::npos) << e;
+  EXPECT_NE(e.find("holds no checkpoint yet: run the same command again to continue from the kept features"),
+            std::string::npos)
+      << e;
   EXPECT_EQ(temporaries(run), std::vector<std::string>{}) << "temporaries left behind";
   EXPECT_FALSE(fs::exists(run + "/last.h5"));
+  ASSERT_TRUE(fs::exists(run + "/features_train.kept.h5"));
+  // A copy of the stopped folder, continued below with other settings.
+  const std::string other = out("ctrl_c_features_other");
+  fs::copy(run, other, fs::copy_options::recursive);
+  fs::remove(other + "/.lock");
 
-  // --resume on that folder starts the run over, saying so, and finishes it.
-  std::vector<std::string> again = train_args(run);
+  // --resume on that folder starts the run over, saying so, without running the base again over
+  // the images it kept; it ends where an uninterrupted run ends, bit for bit.
+  std::vector<std::string> again = train_args(run, "128");
   again.push_back("--resume");
   const RunResult r = run_tool(again);
   ASSERT_EQ(r.status, 0) << r.err;
@@ -121,7 +131,33 @@ TEST_F(UserRun, CtrlCWhileFeaturesAreComputedKeepsTheLogAndLeavesNoTemporary) {
                        "the beginning"),
             std::string::npos)
       << r.err;
+  const size_t reused = r.err.find("features train: ");
+  ASSERT_NE(reused, std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" of 16 images reused from " + run + "/features_train.kept.h5 (computed before the run was "
+                       "interrupted)",
+                       reused),
+            std::string::npos)
+      << r.err;
   EXPECT_TRUE(fs::exists(run + "/metrics.json"));
+  EXPECT_FALSE(fs::exists(run + "/features_train.kept.h5")) << "a complete run keeps no features";
+  const std::string reference = out("ctrl_c_features_reference");
+  ASSERT_EQ(run_tool(train_args(reference, "128")).status, 0);
+  EXPECT_EQ(test::read_csv(run + "/history.csv").size(), 3u);
+  for (int col : {1, 2, 3, 4})  // loss, accuracy, val_loss, val_accuracy; not the seconds
+    for (size_t row = 1; row < 3; ++row)
+      EXPECT_EQ(test::read_csv(run + "/history.csv")[row][col], test::read_csv(reference + "/history.csv")[row][col])
+          << "row " << row << ", column " << col;
+  EXPECT_EQ(read_text(run + "/test_predictions.csv"), read_text(reference + "/test_predictions.csv"));
+
+  // Other settings make other features: the kept ones are named, dropped and computed again.
+  std::vector<std::string> bilinear = train_args(other, "128");
+  bilinear.insert(bilinear.end(), {"--interpolation", "bilinear"});
+  const RunResult b = run_tool(bilinear);
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_NE(b.err.find(other + "/features_train.kept.h5: kept features of another configuration"), std::string::npos)
+      << b.err;
+  EXPECT_EQ(b.err.find("reused from"), std::string::npos) << b.err;
+  EXPECT_FALSE(fs::exists(other + "/features_train.kept.h5"));
 }
 
 TEST_F(UserRun, SigtermDuringTheTestEvaluationKeepsTheTrainedRun) {
