@@ -27,6 +27,7 @@
 #include "io/hdf5/checkpoint.h"
 #include "vggtl/build_info.h"
 #include "support/app_runner.h"
+#include "support/tool_suite.h"
 #include "test_util.h"
 
 namespace vggtl {
@@ -35,6 +36,7 @@ namespace fs = std::filesystem;
 using test::read_csv;
 using test::run_tool;
 using test::RunResult;
+using test::with;
 
 namespace {
 
@@ -115,18 +117,11 @@ std::string cause_text(const std::string& err) {
 
 }  // namespace
 
-class FaultsApp : public ::testing::Test {
+class FaultsApp : public test::ToolSuite<FaultsApp> {
+ public:
+  static constexpr const char* kFolder = "faults_app_suite";
+
  protected:
-  static void SetUpTestSuite() {
-    root_ = new std::string(test::temp_dir("faults_app_suite." + std::to_string(getpid())));
-    test::make_stripes_dataset(data());
-  }
-  static void TearDownTestSuite() {
-    delete root_;
-    root_ = nullptr;
-  }
-  static std::string data() { return *root_ + "/data"; }
-  static std::string out(const std::string& name) { return *root_ + "/" + name; }
   // 24 training images in batches of 8: 3 steps per epoch, 3 epochs.
   static std::vector<std::string> train_args(const std::string& run, std::vector<std::string> extra = {}) {
     std::vector<std::string> a = {"vggtl_train", "--data", data(), "--weights", "none", "--image-size", "32",
@@ -135,27 +130,11 @@ class FaultsApp : public ::testing::Test {
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
-  static std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& more) {
-    a.insert(a.end(), more.begin(), more.end());
-    return a;
-  }
-  // `args` with option `name` set to `value` (replaced where it is, else added).
   static std::vector<std::string> set(std::vector<std::string> args, const std::string& name,
                                       const std::string& value) {
-    for (size_t i = 0; i + 1 < args.size(); ++i)
-      if (args[i] == name) {
-        args[i + 1] = value;
-        return args;
-      }
-    args.insert(args.end(), {name, value});
-    return args;
+    return test::with_option(std::move(args), name, value);
   }
-  static std::vector<std::vector<std::string>> history(const std::string& run) {
-    auto rows = read_csv(run + "/history.csv");
-    if (!rows.empty()) rows.erase(rows.begin());
-    for (auto& r : rows) r.pop_back();  // seconds differ between runs
-    return rows;
-  }
+  static std::vector<std::vector<std::string>> history(const std::string& run) { return test::history_rows(run); }
   // Continues a run that stopped: --resume when it left a last.h5, else a fresh start.
   static RunResult finish(const std::vector<std::string>& args, const std::string& run) {
     return run_tool(fs::exists(run + "/last.h5") ? with(args, {"--resume"}) : args);
@@ -188,10 +167,8 @@ class FaultsApp : public ::testing::Test {
     EXPECT_TRUE(a.best_weights == b.best_weights) << what << ": best.h5 differs";
     EXPECT_FALSE(a.best_weights.empty()) << what;
   }
-  static std::string* root_;
 };
 
-std::string* FaultsApp::root_ = nullptr;
 
 // Disk full (ENOSPC from that call on), an I/O error and a read-only file system (from the call
 // on) at the first open, write, fsync and rename of every kind of file a run writes: one line

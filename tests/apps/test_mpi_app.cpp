@@ -26,6 +26,7 @@
 #include "engine/error.h"
 #include "io/hdf5/features_file.h"
 #include "support/app_runner.h"
+#include "support/tool_suite.h"
 #include "support/keras_files.h"
 #include "test_util.h"
 
@@ -52,10 +53,10 @@ std::string find_program(const std::string& name) {
 
 }  // namespace
 
-class MpiApp : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    root_ = new std::string(test::temp_dir("mpi_app_suite." + std::to_string(getpid())));
+class MpiApp : public test::ToolSuite<MpiApp> {
+ public:
+  static constexpr const char* kFolder = "mpi_app_suite";
+  static void make_inputs() {
     test::StripesSpec spec;
     spec.per_class_train = 5;
     spec.per_class_valid = 3;
@@ -71,16 +72,11 @@ class MpiApp : public ::testing::Test {
     full_options.seed = 2;
     test::write_keras_file(full_model(), test::vgg16_spec(test::KerasNaming::Keras2, widths), full_options);
   }
-  static void TearDownTestSuite() {
-    test::remove_if_suite_passed(*root_);
-    delete root_;
-    root_ = nullptr;
-  }
-  static std::string data() { return *root_ + "/data"; }
-  static std::string out(const std::string& name) { return *root_ + "/" + name; }
+
+ protected:
   // vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5's layout, and a Keras 2 model.save file.
-  static std::string notop() { return *root_ + "/vgg16_notop.h5"; }
-  static std::string full_model() { return *root_ + "/vgg16_full_model.h5"; }
+  static std::string notop() { return root() + "/vgg16_notop.h5"; }
+  static std::string full_model() { return root() + "/vgg16_full_model.h5"; }
 
   // The environment of a job of n processes (0: the tool alone), with `more` "K=V" entries.
   static std::vector<std::string> job_env(int n, const std::vector<std::string>& more = {}) {
@@ -123,8 +119,7 @@ class MpiApp : public ::testing::Test {
             "--batch-size", "1", "--device", "cpu", "--workers", "1"};
   }
   static std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& more) {
-    a.insert(a.end(), more.begin(), more.end());
-    return a;
+    return test::with(std::move(a), more);
   }
   static void expect_same_features(const std::string& file, const std::string& reference) {
     FeaturesReader a(file), b(reference);
@@ -144,10 +139,8 @@ class MpiApp : public ::testing::Test {
     const size_t at = out.find("Test accuracy");
     return at == std::string::npos ? "(none)" : out.substr(at, out.find('\n', at) - at);
   }
-  static std::string* root_;
 };
 
-std::string* MpiApp::root_ = nullptr;
 
 TEST_F(MpiApp, FeaturesAreTheSameAtOneTwoAndFourProcesses) {
   REQUIRE_MPIEXEC();

@@ -18,6 +18,7 @@
 
 #include "apps/pipeline/checkpoint_writer.h"
 #include "support/app_runner.h"
+#include "support/tool_suite.h"
 #include "io/hdf5/checkpoint.h"
 #include "io/hdf5/features_file.h"
 #include "io/hdf5/keras_weights.h"
@@ -33,34 +34,18 @@ using test::read_csv;
 using test::run_tool;
 using test::RunResult;
 
-class TrainApp : public ::testing::Test {
+class TrainApp : public test::ToolSuite<TrainApp> {
+ public:
+  static constexpr const char* kFolder = "train_app_suite";
+
  protected:
-  static void SetUpTestSuite() {
-    // One folder per process: CTest runs each test of the suite in its own process, in parallel.
-    root_ = new std::string(test::temp_dir("train_app_suite." + std::to_string(getpid())));
-    test::make_stripes_dataset(data());
-  }
-  static void TearDownTestSuite() {
-    test::remove_if_suite_passed(*root_);
-    delete root_;
-    root_ = nullptr;
-  }
-  static std::string data() { return *root_ + "/data"; }
-  static std::string out(const std::string& name) { return *root_ + "/" + name; }
   // A short run: 24 training images in batches of 8 = 3 steps per epoch.
   static std::vector<std::string> train_args(const std::string& run, int epochs = 4) {
     return {"vggtl_train", "--data", data(), "--weights", "none", "--image-size", "32", "--epochs",
             std::to_string(epochs), "--batch-size", "8", "--seed", "7", "--lr", "0.003", "--out", run,
             "--workers", "2", "--device", "cpu"};
   }
-  static std::vector<std::vector<std::string>> history(const std::string& run) {
-    auto rows = read_csv(run + "/history.csv");
-    EXPECT_FALSE(rows.empty());
-    if (!rows.empty()) rows.erase(rows.begin());
-    for (auto& r : rows)
-      if (r.size() == 6) r.pop_back();  // seconds differ between runs
-    return rows;
-  }
+  static std::vector<std::vector<std::string>> history(const std::string& run) { return test::history_rows(run); }
   // The reference run, trained once for the suite.
   static const std::string& reference() {
     static const std::string run = [] {
@@ -72,11 +57,9 @@ class TrainApp : public ::testing::Test {
     }();
     return run;
   }
-  static std::string* root_;
   static std::string* reference_stdout_;
 };
 
-std::string* TrainApp::root_ = nullptr;
 std::string* TrainApp::reference_stdout_ = new std::string;
 
 // A large write keeps the writer busy while five writes of another file queue: four of them are

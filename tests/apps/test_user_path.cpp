@@ -14,6 +14,7 @@
 #include "apps/pipeline/report.h"
 #include "io/image/image_decode.h"
 #include "support/app_runner.h"
+#include "support/tool_suite.h"
 #include "support/image_writer.h"
 #include "test_util.h"
 
@@ -100,10 +101,10 @@ document.body.setAttribute('data-probe', problems.length ? problems.join('; ') :
 
 }  // namespace
 
-class UserPath : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    root_ = new std::string(test::temp_dir("user_path_suite." + std::to_string(getpid())));
+class UserPath : public test::ToolSuite<UserPath> {
+ public:
+  static constexpr const char* kFolder = "user_path_suite";
+  static void make_inputs() {
     test::StripesSpec spec;
     spec.per_class_train = 8;
     spec.per_class_valid = 4;
@@ -111,15 +112,12 @@ class UserPath : public ::testing::Test {
     test::make_stripes_dataset(data(), spec);
     fs::remove_all(data() + "/test");  // a run without a test split
   }
-  static void TearDownTestSuite() {
-    delete root_;
-    root_ = nullptr;
-  }
-  static std::string data() { return *root_ + "/data"; }
+
+ protected:
   // Two epochs over 16 images at 32x32 px on a random base, trained once per test process.
   static const std::string& run() {
     static const std::string folder = [] {
-      const std::string r = *root_ + "/run";
+      const std::string r = root() + "/run";
       RunResult res = run_tool({"vggtl_train", "--data", data(), "--weights", "none", "--image-size", "32",
                                 "--epochs", "2", "--batch-size", "8", "--seed", "3", "--out", r, "--workers", "2",
                                 "--device", "cpu", "--quiet"});
@@ -128,10 +126,8 @@ class UserPath : public ::testing::Test {
     }();
     return folder;
   }
-  static std::string* root_;
 };
 
-std::string* UserPath::root_ = nullptr;
 
 TEST(UserPathOptions, AMisspeltOptionIsAnsweredWithTheRealOne) {
   const struct {

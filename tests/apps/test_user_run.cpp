@@ -15,6 +15,7 @@
 #include "apps/pipeline/progress.h"
 #include "engine/device.h"
 #include "support/app_runner.h"
+#include "support/tool_suite.h"
 #include "support/image_writer.h"
 #include "support/keras_files.h"
 #include "test_util.h"
@@ -57,10 +58,10 @@ bool wait_for_text(test::Child& child, const std::string& file, const std::strin
 
 }  // namespace
 
-class UserRun : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    root_ = new std::string(test::temp_dir("user_run_suite." + std::to_string(getpid())));
+class UserRun : public test::ToolSuite<UserRun> {
+ public:
+  static constexpr const char* kFolder = "user_run_suite";
+  static void make_inputs() {
     test::StripesSpec spec;
     spec.per_class_train = 8;
     spec.per_class_valid = 4;
@@ -70,22 +71,15 @@ class UserRun : public ::testing::Test {
     o.he_scaled = true;
     test::write_keras_file(weights(), test::vgg16_spec(test::KerasNaming::Keras1, {64, 128, 256, 512, 512}), o);
   }
-  static void TearDownTestSuite() {
-    test::remove_if_suite_passed(*root_);
-    delete root_;
-    root_ = nullptr;
-  }
-  static std::string data() { return *root_ + "/data"; }
-  static std::string weights() { return *root_ + "/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"; }
-  static std::string out(const std::string& name) { return *root_ + "/" + name; }
+
+ protected:
+  static std::string weights() { return root() + "/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"; }
   static std::vector<std::string> train_args(const std::string& run, const std::string& size = "32") {
     return {test::tool_path("vggtl_train"), "--data", data(), "--weights", weights(), "--image-size", size,
             "--epochs", "2", "--batch-size", "4", "--workers", "1", "--device", "cpu", "--out", run};
   }
-  static std::string* root_;
 };
 
-std::string* UserRun::root_ = nullptr;
 
 TEST(ProgressRate, StartsAfterTheFirstItem) {
   // The first update only sets the origin: no "1934236.0/s" from an item done in a microsecond.
