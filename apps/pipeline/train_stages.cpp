@@ -596,7 +596,8 @@ Checkpoint RunCheckpointer::best() {
 
 TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inputs, RunCheckpointer& checkpoints,
                         RunState* state, const std::optional<ResumedRun>& resumed, const std::string& out,
-                        const std::function<void(const std::string&)>& say) {
+                        const std::function<void(const std::string&)>& say,
+                        const std::function<void(const EpochRecord&)>& on_epoch_end) {
   // The other ranks have sent their features and left, or train here with stops agreed after
   // every batch: an interruption from here on ends each rank where it stands.
   cluster::settle();
@@ -710,6 +711,7 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
           if (improved) save("best.h5", false, EpochPosition{r.epoch + 1, 0, {}, 0});
           if (cluster::is_root()) write_text_atomically(out + "/history.csv", history_csv(state->history));
           say(epoch_line(r, total_epochs, improved, option_word(opt.monitor)));
+          if (on_epoch_end) on_epoch_end(r);
         },
         interrupted, &outcome.stopped,
         [&](int64_t done, int64_t total) {
