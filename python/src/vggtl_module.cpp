@@ -161,7 +161,7 @@ std::vector<OptionRow> option_rows(const CLI::App& app) {
     std::string key = longs[0];
     for (char& c : key)
       if (c == '-') c = '_';
-    rows.emplace_back(key, "--" + longs[0], o->get_default_str(), o->get_description(), o->get_type_size_max() == 0,
+    rows.emplace_back(key, "--" + longs[0], o->get_default_str(), o->get_description(), o->get_expected_max() == 0,
                       o->get_required());
   }
   return rows;
@@ -428,8 +428,8 @@ NB_MODULE(_vggtl, m) {
   m.def("devices", &devices, "Devices the engine can run on: 'cpu', then 'cuda:0', ... for each usable GPU.");
   m.def("version_report", &full_version_report, "What the tools' --version prints.");
   m.def("_option_table", &option_table, "tool"_a);
-  m.def("_train", &train, "args"_a, "on_start"_a, "on_epoch_end"_a, "progress"_a, "quiet"_a);
-  m.def("_extract", &extract, "args"_a, "progress"_a, "quiet"_a);
+  m.def("_train", &train, "args"_a, "on_start"_a.none(), "on_epoch_end"_a.none(), "progress"_a.none(), "quiet"_a);
+  m.def("_extract", &extract, "args"_a, "progress"_a.none(), "quiet"_a);
   nb::class_<PyModel>(m, "_Model")
       .def(nb::init<const std::vector<std::string>&, bool>(), "args"_a, "quiet"_a)
       .def_prop_rw("class_names", &PyModel::class_names, &PyModel::set_class_names)
@@ -439,7 +439,7 @@ NB_MODULE(_vggtl, m) {
       .def_prop_ro("device", &PyModel::device)
       .def_prop_ro("preprocessing", &PyModel::preprocessing)
       .def_prop_ro("interpolation", &PyModel::interpolation)
-      .def("_predict_paths", &PyModel::predict_paths, "paths"_a, "progress"_a, "quiet"_a)
-      .def("_predict_pixels", &PyModel::predict_pixels, "x"_a, "progress"_a, "quiet"_a)
-      .def("_evaluate", &PyModel::evaluate, "data"_a, "progress"_a, "quiet"_a);
+      .def("_predict_paths", &PyModel::predict_paths, "paths"_a, "progress"_a.none(), "quiet"_a)
+      .def("_predict_pixels", &PyModel::predict_pixels, "x"_a, "progress"_a.none(), "quiet"_a)
+      .def("_evaluate", &PyModel::evaluate, "data"_a, "progress"_a.none(), "quiet"_a);
 }
