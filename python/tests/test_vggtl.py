@@ -188,3 +188,53 @@ def test_ctrl_c_saves_last_h5_and_resume_continues_exactly(data, weights, tool_r
     assert history_rows(out / "history.csv") == history_rows(tool_run / "history.csv")
     # After the run Python's own SIGINT handler is back.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_callback_that_raises_stops_training(data, weights, workdir):
+    class Stop(Exception):
+        pass
+
+    def stop(epoch, logs):
+        raise Stop("enough at epoch %d" % epoch)
+
+    with pytest.raises(Stop, match="enough at epoch 0"):
+        vggtl.train(data, out=workdir / "stopped", weights=weights, callbacks=[stop], verbose=0, **COMMON)
+    assert len(history_rows(workdir / "stopped" / "history.csv")) == 1
+
+
+def test_progress_goes_to_tqdm_when_installed_and_nowhere_with_verbose_0(data, monkeypatch, capfd):
+    import types
+    bars = []
+
+    class FakeTqdm:
+        def __init__(self, total, desc, leave):
+            self.total, self.desc, self.n, self.closed = total, desc, 0, False
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    module = types.ModuleType("tqdm.auto")
+    module.tqdm = FakeTqdm
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    monkeypatch.setitem(sys.modules, "tqdm.auto", module)
+    capfd.readouterr()
+    vggtl.extract(data / "test", weights=None, image_size=32, device="cpu", verbose=1)
+    assert [(b.desc, b.total, b.n, b.closed) for b in bars] == [("extract", 8, 8, True)]
+    assert "extract" not in capfd.readouterr().out  # tqdm's bar, not the engine's
+    bars.clear()
+    vggtl.extract(data / "test", weights=None, image_size=32, device="cpu", verbose=0)
+    assert bars == []
+    captured = capfd.readouterr()
+    assert captured.out == ""
+
+
+def test_python_handles_ctrl_c_again_after_an_engine_call(data):
+    vggtl.extract(data / "test", weights=None, image_size=32, device="cpu", verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100):
+            threading.Event().wait(0.01)
