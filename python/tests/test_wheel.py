@@ -1,8 +1,12 @@
 # The package as users get it: a wheel built from the repository root with pip (scikit-build-core
 # and nanobind from the build requirements), installed into a fresh venv, imported, and a tiny
 # job run there (features of the test images on a random base). The build folder is kept in
-# ~/.cache/vggtl/wheel-build (VGGTL_WHEEL_BUILD_DIR), so a rebuild compiles only what changed.
+# ~/.cache/vggtl/wheel-build/<checkout> (VGGTL_WHEEL_BUILD_DIR), one per checkout folder (CMake
+# refuses a build folder made for other sources), so a rebuild compiles only what changed; with
+# ccache installed it compiles through it.
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,13 +24,16 @@ def run(cmd, **kw):
 
 
 def test_wheel_installs_into_a_clean_venv_and_runs(data, tmp_path):
-    build_dir = os.environ.get("VGGTL_WHEEL_BUILD_DIR", os.path.join(CACHE, "wheel-build"))
+    checkout = hashlib.sha256(ROOT.encode()).hexdigest()[:12]
+    build_dir = os.environ.get("VGGTL_WHEEL_BUILD_DIR", os.path.join(CACHE, "wheel-build", checkout))
     wheels = tmp_path / "wheels"
+    settings = ["build-dir=" + build_dir, "cmake.define.VGGTL_CUDA=OFF", "cmake.define.VGGTL_MPI=OFF"]
+    if shutil.which("ccache"):
+        settings += ["cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache", "cmake.define.CMAKE_C_COMPILER_LAUNCHER=ccache"]
     start = time.time()
     # CPU-only: the GPU build is the build tree's business; this checks packaging.
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, ROOT,
-         "--config-settings=build-dir=" + build_dir, "--config-settings=cmake.define.VGGTL_CUDA=OFF",
-         "--config-settings=cmake.define.VGGTL_MPI=OFF"])
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, ROOT] +
+        ["--config-settings=" + s for s in settings])
     built = time.time() - start
     wheel = next(wheels.glob("vggtl-*.whl"))
     venv = tmp_path / "venv"
