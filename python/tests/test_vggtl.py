@@ -160,16 +160,20 @@ def test_gil_is_released_while_training(data, weights, workdir):
 
 
 CHILD = textwrap.dedent("""
-    import os, signal, sys
+    import os, sys, time
     import vggtl
     def on_epoch_end(epoch, logs):
-        if epoch == 0:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during training
+        if epoch == 0:  # tell the parent, and wait (inside the engine's call) until it has pressed Ctrl-C
+            print("epoch 0 done", flush=True)
+            for _ in range(3000):
+                if os.path.exists(sys.argv[4]):
+                    break
+                time.sleep(0.01)
     try:
         vggtl.train(sys.argv[1], out=sys.argv[2], weights=sys.argv[3], callbacks=[on_epoch_end], verbose=0,
                     epochs=3, batch_size=4, image_size=32, device="cpu", precision="fp32", workers=2)
     except KeyboardInterrupt as e:
-        print("KeyboardInterrupt:", e)
+        print("KeyboardInterrupt:", e, flush=True)
         sys.exit(130)
     print("finished")
 """)
@@ -177,8 +181,17 @@ CHILD = textwrap.dedent("""
 
 def test_ctrl_c_saves_last_h5_and_resume_continues_exactly(data, weights, tool_run, workdir):
     out = workdir / "interrupted"
-    r = subprocess.run([sys.executable, "-c", CHILD, str(data), str(out), str(weights)], capture_output=True,
-                       text=True, env=os.environ.copy(), timeout=300)
+    sent = workdir / "sigint_sent"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(data), str(out), str(weights), str(sent)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert child.stdout.readline().strip() == "epoch 0 done"
+        child.send_signal(signal.SIGINT)  # Ctrl-C from outside, while train runs
+        sent.touch()
+        stdout, stderr = child.communicate(timeout=300)
+    finally:
+        child.kill()
+    r = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
     assert r.returncode == 130, r.stdout + r.stderr
     assert "last.h5 saved" in r.stdout and "--resume" in r.stdout
     assert os.path.exists(out / "last.h5")
@@ -186,8 +199,6 @@ def test_ctrl_c_saves_last_h5_and_resume_continues_exactly(data, weights, tool_r
     history = vggtl.train(data, out=out, weights=weights, resume=True, verbose=0, **COMMON)
     assert history.epoch and history.epoch[-1] == 2
     assert history_rows(out / "history.csv") == history_rows(tool_run / "history.csv")
-    # After the run Python's own SIGINT handler is back.
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_callback_that_raises_stops_training(data, weights, workdir):
