@@ -1,6 +1,6 @@
 // vggtl_extract's work on one process's items: the frozen VGG16 base over a split (or a shard's
 // range of it) into a features file, written atomically (io/hdf5/features_file.h). The tool and
-// the Python module's vggtl.extract both call it; tested end to end by tests/apps/test_user_run.cpp
+// the Python module's vggtl.extract both call it; tested end to end by tests/apps/test_train_app.cpp
 // and python/tests/test_vggtl.py (against the tool's file).
 #pragma once
 
