@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -47,13 +48,26 @@ namespace {
 // the engine has unwound and the GIL is held again.
 struct CallbackRaised {};
 
-// Calls a Python callable from an engine thread that does not hold the GIL.
+// Python's sys.stdout written out (with the GIL held), so that the engine's lines, which C's
+// stdout writes, come after what Python printed before them.
+void flush_python_stdout() {
+  PyObject* out = PySys_GetObject("stdout");  // borrowed; None or absent without a console
+  if (!out || out == Py_None) return;
+  PyObject* r = PyObject_CallMethod(out, "flush", nullptr);
+  if (r) Py_DECREF(r);
+  else PyErr_Clear();  // a stdout that cannot flush is no reason to stop training
+}
+
+// Calls a Python callable from an engine thread that does not hold the GIL; the engine's lines
+// and the callable's prints go out in the order they were made.
 template <typename... Args>
 void call_python(PyObject* fn, Args&&... args) {
+  std::fflush(stdout);
   nb::gil_scoped_acquire gil;
   try {
     nb::handle h(fn);
     h(std::forward<Args>(args)...);
+    flush_python_stdout();
   } catch (nb::python_error& e) {
     e.restore();
     throw CallbackRaised{};
@@ -68,6 +82,7 @@ std::mutex g_engine;  // the progress sink, the log level and the signal handler
 class EngineScope {
  public:
   EngineScope(PyObject* progress, bool quiet) : level_(log_level()) {
+    flush_python_stdout();
     if (quiet && level_ < LogLevel::Warning) set_log_level(LogLevel::Warning);
     if (progress)
       set_progress_sink([progress](const std::string& label, int64_t done, int64_t total) {
@@ -80,6 +95,7 @@ class EngineScope {
     clear_interrupt();  // the flag down, the engine's handler in
   }
   ~EngineScope() {
+    std::fflush(stdout);  // C's stdout is block-buffered into a pipe or file: the engine's lines now
     sigaction(SIGINT, &old_int_, nullptr);
     sigaction(SIGTERM, &old_term_, nullptr);
     set_progress_sink({});

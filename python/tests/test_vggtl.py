@@ -251,3 +251,21 @@ def test_python_handles_ctrl_c_again_after_an_engine_call(data):
         os.kill(os.getpid(), signal.SIGINT)
         for _ in range(100):
             threading.Event().wait(0.01)
+
+
+def test_engine_lines_and_python_prints_keep_their_order_in_a_pipe(data, weights, workdir):
+    code = textwrap.dedent("""
+        import sys, vggtl
+        vggtl.train(sys.argv[1], out=sys.argv[2], weights=sys.argv[3], verbose=1, epochs=2, batch_size=4,
+                    image_size=32, device="cpu", precision="fp32", workers=2,
+                    callbacks=[lambda epoch, logs: print("callback", epoch)])
+        print("returned")
+    """)
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)  # both Python's and C's stdout block-buffered into the pipe
+    r = subprocess.run([sys.executable, "-c", code, str(data), str(workdir / "piped"), str(weights)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.startswith(("Epoch ", "callback", "Test accuracy", "returned"))]
+    assert [l.split()[0] + (" " + l.split()[1] if l.startswith("callback") else "") for l in lines] == \
+        ["Epoch", "callback 0", "Epoch", "callback 1", "Test", "returned"]
