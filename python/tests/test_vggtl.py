@@ -269,3 +269,21 @@ def test_engine_lines_and_python_prints_keep_their_order_in_a_pipe(data, weights
     lines = [l for l in r.stdout.splitlines() if l.startswith(("Epoch ", "callback", "Test accuracy", "returned"))]
     assert [l.split()[0] + (" " + l.split()[1] if l.startswith("callback") else "") for l in lines] == \
         ["Epoch", "callback 0", "Epoch", "callback 1", "Test", "returned"]
+
+
+def help_flags(bin_dir, tool):
+    import re
+    text = run_tool(bin_dir, tool, "--help")
+    return set(re.findall(r"^\s+(?:-\w, )?--([a-z0-9-]+)", text, re.M)) - {"help", "version"}
+
+
+def test_every_tool_option_is_a_keyword(bin_dir):
+    import inspect
+    def keywords(f, own):
+        return {p.replace("_", "-") for p in inspect.signature(f).parameters} - own
+    assert keywords(vggtl.train, {"callbacks", "verbose"}) == help_flags(bin_dir, "vggtl_train")
+    # Sharding (--shard-id, --num-shards, --merge) belongs to the tool: vggtl.extract is one process.
+    assert keywords(vggtl.extract, {"verbose"}) == help_flags(bin_dir, "vggtl_extract") - {"shard-id", "num-shards",
+                                                                                             "merge"}
+    # vggtl_eval's --data and --out are Model.evaluate's argument and the caller's business.
+    assert keywords(vggtl.load_model, {"verbose"}) == help_flags(bin_dir, "vggtl_eval") - {"data", "out"}
