@@ -10,6 +10,7 @@
 
 #include "apps/pipeline/app_main.h"
 #include "apps/pipeline/cluster.h"
+#include "apps/pipeline/extract.h"
 #include "apps/pipeline/features.h"
 #include "apps/pipeline/model_wiring.h"
 #include "apps/pipeline/option_choice.h"
@@ -25,72 +26,7 @@
 #include "vggtl/build_info.h"
 #include "kernels/cpu_backend.h"
 
-namespace {
-
 using namespace vggtl;
-
-struct ExtractSettings {
-  std::string weights;
-  DeviceChoice device = DeviceChoice::Auto;
-  Precision precision = Precision::TF32;
-  ResizeFilter interpolation = ResizeFilter::Nearest;
-  PixelTransform preprocessing = PixelTransform::Caffe;
-  BadFilePolicy on_bad_file = BadFilePolicy::Skip;
-  DecodeMode decode = DecodeMode::Auto;
-  int image_size = 224, batch_size = 30, workers = 0;
-};
-
-// Features of `items` (all of the split, or one shard's range of it) into `out`, atomically;
-// returns the bad files skipped.
-std::vector<BadFile> extract(const ExtractSettings& s, Device device, const SplitListing& split,
-                             const std::vector<DataItem>& items, FeaturesHeader header, const std::string& out,
-                             const std::string& label, int64_t* rows) {
-  ModelSpec spec;
-  spec.image_size = s.image_size;
-  spec.precision = base_precision(s.precision, device);
-  spec.head.classes = std::max<int64_t>(2, static_cast<int64_t>(split.classes.size()));  // the head is unused
-  auto model = build_model(spec, device);
-  if (s.weights == "none") {
-    log_warning("--weights none: the VGG16 base has RANDOM weights");
-    model->initialize(0);
-  } else {
-    load_base_weights(*model, s.weights);
-  }
-  ImageLoader loader(items, loader_options(s.image_size, s.interpolation, s.preprocessing, s.batch_size, s.workers,
-                                           s.decode, device));
-  if (s.on_bad_file == BadFilePolicy::Fail) {
-    std::vector<BadFile> bad = loader.scan();
-    if (!bad.empty())
-      throw InputError(bad[0].path + ": " + bad[0].reason + " (" + std::to_string(bad.size()) + " bad files)");
-  }
-  FeaturesWriter writer(out, header);
-  const int first_head = head_start(*model);
-  std::vector<BadFile> bad;
-  try {
-    bad = run_base(*model, first_head, loader, [&](const Tensor& f, const std::vector<int64_t>& index,
-                                                   const std::vector<int32_t>& labels) {
-      std::vector<std::string> rel;
-      for (int64_t i : index) rel.push_back(items[static_cast<size_t>(i)].relpath);
-      writer.append(f, labels, rel);
-    }, nullptr, label);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Interrupted) throw;
-    throw Error(std::string(e.what()) + "; " + out + " not written (shards finished earlier are kept and skipped " +
-                    "when the same command runs again)",
-                ErrorKind::Interrupted);
-  }
-  report_bad_files(bad, nullptr);
-  // A shard records how many of its images it skipped, so that its rows can be checked later.
-  if (header.attributes.count("shard")) writer.set_attribute("shard_skipped", std::to_string(bad.size()));
-  if (writer.rows() + static_cast<int64_t>(bad.size()) != static_cast<int64_t>(items.size()))
-    throw Error(out + ": " + std::to_string(writer.rows()) + " rows and " + std::to_string(bad.size()) +
-                " skipped files for " + std::to_string(items.size()) + " images");
-  writer.commit();
-  *rows = writer.rows();
-  return bad;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   vggtl::restart_with_openmp_wait_policy(argv);  // idle OpenMP threads sleep: see cpu_backend.h
@@ -99,28 +35,16 @@ int main(int argc, char** argv) {
                  "Example: vggtl_extract --data data/train --out train_features.h5\n"
                  "Under mpiexec -n N each process extracts one of N shards and rank 0 joins them."};
     ExtractSettings s;
-    std::string data, out;
+    std::string& data = s.data;
+    std::string& out = s.out;
     int shard_id = -1, num_shards = 0;
     bool merge = false;
-    app.add_option("--weights", s.weights, "Keras VGG16 weights (default: the Keras cache file; 'none': random)");
-    app.add_option("--data", data, "Split folder with one sub-folder per class")->required();
-    app.add_option("--out", out, "Output .h5 file")->required();
-    add_choice(app, "--device", &s.device, "auto, cuda or cpu");
-    add_choice(app, "--precision", &s.precision, "fp32, tf32 (GPU; fp32 on the CPU) or bf16 (GPU, and CPUs with AVX512-BF16 or AMX)");
-    app.add_option("--image-size", s.image_size, "Input side, a multiple of 32")->capture_default_str();
-    app.add_option("--batch-size", s.batch_size, "Images per batch")->capture_default_str();
-    add_choice(app, "--interpolation", &s.interpolation, "nearest or bilinear");
-    add_choice(app, "--preprocessing", &s.preprocessing, "caffe or none");
-    add_choice(app, "--on-bad-file", &s.on_bad_file, "skip or fail");
-    app.add_option("--workers", s.workers, "Decoding threads (0: every core)")->capture_default_str();
+    s.add_to(app);
     app.add_option("--shard-id", shard_id, "Extract only this shard (0-based) of --num-shards, into its own file");
     app.add_option("--num-shards", num_shards, "Shards of the listing (default: the mpiexec processes)");
     app.add_flag("--merge", merge, "Join the finished shard files of --num-shards into --out");
-    add_decode_option(app, &s.decode);
     if (const int status = parse_command_line(app, argc, argv); status >= 0) return status;
-    if (s.batch_size < 1) throw InputError("--batch-size must be at least 1");
-    if (s.workers < 0) throw InputError("--workers must be 0 (every core) or more");
-    check_vgg16_image_size(s.image_size);
+    validate_extract_settings(s);
     check_output_file(out, "--out");
     // Before the expensive work: the file libhdf5 could crash or hang on, read by another process.
     precheck_hdf5_inputs({{s.weights.empty() ? default_weights_path() : s.weights, Hdf5Role::Weights}});
@@ -156,27 +80,11 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    std::string note;
-    const Device device = device_for_rank(select_device(s.device, &note));
-    if (!note.empty() && cluster::is_root()) log_info(note);
-    decode_mode_for(s.decode, device);  // --decode gpu without a GPU fails before any work
-    s.weights = s.weights.empty() ? default_weights_path() : s.weights;
-    if (s.weights != "none" && !std::filesystem::exists(s.weights))
-      throw InputError(s.weights + ": weights file not found (--weights)");
-
-    FeaturesHeader header;
-    header.feature_shape = vgg16_feature_shape(s.image_size);
-    header.class_names = split.classes;
-    header.attributes = {{"weights", s.weights},
-                         {"weights_sha256", s.weights == "none" ? "none" : sha256_file(s.weights)},
-                         {"image_size", std::to_string(s.image_size)},
-                         {"interpolation", option_word(s.interpolation)},
-                         {"preprocessing", option_word(s.preprocessing)},
-                         {"precision", option_word(base_precision(s.precision, device))},
-                         {"vggtl_version", VGGTL_VERSION}};
+    const Device device = prepare_extract(&s);
+    FeaturesHeader header = extract_header(s, device, split);
     int64_t rows = 0;
     if (!sharded) {
-      const std::vector<BadFile> bad = extract(s, device, split, split.items, header, out, "extract", &rows);
+      const std::vector<BadFile> bad = extract_features(s, device, split, split.items, header, out, "extract", &rows);
       summary(out, rows, header.feature_shape, bad.size());
       return 0;
     }
@@ -198,7 +106,7 @@ int main(int argc, char** argv) {
       header.attributes["shard_items"] = std::to_string(range.size());
       header.attributes["shard_align"] = std::to_string(s.batch_size);
       const std::string label = cluster::active() ? "extract" : "extract " + name;  // the job's bar, or this shard's
-      const std::vector<BadFile> bad = extract(s, device, split, items, header, file, label, &rows);
+      const std::vector<BadFile> bad = extract_features(s, device, split, items, header, file, label, &rows);
       summary(file, rows, header.feature_shape, bad.size());
     }
     if (!cluster::active()) return 0;  // --shard-id: one shard; --merge joins them

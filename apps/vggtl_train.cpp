@@ -2,7 +2,6 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <set>
 #include <string>
 
 #include "apps/pipeline/app_main.h"
@@ -27,27 +26,8 @@ int main(int argc, char** argv) {
       std::fputs(vggtl::full_version_report().c_str(), stdout);
       return 0;
     }
-    // Before the expensive work: the files libhdf5 could crash or hang on, read by another process.
-    vggtl::precheck_hdf5_inputs(
-        {{opt.weights.empty() ? vggtl::default_weights_path() : opt.weights, vggtl::Hdf5Role::Weights},
-         {opt.init, vggtl::Hdf5Role::Checkpoint}});
-    if (opt.resume && !opt.out.empty()) {
-      try {
-        vggtl::precheck_hdf5_inputs({{opt.out + "/last.h5", vggtl::Hdf5Role::Checkpoint},
-                                     {opt.out + "/best.h5", vggtl::Hdf5Role::Checkpoint}});
-      } catch (const vggtl::InputError& e) {
-        throw vggtl::InputError(std::string(e.what()) + "; --resume cannot continue from it: restore the run " +
-                                "folder from a copy, or start a new run with another --out");
-      }
-    }
-    std::set<std::string> given;
-    const nlohmann::json keys = opt.to_json();
-    for (const auto& kv : keys.items()) {
-      if (app.count(vggtl::option_flag(kv.key())) > 0) given.insert(kv.key());
-    }
-    if (app.count("--epochs") > 0) given.insert("epochs");
     std::string command_line;
     for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-    return vggtl::run_training(opt, given, command_line);
+    return vggtl::train_command(app, opt, command_line);
   });
 }

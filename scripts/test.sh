@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Command (2): installs what is missing, builds and runs the whole test suite, twice, then fuzzes:
-#   build/       the default configuration (CUDA backend when the toolkit is found, Release);
+#   build/       the default configuration (CUDA backend when the toolkit is found, Release),
+#                and the Python module built in it for the pytest suite (scripts/test_python.sh);
 #   build-asan/  the CPU-only configuration with AddressSanitizer + UndefinedBehaviorSanitizer;
 #   build-fuzz/  the libFuzzer harnesses (clang, io and engine only), 20 s each, one per core at a
 #                time (scripts/fuzz.sh):
@@ -43,6 +44,9 @@ echo "== default configuration (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
+stamp
+echo "== the Python package (python/tests: module in build/, and a wheel in a clean venv)"
+scripts/test_python.sh build
 
 if [[ $asan -eq 1 ]]; then
   stamp

@@ -1,7 +1,13 @@
 // Predictions: logits -> SoftmaxCrossEntropy (probabilities, argmax, per-row loss) -> host.
 #include "apps/pipeline/evaluate.h"
 
+#include <algorithm>
+
+#include "apps/pipeline/interrupt.h"
 #include "apps/pipeline/metrics.h"
+#include "apps/pipeline/progress.h"
+#include "kernels/convert.h"
+#include "kernels/resize_preprocess.h"
 #include "layers/loss.h"
 
 namespace vggtl {
@@ -51,6 +57,46 @@ SplitPredictions predict_split(Model& model, int head_start, ImageLoader& loader
     head_predictions(model, head_start, loss, f, with_labels ? &y : nullptr, labels, paths, &result.predictions);
   }, times, progress_label);
   return result;
+}
+
+std::vector<Prediction> predict_pixels(Model& model, int head_start, const uint8_t* pixels, int64_t n, int h, int w,
+                                       const LoaderOptions& lo, const std::string& progress_label) {
+  if (h < 1 || w < 1) throw InputError("images of " + std::to_string(h) + "x" + std::to_string(w) + " pixels");
+  const int S = lo.image_size;
+  const ResizePlan plan = make_resize_plan(h, w, S, S, lo.filter);
+  const int64_t image_bytes = int64_t{h} * w * 3;
+  std::vector<Prediction> out;
+  SoftmaxCrossEntropy loss(model.device());
+  ProgressBar bar(progress_label, n);
+  const int64_t batch = std::max(1, lo.batch_size);
+  Tensor host = Tensor::empty(Shape{batch, S, S, 3}, DType::F32);
+  for (int64_t begin = 0; begin < n; begin += batch) {
+    const int64_t g = std::min(batch, n - begin);
+    for (int64_t r = 0; r < g; ++r)
+      resize_preprocess_cpu(host.data<float>() + r * S * S * 3, pixels + (begin + r) * image_bytes, plan.table.data(),
+                            plan.g, lo.transform);
+    Tensor x = host.slice(0, g);
+    if (!model.device().is_cpu()) {
+      x = to_device(x, model.device());
+      synchronize(model.device());
+    }
+    Tensor f = model.forward(x, Pass{}, 0, head_start);
+    if (f.dtype() != DType::F32) {
+      Tensor f32 = Tensor::empty(f.shape(), DType::F32, model.device());
+      convert(f32, f);
+      f = f32;
+    }
+    std::vector<std::string> paths;
+    for (int64_t r = 0; r < g; ++r) paths.push_back("#" + std::to_string(begin + r));
+    head_predictions(model, head_start, loss, f, nullptr, {}, paths, &out);
+    bar.update(begin + g);
+    if (interrupt_requested()) {
+      bar.clear();
+      throw_if_interrupted(progress_label + " (" + std::to_string(begin + g) + " of " + std::to_string(n) +
+                           " images done)");
+    }
+  }
+  return out;
 }
 
 }  // namespace vggtl

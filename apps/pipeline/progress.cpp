@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "apps/pipeline/cluster.h"
 #include "engine/log.h"
@@ -35,7 +36,10 @@ struct Job {
   cluster::SharedCount count;
 };
 Job* g_job = nullptr;
+ProgressSink g_sink;
 }  // namespace
+
+void set_progress_sink(ProgressSink sink) { g_sink = std::move(sink); }
 
 JobProgress::JobProgress(int64_t total) {
   if (!cluster::active() || g_job) return;
@@ -73,6 +77,10 @@ void ProgressBar::update(int64_t done, const std::string& extra) {
     total_ = g_job->total;
   }
   if (total_ <= 0 || !cluster::is_root()) return;
+  if (g_sink) {
+    g_sink(label_, done, total_);
+    return;
+  }
   const double t = clock_.seconds();
   if (first_time_ < 0) {
     first_time_ = t;

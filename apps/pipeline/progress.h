@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "engine/timer.h"
@@ -28,6 +29,12 @@ class JobProgress {
  private:
   bool owner_ = false;
 };
+
+// Where progress goes instead of the bar and the plain lines, when set (the Python module hands
+// it to tqdm): every update of every ProgressBar of this process, `done` of `total` items of the
+// work named `label`, called on the thread that updates the bar; done == total ends that work.
+using ProgressSink = std::function<void(const std::string& label, int64_t done, int64_t total)>;
+void set_progress_sink(ProgressSink sink);  // an empty one restores the bar
 
 class ProgressBar {
  public:

@@ -3,6 +3,8 @@
 // the best weights with a fresh optimizer; the position records the stage, so either resumes.
 #include "apps/pipeline/train_run.h"
 
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <cstdint>
 #include <exception>
@@ -51,7 +53,8 @@ void check_address_space_limit(const TrainOptions& opt) {
 
 }  // namespace
 
-int run_training(TrainOptions opt, const std::set<std::string>& given, const std::string& command_line) {
+int run_training(TrainOptions opt, const std::set<std::string>& given, const std::string& command_line,
+                 const TrainObserver* observer) {
   Stopwatch total_clock;
   StageTimes times;
   if (opt.quiet && log_level() < LogLevel::Warning) set_log_level(LogLevel::Warning);  // never lower it
@@ -113,6 +116,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
       fs::remove(path, ec);
     }
   } remove_if_empty{out, !folder_existed, &lock};
+  if (observer && observer->on_start) observer->on_start(out);
 
   // Device and precision, once the inputs are known to be usable.
   std::string device_note;
@@ -182,7 +186,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
 
   clock.reset();
   const double checkpoints_before = times.checkpoints;
-  TrainOutcome outcome = run_stages(opt, rm, inputs, checkpoints, &state, resumed, out, say);
+  TrainOutcome outcome = run_stages(opt, rm, inputs, checkpoints, &state, resumed, out, say,
+                                    observer ? observer->on_epoch_end : std::function<void(const EpochRecord&)>());
   if (role == RankRole::Follower) return 0;  // rank 0 writes the run folder
   times.head_training = clock.seconds() - (times.checkpoints - checkpoints_before);
   const std::vector<KeepFeatures> keeps = {kept_features_of(opt, splits, rm, device, base, out, "train"),
@@ -259,6 +264,28 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   std::snprintf(secs, sizeof secs, "%.2f s", times.total);
   say("Run folder: " + out + " (best epoch " + std::to_string(state.best_epoch) + ", " + secs + ")");
   return 0;
+}
+
+int train_command(const CLI::App& app, const TrainOptions& opt, const std::string& command_line,
+                  const TrainObserver* observer) {
+  // Before the expensive work: the files libhdf5 could crash or hang on, read by another process.
+  precheck_hdf5_inputs({{opt.weights.empty() ? default_weights_path() : opt.weights, Hdf5Role::Weights},
+                        {opt.init, Hdf5Role::Checkpoint}});
+  if (opt.resume && !opt.out.empty()) {
+    try {
+      precheck_hdf5_inputs({{opt.out + "/last.h5", Hdf5Role::Checkpoint}, {opt.out + "/best.h5", Hdf5Role::Checkpoint}});
+    } catch (const InputError& e) {
+      throw InputError(std::string(e.what()) + "; --resume cannot continue from it: restore the run " +
+                       "folder from a copy, or start a new run with another --out");
+    }
+  }
+  std::set<std::string> given;
+  const nlohmann::json keys = opt.to_json();
+  for (const auto& kv : keys.items()) {
+    if (app.count(option_flag(kv.key())) > 0) given.insert(kv.key());
+  }
+  if (app.count("--epochs") > 0) given.insert("epochs");
+  return run_training(opt, given, command_line, observer);
 }
 
 }  // namespace vggtl

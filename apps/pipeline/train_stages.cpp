@@ -663,8 +663,10 @@ namespace {
 class EpochSink {
  public:
   EpochSink(const TrainOptions& opt, RunCheckpointer& checkpoints, RunState* state, const std::string& out,
-            RankRole role, const std::function<void(const std::string&)>& say)
-      : opt_(opt), checkpoints_(checkpoints), state_(state), out_(out), role_(role), say_(say) {}
+            RankRole role, const std::function<void(const std::string&)>& say,
+            const std::function<void(const EpochRecord&)>& on_epoch_end)
+      : opt_(opt), checkpoints_(checkpoints), state_(state), out_(out), role_(role), say_(say),
+        on_epoch_end_(on_epoch_end) {}
 
   void end_epoch(EpochRecord r, const Optimizer& optimizer, int stage) {
     checkpoints_.check();  // an earlier checkpoint that could not be written ends the run here
@@ -684,6 +686,7 @@ class EpochSink {
     if (improved) checkpoints_.save("best.h5", false, next, *state_, optimizer, stage);
     if (writes_run_folder(role_)) write_history(out_, *state_);
     say_(epoch_line(r, opt_.epochs + opt_.fine_tune_epochs, improved, option_word(opt_.monitor)));
+    if (on_epoch_end_) on_epoch_end_(r);
   }
 
   void stopped(const EpochPosition& at, const Optimizer& optimizer, int stage) {
@@ -699,13 +702,15 @@ class EpochSink {
   std::string out_;
   RankRole role_;
   const std::function<void(const std::string&)>& say_;
+  const std::function<void(const EpochRecord&)>& on_epoch_end_;
 };
 
 }  // namespace
 
 TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inputs, RunCheckpointer& checkpoints,
                         RunState* state, const std::optional<ResumedRun>& resumed, const std::string& out,
-                        const std::function<void(const std::string&)>& say) {
+                        const std::function<void(const std::string&)>& say,
+                        const std::function<void(const EpochRecord&)>& on_epoch_end) {
   // The other ranks have sent their features and left, or train here with stops agreed after
   // every batch: an interruption from here on ends each rank where it stands.
   cluster::settle();
@@ -715,7 +720,7 @@ TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inpu
                                       resumed ? resumed->stage : 1, resumed ? resumed->position.epoch : 1);
   TrainOutcome outcome;
   std::unique_ptr<Optimizer>& optimizer = outcome.optimizer;
-  EpochSink sink(opt, checkpoints, state, out, role, say);
+  EpochSink sink(opt, checkpoints, state, out, role, say, on_epoch_end);
   const StepFaults faults = StepFaults::from_environment();
   int64_t earlier_stage_steps = 0;  // optimizer steps of the stages this process finished
   int64_t steps_at_stage_start = 0;

@@ -213,7 +213,8 @@ struct TrainOutcome {
 // improved) and history.csv. On rank > 0 of --distributed-train, follows rank 0's steps.
 TrainOutcome run_stages(const TrainOptions& opt, RunModel& rm, TrainInputs& inputs, RunCheckpointer& checkpoints,
                         RunState* state, const std::optional<ResumedRun>& resumed, const std::string& out,
-                        const std::function<void(const std::string&)>& say);
+                        const std::function<void(const std::string&)>& say,
+                        const std::function<void(const EpochRecord&)>& on_epoch_end = {});
 
 // Everything the run folder gets at the end besides the checkpoints and the test predictions.
 struct RunSummary {

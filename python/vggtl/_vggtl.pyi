@@ -1,0 +1,29 @@
+# Type stubs of the engine module (python/src/vggtl_module.cpp); use the vggtl package's API.
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def devices() -> List[str]: ...
+def version_report() -> str: ...
+def _option_table(tool: str) -> List[Tuple[str, str, str, str, bool, bool]]: ...
+def _train(args: Sequence[str], on_start: Optional[Callable[..., Any]], on_epoch_end: Optional[Callable[..., Any]],
+           progress: Optional[Callable[[str, int, int], Any]], quiet: bool) -> int: ...
+def _extract(args: Sequence[str], progress: Optional[Callable[[str, int, int], Any]], quiet: bool) -> Dict[str, Any]: ...
+
+class _Model:
+    def __init__(self, args: Sequence[str], quiet: bool) -> None: ...
+    class_names: List[str]
+    classes: int
+    image_size: int
+    source: str
+    device: str
+    preprocessing: str
+    interpolation: str
+    def _predict_paths(self, paths: Sequence[str], progress: Optional[Callable[[str, int, int], Any]], quiet: bool
+                       ) -> Tuple[npt.NDArray[np.float32], List[str], List[Tuple[str, str]]]: ...
+    def _predict_pixels(self, x: npt.NDArray[np.uint8], progress: Optional[Callable[[str, int, int], Any]],
+                        quiet: bool) -> npt.NDArray[np.float32]: ...
+    def _evaluate(self, data: str, progress: Optional[Callable[[str, int, int], Any]], quiet: bool) -> Dict[str, Any]: ...
