@@ -262,13 +262,11 @@ VGGTL_HD void augment_thread(int64_t block, int thread, OutT* out, const float* 
 // CPU specification: per image, per row, per column, in the order of the maths above.
 void augment_cpu(float* out, const float* in, const AugmentImage* items, int n, int h, int w, PixelTransform t);
 void augment_cpu(bf16* out, const float* in, const AugmentImage* items, int n, int h, int w, PixelTransform t);
-#if VGGTL_HAVE_CUDA
 // All pointers on the device (items too).
 void augment_cuda(float* out, const float* in, const AugmentImage* items, int n, int h, int w, PixelTransform t,
                   Stream stream);
 void augment_cuda(bf16* out, const float* in, const AugmentImage* items, int n, int h, int w, PixelTransform t,
                   Stream stream);
-#endif
 
 // Tensor level: in (n, h, w, 3) F32, out the same shape F32 or BF16, both on one device (not
 // aliased); items[n] in host memory (the CUDA path copies them to the device, stream-ordered).

@@ -31,7 +31,6 @@ void batchnorm_backward_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
                             const T* mean, const T* inv_std, int64_t rows, int64_t cols,
                             bool batch_stats);
 
-#if VGGTL_HAVE_CUDA
 void batchnorm_train_forward_cuda(float* y, float* save_mean, float* save_inv_std,
                                   float* moving_mean, float* moving_var, const float* x,
                                   const float* gamma, const float* beta, int64_t rows, int64_t cols,
@@ -44,7 +43,6 @@ void batchnorm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float
                              const float* x, const float* gamma, const float* mean,
                              const float* inv_std, int64_t rows, int64_t cols, bool batch_stats,
                              Stream stream);
-#endif
 
 // Tensor level: x, y, dy, dx (rows, cols); the rest (cols). F32 on any device or F64 on the CPU.
 void batchnorm_train_forward(Tensor& y, Tensor& save_mean, Tensor& save_inv_std,

@@ -16,11 +16,9 @@ void bias_add_cpu(T* y, const T* x, const T* b, int64_t rows, int64_t cols, bool
 template <typename T>
 void bias_grad_cpu(T* db, const T* dy, int64_t rows, int64_t cols);
 
-#if VGGTL_HAVE_CUDA
 void bias_add_cuda(float* y, const float* x, const float* b, int64_t rows, int64_t cols, bool relu,
                    Stream stream);
 void bias_grad_cuda(float* db, const float* dy, int64_t rows, int64_t cols, Stream stream);
-#endif
 
 // Tensor level: x, y (rows, ...) and b (cols) or db (cols), F32 on any device or F64 on the CPU.
 void bias_add(Tensor& y, const Tensor& x, const Tensor& b, bool relu);

@@ -45,10 +45,8 @@ VGGTL_HD void bias_relu_thread(T* y, const T* x, const float* b, Index units, In
   }
 }
 
-#if VGGTL_HAVE_CUDA
 template <typename T>
 void bias_relu_cuda(T* y, const T* x, const float* b, int64_t m, int64_t c, Stream stream);
-#endif
 
 // y, x: (..., C) f32 or bf16, same dtype and shape (y may be x); b: (C) f32. Same device.
 void bias_relu(Tensor& y, const Tensor& x, const Tensor& b);

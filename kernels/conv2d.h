@@ -19,9 +19,7 @@
 #include "engine/device.h"
 #include "engine/dtype.h"
 
-#if VGGTL_HAVE_CUDA
 struct cudnnContext;
-#endif
 
 namespace vggtl {
 
@@ -128,7 +126,6 @@ inline const char* conv_epilogue_name(ConvEpilogue e) {
   return e == ConvEpilogue::Auto ? "auto" : e == ConvEpilogue::CudnnFused ? "cudnn-fused" : "own-kernel";
 }
 
-#if VGGTL_HAVE_CUDA
 // What was chosen for one shape, for benches and logs.
 struct CudnnConvChoice {
   int algo = -1;                               // cudnnConvolutionFwdAlgo_t
@@ -173,6 +170,5 @@ void conv2d_backward_cudnn(float* dx, float* dw, const float* dy, const float* x
 // Forgets every choice in memory and stops using the cache file in this process (tests use it
 // to force a fresh search).
 void conv2d_cudnn_clear_choices();
-#endif
 
 }  // namespace vggtl

@@ -102,7 +102,6 @@ VGGTL_HD void krsc_to_hwio_thread(float* y, const float* w, int64_t r, int64_t s
   y[o] = w[ki * r * s * c + rsc];
 }
 
-#if VGGTL_HAVE_CUDA
 template <typename To, typename From>
 void convert_cuda(To* y, const From* x, int64_t n, Stream stream);
 template <typename To, typename From>
@@ -111,7 +110,6 @@ template <typename To>
 void hwio_to_krsc_cuda(To* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k, int64_t cp,
                        Stream stream);
 void krsc_to_hwio_cuda(float* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k, Stream stream);
-#endif
 
 // ---- Tensor level: the twin of the tensors' device, on its main stream ----
 // Same element count and device; f32 <-> bf16 and f32 <-> f16 on any device, f32 <-> f64 on

@@ -17,10 +17,8 @@ template <typename T>
 void dropout_cpu(T* y, const T* x, int64_t n, float rate, uint64_t seed, uint32_t step,
                  uint64_t offset);
 
-#if VGGTL_HAVE_CUDA
 void dropout_cuda(float* y, const float* x, int64_t n, float rate, uint64_t seed, uint32_t step,
                   uint64_t offset, Stream stream);
-#endif
 
 // Tensor level: same shapes, F32 on any device or F64 on the CPU; y may alias x. offset must be
 // a multiple of 4 (the GPU uses each Philox block of four words whole).

@@ -37,11 +37,9 @@ VGGTL_HD void gather_rows_piece(uint8_t* dst, const uint8_t* src, const int32_t*
 }
 
 void gather_rows_cpu(void* dst, const void* src, const int32_t* index, int64_t rows, int64_t row_bytes);
-#if VGGTL_HAVE_CUDA
 // index must be in device memory.
 void gather_rows_cuda(void* dst, const void* src, const int32_t* index, int64_t rows, int64_t row_bytes,
                       Stream stream);
-#endif
 
 // dst (n, ...) = src[index[i]] with index an I32 tensor on the same device; every index must
 // be in [0, src.dim(0)) (checked on the host when the index lives on the host).

@@ -49,11 +49,9 @@ int64_t jpeg_color_plan(JpegColorImage* images, int num_images);
 // CPU twin: the specification, row by row as jdsample.c and jdcolor.c do it.
 void jpeg_color_cpu(uint8_t* rgb, const uint8_t* planes, const JpegColorImage* images,
                     int num_images);
-#if VGGTL_HAVE_CUDA
 // images must be device memory holding what jpeg_color_plan produced; num_ctas is its result.
 void jpeg_color_cuda(uint8_t* rgb, const uint8_t* planes, const JpegColorImage* images,
                      int num_images, int64_t num_ctas, Stream stream);
-#endif
 // Dispatch: every pointer lives on `device`; num_ctas and stream matter for CUDA only.
 void jpeg_color(Device device, uint8_t* rgb, const uint8_t* planes, const JpegColorImage* images,
                 int num_images, int64_t num_ctas, Stream stream);

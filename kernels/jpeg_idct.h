@@ -38,11 +38,9 @@ int64_t jpeg_idct_plan(JpegIdctPlane* planes, int num_planes);
 // CPU twin: the specification, written in the order of jidctint.c.
 void jpeg_idct_cpu(uint8_t* out, const int16_t* coefs, const uint16_t* quant,
                    const JpegIdctPlane* planes, int num_planes);
-#if VGGTL_HAVE_CUDA
 // planes must be device memory holding what jpeg_idct_plan produced; num_ctas is its result.
 void jpeg_idct_cuda(uint8_t* out, const int16_t* coefs, const uint16_t* quant,
                     const JpegIdctPlane* planes, int num_planes, int64_t num_ctas, Stream stream);
-#endif
 // Dispatch: every pointer lives on `device`; num_ctas and stream matter for CUDA only.
 void jpeg_idct(Device device, uint8_t* out, const int16_t* coefs, const uint16_t* quant,
                const JpegIdctPlane* planes, int num_planes, int64_t num_ctas, Stream stream);

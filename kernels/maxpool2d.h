@@ -107,12 +107,10 @@ VGGTL_HD void maxpool2d_backward_thread(T* dx, const T* dy, const T* x, int64_t 
   dx[e] = best == mine ? dy[((img * ho + i / 2) * wo + j / 2) * c + k] : T(0);
 }
 
-#if VGGTL_HAVE_CUDA
 template <typename T>
 void maxpool2d_forward_cuda(T* y, const T* x, int64_t n, int64_t h, int64_t w, int64_t c, Stream stream);
 void maxpool2d_backward_cuda(float* dx, const float* dy, const float* x, int64_t n, int64_t h, int64_t w, int64_t c,
                              Stream stream);
-#endif
 
 // The CPU's bf16 fast path (maxpool2d_onednn.cpp): oneDNN's pooling on all threads, the same
 // results as maxpool2d_forward_cpu<bf16>; and the oneDNN implementation it got last, for benches.

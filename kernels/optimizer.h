@@ -40,12 +40,10 @@ void adam_step_cpu(T* w, T* m, T* v, const T* g, int64_t n, const AdamCoeffs<T>&
 template <typename T>
 void sgd_step_cpu(T* w, T* vel, const T* g, int64_t n, T lr, T momentum, bool nesterov);
 
-#if VGGTL_HAVE_CUDA
 void adam_step_cuda(float* w, float* m, float* v, const float* g, int64_t n,
                     const AdamCoeffs<float>& c, Stream stream);
 void sgd_step_cuda(float* w, float* vel, const float* g, int64_t n, float lr, float momentum,
                    bool nesterov, Stream stream);
-#endif
 
 // Tensor level: all the same numel, dtype (F32 any device, F64 CPU) and device.
 void adam_step(Tensor& w, Tensor& m, Tensor& v, const Tensor& g, double lr, double beta_1,

@@ -12,10 +12,8 @@
 namespace vggtl {
 
 void philox_fill_cpu(uint32_t* out, int64_t n, uint64_t seed, uint32_t stream_id, uint32_t offset);
-#if VGGTL_HAVE_CUDA
 void philox_fill_cuda(uint32_t* out, int64_t n, uint64_t seed, uint32_t stream_id, uint32_t offset,
                       Stream stream);
-#endif
 
 // out: I32 tensor on any device, filled with the raw 32-bit words.
 void philox_fill(Tensor& out, uint64_t seed, uint32_t stream_id, uint32_t offset);

@@ -15,10 +15,8 @@ void relu_forward_cpu(T* y, const T* x, int64_t n);
 template <typename T>
 void relu_backward_cpu(T* dx, const T* dy, const T* y, int64_t n);
 
-#if VGGTL_HAVE_CUDA
 void relu_forward_cuda(float* y, const float* x, int64_t n, Stream stream);
 void relu_backward_cuda(float* dx, const float* dy, const float* y, int64_t n, Stream stream);
-#endif
 
 // Tensor level: same shapes, F32 on any device or F64 on the CPU; y may alias x, dx may alias dy.
 void relu_forward(Tensor& y, const Tensor& x);

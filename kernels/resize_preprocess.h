@@ -141,13 +141,11 @@ void resize_preprocess_cpu(float* out, const uint8_t* in, const int32_t* table, 
                            PixelTransform t);
 void resize_preprocess_cpu(bf16* out, const uint8_t* in, const int32_t* table, const ResizeGeometry& g,
                            PixelTransform t);
-#if VGGTL_HAVE_CUDA
 // All pointers on the device; tmp holds resize_tmp_bytes(g) bytes (unused for nearest).
 void resize_preprocess_cuda(float* out, uint8_t* tmp, const uint8_t* in, const int32_t* table,
                             const ResizeGeometry& g, PixelTransform t, Stream stream);
 void resize_preprocess_cuda(bf16* out, uint8_t* tmp, const uint8_t* in, const int32_t* table,
                             const ResizeGeometry& g, PixelTransform t, Stream stream);
-#endif
 
 // ---- batched: every image of a batch in one launch per pass ----
 // Images of any sizes (and filters) into rows of one output; each item says where its source,
@@ -214,7 +212,6 @@ void resize_preprocess_batch_cpu(float* out, const uint8_t* in, const int32_t* t
                                  const ResizeBatchItem* items, int n, PixelTransform t);
 void resize_preprocess_batch_cpu(bf16* out, const uint8_t* in, const int32_t* table,
                                  const ResizeBatchItem* items, int n, PixelTransform t);
-#if VGGTL_HAVE_CUDA
 // items and table in device memory holding what resize_batch_plan produced; grid is its result;
 // tmp holds grid.tmp_bytes bytes (may be null when that is 0).
 void resize_preprocess_batch_cuda(float* out, uint8_t* tmp, const uint8_t* in, const int32_t* table,
@@ -223,7 +220,6 @@ void resize_preprocess_batch_cuda(float* out, uint8_t* tmp, const uint8_t* in, c
 void resize_preprocess_batch_cuda(bf16* out, uint8_t* tmp, const uint8_t* in, const int32_t* table,
                                   const ResizeBatchItem* items, int n, const ResizeBatchGrid& grid,
                                   PixelTransform t, Stream stream);
-#endif
 // Dispatch: out is F32 or BF16 (out_dtype); every pointer lives on `device`; tmp, grid and
 // stream matter for CUDA only.
 void resize_preprocess_batch(Device device, DType out_dtype, void* out, uint8_t* tmp, const uint8_t* in,

@@ -24,13 +24,11 @@ template <typename T>
 void xent_accumulate_cpu(double* totals, const T* row_loss, const int32_t* predicted,
                          const int32_t* labels, int64_t n);
 
-#if VGGTL_HAVE_CUDA
 void softmax_xent_cuda(float* probs, float* dlogits, float* row_loss, int32_t* predicted,
                        const float* logits, const int32_t* labels, int64_t n, int64_t k,
                        Stream stream);
 void xent_accumulate_cuda(double* totals, const float* row_loss, const int32_t* predicted,
                           const int32_t* labels, int64_t n, Stream stream);
-#endif
 
 // Tensor level. logits, probs, dlogits (n, k) F32 (any device) or F64 (CPU); labels, predicted
 // I32 (n); row_loss (n) like logits; totals F64 (3) on the same device. Null pointers as above.
