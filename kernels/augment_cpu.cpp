@@ -7,6 +7,7 @@
 #include "engine/context.h"
 #include "engine/error.h"
 #include "kernels/augment.h"
+#include "kernels/augment_thread.h"
 
 namespace vggtl {
 

@@ -8,6 +8,7 @@
 #include "engine/context.h"
 #include "engine/error.h"
 #include "kernels/jpeg_idct.h"
+#include "kernels/jpeg_idct_thread.h"
 
 namespace vggtl {
 

@@ -7,6 +7,7 @@
 #include "engine/context.h"
 #include "engine/error.h"
 #include "kernels/resize_preprocess.h"
+#include "kernels/resize_preprocess_thread.h"
 
 namespace vggtl {
 
