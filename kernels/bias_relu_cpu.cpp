@@ -1,6 +1,7 @@
 // CPU twin of bias + ReLU (the specification) and the tensor-level dispatch.
 #include "engine/context.h"
 #include "kernels/bias_relu.h"
+#include "kernels/bias_relu_thread.h"
 
 namespace vggtl {
 

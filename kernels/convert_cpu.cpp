@@ -1,6 +1,7 @@
 // CPU twins of the conversions (the specification, plain loops) and the tensor-level dispatch.
 #include "engine/context.h"
 #include "kernels/convert.h"
+#include "kernels/vec16.h"
 
 namespace vggtl {
 

@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "kernels/jpeg_color.h"
+#include "kernels/jpeg_color_thread.h"
 
 namespace vggtl {
 

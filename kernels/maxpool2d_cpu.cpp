@@ -1,6 +1,7 @@
 // CPU twin of the 2x2 max-pool (the specification) and the tensor-level dispatch.
 #include "engine/context.h"
 #include "kernels/maxpool2d.h"
+#include "kernels/maxpool2d_thread.h"
 
 namespace vggtl {
 
