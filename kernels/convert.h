@@ -21,6 +21,7 @@ template <typename To>
 void hwio_to_krsc_cpu(To* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k, int64_t cp);
 void krsc_to_hwio_cpu(float* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k);
 
+// ---- CUDA twins (their per-thread work: kernels/convert_thread.h) ----
 template <typename To, typename From>
 void convert_cuda(To* y, const From* x, int64_t n, Stream stream);
 template <typename To, typename From>

@@ -1,5 +1,5 @@
 // GEMM on the CPU: the plain-loop specification, oneDNN's sgemm for float, and the tensor-level
-// dispatch (cuBLAS under VGGTL_HAVE_CUDA).
+// dispatch (cuBLAS in a CUDA build).
 #include <dnnl.h>
 
 #include <algorithm>

@@ -121,5 +121,7 @@ TEST(CudaAbsent, EachLauncherNamesItsOp) {
                "conv2d (cuDNN): this build has no CUDA backend", "conv2d_cudnn_workspace_bytes");
 }
 
+#undef SKIP_IN_CUDA_BUILD
+
 }  // namespace
 }  // namespace vggtl
