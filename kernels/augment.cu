@@ -2,6 +2,7 @@
 // __host__ __device__ augment_thread of kernels/augment.h (swept on the CPU by the tests).
 #include "engine/cuda_check.h"
 #include "kernels/augment.h"
+#include "kernels/augment_thread.h"
 
 namespace vggtl {
 

@@ -147,128 +147,16 @@ VGGTL_HD AugmentParams augment_draw(const AugmentSpec& s, uint64_t seed, uint32_
 // apply_affine_transform's matrix for an (h, w) image, in float64 as Keras builds it.
 AugmentImage augment_prepare(const AugmentParams& p, int h, int w);
 
-// ---- per-pixel work shared by the twins ----
-
-// Products and sums rounded one at a time (no fused multiply-add), as scipy's C loop is compiled.
-VGGTL_HD double aug_mul(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-VGGTL_HD double aug_add(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-
-// scipy's order-1 'nearest' sample of one axis: the first tap, the second (mirrored at the
-// edge) and their weights.
-struct AugmentTaps {
-  int i0, i1;
-  double w0, w1;
-};
-VGGTL_HD AugmentTaps augment_taps(double s, int len) {
-  if (s < 0.0) s = 0.0;
-  else if (s > len - 1) s = len - 1;
-  const double start = floor(s);
-  AugmentTaps t;
-  t.i0 = static_cast<int>(start);
-  t.i1 = t.i0 + 1 < len ? t.i0 + 1 : (len > 1 ? len - 2 : 0);
-  t.w0 = 1.0 - (s - start);
-  t.w1 = 1.0 - t.w0;
-  return t;
-}
-
-// Pillow's Brightness blend of one uint8 value with black.
-VGGTL_HD float augment_brightness(float v, float alpha) {
-  const int u8 = static_cast<int>(v);  // astype('uint8') of a value in [0, 255]
-  if (alpha == 0.0f) return 0.0f;
-  if (alpha == 1.0f) return static_cast<float>(u8);
-#if defined(__CUDA_ARCH__)
-  const float temp = __fmul_rn(alpha, static_cast<float>(u8));
-#else
-  const float temp = alpha * static_cast<float>(u8);
-#endif
-  if (alpha >= 0.0f && alpha <= 1.0f) return static_cast<float>(static_cast<int>(temp));
-  if (temp <= 0.0f) return 0.0f;
-  if (temp >= 255.0f) return 255.0f;
-  return static_cast<float>(static_cast<int>(temp));
-}
-
-// One output pixel (r, c) of one image; in and out point to that image's (h, w, 3).
-template <typename OutT>
-VGGTL_HD void augment_pixel(OutT* out, const float* in, const AugmentImage& a, int h, int w, int r, int c,
-                            PixelTransform t) {
-  const int cs = a.flip ? w - 1 - c : c;
-  float v[3];
-  if (!a.affine) {
-    const float* p = in + (static_cast<int64_t>(r) * w + cs) * 3;
-    v[0] = p[0], v[1] = p[1], v[2] = p[2];
-  } else {
-    const double sr = aug_add(aug_add(aug_add(0.0, aug_mul(r, a.m[0])), aug_mul(cs, a.m[1])), a.m[2]);
-    const double sc = aug_add(aug_add(aug_add(0.0, aug_mul(r, a.m[3])), aug_mul(cs, a.m[4])), a.m[5]);
-    const AugmentTaps tr = augment_taps(sr, h), tc = augment_taps(sc, w);
-    const float* p00 = in + (static_cast<int64_t>(tr.i0) * w + tc.i0) * 3;
-    const float* p01 = in + (static_cast<int64_t>(tr.i0) * w + tc.i1) * 3;
-    const float* p10 = in + (static_cast<int64_t>(tr.i1) * w + tc.i0) * 3;
-    const float* p11 = in + (static_cast<int64_t>(tr.i1) * w + tc.i1) * 3;
-    for (int k = 0; k < 3; ++k) {
-      double s = 0.0;
-      s = aug_add(s, aug_mul(aug_mul(p00[k], tr.w0), tc.w0));
-      s = aug_add(s, aug_mul(aug_mul(p01[k], tr.w0), tc.w1));
-      s = aug_add(s, aug_mul(aug_mul(p10[k], tr.w1), tc.w0));
-      s = aug_add(s, aug_mul(aug_mul(p11[k], tr.w1), tc.w1));
-      v[k] = static_cast<float>(s);
-    }
-  }
-  if (a.brightness)
-    for (int k = 0; k < 3; ++k) v[k] = augment_brightness(v[k], a.alpha);
-  if (t == PixelTransform::Caffe) {
-    store_value(out + 0, v[2] - kCaffeMeanB);
-    store_value(out + 1, v[1] - kCaffeMeanG);
-    store_value(out + 2, v[0] - kCaffeMeanR);
-  } else {
-    store_value(out + 0, v[0]);
-    store_value(out + 1, v[1]);
-    store_value(out + 2, v[2]);
-  }
-}
-
-// CUDA geometry: a 1-D grid of kAugmentThreads-thread blocks, thread i = block * threads + thread
-// handles pixel i of the batch (image i / (h w), row-major within it); swept by the CPU test.
-constexpr int kAugmentThreads = 256;
-inline int64_t augment_blocks(int n, int h, int w) {
-  const int64_t pixels = static_cast<int64_t>(n) * h * w;
-  return (pixels + kAugmentThreads - 1) / kAugmentThreads;
-}
-
-template <typename OutT>
-VGGTL_HD void augment_thread(int64_t block, int thread, OutT* out, const float* in, const AugmentImage* items,
-                             int n, int h, int w, PixelTransform t) {
-  const int64_t i = block * kAugmentThreads + thread;
-  const int64_t per_image = static_cast<int64_t>(h) * w;
-  if (i >= n * per_image) return;
-  const int64_t image = i / per_image, p = i % per_image;
-  const int r = static_cast<int>(p / w), c = static_cast<int>(p % w);
-  augment_pixel(out + i * 3, in + image * per_image * 3, items[image], h, w, r, c, t);
-}
-
 // ---- the twins: out (n, h, w, 3), in (n, h, w, 3) f32 RGB 0..255, items[n] ----
 
 // CPU specification: per image, per row, per column, in the order of the maths above.
 void augment_cpu(float* out, const float* in, const AugmentImage* items, int n, int h, int w, PixelTransform t);
 void augment_cpu(bf16* out, const float* in, const AugmentImage* items, int n, int h, int w, PixelTransform t);
-#if VGGTL_HAVE_CUDA
 // All pointers on the device (items too).
 void augment_cuda(float* out, const float* in, const AugmentImage* items, int n, int h, int w, PixelTransform t,
                   Stream stream);
 void augment_cuda(bf16* out, const float* in, const AugmentImage* items, int n, int h, int w, PixelTransform t,
                   Stream stream);
-#endif
 
 // Tensor level: in (n, h, w, 3) F32, out the same shape F32 or BF16, both on one device (not
 // aliased); items[n] in host memory (the CUDA path copies them to the device, stream-ordered).

@@ -7,6 +7,7 @@
 #include "engine/context.h"
 #include "engine/error.h"
 #include "kernels/augment.h"
+#include "kernels/augment_thread.h"
 
 namespace vggtl {
 
@@ -125,7 +126,6 @@ void augment(Tensor& out, const Tensor& in, const std::vector<AugmentImage>& ite
               " images");
   if (n == 0) return;
   if (out.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     Context& ctx = Context::get(out.device());
     // Stream-ordered, as resize_preprocess does with its table.
     const int64_t bytes = static_cast<int64_t>(items.size() * sizeof(AugmentImage));
@@ -137,9 +137,6 @@ void augment(Tensor& out, const Tensor& in, const std::vector<AugmentImage>& ite
     else
       augment_cuda(out.data<bf16>(), in.data<float>(), di, n, h, w, t, ctx.stream());
     return;
-#else
-    VGGTL_FAIL("augment: CUDA tensor in a build without CUDA");
-#endif
   }
   if (out.dtype() == DType::F32)
     augment_cpu(out.data<float>(), in.data<float>(), items.data(), n, h, w, t);

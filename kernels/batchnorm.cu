@@ -5,6 +5,7 @@
 
 #include "engine/cuda_check.h"
 #include "kernels/batchnorm.h"
+#include "kernels/batchnorm_thread.h"
 #include "kernels/block_phases.h"
 
 namespace vggtl {

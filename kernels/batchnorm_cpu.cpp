@@ -149,14 +149,10 @@ void batchnorm_train_forward(Tensor& y, Tensor& save_mean, Tensor& save_inv_std,
                                 moving_var.data<double>(), x.data<double>(), gamma.data<double>(),
                                 beta.data<double>(), rows, cols, eps, decay);
   } else if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     batchnorm_train_forward_cuda(
         y.data<float>(), save_mean.data<float>(), save_inv_std.data<float>(),
         moving_mean.data<float>(), moving_var.data<float>(), x.data<float>(), gamma.data<float>(),
         beta.data<float>(), rows, cols, eps, decay, main_stream(y.device()));
-#else
-    VGGTL_FAIL("batchnorm: this build has no CUDA backend");
-#endif
   } else {
     batchnorm_train_forward_cpu(y.data<float>(), save_mean.data<float>(),
                                 save_inv_std.data<float>(), moving_mean.data<float>(),
@@ -182,14 +178,10 @@ void batchnorm_eval_forward(Tensor& y, Tensor& save_mean, Tensor& save_inv_std, 
                                beta.data<double>(), moving_mean.data<double>(),
                                moving_var.data<double>(), rows, cols, eps);
   } else if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     batchnorm_eval_forward_cuda(y.data<float>(), save_mean.data<float>(),
                                 save_inv_std.data<float>(), x.data<float>(), gamma.data<float>(),
                                 beta.data<float>(), moving_mean.data<float>(),
                                 moving_var.data<float>(), rows, cols, eps, main_stream(y.device()));
-#else
-    VGGTL_FAIL("batchnorm: this build has no CUDA backend");
-#endif
   } else {
     batchnorm_eval_forward_cpu(y.data<float>(), save_mean.data<float>(), save_inv_std.data<float>(),
                                x.data<float>(), gamma.data<float>(), beta.data<float>(),
@@ -221,15 +213,11 @@ void batchnorm_backward(Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor&
         dbeta ? dbeta->data<double>() : nullptr, dy.data<double>(), x.data<double>(),
         gamma.data<double>(), mean.data<double>(), inv_std.data<double>(), rows, cols, batch_stats);
   } else if (dy.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     batchnorm_backward_cuda(
         dx ? dx->data<float>() : nullptr, dgamma ? dgamma->data<float>() : nullptr,
         dbeta ? dbeta->data<float>() : nullptr, dy.data<float>(), x.data<float>(),
         gamma.data<float>(), mean.data<float>(), inv_std.data<float>(), rows, cols, batch_stats,
         main_stream(dy.device()));
-#else
-    VGGTL_FAIL("batchnorm: this build has no CUDA backend");
-#endif
   } else {
     batchnorm_backward_cpu(
         dx ? dx->data<float>() : nullptr, dgamma ? dgamma->data<float>() : nullptr,

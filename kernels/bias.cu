@@ -3,6 +3,7 @@
 // per-thread and per-block work lives in kernels/bias.h, where the CPU sweeps run it too.
 #include "engine/cuda_check.h"
 #include "kernels/bias.h"
+#include "kernels/bias_thread.h"
 #include "kernels/block_phases.h"
 
 namespace vggtl {

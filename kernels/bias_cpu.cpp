@@ -40,12 +40,8 @@ void bias_add(Tensor& y, const Tensor& x, const Tensor& b, bool relu) {
     VGGTL_CHECK(!y.is_cuda(), "bias_add: f64 runs on the CPU only");
     bias_add_cpu(y.data<double>(), x.data<double>(), b.data<double>(), rows, cols, relu);
   } else if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     bias_add_cuda(y.data<float>(), x.data<float>(), b.data<float>(), rows, cols, relu,
                   main_stream(y.device()));
-#else
-    VGGTL_FAIL("bias_add: this build has no CUDA backend");
-#endif
   } else {
     bias_add_cpu(y.data<float>(), x.data<float>(), b.data<float>(), rows, cols, relu);
   }
@@ -61,11 +57,7 @@ void bias_grad(Tensor& db, const Tensor& dy) {
     VGGTL_CHECK(!db.is_cuda(), "bias_grad: f64 runs on the CPU only");
     bias_grad_cpu(db.data<double>(), dy.data<double>(), rows, cols);
   } else if (db.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     bias_grad_cuda(db.data<float>(), dy.data<float>(), rows, cols, main_stream(db.device()));
-#else
-    VGGTL_FAIL("bias_grad: this build has no CUDA backend");
-#endif
   } else {
     bias_grad_cpu(db.data<float>(), dy.data<float>(), rows, cols);
   }

@@ -2,6 +2,7 @@
 // vector when the channel count and alignment allow, else on one element.
 #include "engine/cuda_check.h"
 #include "kernels/bias_relu.h"
+#include "kernels/bias_relu_thread.h"
 
 namespace vggtl {
 

@@ -1,6 +1,7 @@
 // CPU twin of bias + ReLU (the specification) and the tensor-level dispatch.
 #include "engine/context.h"
 #include "kernels/bias_relu.h"
+#include "kernels/bias_relu_thread.h"
 
 namespace vggtl {
 
@@ -23,10 +24,8 @@ void bias_relu(Tensor& y, const Tensor& x, const Tensor& b) {
   const int64_t m = c ? x.numel() / c : 0;
   auto run = [&](auto* yp, const auto* xp) {
     if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
       bias_relu_cuda(yp, xp, b.data<float>(), m, c, main_stream(y.device()));
       return;
-#endif
     }
     bias_relu_cpu(yp, xp, b.data<float>(), m, c);
   };

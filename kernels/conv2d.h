@@ -7,21 +7,22 @@
 //   dw[r][s][c][k] = sum_{n,i,j} x[n][i+r-1][j+s-1][c] * dy[n][i][j][k]   (x = 0 outside),
 //   db[k]          = sum_{n,i,j} dy[n][i][j][k]   (kernels/bias.h's bias_grad over N*H*W rows).
 // Twins: the double oracle (conv2d_ref_cpu.cpp), oneDNN on the CPU (conv2d_cpu.cpp), cuDNN on the
-// GPU (conv2d_cuda.cpp, the only file that calls cuDNN; its cache file in conv2d_algo_cache.h).
-// Tested by tests/kernels/test_conv2d.cpp.
+// GPU (conv2d_cuda.cpp, the only file that calls cuDNN; its cache file in conv2d_algo_cache.h);
+// Conv2dOp picks among them by the tensors' device (conv2d_dispatch.cpp).
+// Tested by tests/kernels/test_conv2d.cpp (Conv2dOp by tests/layers/test_vgg16.cpp, test_finetune.cpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "engine/device.h"
 #include "engine/dtype.h"
+#include "engine/tensor.h"
 
-#if VGGTL_HAVE_CUDA
 struct cudnnContext;
-#endif
 
 namespace vggtl {
 
@@ -128,7 +129,6 @@ inline const char* conv_epilogue_name(ConvEpilogue e) {
   return e == ConvEpilogue::Auto ? "auto" : e == ConvEpilogue::CudnnFused ? "cudnn-fused" : "own-kernel";
 }
 
-#if VGGTL_HAVE_CUDA
 // What was chosen for one shape, for benches and logs.
 struct CudnnConvChoice {
   int algo = -1;                               // cudnnConvolutionFwdAlgo_t
@@ -173,6 +173,56 @@ void conv2d_backward_cudnn(float* dx, float* dw, const float* dy, const float* x
 // Forgets every choice in memory and stops using the cache file in this process (tests use it
 // to force a fresh search).
 void conv2d_cudnn_clear_choices();
-#endif
+
+// Tensor level: the convolutions of one Conv2D layer, y = relu(conv(x, w) + b), on the device of
+// its tensors, and what it keeps between calls: the oneDNN primitives on the CPU (made on first
+// use), the weights in cuDNN's KRSC layout and compute type on the GPU (rebuilt after
+// weights_changed() or a change of math).
+class Conv2dOp {
+ public:
+  Conv2dOp(int64_t c, int64_t k, ConvMath math);
+  ~Conv2dOp();
+  Conv2dOp(const Conv2dOp&) = delete;
+  Conv2dOp& operator=(const Conv2dOp&) = delete;
+
+  ConvMath math() const { return math_; }
+  void set_math(ConvMath m);
+  // How bias and ReLU follow the convolution on the GPU (default: measured per shape).
+  void set_epilogue(ConvEpilogue e) { epilogue_ = e; }
+  // The weights' values changed in place (an optimizer step, a load).
+  void weights_changed();
+
+  // x (N,H,W,C) f32 or bf16 -> y (N,H,W,K), bf16 under BF16 else f32; w (3,3,C,K) and b (K) f32,
+  // all on one device. x is converted (and on the GPU its channels zero-padded to 4 or 8 for
+  // tensor cores) in the device's workspace when needed. On the CPU BF16 runs bf16 through oneDNN
+  // (an InputError where the CPU has no native bf16), TF32 runs fp32 (said once in the log);
+  // concurrent calls on the CPU are safe (image by image). f64 x, w, b and y on the CPU: the oracle.
+  void forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b);
+  // dz (N,H,W,K), the gradient at the pre-activation; x the forward's input, w (3,3,C,K) -> dx
+  // (N,H,W,C) and dw (3,3,C,K) (written, not accumulated), each skipped when null. f32 on any
+  // device (fp32 math on the GPU whatever the forward's), f64 on the CPU (the oracle).
+  void backward(Tensor* dx, Tensor* dw, const Tensor& dz, const Tensor& x, const Tensor& w);
+
+  // The oneDNN implementation of the last CPU forward ("brg:avx512_core_bf16"), "" before one.
+  std::string cpu_implementation() const { return onednn_ ? onednn_->implementation() : std::string(); }
+
+ private:
+  std::unique_ptr<Conv2dOnednn> make_onednn() const;
+  void forward_cpu(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b);
+  void forward_cuda(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b);
+  void build_gpu_weights(const Tensor& w, const Tensor& b, int64_t padded_channels, DType dtype);
+  void backward_cuda(Tensor* dx, Tensor* dw, const Tensor& dz, const Tensor& x, const Tensor& w);
+
+  int64_t c_, k_;
+  ConvMath math_;
+  ConvEpilogue epilogue_ = ConvEpilogue::Auto;
+  std::unique_ptr<Conv2dOnednn> onednn_;
+  std::once_flag onednn_made_;  // several threads may run their first image at once
+  std::unique_ptr<Conv2dOnednnBackward> onednn_bwd_;
+  // GPU copies derived from w and b: the kernel as (K,3,3,Cp) in the compute type, the bias in
+  // f32 and bf16.
+  Tensor krsc_, bias_f32_, bias_bf16_;
+  bool gpu_weights_valid_ = false;
+};
 
 }  // namespace vggtl

@@ -28,6 +28,7 @@
 #include "kernels/bias_relu.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_algo_cache.h"
+#include "kernels/vec16.h"
 
 namespace vggtl {
 

@@ -1,6 +1,7 @@
 // CUDA twins of the conversions: each thread runs the per-thread function of convert.h.
 #include "engine/cuda_check.h"
 #include "kernels/convert.h"
+#include "kernels/convert_thread.h"
 
 namespace vggtl {
 

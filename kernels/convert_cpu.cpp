@@ -1,6 +1,7 @@
 // CPU twins of the conversions (the specification, plain loops) and the tensor-level dispatch.
 #include "engine/context.h"
 #include "kernels/convert.h"
+#include "kernels/vec16.h"
 
 namespace vggtl {
 
@@ -84,10 +85,8 @@ void convert(Tensor& y, const Tensor& x) {
   // The element-wise conversion on y's device, for one pair of element types.
   auto run = [&](auto* yp, const auto* xp) {
     if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
       convert_cuda(yp, xp, x.numel(), main_stream(y.device()));
       return;
-#endif
     }
     convert_cpu(yp, xp, x.numel());
   };
@@ -117,10 +116,8 @@ void pad_channels(Tensor& y, const Tensor& x) {
   const int64_t m = c ? x.numel() / c : 0;
   with_types(y, x, [&](auto* yp, const auto* xp) {
     if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
       pad_channels_cuda(yp, xp, m, c, cp, main_stream(y.device()));
       return;
-#endif
     }
     pad_channels_cpu(yp, xp, m, c, cp);
   });
@@ -137,10 +134,8 @@ void hwio_to_krsc(Tensor& y, const Tensor& w) {
   const int64_t cp = y.dim(3);
   auto run = [&](auto* yp) {
     if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
       hwio_to_krsc_cuda(yp, w.data<float>(), r, s, c, k, cp, main_stream(y.device()));
       return;
-#endif
     }
     hwio_to_krsc_cpu(yp, w.data<float>(), r, s, c, k, cp);
   };
@@ -156,10 +151,8 @@ void krsc_to_hwio(Tensor& y, const Tensor& w) {
   VGGTL_CHECK(y.dim(0) == r && y.dim(1) == s && y.dim(2) == c && y.dim(3) == k, "krsc_to_hwio: ", w.str(), " -> ",
               y.str());
   if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     krsc_to_hwio_cuda(y.data<float>(), w.data<float>(), r, s, c, k, main_stream(y.device()));
     return;
-#endif
   }
   krsc_to_hwio_cpu(y.data<float>(), w.data<float>(), r, s, c, k);
 }

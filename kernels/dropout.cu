@@ -1,6 +1,7 @@
 // Dropout on the GPU: each thread draws one Philox block and masks four consecutive elements.
 #include "engine/cuda_check.h"
 #include "kernels/dropout.h"
+#include "kernels/dropout_thread.h"
 
 namespace vggtl {
 

@@ -17,33 +17,13 @@ template <typename T>
 void dropout_cpu(T* y, const T* x, int64_t n, float rate, uint64_t seed, uint32_t step,
                  uint64_t offset);
 
-#if VGGTL_HAVE_CUDA
 void dropout_cuda(float* y, const float* x, int64_t n, float rate, uint64_t seed, uint32_t step,
                   uint64_t offset, Stream stream);
-#endif
 
 // Tensor level: same shapes, F32 on any device or F64 on the CPU; y may alias x. offset must be
 // a multiple of 4 (the GPU uses each Philox block of four words whole).
 void dropout(Tensor& y, const Tensor& x, float rate, uint64_t seed, uint32_t step, uint64_t offset);
 
 inline double dropout_scale(float rate) { return 1.0 / (1.0 - static_cast<double>(rate)); }
-
-// CUDA geometry: blocks of kDropoutThreads, thread t handles elements 4t .. 4t+3 with one Philox
-// evaluation (offset % 4 == 0 keeps them in one block); swept by the CPU test.
-constexpr int kDropoutThreads = 256;
-VGGTL_HD void dropout_thread(float* y, const float* x, int64_t n, float rate, float scale,
-                             uint64_t seed, uint32_t step, uint64_t offset, int64_t block,
-                             int thread) {
-  const int64_t first = (block * kDropoutThreads + thread) * 4;
-  if (first >= n) return;
-  const uint64_t counter = (offset + static_cast<uint64_t>(first)) >> 2;
-  const Philox4 r =
-      philox4x32_10(static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32), step,
-                    kRngDropout, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-  for (int k = 0; k < 4 && first + k < n; ++k) {
-    const bool keep = uint_to_unit_float(r.v[k]) >= rate;
-    y[first + k] = keep ? x[first + k] * scale : 0.f;
-  }
-}
 
 }  // namespace vggtl

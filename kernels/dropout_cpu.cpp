@@ -30,12 +30,8 @@ void dropout(Tensor& y, const Tensor& x, float rate, uint64_t seed, uint32_t ste
     VGGTL_CHECK(!y.is_cuda(), "dropout: f64 runs on the CPU only");
     dropout_cpu(y.data<double>(), x.data<double>(), y.numel(), rate, seed, step, offset);
   } else if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     dropout_cuda(y.data<float>(), x.data<float>(), y.numel(), rate, seed, step, offset,
                  main_stream(y.device()));
-#else
-    VGGTL_FAIL("dropout: this build has no CUDA backend");
-#endif
   } else {
     dropout_cpu(y.data<float>(), x.data<float>(), y.numel(), rate, seed, step, offset);
   }

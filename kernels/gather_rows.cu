@@ -1,6 +1,7 @@
 // CUDA twin of the row gather: one thread per 16-byte piece (128-bit loads) when aligned.
 #include "engine/cuda_check.h"
 #include "kernels/gather_rows.h"
+#include "kernels/gather_rows_thread.h"
 
 namespace vggtl {
 

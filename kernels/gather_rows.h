@@ -8,7 +8,6 @@
 
 #include "engine/dtype.h"
 #include "engine/tensor.h"
-#include "kernels/vec16.h"
 
 namespace vggtl {
 
@@ -21,27 +20,10 @@ struct GatherGeometry {
 };
 GatherGeometry gather_geometry(const void* dst, const void* src, int64_t row_bytes);
 
-// One thread's piece: block (bx, by), thread tx. Copies nothing when out of range.
-VGGTL_HD void gather_rows_piece(uint8_t* dst, const uint8_t* src, const int32_t* index, int64_t rows,
-                                int64_t row_bytes, int64_t piece_bytes, int64_t pieces_per_row,
-                                int64_t bx, int64_t by, int64_t tx, int64_t threads) {
-  const int64_t piece = bx * threads + tx;
-  if (by >= rows || piece >= pieces_per_row) return;
-  const uint8_t* from = src + static_cast<int64_t>(index[by]) * row_bytes + piece * piece_bytes;
-  uint8_t* to = dst + by * row_bytes + piece * piece_bytes;
-  if (piece_bytes == 16) {  // one 128-bit load and store (gather_geometry checked the alignment)
-    store_vec16(to, load_vec16(from));
-    return;
-  }
-  for (int64_t b = 0; b < piece_bytes; ++b) to[b] = from[b];
-}
-
 void gather_rows_cpu(void* dst, const void* src, const int32_t* index, int64_t rows, int64_t row_bytes);
-#if VGGTL_HAVE_CUDA
 // index must be in device memory.
 void gather_rows_cuda(void* dst, const void* src, const int32_t* index, int64_t rows, int64_t row_bytes,
                       Stream stream);
-#endif
 
 // dst (n, ...) = src[index[i]] with index an I32 tensor on the same device; every index must
 // be in [0, src.dim(0)) (checked on the host when the index lives on the host).

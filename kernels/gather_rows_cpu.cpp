@@ -34,10 +34,8 @@ void gather_rows(Tensor& dst, const Tensor& src, const Tensor& index) {
   VGGTL_CHECK(rows == 0 || static_cast<int64_t>(dst.nbytes()) / rows == row_bytes,
               "gather_rows: rows of ", dst.str(), " and ", src.str(), " differ");
   if (src.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     gather_rows_cuda(dst.raw(), src.raw(), index.data<int32_t>(), rows, row_bytes, main_stream(src.device()));
     return;
-#endif
   }
   const int32_t* idx = index.data<int32_t>();
   for (int64_t i = 0; i < rows; ++i)

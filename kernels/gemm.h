@@ -23,10 +23,8 @@ void gemm_cpu(float* c, const float* a, const float* b, int64_t m, int64_t n, in
 void gemm_cpu(double* c, const double* a, const double* b, int64_t m, int64_t n, int64_t k,
               bool trans_a, bool trans_b, double alpha, double beta);
 
-#if VGGTL_HAVE_CUDA
 void gemm_cuda(cublasContext* handle, float* c, const float* a, const float* b, int64_t m,
                int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha, float beta);
-#endif
 
 // Tensor level: each operand is read as a matrix (dim 0, the rest); F32 on any device or F64 on
 // the CPU, all on one device. The shapes give m, n and k; c must be (m, n).

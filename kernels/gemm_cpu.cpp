@@ -1,5 +1,5 @@
 // GEMM on the CPU: the plain-loop specification, oneDNN's sgemm for float, and the tensor-level
-// dispatch (cuBLAS under VGGTL_HAVE_CUDA).
+// dispatch (cuBLAS in a CUDA build).
 #include <dnnl.h>
 
 #include <algorithm>
@@ -105,13 +105,9 @@ void gemm(Tensor& c, const Tensor& a, const Tensor& b, bool trans_a, bool trans_
     return;
   }
   if (c.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     gemm_cuda(Context::get(c.device()).cublas(), c.data<float>(), a.data<float>(), b.data<float>(),
               m, n, k, trans_a, trans_b, static_cast<float>(alpha), static_cast<float>(beta));
     return;
-#else
-    VGGTL_FAIL("gemm: this build has no CUDA backend");
-#endif
   }
   gemm_cpu(c.data<float>(), a.data<float>(), b.data<float>(), m, n, k, trans_a, trans_b,
            static_cast<float>(alpha), static_cast<float>(beta));

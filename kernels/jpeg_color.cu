@@ -3,6 +3,7 @@
 // stores coalesce (per-thread work in kernels/jpeg_color.h).
 #include "engine/cuda_check.h"
 #include "kernels/jpeg_color.h"
+#include "kernels/jpeg_color_thread.h"
 
 namespace vggtl {
 

@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "kernels/jpeg_color.h"
+#include "kernels/jpeg_color_thread.h"
 
 namespace vggtl {
 
@@ -180,12 +181,8 @@ void jpeg_color_cpu(uint8_t* rgb, const uint8_t* planes, const JpegColorImage* i
 void jpeg_color(Device device, uint8_t* rgb, const uint8_t* planes, const JpegColorImage* images,
                 int num_images, int64_t num_ctas, Stream stream) {
   if (device.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     jpeg_color_cuda(rgb, planes, images, num_images, num_ctas, stream);
     return;
-#else
-    VGGTL_FAIL("jpeg_color: CUDA device requested in a build without CUDA");
-#endif
   }
   jpeg_color_cpu(rgb, planes, images, num_images);
 }

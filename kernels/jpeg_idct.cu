@@ -5,6 +5,7 @@
 
 #include "engine/cuda_check.h"
 #include "kernels/jpeg_idct.h"
+#include "kernels/jpeg_idct_thread.h"
 
 namespace vggtl {
 

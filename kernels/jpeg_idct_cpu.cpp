@@ -8,6 +8,7 @@
 #include "engine/context.h"
 #include "engine/error.h"
 #include "kernels/jpeg_idct.h"
+#include "kernels/jpeg_idct_thread.h"
 
 namespace vggtl {
 
@@ -90,12 +91,8 @@ void jpeg_idct_cpu(uint8_t* out, const int16_t* coefs, const uint16_t* quant,
 void jpeg_idct(Device device, uint8_t* out, const int16_t* coefs, const uint16_t* quant,
                const JpegIdctPlane* planes, int num_planes, int64_t num_ctas, Stream stream) {
   if (device.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     jpeg_idct_cuda(out, coefs, quant, planes, num_planes, num_ctas, stream);
     return;
-#else
-    VGGTL_FAIL("jpeg_idct: CUDA device requested in a build without CUDA");
-#endif
   }
   jpeg_idct_cpu(out, coefs, quant, planes, num_planes);
 }

@@ -3,6 +3,7 @@
 // the backward runs maxpool2d_backward_thread for one element of dx.
 #include "engine/cuda_check.h"
 #include "kernels/maxpool2d.h"
+#include "kernels/maxpool2d_thread.h"
 
 namespace vggtl {
 

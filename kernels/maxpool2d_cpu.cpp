@@ -1,6 +1,7 @@
 // CPU twin of the 2x2 max-pool (the specification) and the tensor-level dispatch.
 #include "engine/context.h"
 #include "kernels/maxpool2d.h"
+#include "kernels/maxpool2d_thread.h"
 
 namespace vggtl {
 
@@ -69,10 +70,8 @@ void maxpool2d_forward(Tensor& y, const Tensor& x) {
   }
   auto run = [&](auto* yp, const auto* xp) {
     if (x.is_cuda()) {
-#if VGGTL_HAVE_CUDA
       maxpool2d_forward_cuda(yp, xp, n, h, w, c, main_stream(x.device()));
       return;
-#endif
     }
     maxpool2d_forward_cpu(yp, xp, n, h, w, c);
   };
@@ -91,11 +90,7 @@ void maxpool2d_backward(Tensor& dx, const Tensor& dy, const Tensor& x) {
   if (x.dtype() == DType::F64) {
     maxpool2d_backward_cpu(dx.data<double>(), dy.data<double>(), x.data<double>(), n, h, w, c);
   } else if (x.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     maxpool2d_backward_cuda(dx.data<float>(), dy.data<float>(), x.data<float>(), n, h, w, c, main_stream(x.device()));
-#else
-    VGGTL_FAIL("maxpool2d_backward: this build has no CUDA backend");
-#endif
   } else {
     maxpool2d_backward_cpu(dx.data<float>(), dy.data<float>(), x.data<float>(), n, h, w, c);
   }

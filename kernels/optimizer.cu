@@ -1,6 +1,7 @@
 // Adam and SGD on the GPU: one launch over the whole parameter arena, four elements per thread.
 #include "engine/cuda_check.h"
 #include "kernels/optimizer.h"
+#include "kernels/optimizer_thread.h"
 
 namespace vggtl {
 

@@ -54,12 +54,8 @@ void adam_step(Tensor& w, Tensor& m, Tensor& v, const Tensor& g, double lr, doub
     adam_step_cpu(w.data<double>(), m.data<double>(), v.data<double>(), g.data<double>(), w.numel(),
                   adam_coeffs<double>(lr, beta_1, beta_2, epsilon, step));
   } else if (w.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     adam_step_cuda(w.data<float>(), m.data<float>(), v.data<float>(), g.data<float>(), w.numel(),
                    adam_coeffs<float>(lr, beta_1, beta_2, epsilon, step), main_stream(w.device()));
-#else
-    VGGTL_FAIL("adam_step: this build has no CUDA backend");
-#endif
   } else {
     adam_step_cpu(w.data<float>(), m.data<float>(), v.data<float>(), g.data<float>(), w.numel(),
                   adam_coeffs<float>(lr, beta_1, beta_2, epsilon, step));
@@ -74,13 +70,9 @@ void sgd_step(Tensor& w, Tensor* vel, const Tensor& g, double lr, double momentu
     sgd_step_cpu(w.data<double>(), vel ? vel->data<double>() : nullptr, g.data<double>(), w.numel(),
                  lr, momentum, nesterov);
   } else if (w.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     sgd_step_cuda(w.data<float>(), vel ? vel->data<float>() : nullptr, g.data<float>(), w.numel(),
                   static_cast<float>(lr), static_cast<float>(momentum), nesterov,
                   main_stream(w.device()));
-#else
-    VGGTL_FAIL("sgd_step: this build has no CUDA backend");
-#endif
   } else {
     sgd_step_cpu(w.data<float>(), vel ? vel->data<float>() : nullptr, g.data<float>(), w.numel(),
                  static_cast<float>(lr), static_cast<float>(momentum), nesterov);

@@ -2,6 +2,7 @@
 // whole; the tail block writes only the words below n (per-thread work in kernels/random.h).
 #include "engine/cuda_check.h"
 #include "kernels/random.h"
+#include "kernels/random_thread.h"
 
 namespace vggtl {
 

@@ -18,10 +18,8 @@ void philox_fill_cpu(uint32_t* out, int64_t n, uint64_t seed, uint32_t stream_id
 void philox_fill(Tensor& out, uint64_t seed, uint32_t stream_id, uint32_t offset) {
   uint32_t* p = reinterpret_cast<uint32_t*>(out.data<int32_t>());
   if (out.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     philox_fill_cuda(p, out.numel(), seed, stream_id, offset, main_stream(out.device()));
     return;
-#endif
   }
   philox_fill_cpu(p, out.numel(), seed, stream_id, offset);
 }

@@ -1,6 +1,7 @@
 // ReLU forward and backward: one thread per element.
 #include "engine/cuda_check.h"
 #include "kernels/relu.h"
+#include "kernels/relu_thread.h"
 
 namespace vggtl {
 

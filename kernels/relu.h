@@ -15,25 +15,11 @@ void relu_forward_cpu(T* y, const T* x, int64_t n);
 template <typename T>
 void relu_backward_cpu(T* dx, const T* dy, const T* y, int64_t n);
 
-#if VGGTL_HAVE_CUDA
 void relu_forward_cuda(float* y, const float* x, int64_t n, Stream stream);
 void relu_backward_cuda(float* dx, const float* dy, const float* y, int64_t n, Stream stream);
-#endif
 
 // Tensor level: same shapes, F32 on any device or F64 on the CPU; y may alias x, dx may alias dy.
 void relu_forward(Tensor& y, const Tensor& x);
 void relu_backward(Tensor& dx, const Tensor& dy, const Tensor& y);
-
-// CUDA geometry: one thread per element, blocks of kReluThreads; swept by the CPU test.
-constexpr int kReluThreads = 256;
-VGGTL_HD void relu_forward_thread(float* y, const float* x, int64_t n, int64_t block, int thread) {
-  const int64_t i = block * kReluThreads + thread;
-  if (i < n) y[i] = x[i] < 0.f ? 0.f : x[i];
-}
-VGGTL_HD void relu_backward_thread(float* dx, const float* dy, const float* y, int64_t n,
-                                   int64_t block, int thread) {
-  const int64_t i = block * kReluThreads + thread;
-  if (i < n) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
-}
 
 }  // namespace vggtl

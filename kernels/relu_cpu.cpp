@@ -29,11 +29,7 @@ void relu_forward(Tensor& y, const Tensor& x) {
     VGGTL_CHECK(!y.is_cuda(), "relu: f64 runs on the CPU only");
     relu_forward_cpu(y.data<double>(), x.data<double>(), y.numel());
   } else if (y.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     relu_forward_cuda(y.data<float>(), x.data<float>(), y.numel(), main_stream(y.device()));
-#else
-    VGGTL_FAIL("relu: this build has no CUDA backend");
-#endif
   } else {
     relu_forward_cpu(y.data<float>(), x.data<float>(), y.numel());
   }
@@ -48,12 +44,8 @@ void relu_backward(Tensor& dx, const Tensor& dy, const Tensor& y) {
     VGGTL_CHECK(!dx.is_cuda(), "relu: f64 runs on the CPU only");
     relu_backward_cpu(dx.data<double>(), dy.data<double>(), y.data<double>(), dx.numel());
   } else if (dx.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     relu_backward_cuda(dx.data<float>(), dy.data<float>(), y.data<float>(), dx.numel(),
                        main_stream(dx.device()));
-#else
-    VGGTL_FAIL("relu: this build has no CUDA backend");
-#endif
   } else {
     relu_backward_cpu(dx.data<float>(), dy.data<float>(), y.data<float>(), dx.numel());
   }

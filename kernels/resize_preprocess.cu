@@ -4,6 +4,7 @@
 // The batched kernels cover every image of a batch per launch (one image per thread block).
 #include "engine/cuda_check.h"
 #include "kernels/resize_preprocess.h"
+#include "kernels/resize_preprocess_thread.h"
 
 namespace vggtl {
 

@@ -7,6 +7,7 @@
 #include "engine/context.h"
 #include "engine/error.h"
 #include "kernels/resize_preprocess.h"
+#include "kernels/resize_preprocess_thread.h"
 
 namespace vggtl {
 
@@ -222,15 +223,11 @@ void resize_preprocess_batch(Device device, DType out_dtype, void* out, uint8_t*
   VGGTL_CHECK(out_dtype == DType::F32 || out_dtype == DType::BF16, "resize_preprocess_batch: output must be f32 or bf16");
   if (n == 0) return;
   if (device.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     if (out_dtype == DType::F32)
       resize_preprocess_batch_cuda(static_cast<float*>(out), tmp, in, table, items, n, grid, t, stream);
     else
       resize_preprocess_batch_cuda(static_cast<bf16*>(out), tmp, in, table, items, n, grid, t, stream);
     return;
-#else
-    VGGTL_FAIL("resize_preprocess_batch: CUDA device requested in a build without CUDA");
-#endif
   }
   if (out_dtype == DType::F32)
     resize_preprocess_batch_cpu(static_cast<float*>(out), in, table, items, n, t);
@@ -247,7 +244,6 @@ void resize_preprocess(Tensor& out, const Tensor& in, const ResizePlan& plan, Pi
   VGGTL_CHECK(out.dtype() == DType::F32 || out.dtype() == DType::BF16, "resize_preprocess: output must be f32 or bf16");
   VGGTL_CHECK(out.device() == in.device(), "resize_preprocess: input and output on different devices");
   if (out.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     Context& ctx = Context::get(out.device());
     // Stream-ordered: the table is freed onto the stream the kernels run on, and a copy from
     // pageable memory has left the host vector by the time cudaMemcpyAsync returns.
@@ -261,9 +257,6 @@ void resize_preprocess(Tensor& out, const Tensor& in, const ResizePlan& plan, Pi
     else
       resize_preprocess_cuda(out.data<bf16>(), tmp, in.data<uint8_t>(), tp, g, t, ctx.stream());
     return;
-#else
-    VGGTL_FAIL("resize_preprocess: CUDA tensor in a build without CUDA");
-#endif
   }
   if (out.dtype() == DType::F32)
     resize_preprocess_cpu(out.data<float>(), in.data<uint8_t>(), plan.table.data(), g, t);

@@ -3,6 +3,7 @@
 // of both kernels lives in kernels/softmax_xent.h, where the CPU sweeps run it too.
 #include "engine/cuda_check.h"
 #include "kernels/softmax_xent.h"
+#include "kernels/softmax_xent_thread.h"
 
 namespace vggtl {
 

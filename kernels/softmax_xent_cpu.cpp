@@ -97,12 +97,8 @@ void softmax_xent(Tensor& probs, Tensor* dlogits, Tensor* row_loss, Tensor& pred
     softmax_xent_cpu(probs.data<double>(), ptr<double>(dlogits), ptr<double>(row_loss),
                      predicted.data<int32_t>(), logits.data<double>(), lab, n, k);
   } else if (logits.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     softmax_xent_cuda(probs.data<float>(), ptr<float>(dlogits), ptr<float>(row_loss),
                       predicted.data<int32_t>(), logits.data<float>(), lab, n, k, main_stream(dev));
-#else
-    VGGTL_FAIL("softmax_xent: this build has no CUDA backend");
-#endif
   } else {
     softmax_xent_cpu(probs.data<float>(), ptr<float>(dlogits), ptr<float>(row_loss),
                      predicted.data<int32_t>(), logits.data<float>(), lab, n, k);
@@ -125,12 +121,8 @@ void xent_accumulate(Tensor& totals, const Tensor& row_loss, const Tensor& predi
     xent_accumulate_cpu(totals.data<double>(), row_loss.data<double>(), predicted.data<int32_t>(),
                         labels.data<int32_t>(), n);
   } else if (totals.is_cuda()) {
-#if VGGTL_HAVE_CUDA
     xent_accumulate_cuda(totals.data<double>(), row_loss.data<float>(), predicted.data<int32_t>(),
                          labels.data<int32_t>(), n, main_stream(dev));
-#else
-    VGGTL_FAIL("xent_accumulate: this build has no CUDA backend");
-#endif
   } else {
     xent_accumulate_cpu(totals.data<double>(), row_loss.data<float>(), predicted.data<int32_t>(),
                         labels.data<int32_t>(), n);

@@ -5,8 +5,6 @@
 // kernels by test_conv2d.cpp and test_conv2d_backward.cpp).
 #pragma once
 
-#include <memory>
-#include <mutex>
 #include <string>
 
 #include "kernels/conv2d.h"
@@ -50,30 +48,17 @@ class Conv2D : public Layer {
   Precision precision() const { return precision_; }
   void set_precision(Precision p);
   // The oneDNN implementation of the last CPU forward ("brg:avx512_core_bf16"), "" before one.
-  std::string cpu_implementation() const { return onednn_ ? onednn_->implementation() : std::string(); }
+  std::string cpu_implementation() const { return op_.cpu_implementation(); }
   // How bias and ReLU follow the convolution on the GPU (default: measured per shape).
-  void set_epilogue(ConvEpilogue e) { epilogue_ = e; }
+  void set_epilogue(ConvEpilogue e) { op_.set_epilogue(e); }
 
  private:
-  std::unique_ptr<Conv2dOnednn> make_onednn() const;
-  void forward_cpu(const Tensor& x, Tensor& y);
-  void forward_cuda(const Tensor& x, Tensor& y);
-  void build_gpu_weights(int64_t padded_channels, DType dtype);
-  void backward_cpu(const Tensor& dz, Tensor* dx);
-  void backward_cuda(const Tensor& dz, Tensor* dx);
-
   int64_t in_channels_, filters_;
   Precision precision_;
-  ConvEpilogue epilogue_ = ConvEpilogue::Auto;
-  std::unique_ptr<Conv2dOnednn> onednn_;
-  std::once_flag onednn_made_;  // several threads may run their first image at once
-  // GPU copies derived from the params: the kernel as (K,3,3,Cp) in the compute type, the bias in
-  // f32 and bf16; rebuilt after params_changed() or a change of precision.
-  Tensor krsc_, bias_f32_, bias_bf16_;
-  bool gpu_weights_valid_ = false;
-  // Backward: the saved input and output, the masked gradient, the oneDNN backward primitives.
+  // The convolutions and what they keep between calls (kernels/conv2d.h).
+  Conv2dOp op_;
+  // Backward: the saved input and output, the masked gradient.
   Tensor x_, y_, dz_store_;
-  std::unique_ptr<Conv2dOnednnBackward> onednn_bwd_;
 };
 
 }  // namespace vggtl

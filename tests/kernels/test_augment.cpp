@@ -19,6 +19,7 @@
 #include "engine/context.h"
 #include "io/image/image_decode.h"
 #include "kernels/augment.h"
+#include "kernels/augment_thread.h"
 #include "kernels/resize_preprocess.h"
 #include "support/image_writer.h"
 #include "test_util.h"

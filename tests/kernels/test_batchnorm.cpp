@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/batchnorm.h"
+#include "kernels/batchnorm_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

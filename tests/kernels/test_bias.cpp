@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/bias.h"
+#include "kernels/bias_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

@@ -9,6 +9,7 @@
 
 #include "engine/tensor.h"
 #include "kernels/bias_relu.h"
+#include "kernels/bias_relu_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

@@ -24,6 +24,7 @@
 #include "kernels/conv2d_algo_cache.h"
 #include "kernels/convert.h"
 #include "kernels/cpu_backend.h"
+#include "kernels/vec16.h"
 #include "test_util.h"
 
 namespace vggtl {

@@ -10,6 +10,7 @@
 
 #include "engine/tensor.h"
 #include "kernels/convert.h"
+#include "kernels/convert_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

@@ -7,6 +7,7 @@
 
 #include "engine/philox.h"
 #include "kernels/dropout.h"
+#include "kernels/dropout_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

@@ -7,6 +7,7 @@
 
 #include "engine/context.h"
 #include "kernels/gather_rows.h"
+#include "kernels/gather_rows_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

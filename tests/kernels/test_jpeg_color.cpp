@@ -14,6 +14,7 @@
 #include "engine/context.h"
 #include "io/image/jpeg_coefficients.h"
 #include "kernels/jpeg_color.h"
+#include "kernels/jpeg_color_thread.h"
 #include "kernels/jpeg_idct.h"
 #include "support/jpeg_fixtures.h"
 #include "test_util.h"

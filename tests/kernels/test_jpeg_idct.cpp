@@ -13,6 +13,7 @@
 #include "engine/context.h"
 #include "io/image/jpeg_coefficients.h"
 #include "kernels/jpeg_idct.h"
+#include "kernels/jpeg_idct_thread.h"
 #include "support/jpeg_fixtures.h"
 #include "test_util.h"
 

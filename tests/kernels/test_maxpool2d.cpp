@@ -14,6 +14,7 @@
 
 #include "engine/tensor.h"
 #include "kernels/maxpool2d.h"
+#include "kernels/maxpool2d_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

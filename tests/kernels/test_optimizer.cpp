@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/optimizer.h"
+#include "kernels/optimizer_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

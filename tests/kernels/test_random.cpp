@@ -7,6 +7,7 @@
 
 #include "engine/philox.h"
 #include "kernels/random.h"
+#include "kernels/random_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/relu.h"
+#include "kernels/relu_thread.h"
 #include "test_util.h"
 
 namespace vggtl {

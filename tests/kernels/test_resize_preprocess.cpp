@@ -13,6 +13,7 @@
 #include "engine/context.h"
 #include "engine/dtype.h"
 #include "kernels/resize_preprocess.h"
+#include "kernels/resize_preprocess_thread.h"
 #include "support/image_writer.h"
 #include "test_util.h"
 

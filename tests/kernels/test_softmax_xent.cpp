@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/softmax_xent.h"
+#include "kernels/softmax_xent_thread.h"
 #include "test_util.h"
 
 namespace vggtl {
