@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <optional>
 
@@ -13,6 +14,11 @@
 #include "layers/vgg16.h"
 
 namespace vggtl {
+
+std::string default_weights_path() {
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
+}
 
 std::unique_ptr<Model> build_model(const ModelSpec& spec, Device device) {
   check_vgg16_image_size(spec.image_size);

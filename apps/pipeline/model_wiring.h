@@ -17,6 +17,9 @@
 
 namespace vggtl {
 
+// The Keras cache location of the VGG16 notop weights: $HOME/.keras/models/...
+std::string default_weights_path();
+
 // VGG16 base (block1_conv1 ... block5_pool) + the reference head, built for (S, S, 3) input.
 std::unique_ptr<Model> build_model(const ModelSpec& spec, Device device);
 
