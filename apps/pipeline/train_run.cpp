@@ -233,6 +233,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                 option_word(opt.monitor).c_str(), best, state.best_epoch, out.c_str());
   }
   clock.reset();
+  // best.h5's weights (still in the model) for Keras 3 users, whose load_model reads no .h5.
+  save_keras3_model(out + "/best.keras", *rm.model, rm.spec);
   checkpoints.wait();
   times.checkpoints += clock.seconds();
   times.total = total_clock.seconds();
