@@ -120,16 +120,18 @@ CheckpointModel checkpoint_model(Model& model, const ModelSpec& spec, bool inclu
   return cm;
 }
 
-void save_keras3_model(const std::string& path, Model& model, const ModelSpec& spec) {
+std::future<void> save_keras3_model(const std::string& path, Model& model, const ModelSpec& spec) {
   CheckpointModel cm = checkpoint_model(model, spec, true);
   Device device = Device::cpu();
   for (CheckpointLayer& l : cm.layers)
     for (NamedTensor& w : l.weights) {
       if (w.value.is_cuda()) device = w.value.device();
-      w.value = to_device(w.value, Device::cpu());
+      w.value = to_device(w.value, Device::cpu());  // a copy even on the CPU: the model may change
     }
   synchronize(device);
-  write_keras3_archive(path, keras3_model_config(spec), cm.layers, kKeras3Version);
+  return std::async(std::launch::async, [path, layers = std::move(cm.layers), config = keras3_model_config(spec)] {
+    write_keras3_archive(path, config, layers, kKeras3Version);
+  });
 }
 
 std::vector<NamedTensor> optimizer_state(Model& model, const Optimizer& opt) {

@@ -507,7 +507,7 @@ void write_keras3_archive(const std::string& path, const std::string& config_jso
                           const std::vector<CheckpointLayer>& layers, const std::string& keras_version) {
   json config = json::parse(config_json);
   const std::string model_name = config.at("config").at("name").get<std::string>();
-  const std::vector<char> weights = weights_image(path + ": " + kWeightsEntry, layers, model_name);
+  std::vector<char> weights = weights_image(path + ": " + kWeightsEntry, layers, model_name);
   char date[32];
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -542,21 +542,26 @@ void write_keras3_archive(const std::string& path, const std::string& config_jso
   if (zip_close(z) != 0) throw Error(path + ": cannot make the archive (" + zip_message(zip_get_error(z)) + ")");
   zip_guard.release();
 
-  zip_stat_t st;
-  zip_stat_init(&st);
-  if (zip_source_stat(buffer, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) || zip_source_open(buffer) != 0)
-    throw Error(path + ": cannot read the archive back (" + zip_message(zip_source_error(buffer)) + ")");
-  std::vector<char> bytes(static_cast<size_t>(st.size));
-  const zip_int64_t n = zip_source_read(buffer, bytes.data(), bytes.size());
-  zip_source_close(buffer);
-  if (n < 0 || static_cast<zip_uint64_t>(n) != st.size)
-    throw Error(path + ": cannot read the archive back (" + zip_message(zip_source_error(buffer)) + ")");
+  std::vector<char>().swap(weights);  // in the archive now: at most two copies of the weights at once
 
+  // Streamed from the archive's buffer into the temporary file.
+  if (zip_source_open(buffer) != 0)
+    throw Error(path + ": cannot read the archive back (" + zip_message(zip_source_error(buffer)) + ")");
+  struct SourceCloser {
+    zip_source_t* s;
+    ~SourceCloser() { zip_source_close(s); }
+  } close_source{buffer};
   write_atomically(path, [&](const std::string& temp) {
     std::FILE* f = std::fopen(temp.c_str(), "wb");
     if (!f) throw Error(path + ": cannot be written (" + std::strerror(errno) + ")");
     try {
-      write_bytes(f, temp, bytes.data(), bytes.size());
+      std::vector<char> chunk(1 << 20);
+      for (;;) {
+        const zip_int64_t n = zip_source_read(buffer, chunk.data(), chunk.size());
+        if (n < 0) throw Error(path + ": cannot read the archive back (" + zip_message(zip_source_error(buffer)) + ")");
+        if (n == 0) break;
+        write_bytes(f, temp, chunk.data(), static_cast<size_t>(n));
+      }
     } catch (...) {
       std::fclose(f);
       throw;
