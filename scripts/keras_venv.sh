@@ -2,9 +2,9 @@
 # Makes, once, the Python environment holding the real Keras that the Keras cross-checks
 # (tests/apps/test_keras_reference.cpp) run: tensorflow-cpu with tf-keras (Keras 2, selected for
 # tf.keras by TF_USE_LEGACY_KERAS=1) and Keras 3 (`import keras`), from PyPI, pinned. It lives
-# outside the repository, in ${VGGTL_CACHE:-~/.cache/vggtl}/keras-venv (about 1.7 GB, 2-3 minutes
+# outside the repository, in ${VGGTL_CACHE:-~/.cache/vggtl}/keras-venv (about 2.3 GB, 1.5-3 minutes
 # the first time); later calls find it complete and return at once. Prints the venv's python on
-# the last line of stdout. Usage: scripts/keras_venv.sh [--print]
+# the last line of stdout (progress goes to stderr). Usage: scripts/keras_venv.sh
 set -euo pipefail
 
 tf_version=2.21.0
@@ -47,7 +47,7 @@ mkdir -p "$cache"
 tmp=$cache/keras-venv.tmp.$$
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$tmp"
-echo "keras_venv: making $venv ($want), about 2-3 minutes and 1.7 GB the first time" >&2
+echo "keras_venv: making $venv ($want), about 1.5-3 minutes and 2.3 GB the first time" >&2
 "$base" -m venv "$tmp" >&2
 "$tmp/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
   $want >&2

@@ -39,7 +39,7 @@ fi
 
 # The real Keras for tests/apps/test_keras_reference.cpp: tensorflow-cpu, tf-keras and Keras 3
 # in a venv made once outside the repository (scripts/keras_venv.sh: about 1.5-3 minutes and
-# 1.7 GB the first time, then cached). Under CI a venv that cannot be made fails the command;
+# 2.3 GB the first time, then cached). Under CI a venv that cannot be made fails the command;
 # elsewhere that test skips, saying why.
 if [[ -z "${VGGTL_KERAS_PYTHON:-}" ]]; then
   if keras_python=$(scripts/keras_venv.sh | tail -1); then
