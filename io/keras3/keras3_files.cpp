@@ -523,7 +523,10 @@ void write_keras3_archive(const std::string& path, const std::string& config_jso
   zip_source_keep(buffer);
   std::unique_ptr<zip_source_t, decltype(&zip_source_free)> keep(buffer, zip_source_free);
   zip_t* z = zip_open_from_source(buffer, ZIP_TRUNCATE, &error);
-  if (!z) throw Error(path + ": cannot make the archive (" + zip_message(&error) + ")");
+  if (!z) {
+    zip_source_free(buffer);  // the reference zip_open_from_source did not take
+    throw Error(path + ": cannot make the archive (" + zip_message(&error) + ")");
+  }
   std::unique_ptr<zip_t, ZipCloser> zip_guard(z);
   auto add = [&](const char* name, const void* data, size_t size) {
     zip_source_t* s = zip_source_buffer(z, data, size, 0);
