@@ -2,6 +2,8 @@
 // images for the inner model.weights.h5, config.json for the layers' order, names and classes.
 #include "io/keras3/keras3_files.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <zip.h>
 
 #include <nlohmann/json.hpp>
@@ -314,9 +316,16 @@ WeightsFile read_layout(const std::string& file, const h5::File& h5file, const j
   return from_entries(file, std::move(entries), config, std::move(notes));
 }
 
-void write_bytes(std::FILE* f, const std::string& path, const void* data, size_t size) {
-  if (size > 0 && std::fwrite(data, 1, size, f) != size)
-    throw Error(atomic_target_name(path) + ": cannot be written (" + std::strerror(errno) + ")");
+// write(2) rather than stdio, as write_text_atomically: the errno of the failing call is reported.
+void write_bytes(int fd, const std::string& path, const char* p, size_t left) {
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw Error(path + ": cannot write (" + (n < 0 ? std::string(std::strerror(errno)) : "nothing written") + ")");
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
 }
 
 // The inner model.weights.h5, built in memory.
@@ -555,21 +564,21 @@ void write_keras3_archive(const std::string& path, const std::string& config_jso
     ~SourceCloser() { zip_source_close(s); }
   } close_source{buffer};
   write_atomically(path, [&](const std::string& temp) {
-    std::FILE* f = std::fopen(temp.c_str(), "wb");
-    if (!f) throw Error(path + ": cannot be written (" + std::strerror(errno) + ")");
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(path + ": cannot create (" + std::strerror(errno) + ")");
     try {
       std::vector<char> chunk(1 << 20);
       for (;;) {
         const zip_int64_t n = zip_source_read(buffer, chunk.data(), chunk.size());
         if (n < 0) throw Error(path + ": cannot read the archive back (" + zip_message(zip_source_error(buffer)) + ")");
         if (n == 0) break;
-        write_bytes(f, temp, chunk.data(), static_cast<size_t>(n));
+        write_bytes(fd, path, chunk.data(), static_cast<size_t>(n));
       }
     } catch (...) {
-      std::fclose(f);
+      ::close(fd);
       throw;
     }
-    if (std::fclose(f) != 0) throw Error(path + ": cannot be written (" + std::strerror(errno) + ")");
+    if (::close(fd) != 0) throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
   });
 }
 
