@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <future>
 #include <limits>
 #include <optional>
 
@@ -219,6 +220,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     checkpoints.save("best.h5", true, EpochPosition{total_epochs + 1, 0, {}, 0}, state, last_optimizer,
                      outcome.stage);
   }
+  // The same weights for Keras 3 users (whose load_model reads no .h5), written meanwhile.
+  std::future<void> best_keras = save_keras3_model(out + "/best.keras", *rm.model, rm.spec);
   ReportInput report;
   report.class_names = classes;
   if (splits.test) {
@@ -253,6 +256,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                 option_word(opt.monitor).c_str(), best, state.best_epoch, out.c_str());
   }
   clock.reset();
+  best_keras.get();
   checkpoints.wait();
   times.checkpoints += clock.seconds();
   times.total = total_clock.seconds();
