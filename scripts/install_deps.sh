@@ -9,6 +9,7 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config
           libhdf5-dev libjpeg62-turbo-dev libpng-dev libtiff-dev libssl-dev
           libdnnl-dev libgtest-dev libcli11-dev nlohmann-json3-dev
+          libonnx-dev libprotobuf-dev  # ONNX models in and out (io/onnx)
           openmpi-bin libopenmpi-dev  # the MPI scale-out and its tests (mpiexec)
           python3 python3-numpy python3-h5py python3-pil python3-scipy  # the cross-checks
           python3-venv python3-dev  # the Python package: its venvs and its module's headers
