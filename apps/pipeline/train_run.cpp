@@ -21,6 +21,7 @@
 #include "apps/pipeline/interrupt.h"
 #include "apps/pipeline/kept_features.h"
 #include "apps/pipeline/model_wiring.h"
+#include "apps/pipeline/onnx_model.h"
 #include "apps/pipeline/shards.h"
 #include "apps/pipeline/train_stages.h"
 #include "engine/log.h"
@@ -219,6 +220,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     checkpoints.save("best.h5", true, EpochPosition{total_epochs + 1, 0, {}, 0}, state, last_optimizer,
                      outcome.stage);
   }
+  write_model_onnx(out + "/best.onnx", *rm.model, rm.spec, opt.preprocessing, opt.interpolation, classes);
   ReportInput report;
   report.class_names = classes;
   if (splits.test) {
