@@ -1,6 +1,7 @@
 // VGG16 base graphs as ONNX ModelProtos, written with protobuf's serializer.
 #include "support/onnx_files.h"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -61,8 +62,10 @@ OnnxVggModel make_vgg16_onnx(const OnnxVggOptions& o) {
   for (int k = 0; k < 13; ++k) {
     const int64_t out = widths[k];
     const std::string id = std::to_string(k);
-    std::vector<float> w = random_floats(static_cast<size_t>(out * in * 9), o.seed * 100 + k, -0.5f, 0.5f);
-    std::vector<float> b = random_floats(static_cast<size_t>(out), o.seed * 100 + 50 + k, -1.f, 1.f);
+    // He-uniform's range, so that activations stay of one order of magnitude through the 13 convs.
+    const float limit = std::sqrt(6.f / static_cast<float>(9 * in));
+    std::vector<float> w = random_floats(static_cast<size_t>(out * in * 9), o.seed * 100 + k, -limit, limit);
+    std::vector<float> b = random_floats(static_cast<size_t>(out), o.seed * 100 + 50 + k, -0.1f, 0.1f);
     std::string wname = "conv" + id + ".weight", bname = "conv" + id + ".bias";
     if (k < o.layers_with_weights) {
       if (o.keras_layout) {
