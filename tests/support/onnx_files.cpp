@@ -6,11 +6,24 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "test_util.h"
 
 namespace vggtl::test {
 
 namespace {
+
+// Uniform in [lo, hi) from splitmix64 (no test framework needed: the fuzz seed writer uses this file).
+std::vector<float> uniform(size_t n, uint64_t seed, float lo, float hi) {
+  std::vector<float> v(n);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (float& x : v) {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    x = lo + (hi - lo) * static_cast<float>(z >> 40) / static_cast<float>(1 << 24);
+  }
+  return v;
+}
 
 onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                const std::vector<float>& v) {
@@ -64,8 +77,8 @@ OnnxVggModel make_vgg16_onnx(const OnnxVggOptions& o) {
     const std::string id = std::to_string(k);
     // He-uniform's range, so that activations stay of one order of magnitude through the 13 convs.
     const float limit = std::sqrt(6.f / static_cast<float>(9 * in));
-    std::vector<float> w = random_floats(static_cast<size_t>(out * in * 9), o.seed * 100 + k, -limit, limit);
-    std::vector<float> b = random_floats(static_cast<size_t>(out), o.seed * 100 + 50 + k, -0.1f, 0.1f);
+    std::vector<float> w = uniform(static_cast<size_t>(out * in * 9), o.seed * 100 + k, -limit, limit);
+    std::vector<float> b = uniform(static_cast<size_t>(out), o.seed * 100 + 50 + k, -0.1f, 0.1f);
     std::string wname = "conv" + id + ".weight", bname = "conv" + id + ".bias";
     if (k < o.layers_with_weights) {
       if (o.keras_layout) {
