@@ -2,7 +2,8 @@
 // vggtl_train, vggtl_weights turning it into the notop layout (same features to the bit, never
 // overwriting), a broken .onnx refused with exit 2; and every run's best.onnx run by onnxruntime
 // (scripts/check_onnx_predictions.py in the venv of scripts/onnx_venv.sh) giving the
-// probabilities of test_predictions.csv within 1e-5, for a fine-tuned run.
+// probabilities of test_predictions.csv within 1e-5, for a fine-tuned run with the caffe
+// preprocessing inside and for a run without preprocessing resized bilinearly.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -101,6 +102,18 @@ TEST(OnnxApp, BestOnnxGivesTheRunsTestPredictionsInOnnxruntime) {
                                  &log);
   EXPECT_EQ(status, 0) << log;
   EXPECT_NE(log.find("16 images"), std::string::npos) << log;
+
+  // No preprocessing in the graph, Pillow's bilinear filter named in the metadata.
+  const RunResult plain = run_tool({"vggtl_train", "--data", dir + "/data", "--weights", "none", "--image-size", "32",
+                                    "--epochs", "2", "--lr", "3e-3", "--batch-size", "8", "--hidden", "16",
+                                    "--preprocessing", "none", "--interpolation", "bilinear", "--device", "cpu",
+                                    "--quiet", "--out", dir + "/plain"});
+  ASSERT_EQ(plain.status, 0) << plain.err << plain.out;
+  EXPECT_EQ(run_command(venv_python + " " + onnx_app_script("check_onnx_predictions.py") + " " + dir + "/plain " +
+                            dir + "/data/test --tolerance 1e-5 2>&1",
+                        &log),
+            0)
+      << log;
   if (!::testing::Test::HasFailure()) fs::remove_all(dir);
 }
 
