@@ -121,35 +121,33 @@ class GraphReader {
         throw InputError(path_ + ": " + what + " '" + p.name() + "' has dimensions " + dims_str(*dims));
       n *= d;
     }
-    std::vector<float> v(static_cast<size_t>(n));
     const bool raw = p.has_raw_data();
-    size_t stored = 0;
-    if (p.data_type() == onnx::TensorProto_DataType_FLOAT) {
-      stored = raw ? p.raw_data().size() / 4 : static_cast<size_t>(p.float_data_size());
-      if (stored == v.size() && (!raw || p.raw_data().size() % 4 == 0)) {
-        if (raw) std::memcpy(v.data(), p.raw_data().data(), v.size() * 4);  // little-endian, as ONNX
-        else std::copy(p.float_data().begin(), p.float_data().end(), v.begin());
-      }
-    } else if (p.data_type() == onnx::TensorProto_DataType_DOUBLE) {
-      stored = raw ? p.raw_data().size() / 8 : static_cast<size_t>(p.double_data_size());
-      if (stored == v.size() && (!raw || p.raw_data().size() % 8 == 0)) {
-        for (size_t i = 0; i < v.size(); ++i) {
-          double d;
-          if (raw) std::memcpy(&d, p.raw_data().data() + 8 * i, 8);
-          else d = p.double_data(static_cast<int>(i));
-          v[i] = static_cast<float>(d);
-        }
-        const std::string note = path_ + ": float64 weights converted to float32";
-        if (std::find(notes->begin(), notes->end(), note) == notes->end()) notes->push_back(note);
-      }
-    } else {
+    const bool is_float = p.data_type() == onnx::TensorProto_DataType_FLOAT;
+    if (!is_float && p.data_type() != onnx::TensorProto_DataType_DOUBLE)
       throw InputError(path_ + ": " + what + " '" + p.name() + "' is " + data_type_name(p.data_type()) +
                        ", expected FLOAT (or DOUBLE)");
-    }
-    if (stored != v.size() || (raw && p.raw_data().size() % (p.data_type() == 1 ? 4 : 8) != 0))
+    // The values the file holds are counted before anything is allocated for the claimed shape.
+    const size_t width = is_float ? 4 : 8;
+    const size_t stored = raw ? p.raw_data().size() / width
+                              : static_cast<size_t>(is_float ? p.float_data_size() : p.double_data_size());
+    if (stored != static_cast<size_t>(n) || (raw && p.raw_data().size() % width != 0))
       throw InputError(path_ + ": " + what + " '" + p.name() + "' of shape " + dims_str(*dims) + " holds " +
                        (raw ? std::to_string(p.raw_data().size()) + " bytes" : std::to_string(stored) + " values") +
-                       ", expected " + std::to_string(v.size()) + " values");
+                       ", expected " + std::to_string(n) + " values");
+    std::vector<float> v(static_cast<size_t>(n));
+    if (is_float) {
+      if (raw) std::memcpy(v.data(), p.raw_data().data(), v.size() * 4);  // little-endian, as ONNX
+      else std::copy(p.float_data().begin(), p.float_data().end(), v.begin());
+    } else {
+      for (size_t i = 0; i < v.size(); ++i) {
+        double d;
+        if (raw) std::memcpy(&d, p.raw_data().data() + 8 * i, 8);
+        else d = p.double_data(static_cast<int>(i));
+        v[i] = static_cast<float>(d);
+      }
+      const std::string note = path_ + ": float64 weights converted to float32";
+      if (std::find(notes->begin(), notes->end(), note) == notes->end()) notes->push_back(note);
+    }
     for (auto perm = t.perms.rbegin(); perm != t.perms.rend(); ++perm) v = transpose(v, dims, *perm, what);
     return v;
   }
