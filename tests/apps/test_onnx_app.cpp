@@ -103,9 +103,12 @@ TEST(OnnxApp, BestOnnxGivesTheRunsTestPredictionsInOnnxruntime) {
   EXPECT_EQ(status, 0) << log;
   EXPECT_NE(log.find("16 images"), std::string::npos) << log;
 
-  // No preprocessing in the graph, Pillow's bilinear filter named in the metadata.
+  // No preprocessing in the graph, Pillow's bilinear filter named in the metadata. The features
+  // of onnxruntime and vggtl differ by float32 rounding alone (within 2e-6 of the largest,
+  // measured), which a head trained hard on random-base features amplifies: 3 epochs at 3e-3
+  // gave probabilities up to 1.2e-5 apart, so this run trains one epoch at 1e-3.
   const RunResult plain = run_tool({"vggtl_train", "--data", dir + "/data", "--weights", "none", "--image-size", "32",
-                                    "--epochs", "2", "--lr", "3e-3", "--batch-size", "8", "--hidden", "16",
+                                    "--epochs", "1", "--lr", "1e-3", "--batch-size", "8", "--hidden", "16",
                                     "--preprocessing", "none", "--interpolation", "bilinear", "--device", "cpu",
                                     "--quiet", "--out", dir + "/plain"});
   ASSERT_EQ(plain.status, 0) << plain.err << plain.out;
