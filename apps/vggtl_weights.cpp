@@ -2,7 +2,7 @@
 // file in any layout) as vggtl_weights_tf_dim_ordering_tf_kernels_notop.h5's layout (Keras 1:
 // the 13 conv layers, kernels HWIO, biases; the input and pool layers listed without weights),
 // so that Keras and every vggtl tool take it as the ImageNet download (README.md, "The tools";
-// scripts/get_weights.sh uses it). Tested by tests/apps/test_weights_app.cpp.
+// scripts/get_weights.sh uses it). Tested by tests/apps/test_onnx_app.cpp.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>

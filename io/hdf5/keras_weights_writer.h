@@ -1,7 +1,7 @@
 // Writing weights in the Keras-1 layout of the VGG16 downloads (the notop file): root attribute
 // layer_names listing every layer, one group per layer with attribute weight_names and one
 // float32 dataset per weight. Keras's load_weights and read_keras_weights read it. Tested by
-// tests/io/test_keras_weights_writer.cpp and through vggtl_weights (tests/apps/test_weights_app.cpp).
+// tests/io/test_keras_weights_writer.cpp and through vggtl_weights (tests/apps/test_onnx_app.cpp).
 #pragma once
 
 #include <string>
