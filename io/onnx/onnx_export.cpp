@@ -6,8 +6,6 @@
 
 #include <onnx/onnx_pb.h>
 
-#include <cstring>
-#include <fstream>
 
 #include "engine/error.h"
 #include "io/atomic_file.h"
@@ -206,13 +204,8 @@ void write_onnx_model(const std::string& path, const OnnxModelDescription& d) {
 
   std::string bytes;
   if (!model.SerializeToString(&bytes)) throw Error(path + ": the ONNX model could not be serialised (over 2 GiB?)");
-  write_atomically(path, [&](const std::string& temp) {
-    std::ofstream f(temp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(temp + ": cannot create: " + std::strerror(errno));
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f) throw Error(atomic_target_name(temp) + ": write failed: " + std::strerror(errno));
-  });
+  // write(2) with the failing call's errno in the message, fsync, rename (io/atomic_file.h).
+  write_text_atomically(path, bytes);
 }
 
 }  // namespace vggtl

@@ -195,7 +195,8 @@ TEST_F(FaultsApp, WriteErrorsInEveryFileOfARunFailCleanlyAndTheRunResumesExactly
   for (const char* must : {"open:last.h5", "write:last.h5", "fsync:last.h5", "rename:last.h5", "write:best.h5",
                            "rename:best.h5", "write:history.csv", "fsync:history.csv", "rename:history.csv",
                            "write:report.html", "write:metrics.json", "open:feature_cache_train.bin",
-                           "write:feature_cache_train.bin", "write:feature_cache_valid.bin", "fsync:."})
+                           "write:feature_cache_train.bin", "write:feature_cache_valid.bin", "fsync:.",
+                           "write:best.onnx", "rename:best.onnx"})
     EXPECT_TRUE(kinds.count(must)) << "the run made no " << must << " call: the plan is stale";
 
   // ENOSPC stays (a full disk: every later call fails too, so the error may name a later file
@@ -215,7 +216,8 @@ TEST_F(FaultsApp, WriteErrorsInEveryFileOfARunFailCleanlyAndTheRunResumesExactly
   } else {
     faults = {{"write:last.h5", "ENOSPC"}, {"fsync:last.h5", "EIO"}, {"rename:best.h5", "EROFS"},
               {"write:history.csv", "EIO"}, {"open:feature_cache_train.bin", "EROFS"},
-              {"write:feature_cache_valid.bin", "ENOSPC"}, {"fsync:.", "EIO"}, {"write:report.html", "ENOSPC"}};
+              {"write:feature_cache_valid.bin", "ENOSPC"}, {"fsync:.", "EIO"}, {"write:report.html", "ENOSPC"},
+              {"write:best.onnx", "EIO"}};
     if (sanitized()) faults.resize(3);
   }
   int n = 0, absorbed = 0;
