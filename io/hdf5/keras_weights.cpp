@@ -167,10 +167,10 @@ WeightsFile read_structure(const std::string& path, const h5::File& file, bool w
 }  // namespace
 
 WeightsFile read_keras_weights(const std::string& path, bool with_values) {
+  if (is_onnx_path(path)) return read_onnx_weights(path);  // io/onnx: the conv layers of an ONNX model
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     throw InputError(path + " not found; Keras downloads it to ~/.keras/models/ (see README)");
-  if (is_onnx_path(path)) return read_onnx_weights(path);  // io/onnx: the conv layers of an ONNX model
   auto guard = h5::lock();
   h5::File file = h5::File::open_read(path);
   return read_structure(path, file, with_values);
