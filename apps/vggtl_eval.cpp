@@ -11,7 +11,7 @@
 #include "apps/pipeline/evaluate.h"
 #include "apps/pipeline/inference.h"
 #include "apps/pipeline/report.h"
-#include "apps/pipeline/train_options.h"
+#include "apps/pipeline/model_wiring.h"
 #include "engine/log.h"
 #include "io/atomic_file.h"
 #include "kernels/cpu_backend.h"

@@ -11,7 +11,7 @@
 #include "apps/pipeline/file_list.h"
 #include "apps/pipeline/inference.h"
 #include "apps/pipeline/report.h"
-#include "apps/pipeline/train_options.h"
+#include "apps/pipeline/model_wiring.h"
 #include "engine/error.h"
 #include "engine/log.h"
 #include "kernels/cpu_backend.h"

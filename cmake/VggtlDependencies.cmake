@@ -14,6 +14,13 @@ target_link_libraries(vggtl_hdf5 INTERFACE ${HDF5_C_LIBRARIES})
 target_compile_definitions(vggtl_hdf5 INTERFACE ${HDF5_DEFINITIONS} H5_USE_110_API)
 add_library(vggtl::hdf5 ALIAS vggtl_hdf5)
 
+# libzip: the .keras archives of Keras 3 (io/keras3/).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)
+add_library(vggtl_zip INTERFACE)
+target_link_libraries(vggtl_zip INTERFACE PkgConfig::LIBZIP)
+add_library(vggtl::zip ALIAS vggtl_zip)
+
 # libjpeg-turbo through its libjpeg API (coefficient access is needed for the GPU path).
 find_package(JPEG REQUIRED)
 add_library(vggtl_jpeg INTERFACE)

@@ -1,5 +1,5 @@
 // Writes the seed corpora of the harnesses (small valid files) into <dir>/image_decode,
-// <dir>/keras_weights and <dir>/checkpoint, with the test suite's writers (tests/support) and
+// <dir>/keras_weights, <dir>/checkpoint and <dir>/keras3, with the test suite's writers (tests/support) and
 // our own checkpoint writer. Usage: fuzz_make_seeds fuzz/corpus (the committed seeds come from it).
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "io/hdf5/checkpoint.h"
 #include "io/hdf5/keras_weights.h"
+#include "io/keras3/keras3_files.h"
 #include "support/image_writer.h"
 #include "support/keras_files.h"
 #include "support/onnx_files.h"
@@ -185,6 +186,33 @@ void onnx_seeds(const std::string& dir) {
   write_onnx(m.model, dir + "/keras_layout.onnx");
 }
 
+// Keras 3 archives of the first block and a small head, written by our .keras writer.
+void keras3_seeds(const std::string& dir) {
+  std::vector<CheckpointLayer> layers = {
+      {"input_1", "InputLayer", {}},
+      {"block1_conv1", "Conv2D", {{"kernel", filled({3, 3, 3, 2}, 0.5f)}, {"bias", filled({2}, 0.25f)}}},
+      {"block1_pool", "MaxPooling2D", {}},
+      {"flatten_1", "Flatten", {}},
+      {"FC_2", "Dense", {{"kernel", filled({2, 2}, -1)}, {"bias", filled({2}, 1)}}},
+      {"batch_normalization_1", "BatchNormalization",
+       {{"gamma", filled({2}, 1)}, {"beta", filled({2}, 0)}, {"moving_mean", filled({2}, 0)},
+        {"moving_variance", filled({2}, 1)}}},
+      {"softmax", "Dense", {{"kernel", filled({2, 2}, 0)}, {"bias", filled({2}, 0)}}}};
+  std::string config = R"({"module": "keras.src.models.functional", "class_name": "Functional", "config": )"
+                       R"({"name": "seed", "layers": [)";
+  for (size_t i = 0; i < layers.size(); ++i)
+    config += std::string(i ? "," : "") + R"({"module": "keras.layers", "class_name": ")" + layers[i].class_name +
+              R"(", "config": {"name": ")" + layers[i].name + R"("}, "name": ")" + layers[i].name + R"("})";
+  config += "]}}";
+  write_keras3_archive(dir + "/functional.keras", config, layers, kKeras3Version);
+  layers.resize(3);
+  config = R"({"class_name": "Functional", "config": {"name": "base", "layers": [)"
+           R"({"class_name": "InputLayer", "config": {"name": "input_1"}},)"
+           R"({"class_name": "Conv2D", "config": {"name": "block1_conv1"}},)"
+           R"({"class_name": "MaxPooling2D", "config": {"name": "block1_pool"}}]}})";
+  write_keras3_archive(dir + "/base.keras", config, layers, kKeras3Version);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -195,11 +223,12 @@ int main(int argc, char** argv) {
   try {
     namespace fs = std::filesystem;
     const std::string root = argv[1];
-    for (const char* h : {"image_decode", "keras_weights", "checkpoint", "onnx_weights"})
+    for (const char* h : {"image_decode", "keras_weights", "checkpoint", "keras3", "onnx_weights"})
       fs::create_directories(root + "/" + h);
     image_seeds(root + "/image_decode");
     keras_seeds(root + "/keras_weights");
     checkpoint_seeds(root + "/checkpoint");
+    keras3_seeds(root + "/keras3");
     onnx_seeds(root + "/onnx_weights");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fuzz_make_seeds: %s\n", e.what());

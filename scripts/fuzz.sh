@@ -14,7 +14,7 @@ if [[ $# -ne 1 || ! "$1" =~ ^[0-9]+$ || "$1" -eq 0 ]]; then
   exit 2
 fi
 seconds=$1
-harnesses=(fuzz_image_decode fuzz_keras_weights fuzz_checkpoint fuzz_onnx_weights)
+harnesses=(fuzz_image_decode fuzz_keras_weights fuzz_checkpoint fuzz_keras3 fuzz_onnx_weights)
 
 if ! command -v clang++ >/dev/null || ! echo 'extern "C" int LLVMFuzzerTestOneInput(const char*, long) { return 0; }' |
     clang++ -x c++ -fsanitize=fuzzer - -o /dev/null 2>/dev/null; then

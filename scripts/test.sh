@@ -38,6 +38,21 @@ if [[ -z "${VGGTL_PYTHON:-}" ]]; then
   done
 fi
 
+# The real Keras for tests/apps/test_keras_reference.cpp: tensorflow-cpu, tf-keras and Keras 3
+# in a venv made once outside the repository (scripts/keras_venv.sh: about 1.5-3 minutes and
+# 2.3 GB the first time, then cached). Under CI a venv that cannot be made fails the command;
+# elsewhere that test skips, saying why.
+if [[ -z "${VGGTL_KERAS_PYTHON:-}" ]]; then
+  if keras_python=$(scripts/keras_venv.sh | tail -1); then
+    export VGGTL_KERAS_PYTHON=$keras_python
+  elif [[ -n "${CI:-}" ]]; then
+    echo "test.sh: the Keras venv could not be made (scripts/keras_venv.sh)" >&2
+    exit 1
+  else
+    echo "test.sh: no Keras venv (scripts/keras_venv.sh failed); the Keras reference test will skip" >&2
+  fi
+fi
+
 stamp
 
 echo "== default configuration (build/)"

@@ -22,21 +22,19 @@ void ExtractSettings::add_to(CLI::App& app) {
   app.add_option("--weights", weights, "VGG16 weights, Keras .h5 or .onnx (default: the Keras cache file; 'none': random)");
   app.add_option("--data", data, "Split folder with one sub-folder per class")->required();
   app.add_option("--out", out, "Output .h5 file")->required();
-  add_choice(app, "--device", &device, "auto, cuda or cpu");
-  add_choice(app, "--precision", &precision, "fp32, tf32 (GPU; fp32 on the CPU) or bf16 (GPU, and CPUs with AVX512-BF16 or AMX)");
-  app.add_option("--image-size", image_size, "Input side, a multiple of 32")->capture_default_str();
-  app.add_option("--batch-size", batch_size, "Images per batch")->capture_default_str();
-  add_choice(app, "--interpolation", &interpolation, "nearest or bilinear");
-  add_choice(app, "--preprocessing", &preprocessing, "caffe or none");
-  add_choice(app, "--on-bad-file", &on_bad_file, "skip or fail");
-  app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
+  add_device_option(app, &device);
+  add_precision_option(app, &precision);
+  add_image_size_option(app, &image_size);
+  add_batch_size_option(app, &batch_size);
+  add_interpolation_option(app, &interpolation);
+  add_preprocessing_option(app, &preprocessing);
+  add_choice(app, "--on-bad-file", &on_bad_file, "skip (and list the file) or fail before any work");
+  add_workers_option(app, &workers);
   add_decode_option(app, &decode);
 }
 
 void validate_extract_settings(const ExtractSettings& s) {
-  if (s.batch_size < 1) throw InputError("--batch-size must be at least 1");
-  if (s.workers < 0) throw InputError("--workers must be 0 (every core) or more");
-  check_vgg16_image_size(s.image_size);
+  check_image_input(s.image_size, s.batch_size, s.workers);
 }
 
 Device prepare_extract(ExtractSettings* s) {

@@ -10,7 +10,7 @@
 
 #include "apps/pipeline/report.h"
 #include "io/loader/dataset.h"
-#include "apps/pipeline/train_options.h"
+#include "apps/pipeline/image_input_options.h"
 #include "io/hdf5/features_file.h"
 
 namespace CLI {

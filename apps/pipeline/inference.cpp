@@ -9,7 +9,7 @@
 
 #include "apps/pipeline/model_wiring.h"
 #include "apps/pipeline/option_choice.h"
-#include "apps/pipeline/train_options.h"
+#include "apps/pipeline/image_input_options.h"
 #include "engine/log.h"
 #include "io/sha256.h"
 
@@ -19,19 +19,17 @@ void InferenceOptions::add_to(CLI::App& app) {
   app.add_option("--model", model, "Checkpoint (best.h5 of a run) or Keras full-model .h5 file")->required();
   app.add_option("--weights", weights,
                  "VGG16 weights for a checkpoint saved without its base (default: the Keras cache file)");
-  add_choice(app, "--device", &device, "auto, cuda or cpu");
-  add_choice(app, "--precision", &precision,
-             "Arithmetic of the base: fp32, tf32 (GPU; fp32 on the CPU) or bf16 (GPU, and CPUs with AVX512-BF16 or AMX)");
-  add_choice(app, "--preprocessing", &preprocessing, "Override the model's preprocessing: caffe or none");
-  add_choice(app, "--interpolation", &interpolation, "Override the model's resize filter: nearest or bilinear");
-  app.add_option("--batch-size", batch_size, "Images per batch")->capture_default_str();
-  app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
+  add_device_option(app, &device);
+  add_precision_option(app, &precision);
+  add_preprocessing_option(app, &preprocessing);
+  add_interpolation_option(app, &interpolation);
+  add_batch_size_option(app, &batch_size);
+  add_workers_option(app, &workers);
   add_decode_option(app, &decode);
 }
 
 InferenceModel load_inference_model(const InferenceOptions& o) {
-  if (o.batch_size < 1) throw InputError("--batch-size must be at least 1");
-  if (o.workers < 0) throw InputError("--workers must be 0 (every core) or more");
+  check_image_input(0, o.batch_size, o.workers);  // the image size is the model's
   Checkpoint ckpt = read_checkpoint(o.model);  // a bad --model is reported before any word on devices
   std::string note;
   const Device device = select_device(o.device, &note);

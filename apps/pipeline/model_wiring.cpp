@@ -4,15 +4,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <optional>
 
 #include "apps/pipeline/keras_config.h"
+#include "io/keras3/keras3_files.h"
 #include "kernels/cpu_backend.h"
 #include "layers/vgg16.h"
 
 namespace vggtl {
+
+std::string default_weights_path() {
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
+}
 
 std::unique_ptr<Model> build_model(const ModelSpec& spec, Device device) {
   check_vgg16_image_size(spec.image_size);
@@ -69,6 +77,26 @@ void assign_layer(Layer& layer, const std::vector<Tensor>& values, const std::st
 
 bool has_weights(const CheckpointLayer& l) { return !l.weights.empty(); }
 
+// A Keras 3 file's layers paired with the model's by class path ("conv2d_3", "dense_1"), as
+// Keras's own load_weights pairs them; empty when a layer carries no path or has no match.
+std::vector<std::pair<int, const CheckpointLayer*>> keras3_pairs(const Model& model,
+                                                                 const std::vector<const CheckpointLayer*>& file_layers) {
+  std::vector<std::string> classes;
+  for (int i = 0; i < model.size(); ++i) classes.push_back(model.layer(i).type());
+  const std::vector<std::string> paths = keras3_layer_paths(classes);
+  std::vector<std::pair<int, const CheckpointLayer*>> pairs;
+  std::vector<bool> taken(paths.size(), false);
+  for (const CheckpointLayer* l : file_layers) {
+    const std::string& p = l->keras3_path;
+    const std::string last = p.substr(p.rfind('/') == std::string::npos ? 0 : p.rfind('/') + 1);
+    auto it = std::find(paths.begin(), paths.end(), last);
+    if (p.empty() || it == paths.end() || taken[it - paths.begin()]) return {};
+    taken[it - paths.begin()] = true;
+    pairs.emplace_back(static_cast<int>(it - paths.begin()), l);
+  }
+  return pairs;
+}
+
 }  // namespace
 
 std::vector<std::string> load_base_weights(Model& model, const std::string& path) {
@@ -96,6 +124,20 @@ CheckpointModel checkpoint_model(Model& model, const ModelSpec& spec, bool inclu
     cm.layers.push_back(std::move(cl));
   }
   return cm;
+}
+
+std::future<void> save_keras3_model(const std::string& path, Model& model, const ModelSpec& spec) {
+  CheckpointModel cm = checkpoint_model(model, spec, true);
+  Device device = Device::cpu();
+  for (CheckpointLayer& l : cm.layers)
+    for (NamedTensor& w : l.weights) {
+      if (w.value.is_cuda()) device = w.value.device();
+      w.value = to_device(w.value, Device::cpu());  // a copy even on the CPU: the model may change
+    }
+  synchronize(device);
+  return std::async(std::launch::async, [path, layers = std::move(cm.layers), config = keras3_model_config(spec)] {
+    write_keras3_archive(path, config, layers, kKeras3Version);
+  });
 }
 
 std::vector<NamedTensor> optimizer_state(Model& model, const Optimizer& opt) {
@@ -203,6 +245,9 @@ void load_checkpoint_weights(Model& model, const Checkpoint& ckpt, bool require_
   if (by_name) {
     for (const CheckpointLayer* l : file_layers) pairs.emplace_back(model.index_of(l->name), l);
   } else {
+    pairs = keras3_pairs(model, file_layers);
+  }
+  if (!by_name && pairs.empty()) {
     // Keras files whose head layers are named otherwise ("dense", "dense_1"): pair by position
     // from the end, so that a head-only file maps onto the head.
     if (file_layers.size() > model_layers.size())

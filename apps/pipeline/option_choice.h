@@ -1,4 +1,4 @@
-// The command-line side of the option enums (train_options.h: option_words): an option taking
+// The command-line side of the option enums (option_words.h): an option taking
 // one of an enum's words, stored as the value. Shared by every tool; --help lists the words and
 // shows the default's.
 #pragma once
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/pipeline/train_options.h"
+#include "apps/pipeline/option_words.h"
 
 namespace vggtl {
 

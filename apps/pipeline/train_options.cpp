@@ -14,82 +14,6 @@
 
 namespace vggtl {
 
-template <>
-const std::vector<std::pair<std::string, OptimizerKind>>& option_words() {
-  static const std::vector<std::pair<std::string, OptimizerKind>> w = {{"adam", OptimizerKind::Adam},
-                                                                      {"sgd", OptimizerKind::Sgd}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, Monitor>>& option_words() {
-  static const std::vector<std::pair<std::string, Monitor>> w = {{"val_loss", Monitor::ValLoss},
-                                                                {"val_accuracy", Monitor::ValAccuracy},
-                                                                {"loss", Monitor::Loss},
-                                                                {"accuracy", Monitor::Accuracy}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, Shuffle>>& option_words() {
-  static const std::vector<std::pair<std::string, Shuffle>> w = {{"on", Shuffle::On}, {"off", Shuffle::Off}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, CacheMode>>& option_words() {
-  static const std::vector<std::pair<std::string, CacheMode>> w = {{"auto", CacheMode::Auto}, {"off", CacheMode::Off}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, BadFilePolicy>>& option_words() {
-  static const std::vector<std::pair<std::string, BadFilePolicy>> w = {{"skip", BadFilePolicy::Skip},
-                                                                      {"fail", BadFilePolicy::Fail}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, ResizeFilter>>& option_words() {
-  static const std::vector<std::pair<std::string, ResizeFilter>> w = {{"nearest", ResizeFilter::Nearest},
-                                                                     {"bilinear", ResizeFilter::Bilinear}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, PixelTransform>>& option_words() {
-  static const std::vector<std::pair<std::string, PixelTransform>> w = {{"caffe", PixelTransform::Caffe},
-                                                                       {"none", PixelTransform::None}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, Precision>>& option_words() {
-  static const std::vector<std::pair<std::string, Precision>> w = {
-      {"fp32", Precision::FP32}, {"tf32", Precision::TF32}, {"bf16", Precision::BF16}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, AllreduceRoute>>& option_words() {
-  static const std::vector<std::pair<std::string, AllreduceRoute>> w = {
-      {"auto", AllreduceRoute::Auto}, {"mpi", AllreduceRoute::Mpi}, {"nccl", AllreduceRoute::Nccl}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, DType>>& option_words() {
-  static const std::vector<std::pair<std::string, DType>> w = {{"fp32", DType::F32}, {"fp16", DType::F16}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, DeviceChoice>>& option_words() {
-  static const std::vector<std::pair<std::string, DeviceChoice>> w = {
-      {"auto", DeviceChoice::Auto}, {"cuda", DeviceChoice::Cuda}, {"cpu", DeviceChoice::Cpu}};
-  return w;
-}
-template <>
-const std::vector<std::pair<std::string, DecodeMode>>& option_words() {
-  // decode_mode_name's words, in --help's order.
-  static const std::vector<std::pair<std::string, DecodeMode>> w = [] {
-    std::vector<std::pair<std::string, DecodeMode>> v;
-    for (DecodeMode m : {DecodeMode::Auto, DecodeMode::Cpu, DecodeMode::Gpu}) v.emplace_back(decode_mode_name(m), m);
-    return v;
-  }();
-  return w;
-}
-
 void TrainOptions::add_to(CLI::App& app) {
   app.add_option("--data", data, "Folder holding train/, valid/ and optionally test/, one sub-folder per class");
   app.add_option("--train", train, "Training split folder (overrides DATA/train)");
@@ -103,7 +27,7 @@ void TrainOptions::add_to(CLI::App& app) {
   app.add_option("--init", init, "Start from the weights of a checkpoint (ours or a Keras full-model file)");
   app.add_flag("--resume", resume, "Continue the run in --out from its last.h5");
   app.add_option("--epochs", epochs, "Epochs")->capture_default_str();
-  app.add_option("--batch-size", batch_size, "Images per batch")->capture_default_str();
+  add_batch_size_option(app, &batch_size);
   app.add_option("--lr", lr, "Learning rate")->capture_default_str();
   add_choice(app, "--optimizer", &optimizer, "adam or sgd");
   app.add_option("--momentum", momentum, "SGD momentum")->capture_default_str();
@@ -114,17 +38,14 @@ void TrainOptions::add_to(CLI::App& app) {
   app.add_option("--validation-steps", validation_steps, "Use only the first N validation batches");
   app.add_option("--seed", seed, "Seed of initialisation, shuffling and dropout")->capture_default_str();
   add_choice(app, "--shuffle", &shuffle, "Reshuffle the training set every epoch");
-  app.add_option("--image-size", image_size, "Input side in pixels, a multiple of 32")->capture_default_str();
-  add_choice(app, "--interpolation", &interpolation, "Resize filter, as PIL: nearest or bilinear");
-  add_choice(app, "--preprocessing", &preprocessing,
-             "caffe (BGR minus ImageNet means, what the VGG16 weights expect) or none (raw RGB 0..255)");
-  add_choice(app, "--device", &device, "auto, cuda or cpu");
-  add_choice(app, "--precision", &precision,
-             "Arithmetic of the frozen base: fp32, tf32 (GPU; fp32 on the CPU) or bf16 (GPU, and CPUs with AVX512-BF16 or "
-             "AMX)");
+  add_image_size_option(app, &image_size);
+  add_interpolation_option(app, &interpolation);
+  add_preprocessing_option(app, &preprocessing);
+  add_device_option(app, &device);
+  add_precision_option(app, &precision);
   add_choice(app, "--feature-cache", &feature_cache, "auto: run the frozen base once per image; off: every epoch");
   add_choice(app, "--on-bad-file", &on_bad_file, "skip (and list in bad_files.csv) or fail before training");
-  app.add_option("--workers", workers, "Decoding threads (0: every core)")->capture_default_str();
+  add_workers_option(app, &workers);
   add_choice(app, "--feature-cache-dtype", &feature_cache_dtype,
              "Element type of the cached features: fp32, or fp16 (half the memory; widened to fp32 per batch)");
   app.add_option("--feature-cache-memory", feature_cache_memory,
@@ -148,12 +69,6 @@ void TrainOptions::add_to(CLI::App& app) {
   add_choice(app, "--allreduce", &allreduce,
              "How --distributed-train sums gradients: nccl (on the GPUs, one GPU per process), mpi (on the "
              "host), or auto (nccl where it can run, else mpi, saying why)");
-}
-
-void add_decode_option(CLI::App& app, DecodeMode* choice) {
-  add_choice(app, "--decode", choice,
-             "JPEG decoding: gpu (entropy decoding on the worker threads, the rest on the GPU), cpu, or auto (gpu "
-             "when the model runs on a GPU); the pixels are the same");
 }
 
 void add_augment_option(CLI::App& app, std::string* text) {
@@ -243,40 +158,16 @@ AugmentSpec parse_augment_spec(const std::string& text) {
   return spec;
 }
 
-DecodeMode decode_mode_for(DecodeMode mode, Device device) {
-  if (mode == DecodeMode::Gpu && !device.is_cuda())
-    throw InputError("--decode gpu needs the model on a GPU (--device cuda, or auto with a GPU present); the "
-                     "device is " + device.str());
-  return mode;
-}
-
-LoaderOptions loader_options(int image_size, ResizeFilter interpolation, PixelTransform preprocessing,
-                             int batch_size, int workers, DecodeMode decode, Device device) {
-  LoaderOptions lo;
-  lo.image_size = image_size;
-  lo.filter = interpolation;
-  lo.transform = preprocessing;
-  lo.batch_size = batch_size;
-  lo.workers = workers;
-  lo.decode = decode_mode_for(decode, device);
-  lo.device = device;
-  return lo;
-}
-
 void TrainOptions::validate() const {
   auto bad = [](const std::string& what) { throw InputError(what); };
   if (epochs < 1) bad("--epochs must be at least 1, got " + std::to_string(epochs));
-  if (batch_size < 1) bad("--batch-size must be at least 1, got " + std::to_string(batch_size));
   if (!(lr > 0)) bad("--lr must be positive");
   if (momentum < 0 || momentum >= 1) bad("--momentum must be in [0, 1)");
   if (hidden < 1) bad("--hidden must be at least 1, got " + std::to_string(hidden));
   if (!(dropout >= 0 && dropout < 1)) bad("--dropout must be in [0, 1)");
   if (steps_per_epoch == 0 || steps_per_epoch < -1) bad("--steps-per-epoch must be at least 1");
   if (validation_steps == 0 || validation_steps < -1) bad("--validation-steps must be at least 1");
-  if (image_size < 32 || image_size % 32 != 0)
-    bad("--image-size must be a positive multiple of 32 (VGG16 halves it five times), got " +
-        std::to_string(image_size));
-  if (workers < 0) bad("--workers must be 0 (every core) or more");
+  check_image_input(image_size, batch_size, workers);
   if (!weights_sha256.empty() && weights_sha256.size() != 64) bad("--weights-sha256 takes 64 hex digits");
   parse_augment_spec(augment);  // InputError naming the bad part
   convs_from(trainable_from);    // InputError listing the valid names
@@ -395,11 +286,6 @@ std::string option_flag(const std::string& key) {
   std::string flag = "--" + key;
   std::replace(flag.begin(), flag.end(), '_', '-');
   return flag;
-}
-
-std::string default_weights_path() {
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
 }
 
 }  // namespace vggtl

@@ -11,7 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "apps/pipeline/gradient_reduce.h"
+#include "apps/pipeline/image_input_options.h"
+#include "apps/pipeline/option_words.h"
 #include "engine/device.h"
 #include "engine/dtype.h"
 #include "engine/error.h"
@@ -25,59 +26,6 @@ class App;
 }
 
 namespace vggtl {
-
-enum class OptimizerKind { Adam, Sgd };
-enum class Monitor { ValLoss, ValAccuracy, Loss, Accuracy };  // what picks best.h5
-enum class Shuffle { On, Off };
-enum class CacheMode { Auto, Off };        // --feature-cache
-enum class BadFilePolicy { Skip, Fail };   // --on-bad-file
-
-// The words of each option enum (OptimizerKind, Monitor, Shuffle, CacheMode, BadFilePolicy,
-// ResizeFilter, PixelTransform, Precision, AllreduceRoute, DeviceChoice, DecodeMode, and DType
-// as the feature cache's fp32 / fp16), in the order --help lists them. option_choice.h turns
-// them into command-line options.
-template <typename E>
-const std::vector<std::pair<std::string, E>>& option_words();
-template <>
-const std::vector<std::pair<std::string, OptimizerKind>>& option_words<OptimizerKind>();
-template <>
-const std::vector<std::pair<std::string, Monitor>>& option_words<Monitor>();
-template <>
-const std::vector<std::pair<std::string, Shuffle>>& option_words<Shuffle>();
-template <>
-const std::vector<std::pair<std::string, CacheMode>>& option_words<CacheMode>();
-template <>
-const std::vector<std::pair<std::string, BadFilePolicy>>& option_words<BadFilePolicy>();
-template <>
-const std::vector<std::pair<std::string, ResizeFilter>>& option_words<ResizeFilter>();
-template <>
-const std::vector<std::pair<std::string, PixelTransform>>& option_words<PixelTransform>();
-template <>
-const std::vector<std::pair<std::string, Precision>>& option_words<Precision>();
-template <>
-const std::vector<std::pair<std::string, AllreduceRoute>>& option_words<AllreduceRoute>();
-template <>
-const std::vector<std::pair<std::string, DType>>& option_words<DType>();
-template <>
-const std::vector<std::pair<std::string, DeviceChoice>>& option_words<DeviceChoice>();
-template <>
-const std::vector<std::pair<std::string, DecodeMode>>& option_words<DecodeMode>();
-// The word of a value, and the value of a word (InputError naming `what` and the valid words).
-template <typename E>
-const std::string& option_word(E value) {
-  for (const auto& [word, v] : option_words<E>())
-    if (v == value) return word;
-  throw Error("option value without a word");
-}
-template <typename E>
-E option_value(const std::string& word, const std::string& what) {
-  std::string valid;
-  for (const auto& [w, v] : option_words<E>()) {
-    if (w == word) return v;
-    valid += (valid.empty() ? "" : ", ") + w;
-  }
-  throw InputError(what + " '" + word + "' is not one of " + valid);
-}
 
 struct TrainOptions {
   // Data and files.
@@ -143,17 +91,7 @@ const std::vector<std::string>& vgg16_conv_names();
 // listing the valid names for anything else.
 std::vector<std::string> convs_from(const std::string& name);
 
-// The Keras cache location of the VGG16 notop weights: $HOME/.keras/models/...
-std::string default_weights_path();
 
-// --decode for a model on `device`: Gpu needs a CUDA device (InputError otherwise); Auto
-// becomes the hybrid GPU decoder on a CUDA device and the CPU decoder elsewhere (in the loader).
-DecodeMode decode_mode_for(DecodeMode mode, Device device);
-// The image loader's settings from the apps' option values (--decode as above).
-LoaderOptions loader_options(int image_size, ResizeFilter interpolation, PixelTransform preprocessing,
-                             int batch_size, int workers, DecodeMode decode, Device device);
-// Adds --decode to an app, bound to *choice.
-void add_decode_option(CLI::App& app, DecodeMode* choice);
 
 // --augment: comma-separated ImageDataGenerator options, any subset, each at most once:
 // hflip (horizontal_flip), shift=F (width_shift_range = height_shift_range, 0 <= F < 1),

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <future>
 #include <limits>
 #include <optional>
 
@@ -220,6 +221,8 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
     checkpoints.save("best.h5", true, EpochPosition{total_epochs + 1, 0, {}, 0}, state, last_optimizer,
                      outcome.stage);
   }
+  // The same weights for Keras 3 users (whose load_model reads no .h5), written meanwhile.
+  std::future<void> best_keras = save_keras3_model(out + "/best.keras", *rm.model, rm.spec);
   write_model_onnx(out + "/best.onnx", *rm.model, rm.spec, opt.preprocessing, opt.interpolation, classes);
   ReportInput report;
   report.class_names = classes;
@@ -255,6 +258,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
                 option_word(opt.monitor).c_str(), best, state.best_epoch, out.c_str());
   }
   clock.reset();
+  best_keras.get();
   checkpoints.wait();
   times.checkpoints += clock.seconds();
   times.total = total_clock.seconds();

@@ -12,6 +12,7 @@
 #include "io/atomic_file.h"
 #include "io/hdf5/hdf5.h"
 #include "io/hdf5/keras_weights.h"
+#include "io/keras3/keras3_files.h"
 
 namespace vggtl {
 
@@ -270,6 +271,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path + ": not found");
   WeightsFile wf = read_keras_weights(path, true);
+  if (wf.layout == "keras3-archive" || wf.layout == "keras3-weights") return read_keras3_checkpoint(path, wf);
   if (wf.layout != "keras2-full-model")
     throw InputError(path + ": a weights-only file (" + wf.layout +
                      "), not a saved model: it has no model_config; use it as --weights");

@@ -40,6 +40,7 @@ struct CheckpointLayer {
   std::string name;                  // "FC_2"
   std::string class_name;            // Keras class: "Conv2D", "Dense", "BatchNormalization", ...
   std::vector<NamedTensor> weights;  // Keras weight names ("FC_2/kernel:0"), Keras shapes
+  std::string keras3_path = {};      // read from a Keras 3 file: its class path ("dense_1")
 };
 
 struct CheckpointModel {

@@ -746,6 +746,60 @@ File File::open_write(const std::string& path) {
   return file;
 }
 
+namespace {
+
+// The name HDF5 is given for a file in memory. HDF5 still tries an open(2) of it (whether the
+// file is already open), so it must name nothing that can exist: nothing lies under /dev/null.
+// Messages use the caller's name.
+constexpr const char* kMemoryFileName = "/dev/null/vggtl-file-in-memory";
+
+}  // namespace
+
+File File::open_image(const std::string& name, const std::vector<char>& bytes) {
+  Where w{name, "", false};
+  if (bytes.empty()) throw InputError(name + ": is empty (0 bytes)");
+  Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), w, "property list"), H5Pclose);
+  // The core driver reads from the image HDF5 copies in; backing store off: nothing on disk.
+  check(H5Pset_fapl_core(fapl.id(), 1 << 20, 0), w, "property list");
+  check(H5Pset_file_image(fapl.id(), const_cast<char*>(bytes.data()), bytes.size()), w, "property list");
+  hid_t f = H5Fopen(kMemoryFileName, H5F_ACC_RDONLY, fapl.id());
+  if (f < 0) {
+    std::string detail = innermost_hdf5_message();
+    bool signature = detail.find("signature") != std::string::npos;
+    throw InputError(name + ": " + (signature ? "not an HDF5 file" : "damaged HDF5 file, cannot be opened") +
+                     (detail.empty() || signature ? "" : " (HDF5: " + detail + ")"));
+  }
+  File file;
+  file.handle_ = Handle(f, H5Fclose);
+  file.path_ = name;
+  return file;
+}
+
+File File::create_in_memory(const std::string& name) {
+  Where w{name, "", true};
+  // The earliest format (superblock 0, as h5py writes): HDF5 1.10 clears a later superblock's
+  // status flags in the image without updating its checksum, and readers then refuse it.
+  Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), w, "property list"), H5Pclose);
+  check(H5Pset_fclose_degree(fapl.id(), H5F_CLOSE_SEMI), w, "property list");
+  check(H5Pset_fapl_core(fapl.id(), 1 << 20, 0), w, "property list");
+  hid_t f = H5Fcreate(kMemoryFileName, H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
+  File file;
+  file.handle_ = Handle(check(f, w, "cannot create the file in memory"), H5Fclose);
+  file.path_ = name;
+  file.writing_ = true;
+  return file;
+}
+
+std::vector<char> File::image() const {
+  Where w{path_, "", writing_};
+  check(H5Fflush(handle_.id(), H5F_SCOPE_LOCAL), w, "cannot flush");
+  ssize_t size = H5Fget_file_image(handle_.id(), nullptr, 0);
+  if (size <= 0) fail(w, "cannot read its image");
+  std::vector<char> out(static_cast<size_t>(size));
+  if (H5Fget_file_image(handle_.id(), out.data(), out.size()) != size) fail(w, "cannot read its image");
+  return out;
+}
+
 Group File::root() const {
   Where w{path_, "/", writing_};
   return Group(Handle(check(H5Gopen2(handle_.id(), "/", H5P_DEFAULT), w, "cannot open root"),

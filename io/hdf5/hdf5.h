@@ -188,6 +188,15 @@ class File {
   static File create(const std::string& path, Format format = Format::V18);
   // An existing file of ours, to add to (same bounds and checked close as create()).
   static File open_write(const std::string& path);
+  // A read-only file whose bytes are in memory (HDF5's file-image API with the core driver; no
+  // file is touched), e.g. the model.weights.h5 inside a .keras zip. `name` is for messages
+  // ("model.keras: model.weights.h5"). InputError when the bytes are not a sound HDF5 file.
+  static File open_image(const std::string& name, const std::vector<char>& bytes);
+  // A new file held in memory only (core driver, no backing store), in the earliest format
+  // (superblock 0, as h5py writes); image() returns its bytes.
+  static File create_in_memory(const std::string& name);
+  // The bytes of an in-memory file, after flushing it (objects may still be open).
+  std::vector<char> image() const;
 
   const std::string& path() const { return path_; }
   Group root() const;

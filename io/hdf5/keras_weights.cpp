@@ -9,6 +9,7 @@
 
 #include "engine/error.h"
 #include "io/hdf5/hdf5.h"
+#include "io/keras3/keras3_files.h"
 #include "io/onnx/onnx_weights.h"
 
 namespace vggtl {
@@ -144,9 +145,9 @@ WeightsFile read_structure(const std::string& path, const h5::File& file, bool w
     wg = root.open_group("model_weights");
     f.layout = "keras2-full-model";
     if (root.has_attr("keras_version")) f.keras_version = root.read_string_attr("keras_version");
-  } else if (root.is_group("layers") || root.is_group("_layer_checkpoint_dependencies")) {
-    throw InputError(path + ": Keras 3 .weights.h5 layout is not supported; save the model in "
-                            "the legacy HDF5 format (model.save('model.h5') with Keras 2)");
+  } else if (root.is_group("_layer_checkpoint_dependencies")) {
+    throw InputError(path + ": a TensorFlow checkpoint layout, not a Keras weights file; save the model "
+                            "with model.save('model.keras') or model.save_weights('model.weights.h5')");
   } else {
     throw InputError(path + ": not a Keras weights file (no layer_names attribute and no "
                             "model_weights group)");
@@ -171,8 +172,11 @@ WeightsFile read_keras_weights(const std::string& path, bool with_values) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     throw InputError(path + " not found; Keras downloads it to ~/.keras/models/ (see README)");
+  // A .keras archive (by its contents; by its name too, so that a damaged one is called a zip).
+  if (is_zip_file(path) || std::filesystem::path(path).extension() == ".keras") return read_keras3_archive_weights(path);
   auto guard = h5::lock();
   h5::File file = h5::File::open_read(path);
+  if (is_keras3_layout(file.root())) return read_keras3_weights_file(path, file, with_values);
   return read_structure(path, file, with_values);
 }
 

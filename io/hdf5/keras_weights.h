@@ -30,12 +30,16 @@ struct WeightEntry {
 struct LayerWeights {
   std::string layer;
   std::vector<WeightEntry> weights;
+  // Keras 3 files only: the layer's class path ("dense_1", "functional/conv2d"), by which Keras
+  // itself pairs a bare .weights.h5 with a model (io/keras3/keras3_files.h); "" otherwise.
+  std::string keras3_path = {};
 };
 
 struct WeightsFile {
   std::string path;
   // "keras1-weights" (root layer_names, no keras_version: the VGG16 downloads),
-  // "keras2-weights" (save_weights), "keras2-full-model" (model_weights group).
+  // "keras2-weights" (save_weights), "keras2-full-model" (model_weights group),
+  // "keras3-weights" (a Keras 3 .weights.h5), "keras3-archive" (a .keras zip).
   std::string layout;
   std::string keras_version;              // "" when the file does not say (Keras 1)
   std::vector<std::string> layer_names;   // every layer, in model order

@@ -357,4 +357,37 @@ TEST(TrainStages, BatchesPerEpochRoundUpAndStopAtTheStepLimit) {
   EXPECT_EQ(batches_per_epoch(10, 4, 0), 3) << "0: no limit";
 }
 
+TEST(ImageInputOptions, EachToolChecksTheSameWayAndNamesTheOption) {
+  EXPECT_NO_THROW(check_image_input(224, 30, 0));
+  EXPECT_NO_THROW(check_image_input(0, 1, 4)) << "0: a tool without --image-size";
+  auto message = [](int size, int batch, int workers) {
+    try {
+      check_image_input(size, batch, workers);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(message(200, 30, 0), "--image-size must be a positive multiple of 32 (VGG16 halves it five times), got 200");
+  EXPECT_EQ(message(-32, 30, 0), "--image-size must be a positive multiple of 32 (VGG16 halves it five times), got -32");
+  EXPECT_EQ(message(224, 0, 0), "--batch-size must be at least 1, got 0");
+  EXPECT_EQ(message(0, 30, -1), "--workers must be 0 (every core) or more, got -1");
+}
+
+TEST(ImageInputOptions, DeclaredOnceForEveryTool) {
+  // The help of each shared option is the same in vggtl_train, vggtl_extract and vggtl_eval.
+  std::vector<std::string> helps;
+  for (const char* tool : {"vggtl_train", "vggtl_extract", "vggtl_eval"}) {
+    const test::RunResult r = test::run_tool({tool, "--help"});
+    ASSERT_EQ(r.status, 0) << tool << ": " << r.err;
+    for (const char* flag : {"--device", "--precision", "--batch-size", "--workers", "--decode"}) {
+      const size_t at = r.out.find(std::string(flag) + " ");
+      ASSERT_NE(at, std::string::npos) << tool << " has no " << flag << ":\n" << r.out;
+      const size_t end = r.out.find('\n', at);
+      helps.push_back(r.out.substr(at, end - at));
+    }
+  }
+  for (size_t i = 5; i < helps.size(); ++i) EXPECT_EQ(helps[i], helps[i % 5]) << "tool " << i / 5;
+}
+
 }  // namespace vggtl
