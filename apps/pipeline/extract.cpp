@@ -19,7 +19,7 @@
 namespace vggtl {
 
 void ExtractSettings::add_to(CLI::App& app) {
-  app.add_option("--weights", weights, "Keras VGG16 weights (default: the Keras cache file; 'none': random)");
+  app.add_option("--weights", weights, "VGG16 weights, Keras .h5 or .onnx (default: the Keras cache file; 'none': random)");
   app.add_option("--data", data, "Split folder with one sub-folder per class")->required();
   app.add_option("--out", out, "Output .h5 file")->required();
   add_device_option(app, &device);

@@ -20,8 +20,8 @@ void TrainOptions::add_to(CLI::App& app) {
   app.add_option("--valid", valid, "Validation split folder (overrides DATA/valid)");
   app.add_option("--test", test, "Test split folder (overrides DATA/test)");
   app.add_option("--weights", weights,
-                 "Keras VGG16 weights (.h5: notop, include-top or full model); 'none' for a random base. "
-                 "Default: ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
+                 "VGG16 weights: Keras .h5 (notop, include-top or full model) or an .onnx model; 'none' for a "
+                 "random base. Default: ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
   app.add_option("--weights-sha256", weights_sha256, "Refuse weights whose SHA-256 differs");
   app.add_option("--out", out, "Run folder (default runs/<date-time>)");
   app.add_option("--init", init, "Start from the weights of a checkpoint (ours or a Keras full-model file)");

@@ -22,6 +22,7 @@
 #include "apps/pipeline/interrupt.h"
 #include "apps/pipeline/kept_features.h"
 #include "apps/pipeline/model_wiring.h"
+#include "apps/pipeline/onnx_model.h"
 #include "apps/pipeline/shards.h"
 #include "apps/pipeline/train_stages.h"
 #include "engine/log.h"
@@ -222,6 +223,7 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   }
   // The same weights for Keras 3 users (whose load_model reads no .h5), written meanwhile.
   std::future<void> best_keras = save_keras3_model(out + "/best.keras", *rm.model, rm.spec);
+  write_model_onnx(out + "/best.onnx", *rm.model, rm.spec, opt.preprocessing, opt.interpolation, classes);
   ReportInput report;
   report.class_names = classes;
   if (splits.test) {

@@ -10,6 +10,7 @@
 #include "engine/error.h"
 #include "io/hdf5/hdf5.h"
 #include "io/keras3/keras3_files.h"
+#include "io/onnx/onnx_weights.h"
 
 namespace vggtl {
 
@@ -167,6 +168,7 @@ WeightsFile read_structure(const std::string& path, const h5::File& file, bool w
 }  // namespace
 
 WeightsFile read_keras_weights(const std::string& path, bool with_values) {
+  if (is_onnx_path(path)) return read_onnx_weights(path);  // io/onnx: the conv layers of an ONNX model
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     throw InputError(path + " not found; Keras downloads it to ~/.keras/models/ (see README)");

@@ -196,7 +196,7 @@ TEST_F(FaultsApp, WriteErrorsInEveryFileOfARunFailCleanlyAndTheRunResumesExactly
                            "rename:best.h5", "write:history.csv", "fsync:history.csv", "rename:history.csv",
                            "write:report.html", "write:metrics.json", "open:feature_cache_train.bin",
                            "write:feature_cache_train.bin", "write:feature_cache_valid.bin", "fsync:.",
-                           "write:best.keras"})
+                           "write:best.keras", "write:best.onnx", "rename:best.onnx"})
     EXPECT_TRUE(kinds.count(must)) << "the run made no " << must << " call: the plan is stale";
 
   // ENOSPC stays (a full disk: every later call fails too, so the error may name a later file
@@ -218,7 +218,8 @@ TEST_F(FaultsApp, WriteErrorsInEveryFileOfARunFailCleanlyAndTheRunResumesExactly
     faults = {{"write:last.h5", "ENOSPC"}, {"fsync:last.h5", "EIO"}, {"rename:best.h5", "EROFS"},
               {"write:history.csv", "EIO"}, {"open:feature_cache_train.bin", "EROFS"},
               {"write:feature_cache_valid.bin", "ENOSPC"}, {"fsync:.", "EIO"}, {"write:report.html", "ENOSPC"},
-              {"write:best.keras", "ENOSPC"}};
+              {"write:best.keras", "ENOSPC"},
+              {"write:best.onnx", "EIO"}};
     if (sanitized()) faults.resize(3);
   }
   int n = 0, absorbed = 0;

@@ -149,7 +149,7 @@ TEST(UserPathOptions, AMisspeltOptionIsAnsweredWithTheRealOne) {
 }
 
 TEST(UserPathOptions, EveryToolPrintsItsVersion) {
-  for (const char* tool : {"vggtl_train", "vggtl_eval", "vggtl_predict", "vggtl_extract"}) {
+  for (const char* tool : {"vggtl_train", "vggtl_eval", "vggtl_predict", "vggtl_extract", "vggtl_weights"}) {
     const RunResult r = run_tool({tool, "--version"});
     EXPECT_EQ(r.status, 0) << tool << ": " << r.err;
     EXPECT_NE(r.out.find("cpu backend: "), std::string::npos) << tool << ": " << r.out;

@@ -85,5 +85,18 @@ TEST(FuzzRegressions, Hdf5FilesReadOrFailWithAnInputError) {
   for (const std::string& f : checkpoints) expect_only_input_errors(f, Hdf5Role::Checkpoint);
 }
 
+TEST(FuzzRegressions, OnnxFilesReadOrFailWithAnInputError) {
+  const auto files = inputs({"fuzz/regressions/onnx_weights", "fuzz/corpus/onnx_weights"});
+  ASSERT_GE(files.size(), 2u);
+  for (const std::string& f : files) {
+    SCOPED_TRACE(f);
+    try {
+      read_keras_weights(f, true);
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vggtl
