@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "io/hdf5/hdf5_precheck.h"
+#include "io/hdf5/keras_weights.h"
 
 namespace vggtl::fuzz {
 
@@ -126,6 +127,17 @@ void require_input_error_naming(const Error& e, const std::string& path) {
                input ? "an InputError" : "an internal error (not an InputError)",
                names ? "" : " that does not name the file", e.what());
   std::abort();
+}
+
+void read_and_match_weights(const std::string& path) {
+  const WeightsFile f = read_keras_weights(path, /*with_values=*/true);
+  std::vector<ExpectedLayer> expected;
+  for (const LayerWeights& l : f.layers) {
+    ExpectedLayer e{l.layer, {}, {}};
+    for (const WeightEntry& w : l.weights) e.shapes.push_back(w.shape);
+    expected.push_back(std::move(e));
+  }
+  match_weights(f, expected);
 }
 
 }  // namespace vggtl::fuzz

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "io/hdf5/keras_weights.h"
 
 namespace vggtl::fuzz {
 
@@ -32,5 +33,9 @@ bool read_survives_in_child(const std::function<void()>& read);
 // vggtl::Error) reached from a file's contents is a finding: the reader must have refused the
 // file first, saying which one.
 void require_input_error_naming(const Error& e, const std::string& path);
+
+// Reads every weight of the weights file at `path` (read_keras_weights) and matches the layers it
+// found against their own shapes (match_weights), as the tools do with a file they are given.
+void read_and_match_weights(const std::string& path);
 
 }  // namespace vggtl::fuzz

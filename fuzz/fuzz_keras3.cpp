@@ -15,14 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = vggtl::fuzz::write_scratch_file("model.keras", data, size);
   if (!vggtl::fuzz::read_survives_in_child([&] { vggtl::read_keras_weights(path, false); })) return 0;
   try {
-    vggtl::WeightsFile f = vggtl::read_keras_weights(path, /*with_values=*/true);
-    std::vector<vggtl::ExpectedLayer> expected;
-    for (const vggtl::LayerWeights& l : f.layers) {
-      vggtl::ExpectedLayer e{l.layer, {}, {}};
-      for (const vggtl::WeightEntry& w : l.weights) e.shapes.push_back(w.shape);
-      expected.push_back(std::move(e));
-    }
-    vggtl::match_weights(f, expected);
+    vggtl::fuzz::read_and_match_weights(path);
     vggtl::read_checkpoint(path);
   } catch (const vggtl::Error& e) {
     vggtl::fuzz::require_input_error_naming(e, path);
