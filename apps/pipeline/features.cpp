@@ -281,6 +281,8 @@ FeatureCache cache_features(Model& model, int head_start, ImageLoader& loader, S
     const std::vector<BadFile> bad = moved(pass.bad);
     cache.bad.insert(cache.bad.end(), bad.begin(), bad.end());
     if (!spill) cache.features = all.slice(0, cache.size());
+    cache.labels = to_device(Tensor::wrap(cache.host_labels.data(), {cache.size()}, DType::I32), model.device());
+    synchronize(model.device());
     const int64_t processed = first + pass.done;
     try {
       write_kept_features(storage.keep.file, storage.keep, cache, processed, loader.items());

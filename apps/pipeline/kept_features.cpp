@@ -40,14 +40,12 @@ void write_kept_features(const std::string& path, const KeepFeatures& keep, cons
   header.attributes[kProcessedAttr] = std::to_string(processed);
   FeaturesWriter w(path, header);
   const int64_t step = std::max<int64_t>(1, w.chunk_rows());
-  Tensor scratch;
+  VGGTL_CHECK(cache.labels.defined(), "kept features: a cache without its labels");
+  Tensor scratch;  // rows widened from f16 or read from the spill file, on the cache's device
   if (cache.spill || cache.features.dtype() != DType::F32) {
     std::vector<int64_t> dims = cache.row_shape.vec();
     dims.insert(dims.begin(), std::min(step, cache.size()));
-    scratch = Tensor::empty(Shape(dims), DType::F32, cache.labels.defined() ? cache.labels.device()
-                                                                            : cache.features.defined()
-                                                                                  ? cache.features.device()
-                                                                                  : Device::cpu());
+    scratch = Tensor::empty(Shape(dims), DType::F32, cache.labels.device());
   }
   for (int64_t b = 0; b < cache.size(); b += step) {
     const int64_t e = std::min(cache.size(), b + step);

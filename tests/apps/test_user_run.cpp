@@ -154,6 +154,31 @@ TEST_F(UserRun, CtrlCWhileFeaturesAreComputedKeepsThemAndTheLogAndLeavesNoTempor
   EXPECT_FALSE(fs::exists(other + "/features_train.kept.h5"));
 }
 
+TEST_F(UserRun, FeaturesKeptFromASpilledHalfPrecisionCacheEndAsAnUninterruptedRun) {
+  // 100 KB of cache memory at 128 px in fp16: a batch fits (64 KB), neither split does, so both
+  // are spilled to files; the rows kept come back from the spill file, widened and narrowed again.
+  auto args = [&](const std::string& run) {
+    return test::with(train_args(run, "128"), {"--feature-cache-dtype", "fp16", "--feature-cache-memory", "0.0001"});
+  };
+  const std::string run = out("spilled_kept"), log = out("spilled_kept.out"), err = out("spilled_kept.err");
+  test::Child child(args(run), log, err);
+  ASSERT_TRUE(wait_for_text(child, log, "Feature cache:", 120)) << read_text(log) << read_text(err);
+  EXPECT_NE(read_text(log).find("fp16; train 0.3 MB in " + run + "/feature_cache_train.bin"), std::string::npos)
+      << read_text(log);
+  child.kill_now(SIGINT);
+  ASSERT_EQ(child.wait(), 130) << read_text(err);
+  EXPECT_NE(read_text(err).find(" are kept in " + run + "/features_train.kept.h5"), std::string::npos)
+      << read_text(err);
+  EXPECT_FALSE(fs::exists(run + "/feature_cache_train.bin")) << "the spill file outlived the run";
+  const RunResult r = run_tool(args(run));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find(" of 16 images reused from " + run + "/features_train.kept.h5"), std::string::npos) << r.err;
+  const std::string reference = out("spilled_reference");
+  ASSERT_EQ(run_tool(args(reference)).status, 0);
+  EXPECT_EQ(test::history_rows(run), test::history_rows(reference));
+  EXPECT_EQ(read_text(run + "/test_predictions.csv"), read_text(reference + "/test_predictions.csv"));
+}
+
 TEST_F(UserRun, SigtermDuringTheTestEvaluationKeepsTheTrainedRun) {
   const std::string run = out("term_test"), log = out("term_test.out"), err = out("term_test.err");
   std::vector<std::string> args = train_args(run, "128");
