@@ -25,22 +25,14 @@
 #include "kernels/convert.h"
 #include "kernels/cpu_backend.h"
 #include "kernels/vec16.h"
+#include "support/random_cases.h"
 #include "test_util.h"
 
 namespace vggtl {
 namespace {
 
-struct Case {
-  Conv2dShape s;
-  std::vector<float> x, w, b;
-};
-
-Case random_case(const Conv2dShape& s, uint64_t seed) {
-  Case c{s, test::random_floats(static_cast<size_t>(s.n * s.h * s.w * s.c), seed, -1.f, 1.f),
-         test::random_floats(static_cast<size_t>(9 * s.c * s.k), seed + 1, -0.5f, 0.5f),
-         test::random_floats(static_cast<size_t>(s.k), seed + 2, -0.5f, 0.5f)};
-  return c;
-}
+using Case = test::ConvCase;
+Case random_case(const Conv2dShape& s, uint64_t seed) { return test::random_conv_case(s, seed); }
 
 std::vector<double> oracle(const Case& c, bool relu) {
   std::vector<double> y(static_cast<size_t>(c.s.n * c.s.h * c.s.w * c.s.k));

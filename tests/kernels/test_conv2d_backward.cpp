@@ -16,20 +16,15 @@
 #include "kernels/bias.h"
 #include "kernels/conv2d.h"
 #include "kernels/convert.h"
+#include "support/random_cases.h"
 #include "test_util.h"
 
 namespace vggtl {
 namespace {
 
-struct BackwardCase {
-  Conv2dShape s;
-  std::vector<float> x, w, dy;
-};
-
+using BackwardCase = test::ConvBackwardCase;
 BackwardCase random_backward_case(const Conv2dShape& s, uint64_t seed) {
-  return BackwardCase{s, test::random_floats(static_cast<size_t>(s.n * s.h * s.w * s.c), seed, -1.f, 1.f),
-              test::random_floats(static_cast<size_t>(9 * s.c * s.k), seed + 1, -0.5f, 0.5f),
-              test::random_floats(static_cast<size_t>(s.n * s.h * s.w * s.k), seed + 2, -1.f, 1.f)};
+  return test::random_conv_backward_case(s, seed);
 }
 
 std::vector<double> doubles(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }

@@ -15,19 +15,14 @@
 #include "engine/tensor.h"
 #include "kernels/maxpool2d.h"
 #include "kernels/maxpool2d_thread.h"
+#include "support/random_cases.h"
 #include "test_util.h"
 
 namespace vggtl {
 namespace {
 
 Tensor random_host(const Shape& shape, DType dt, uint64_t seed) {
-  std::vector<float> v = test::random_floats(static_cast<size_t>(shape.numel()), seed, -5.f, 5.f);
-  Tensor t = Tensor::empty(shape, dt);
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (dt == DType::F32) t.data<float>()[i] = v[i];
-    else t.data<bf16>()[i] = float_to_bf16(v[i]);
-  }
-  return t;
+  return test::random_tensor(shape, seed, -5.f, 5.f, dt);
 }
 
 TEST(MaxPool2d, HandCaseEvenAndOdd) {

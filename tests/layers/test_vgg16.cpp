@@ -26,6 +26,7 @@
 #include "layers/vgg16.h"
 #include "layers/model.h"
 #include "layers/optimizer.h"
+#include "support/random_cases.h"
 #include "test_util.h"
 
 namespace vggtl {
@@ -38,10 +39,7 @@ std::vector<Layer*> raw(const std::vector<std::unique_ptr<Layer>>& layers) {
 }
 
 Tensor host_random(const Shape& shape, uint64_t seed, float lo, float hi) {
-  std::vector<float> v = test::random_floats(static_cast<size_t>(shape.numel()), seed, lo, hi);
-  Tensor t = Tensor::empty(shape, DType::F32);
-  std::memcpy(t.raw(), v.data(), v.size() * sizeof(float));
-  return t;
+  return test::random_tensor(shape, seed, lo, hi);
 }
 
 std::vector<std::unique_ptr<Layer>> built_base(Device device, Precision p, uint64_t seed) {
