@@ -132,6 +132,17 @@ std::string error_of(const std::function<void()>& fn) {
   return "(no error)";
 }
 
+std::string input_error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("(not an InputError) ") + e.what();
+  }
+  return "(no error)";
+}
+
 std::vector<std::string> folder_entries(const std::string& dir) {
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());

@@ -152,6 +152,9 @@ int run_command(const std::string& command, std::string* output);
 
 // what() of the exception `fn` throws, or "(no error)".
 std::string error_of(const std::function<void()>& fn);
+// The same for a reader that must refuse bad input with an InputError: what() of that, any other
+// exception as "(not an InputError) <what>", or "(no error)".
+std::string input_error_of(const std::function<void()>& fn);
 // The names in a folder, sorted.
 std::vector<std::string> folder_entries(const std::string& dir);
 

@@ -62,16 +62,8 @@ namespace {
 // head's and the Dropout layer's own checks are internal errors (exit status 1 in the tools), so
 // a file must never reach them.
 std::string input_error_of(const Checkpoint& c) {
-  try {
-    spec_from_checkpoint(c);
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("not an InputError: ") + e.what();
-  }
-  return "(no error)";
+  return test::input_error_of([&] { spec_from_checkpoint(c); });
 }
-
 }  // namespace
 
 TEST(ModelWiring, DamagedHeadSizesAndConfigAreInputErrorsNamingTheFile) {

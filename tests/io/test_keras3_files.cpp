@@ -50,16 +50,7 @@ std::string k3_config_of(const std::vector<CheckpointLayer>& layers) {
   return c + "]}}";
 }
 
-std::string k3_error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("not an InputError: ") + e.what();
-  }
-  return "no error";
-}
+std::string k3_error_of(const std::function<void()>& f) { return test::input_error_of(f); }
 
 // A zip with the given entries (name -> bytes), deflated or stored, written by libzip.
 void k3_write_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& entries,

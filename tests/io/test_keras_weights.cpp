@@ -29,16 +29,7 @@ std::vector<ExpectedLayer> expected_convs(const std::vector<int64_t>& widths = k
   return out;
 }
 
-std::string input_error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("(not an InputError) ") + e.what();
-  }
-  return "(no error)";
-}
+using test::input_error_of;
 
 bool contains(const std::vector<std::string>& notes, const std::string& piece) {
   for (const std::string& n : notes)

@@ -21,16 +21,7 @@ using namespace vggtl::test;
 
 namespace onnx_weights_test {
 
-std::string input_error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("(not an InputError) ") + e.what();
-  }
-  return "(no error)";
-}
+using test::input_error_of;
 
 // Every kernel and bias value of `f` against the OIHW values the model was built from.
 void expect_same_weights(const WeightsFile& f, const OnnxVggModel& m) {
