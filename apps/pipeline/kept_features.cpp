@@ -51,7 +51,8 @@ void write_kept_features(const std::string& path, const KeepFeatures& keep, cons
     const int64_t e = std::min(cache.size(), b + step);
     std::vector<int32_t> labels(cache.host_labels.begin() + b, cache.host_labels.begin() + e);
     std::vector<std::string> paths;
-    for (int64_t r = b; r < e; ++r) paths.push_back(listing[static_cast<size_t>(cache.items[static_cast<size_t>(r)])].relpath);
+    for (int64_t r = b; r < e; ++r)
+      paths.push_back(listing[static_cast<size_t>(cache.items[static_cast<size_t>(r)])].relpath);
     w.append(cache.rows(b, e, scratch), labels, paths);
   }
   w.commit();
