@@ -1,6 +1,7 @@
 # The package as users get it: a wheel built from the repository root with pip (scikit-build-core
 # and nanobind from the build requirements), installed into a fresh venv, imported, and a tiny
-# job run there (features of the test images on a random base). The build folder is kept in
+# job run there (features of the test images from a weights file in the Keras download's layout,
+# which the wheel's own HDF5 check program reads first). The build folder is kept in
 # ~/.cache/vggtl/wheel-build/<checkout> (VGGTL_WHEEL_BUILD_DIR), one per checkout folder (CMake
 # refuses a build folder made for other sources), so a rebuild compiles only what changed; with
 # ccache installed it compiles through it.
@@ -23,7 +24,7 @@ def run(cmd, **kw):
     return r.stdout
 
 
-def test_wheel_installs_into_a_clean_venv_and_runs(data, tmp_path):
+def test_wheel_installs_into_a_clean_venv_and_runs(data, weights, tmp_path):
     checkout = hashlib.sha256(ROOT.encode()).hexdigest()[:12]
     build_dir = os.environ.get("VGGTL_WHEEL_BUILD_DIR", os.path.join(CACHE, "wheel-build", checkout))
     wheels = tmp_path / "wheels"
@@ -45,7 +46,7 @@ def test_wheel_installs_into_a_clean_venv_and_runs(data, tmp_path):
     env.pop("VGGTL_HDF5_CHECK_PROGRAM", None)
     run([py, "-m", "pip", "install", "--no-deps", "--no-index", wheel], env=env)
     out = run([py, "-c", "import vggtl; print(vggtl.__version__, vggtl.devices()); "
-               "f = vggtl.extract(%r, weights=None, image_size=32, device='cpu', verbose=0); "
-               "print(f.features.shape, f.class_names)" % str(data / "test")], env=env, cwd=tmp_path)
+               "f = vggtl.extract(%r, weights=%r, image_size=32, device='cpu', verbose=0); "
+               "print(f.features.shape, f.class_names)" % (str(data / "test"), str(weights))], env=env, cwd=tmp_path)
     assert "['cpu'" in out and "(8, 1, 1, 512) ['horizontal', 'vertical']" in out
     print("wheel built in %.0f s" % built)
