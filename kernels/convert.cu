@@ -71,17 +71,6 @@ void krsc_to_hwio_cuda(float* y, const float* w, int64_t r, int64_t s, int64_t c
   KERNEL_CHECK();
 }
 
-#define VGGTL_CONVERT_PAIR(To, From)                                                          \
-  template void convert_cuda<To, From>(To*, const From*, int64_t, Stream);                   \
-  template void pad_channels_cuda<To, From>(To*, const From*, int64_t, int64_t, int64_t, Stream);
-VGGTL_CONVERT_PAIR(float, float)
-VGGTL_CONVERT_PAIR(bf16, float)
-VGGTL_CONVERT_PAIR(float, bf16)
-VGGTL_CONVERT_PAIR(bf16, bf16)
-#undef VGGTL_CONVERT_PAIR
-template void convert_cuda<f16, float>(f16*, const float*, int64_t, Stream);
-template void convert_cuda<float, f16>(float*, const f16*, int64_t, Stream);
-template void hwio_to_krsc_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, Stream);
-template void hwio_to_krsc_cuda<bf16>(bf16*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, Stream);
+VGGTL_CONVERT_CUDA_INSTANCES
 
 }  // namespace vggtl

@@ -30,6 +30,21 @@ template <typename To>
 void hwio_to_krsc_cuda(To* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k, int64_t cp,
                        Stream stream);
 void krsc_to_hwio_cuda(float* y, const float* w, int64_t r, int64_t s, int64_t c, int64_t k, Stream stream);
+// The element types the CUDA twins are instantiated for, in one list: kernels/convert.cu and, in
+// a CPU-only build, kernels/cuda_absent.cpp define exactly these.
+#define VGGTL_CONVERT_CUDA_INSTANCES                                                                        \
+  template void convert_cuda<float, float>(float*, const float*, int64_t, Stream);                        \
+  template void convert_cuda<bf16, float>(bf16*, const float*, int64_t, Stream);                          \
+  template void convert_cuda<float, bf16>(float*, const bf16*, int64_t, Stream);                          \
+  template void convert_cuda<bf16, bf16>(bf16*, const bf16*, int64_t, Stream);                            \
+  template void convert_cuda<f16, float>(f16*, const float*, int64_t, Stream);                            \
+  template void convert_cuda<float, f16>(float*, const f16*, int64_t, Stream);                            \
+  template void pad_channels_cuda<float, float>(float*, const float*, int64_t, int64_t, int64_t, Stream); \
+  template void pad_channels_cuda<bf16, float>(bf16*, const float*, int64_t, int64_t, int64_t, Stream);   \
+  template void pad_channels_cuda<float, bf16>(float*, const bf16*, int64_t, int64_t, int64_t, Stream);   \
+  template void pad_channels_cuda<bf16, bf16>(bf16*, const bf16*, int64_t, int64_t, int64_t, Stream);     \
+  template void hwio_to_krsc_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, Stream); \
+  template void hwio_to_krsc_cuda<bf16>(bf16*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, Stream);
 
 // ---- Tensor level: the twin of the tensors' device, on its main stream ----
 // Same element count and device; f32 <-> bf16 and f32 <-> f16 on any device, f32 <-> f64 on

@@ -90,18 +90,7 @@ void hwio_to_krsc_cuda(To*, const float*, int64_t, int64_t, int64_t, int64_t, in
   absent("hwio_to_krsc");
 }
 void krsc_to_hwio_cuda(float*, const float*, int64_t, int64_t, int64_t, int64_t, Stream) { absent("krsc_to_hwio"); }
-#define VGGTL_CONVERT_PAIR(To, From)                                        \
-  template void convert_cuda<To, From>(To*, const From*, int64_t, Stream); \
-  template void pad_channels_cuda<To, From>(To*, const From*, int64_t, int64_t, int64_t, Stream);
-VGGTL_CONVERT_PAIR(float, float)
-VGGTL_CONVERT_PAIR(bf16, float)
-VGGTL_CONVERT_PAIR(float, bf16)
-VGGTL_CONVERT_PAIR(bf16, bf16)
-#undef VGGTL_CONVERT_PAIR
-template void convert_cuda<f16, float>(f16*, const float*, int64_t, Stream);
-template void convert_cuda<float, f16>(float*, const f16*, int64_t, Stream);
-template void hwio_to_krsc_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, Stream);
-template void hwio_to_krsc_cuda<bf16>(bf16*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, Stream);
+VGGTL_CONVERT_CUDA_INSTANCES
 
 void dropout_cuda(float*, const float*, int64_t, float, uint64_t, uint32_t, uint64_t, Stream) { absent("dropout"); }
 
