@@ -1,5 +1,4 @@
 // CUDA side of Context: streams and library handles, all bound to the context's main stream.
-#include <cublas_v2.h>
 #include <cudnn.h>
 
 #include "engine/context.h"
@@ -42,8 +41,9 @@ cublasContext* Context::cublas() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!cublas_) {
     with_device(device_.index, [&] {
-      CUBLAS_CHECK(cublasCreate(&cublas_));
-      CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+      const CublasLibrary& lib = cublas_library();
+      CUBLAS_CHECK(lib.create(&cublas_));
+      CUBLAS_CHECK(lib.set_stream(cublas_, stream_));
     });
   }
   return cublas_;

@@ -3,12 +3,12 @@
 // Include only from CUDA-enabled sources.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
 #include <string>
 
+#include "engine/cublas_library.h"
 #include "engine/error.h"
 
 namespace vggtl {
@@ -43,7 +43,7 @@ constexpr T ceil_div(T a, T b) {
   VGGTL_LIBRARY_STATUS(cudaError_t, cudaSuccess, "CUDA", ::vggtl::warn_library_error, cudaGetErrorString, stmt)
 #define CUBLAS_CHECK(stmt) \
   VGGTL_LIBRARY_STATUS(cublasStatus_t, CUBLAS_STATUS_SUCCESS, "cuBLAS", ::vggtl::throw_library_error, \
-                       cublasGetStatusString, stmt)
+                       ::vggtl::cublas_status_text, stmt)
 #define CUDNN_CHECK(stmt) \
   VGGTL_LIBRARY_STATUS(cudnnStatus_t, CUDNN_STATUS_SUCCESS, "cuDNN", ::vggtl::throw_library_error, \
                        cudnnGetErrorString, stmt)

@@ -9,9 +9,10 @@
 #include "vggtl/build_info.h"
 
 #if VGGTL_HAVE_CUDA
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+
+#include "engine/cublas_library.h"
 #endif
 
 namespace vggtl {
@@ -56,13 +57,9 @@ CudaRuntimeInfo probe() {
     info.usable = !info.devices.empty();
     if (!info.usable) info.unusable_reason = "CUDA devices found but none could be queried";
   }
-  // Library versions answer without a device; they tell which shared objects were loaded.
+  // cuDNN's version answers without a device; it tells which shared object was loaded. (cuBLAS is
+  // opened only when used: version_report asks it.)
   info.cudnn_version = cudnnGetVersion();
-  int v = 0, mi = 0, pa = 0;
-  if (cublasGetProperty(MAJOR_VERSION, &v) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(MINOR_VERSION, &mi) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(PATCH_LEVEL, &pa) == CUBLAS_STATUS_SUCCESS)
-    info.cublas_version = v * 10000 + mi * 100 + pa;
 #else
   info.unusable_reason = "this build has no CUDA backend (VGGTL_CUDA=OFF)";
   info.no_gpu = true;
@@ -118,8 +115,7 @@ std::string version_report() {
        << (info.driver_version ? version_triplet(info.driver_version, 1000, 10) : std::string("none"))
        << ", cuDNN " << (info.cudnn_version ? version_triplet(static_cast<long>(info.cudnn_version), 10000, 100)
                                              : std::string("?"))
-       << ", cuBLAS " << (info.cublas_version ? version_triplet(info.cublas_version, 10000, 100) : std::string("?"))
-       << "\n";
+       << ", cuBLAS " << cublas_version_text() << "\n";
   }
   if (info.usable) {
     for (const CudaDeviceInfo& d : info.devices)

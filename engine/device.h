@@ -45,8 +45,7 @@ struct CudaRuntimeInfo {
   bool no_gpu = false;
   int driver_version = 0;      // e.g. 13000
   int runtime_version = 0;
-  size_t cudnn_version = 0;    // run-time library versions, 0 when unknown
-  int cublas_version = 0;
+  size_t cudnn_version = 0;    // run-time library version, 0 when unknown
   std::vector<CudaDeviceInfo> devices;
 };
 

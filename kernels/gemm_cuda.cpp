@@ -1,4 +1,4 @@
-// GEMM through cuBLAS (host code; the project's only cuBLAS call). cuBLAS is column-major: a
+// GEMM through cuBLAS (host code; the project's only cuBLAS call, through engine/cublas_library.h). cuBLAS is column-major: a
 // row-major C (m,n) is a column-major C^T (n,m), so C^T = op(B)^T op(A)^T is computed with the
 // operands swapped. The compute type is CUBLAS_COMPUTE_32F_PEDANTIC so that the head stays fp32
 // whatever math mode the shared handle or NVIDIA_TF32_OVERRIDE asks for.
@@ -16,7 +16,7 @@ void gemm_cuda(cublasContext* handle, float* c, const float* a, const float* b, 
               "x", k, " exceed cuBLAS's int range");
   const int lda = static_cast<int>(trans_a ? m : k);
   const int ldb = static_cast<int>(trans_b ? k : n);
-  CUBLAS_CHECK(cublasGemmEx(
+  CUBLAS_CHECK(cublas_library().gemm_ex(
       handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
       static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b, CUDA_R_32F,
       ldb > 0 ? ldb : 1, a, CUDA_R_32F, lda > 0 ? lda : 1, &beta, c, CUDA_R_32F,

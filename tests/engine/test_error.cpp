@@ -36,11 +36,21 @@ TEST(Error, LibraryChecksNameLibraryCodeStatementAndPlace) {
   EXPECT_NE(cuda.find("'cudaErrorInvalidValue' at test_error.cpp:"), std::string::npos) << cuda;
   const std::string cublas = test::error_of([] { CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE); });
   EXPECT_NE(cublas.find("cuBLAS error 7 ("), std::string::npos) << cublas;
-  EXPECT_NE(cublas.find(cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE)), std::string::npos);
+  EXPECT_NE(cublas.find(cublas_library().status_string(CUBLAS_STATUS_INVALID_VALUE)), std::string::npos)
+      << cublas;
   const std::string cudnn = test::error_of([] { CUDNN_CHECK(CUDNN_STATUS_BAD_PARAM); });
   EXPECT_NE(cudnn.find("cuDNN error 2000 ("), std::string::npos) << cudnn;
   EXPECT_NE(cudnn.find(cudnnGetErrorString(CUDNN_STATUS_BAD_PARAM)), std::string::npos) << cudnn;
   EXPECT_EQ(test::error_of([] { CUDA_CHECK(cudaSuccess); }), "(no error)");
+}
+
+// cuBLAS is opened on first use, by the name of the headers' major version, and answers without
+// a GPU.
+TEST(Error, CublasOpensOnFirstUseAndAnswersItsVersion) {
+  const CublasLibrary& lib = cublas_library();
+  EXPECT_EQ(lib.file, "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR));
+  EXPECT_EQ(cublas_version_text().rfind(std::to_string(CUBLAS_VER_MAJOR) + ".", 0), 0u) << cublas_version_text();
+  EXPECT_EQ(cublas_status_text(CUBLAS_STATUS_NOT_INITIALIZED), lib.status_string(CUBLAS_STATUS_NOT_INITIALIZED));
 }
 
 // CUDA_WARN is for destructors: it logs the same message and returns.
