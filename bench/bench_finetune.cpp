@@ -3,8 +3,17 @@
 // (Flatten -> Dense 64 ReLU -> BatchNorm -> Dropout 0.5 -> Dense 2), softmax cross-entropy and
 // Adam; on the CPU and the GPU. The PyTorch peer is bench/peers/torch_finetune.py (same line
 // name; bench/peers/ratios.py divides the two). Defaults to 1 warm-up and 5 repetitions: a CPU
-// step does ~225 GFLOP.
+// step does ~225 GFLOP. On a CPU with bf16 (kernels/cpu_backend.h) the step again with the convs
+// in bf16 (mixed precision, f32 master weights and Adam), its line noting the largest loss
+// difference from the fp32 run over the same steps (same weights, data and dropout masks),
+// absolute and over (1 + |fp32|).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <random>
+#include <vector>
+
+#include "kernels/cpu_backend.h"
 
 #include "bench_harness.h"
 #include "layers/conv2d.h"
@@ -22,10 +31,12 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) reps_given |= std::string(argv[i]) == "--reps";
   if (!reps_given) opt.reps = opt.quick ? 3 : 5;
   const int64_t n = 30;
-  auto run = [&](Device d) {
+  std::vector<double> fp32_losses;
+  // Returns the loss of every step run (warm-up included).
+  auto run = [&](Device d, Precision precision) {
     Model model(d);
     for (int k = 1; k <= 3; ++k)
-      model.emplace<Conv2D>("block5_conv" + std::to_string(k), 512, 512, Precision::FP32);
+      model.emplace<Conv2D>("block5_conv" + std::to_string(k), 512, 512, precision);
     model.emplace<MaxPool2D>("block5_pool");
     add_head(model, Shape{7, 7, 512}, HeadConfig{});
     model.build(Shape{14, 14, 512});
@@ -39,10 +50,12 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; ++i) hl.data<int32_t>()[i] = i % 2;
     Tensor x = d.is_cpu() ? hx : to_device(hx, d), labels = d.is_cpu() ? hl : to_device(hl, d);
     uint32_t step = 0;
+    std::vector<double> losses;
     const double ms = bench::median_ms(
         d,
         [&] {
           loss.forward(model.forward(x, Pass{Mode::Train, 7, step++}), &labels, true);
+          losses.push_back(loss.batch_sums().mean_loss());
           model.backward(loss.dlogits());
           adam.step();
         },
@@ -50,9 +63,29 @@ int main(int argc, char** argv) {
     // Convolution FLOPs: three forwards, three weight gradients, two data gradients (none below
     // block5_conv1); the head's are under 0.1% of them.
     const double conv = 2.0 * 9 * static_cast<double>(n * 14 * 14) * 512 * 512;
-    bench::report("finetune block5 step N30 14x14x512", d, ms, 0, 8 * conv, "", &opt);
+    std::string note;
+    if (precision == Precision::BF16 && !fp32_losses.empty()) {
+      double worst = 0, worst_rel = 0;
+      for (size_t i = 0; i < losses.size() && i < fp32_losses.size(); ++i) {
+        const double d = std::fabs(losses[i] - fp32_losses[i]);
+        worst = std::max(worst, d);
+        worst_rel = std::max(worst_rel, d / (1 + std::fabs(fp32_losses[i])));
+      }
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "loss within %.1e (%.1e relative) of fp32's %.3f..%.3f over %zu steps", worst,
+                    worst_rel, *std::min_element(fp32_losses.begin(), fp32_losses.end()),
+                    *std::max_element(fp32_losses.begin(), fp32_losses.end()), losses.size());
+      note = buf;
+    }
+    bench::report(std::string("finetune block5 step N30 14x14x512") + (precision == Precision::BF16 ? " bf16" : ""),
+                  d, ms, 0, 8 * conv, note, &opt);
+    return losses;
   };
-  if (opt.cpu) run(Device::cpu());
-  if (!bench::skip_gpu(opt, "finetune block5 (gpu)")) run(Device::cuda());
+  if (opt.cpu) {
+    fp32_losses = run(Device::cpu(), Precision::FP32);
+    if (cpu_has_bf16()) run(Device::cpu(), Precision::BF16);
+    else std::printf("finetune block5 bf16 (cpu): skipped: %s\n", cpu_bf16_unsupported_reason().c_str());
+  }
+  if (!bench::skip_gpu(opt, "finetune block5 (gpu)")) run(Device::cuda(), Precision::FP32);
   return 0;
 }

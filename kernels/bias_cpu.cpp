@@ -24,6 +24,13 @@ void bias_grad_cpu(T* db, const T* dy, int64_t rows, int64_t cols) {
   for (int64_t c = 0; c < cols; ++c) db[c] = static_cast<T>(acc[c]);
 }
 
+void bias_grad_cpu(float* db, const bf16* dy, int64_t rows, int64_t cols) {
+  std::vector<double> acc(static_cast<size_t>(cols), 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) acc[c] += static_cast<double>(bf16_to_float(dy[r * cols + c]));
+  for (int64_t c = 0; c < cols; ++c) db[c] = static_cast<float>(acc[c]);
+}
+
 template void bias_add_cpu<float>(float*, const float*, const float*, int64_t, int64_t, bool);
 template void bias_add_cpu<double>(double*, const double*, const double*, int64_t, int64_t, bool);
 template void bias_grad_cpu<float>(float*, const float*, int64_t, int64_t);
@@ -48,14 +55,18 @@ void bias_add(Tensor& y, const Tensor& x, const Tensor& b, bool relu) {
 }
 
 void bias_grad(Tensor& db, const Tensor& dy) {
-  VGGTL_CHECK(db.device() == dy.device() && db.dtype() == dy.dtype(), "bias_grad: ", db.str(),
-              " from ", dy.str());
+  VGGTL_CHECK(db.device() == dy.device() &&
+                  (db.dtype() == dy.dtype() ||
+                   (db.dtype() == DType::F32 && dy.dtype() == DType::BF16 && !dy.is_cuda())),
+              "bias_grad: ", db.str(), " from ", dy.str());
   VGGTL_CHECK(dy.ndim() >= 1 && db.numel() == dy.cols(), "bias_grad: shapes ", dy.str(), ", ",
               db.str());
   const int64_t rows = dy.rows(), cols = dy.cols();
   if (db.dtype() == DType::F64) {
     VGGTL_CHECK(!db.is_cuda(), "bias_grad: f64 runs on the CPU only");
     bias_grad_cpu(db.data<double>(), dy.data<double>(), rows, cols);
+  } else if (dy.dtype() == DType::BF16) {
+    bias_grad_cpu(db.data<float>(), dy.data<bf16>(), rows, cols);
   } else if (db.is_cuda()) {
     bias_grad_cuda(db.data<float>(), dy.data<float>(), rows, cols, main_stream(db.device()));
   } else {

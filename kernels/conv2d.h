@@ -89,12 +89,15 @@ class Conv2dOnednn {
 };
 
 // oneDNN backward for one layer (fine-tuning): direct convolution backward-data and
-// backward-weights primitives on the f32 NHWC tensors in place, made once per (n, h, w) and kept.
+// backward-weights primitives on the NHWC tensors in place, made once per (n, h, w) and kept.
 // The weights are reordered from the Keras layout on every backward_data call (they change with
 // every optimizer step), the weight gradient reordered into it. Bias gradient: bias_grad.
+// activations = BF16 (mixed precision, as on GPUs): x, dy and dx bf16, the f32 master weights
+// converted to bf16 by that reorder, f32 accumulation, dw written in f32 straight from the bf16
+// operands; needs cpu_has_bf16() (kernels/cpu_backend.h), else throws.
 class Conv2dOnednnBackward {
  public:
-  Conv2dOnednnBackward(int64_t c, int64_t k);
+  Conv2dOnednnBackward(int64_t c, int64_t k, DType activations = DType::F32);
   ~Conv2dOnednnBackward();
   Conv2dOnednnBackward(const Conv2dOnednnBackward&) = delete;
   Conv2dOnednnBackward& operator=(const Conv2dOnednnBackward&) = delete;
@@ -103,10 +106,15 @@ class Conv2dOnednnBackward {
   void backward_data(float* dx, const float* dy, int64_t n, int64_t h, int64_t w, const float* weights);
   // dw (3,3,C,K) from x (n,h,w,C) and dy (n,h,w,K); written, not accumulated.
   void backward_weights(float* dw, const float* x, const float* dy, int64_t n, int64_t h, int64_t w);
+  // The same in bf16 (made with activations = BF16); weights and dw stay f32.
+  void backward_data(bf16* dx, const bf16* dy, int64_t n, int64_t h, int64_t w, const float* weights);
+  void backward_weights(float* dw, const bf16* x, const bf16* dy, int64_t n, int64_t h, int64_t w);
   // The oneDNN implementations of the last shape run ("data: ..., weights: ..."), for benches.
   std::string implementation() const;
 
  private:
+  void backward_data_any(void* dx, const void* dy, int64_t n, int64_t h, int64_t w, const float* weights);
+  void backward_weights_any(float* dw, const void* x, const void* dy, int64_t n, int64_t h, int64_t w);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -200,7 +208,8 @@ class Conv2dOp {
   void forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b);
   // dz (N,H,W,K), the gradient at the pre-activation; x the forward's input, w (3,3,C,K) -> dx
   // (N,H,W,C) and dw (3,3,C,K) (written, not accumulated), each skipped when null. f32 on any
-  // device (fp32 math on the GPU whatever the forward's), f64 on the CPU (the oracle).
+  // device (fp32 math on the GPU whatever the forward's), f64 on the CPU (the oracle); on the CPU
+  // also bf16 dz, x and dx with f32 w and dw (Conv2dOnednnBackward's bf16), whatever the math.
   void backward(Tensor* dx, Tensor* dw, const Tensor& dz, const Tensor& x, const Tensor& w);
 
   // The oneDNN implementation of the last CPU forward ("brg:avx512_core_bf16"), "" before one.
@@ -218,7 +227,7 @@ class Conv2dOp {
   ConvEpilogue epilogue_ = ConvEpilogue::Auto;
   std::unique_ptr<Conv2dOnednn> onednn_;
   std::once_flag onednn_made_;  // several threads may run their first image at once
-  std::unique_ptr<Conv2dOnednnBackward> onednn_bwd_;
+  std::unique_ptr<Conv2dOnednnBackward> onednn_bwd_, onednn_bwd_bf16_;
   // GPU copies derived from w and b: the kernel as (K,3,3,Cp) in the compute type, the bias in
   // f32 and bf16.
   Tensor krsc_, bias_f32_, bias_bf16_;

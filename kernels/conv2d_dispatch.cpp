@@ -157,11 +157,13 @@ void Conv2dOp::backward(Tensor* dx, Tensor* dw, const Tensor& dz, const Tensor& 
               "conv2d_backward: dz ", dz.str(), ", x ", x.str(), ", w ", w.str());
   const DType dt = dz.dtype();
   const Device dev = dz.device();
-  VGGTL_CHECK((dt == DType::F32 || (dt == DType::F64 && !dz.is_cuda())) && x.dtype() == dt && w.dtype() == dt &&
-                  (!dx || dx->dtype() == dt) && (!dw || dw->dtype() == dt) && x.device() == dev &&
+  // Mixed precision (the CPU's bf16): bf16 activations and gradients, f32 weights and dw.
+  const DType wt = dt == DType::BF16 ? DType::F32 : dt;
+  VGGTL_CHECK((dt == DType::F32 || ((dt == DType::F64 || dt == DType::BF16) && !dz.is_cuda())) && x.dtype() == dt &&
+                  w.dtype() == wt && (!dx || dx->dtype() == dt) && (!dw || dw->dtype() == wt) && x.device() == dev &&
                   w.device() == dev && (!dx || dx->device() == dev) && (!dw || dw->device() == dev),
-              "conv2d_backward: f32 (f64 on the CPU) on one device, got dz ", dz.str(), ", x ", x.str(), ", w ",
-              w.str());
+              "conv2d_backward: f32 (f64, or bf16 with f32 weights, on the CPU) on one device, got dz ", dz.str(),
+              ", x ", x.str(), ", w ", w.str());
   if (dz.numel() == 0 || (!dx && !dw)) return;
   const int64_t n = x.dim(0), h = x.dim(1), wd = x.dim(2);
   if (dt == DType::F64) {
@@ -172,6 +174,14 @@ void Conv2dOp::backward(Tensor* dx, Tensor* dw, const Tensor& dz, const Tensor& 
   }
   if (dz.is_cuda()) {
     backward_cuda(dx, dw, dz, x, w);
+    return;
+  }
+  if (dt == DType::BF16) {
+    if (!cpu_has_bf16())
+      throw InputError("bf16 fine-tuning on the CPU: " + cpu_bf16_unsupported_reason() + "; use --precision fp32");
+    if (!onednn_bwd_bf16_) onednn_bwd_bf16_ = std::make_unique<Conv2dOnednnBackward>(c_, k_, DType::BF16);
+    if (dw) onednn_bwd_bf16_->backward_weights(dw->data<float>(), x.data<bf16>(), dz.data<bf16>(), n, h, wd);
+    if (dx) onednn_bwd_bf16_->backward_data(dx->data<bf16>(), dz.data<bf16>(), n, h, wd, w.data<float>());
     return;
   }
   if (!onednn_bwd_) onednn_bwd_ = std::make_unique<Conv2dOnednnBackward>(c_, k_);

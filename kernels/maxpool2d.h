@@ -18,6 +18,11 @@ void maxpool2d_forward_cpu(T* y, const T* x, int64_t n, int64_t h, int64_t w, in
 // The spec: dx zeroed, then each window's gradient written at its argmax. f32 or f64.
 template <typename T>
 void maxpool2d_backward_cpu(T* dx, const T* dy, const T* x, int64_t n, int64_t h, int64_t w, int64_t c);
+// bf16 (the CPU's bf16 fine-tuning): the same rule on the window's values widened to float
+// (exact), dy moved unchanged; so the same bits as the f32 twin given the same values.
+template <>
+void maxpool2d_backward_cpu<bf16>(bf16* dx, const bf16* dy, const bf16* x, int64_t n, int64_t h, int64_t w,
+                                  int64_t c);
 
 template <typename T>
 void maxpool2d_forward_cuda(T* y, const T* x, int64_t n, int64_t h, int64_t w, int64_t c, Stream stream);
@@ -32,7 +37,8 @@ std::string maxpool2d_onednn_implementation();
 // x (N, H, W, C) f32 or bf16 (f64 on the CPU) -> y (N, H/2, W/2, C) of the same dtype, on x's device;
 // bf16 on the CPU through maxpool2d_forward_onednn.
 void maxpool2d_forward(Tensor& y, const Tensor& x);
-// dy (N, H/2, W/2, C), x (N, H, W, C) -> dx (N, H, W, C): f32 on any device, f64 on the CPU.
+// dy (N, H/2, W/2, C), x (N, H, W, C) -> dx (N, H, W, C): f32 on any device, f64 and bf16 on the
+// CPU.
 void maxpool2d_backward(Tensor& dx, const Tensor& dy, const Tensor& x);
 
 }  // namespace vggtl

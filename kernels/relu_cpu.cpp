@@ -17,6 +17,11 @@ void relu_backward_cpu(T* dx, const T* dy, const T* y, int64_t n) {
   }
 }
 
+template <>
+void relu_backward_cpu<bf16>(bf16* dx, const bf16* dy, const bf16* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = bf16_to_float(y[i]) > 0.f ? dy[i] : bf16{0};
+}
+
 template void relu_forward_cpu<float>(float*, const float*, int64_t);
 template void relu_forward_cpu<double>(double*, const double*, int64_t);
 template void relu_backward_cpu<float>(float*, const float*, const float*, int64_t);
@@ -43,6 +48,9 @@ void relu_backward(Tensor& dx, const Tensor& dy, const Tensor& y) {
   if (dx.dtype() == DType::F64) {
     VGGTL_CHECK(!dx.is_cuda(), "relu: f64 runs on the CPU only");
     relu_backward_cpu(dx.data<double>(), dy.data<double>(), y.data<double>(), dx.numel());
+  } else if (dx.dtype() == DType::BF16) {
+    VGGTL_CHECK(!dx.is_cuda(), "relu_backward: bf16 runs on the CPU only");
+    relu_backward_cpu(dx.data<bf16>(), dy.data<bf16>(), y.data<bf16>(), dx.numel());
   } else if (dx.is_cuda()) {
     relu_backward_cuda(dx.data<float>(), dy.data<float>(), y.data<float>(), dx.numel(),
                        main_stream(dx.device()));

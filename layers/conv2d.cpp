@@ -113,9 +113,12 @@ void Conv2D::backward(const Tensor& dy, Tensor* dx) {
   VGGTL_CHECK(x_.defined() && y_.defined(), "Conv2D '", name_, "': backward without a kept forward");
   VGGTL_CHECK(dy.shape() == y_.shape() && dy.device() == device_, "Conv2D '", name_, "': dy ", dy.str(), " for y ",
               y_.str());
-  VGGTL_CHECK(y_.dtype() != DType::BF16 && x_.dtype() == y_.dtype() && dy.dtype() == y_.dtype(), "Conv2D '", name_,
-              "' cannot be trained through a bf16 forward (input ", x_.str(), ", output ", y_.str(),
-              "): run it in fp32 or tf32");
+  // bf16 trains on the CPU only (x, y, dy, dz and dx bf16; the weights, their gradients and the
+  // optimizer f32): the GPU backward is fp32 (conv2d_backward_cudnn), and apps refuse the pairing.
+  VGGTL_CHECK((y_.dtype() != DType::BF16 || !device_.is_cuda()) && x_.dtype() == y_.dtype() &&
+                  dy.dtype() == y_.dtype(),
+              "Conv2D '", name_, "' cannot be trained through this forward (input ", x_.str(), ", output ", y_.str(),
+              ", dy ", dy.str(), "): bf16 trains on the CPU only; run it in fp32 or tf32");
   VGGTL_CHECK(!dx || (dx->shape() == x_.shape() && dx->dtype() == x_.dtype() && dx->device() == device_),
               "Conv2D '", name_, "': dx ", dx->str(), " for x ", x_.str());
   if (dy.numel() == 0) {
@@ -123,7 +126,8 @@ void Conv2D::backward(const Tensor& dy, Tensor* dx) {
       if (p.trainable()) fill_constant(p.grad, 0.0);
     return;
   }
-  // The gradient at the pre-activation: dy where the ReLU passed (y > 0), 0 elsewhere.
+  // The gradient at the pre-activation: dy where the ReLU passed (y > 0), 0 elsewhere; in dy's
+  // dtype, since masking is exact (a bf16 dz loses nothing that dy had).
   Tensor dz = reuse_buffer(dz_store_, dy.shape(), dy.dtype(), device_);
   relu_backward(dz, dy, y_);
   Param& bias = params_[1];

@@ -1,8 +1,11 @@
 // Keras Conv2D(filters, (3,3), padding='same', activation='relu'): x (N,H,W,C) -> y (N,H,W,K),
 // NHWC. Params "kernel" (3,3,C,K) and "bias" (K), f32 (f64 on the CPU for gradient checks), Keras
-// layout. Backward for fine-tuning (f32 or f64 activations; the GPU backward runs fp32 whatever the
-// forward precision). Tested by tests/layers/test_vgg16.cpp and test_finetune.cpp (the
-// kernels by test_conv2d.cpp and test_conv2d_backward.cpp).
+// layout. Backward for fine-tuning: f32 or f64 activations; on the CPU also bf16 under BF16 (mixed
+// precision: bf16 activations and gradients, the f32 params as master weights, converted to bf16
+// once per step, f32 weight gradients). The GPU backward is fp32 only, so a bf16 forward cannot be
+// trained there: vggtl_train refuses --precision bf16 with --trainable-from on the GPU in one line
+// before any work. Tested by tests/layers/test_vgg16.cpp and test_finetune.cpp (the kernels by
+// test_conv2d.cpp and test_conv2d_backward.cpp).
 #pragma once
 
 #include <string>
@@ -29,8 +32,9 @@ class Conv2D : public Layer {
   // Keeps x and y (the ReLU mask) when keep_for_backward(); a trainable layer refreshes its
   // derived weight copies on every call (the optimizer changes the values in place).
   void forward(const Tensor& x, Tensor& y, const Pass& pass) override;
-  // dy (N,H,W,K) -> dx (N,H,W,C) through the ReLU mask; writes the kernel and bias gradients when
-  // trainable. Needs an f32 (or CPU f64) input and output: a bf16 forward cannot be trained through.
+  // dy (N,H,W,K) -> dx (N,H,W,C) through the ReLU mask; writes the kernel and bias gradients (f32)
+  // when trainable. dy, dx, the kept x and y of one dtype: f32, or f64 or bf16 on the CPU (a bf16
+  // forward on the GPU cannot be trained through).
   void backward(const Tensor& dy, Tensor* dx) override;
   // He-uniform kernel (Keras he_uniform: U(-L, L), L = sqrt(6 / (9 C))) and zero bias, from
   // Philox kRngInit keyed by (seed, layer index): the random base of `--weights none`. He rather

@@ -23,8 +23,8 @@ void MaxPool2D::forward(const Tensor& x, Tensor& y, const Pass&) {
 void MaxPool2D::backward(const Tensor& dy, Tensor* dx) {
   VGGTL_CHECK(x_.defined(), "MaxPooling2D '", name_, "': backward without a kept forward");
   if (!dx) return;  // no params: nothing else to compute
-  VGGTL_CHECK(x_.dtype() != DType::BF16, "MaxPooling2D '", name_,
-              "' cannot be trained through a bf16 forward: run the convolutions in fp32 or tf32");
+  VGGTL_CHECK(x_.dtype() != DType::BF16 || !device_.is_cuda(), "MaxPooling2D '", name_,
+              "' cannot be trained through a bf16 forward on the GPU: run the convolutions in fp32 or tf32");
   maxpool2d_backward(*dx, dy, x_);
 }
 

@@ -1,6 +1,7 @@
 // Keras MaxPooling2D((2,2), strides=(2,2), padding='valid'): x (N,H,W,C) -> y (N,H/2,W/2,C),
 // NHWC, f32 or bf16 (the output keeps the input's dtype; f64 on the CPU for gradient checks). No
-// params. Backward (f32, f64) sends each gradient to its window's first maximum, as TensorFlow.
+// params. Backward (f32, f64; bf16 on the CPU) sends each gradient to its window's first maximum,
+// as TensorFlow.
 // Tested by tests/layers/test_vgg16.cpp (the kernel by tests/kernels/test_maxpool2d.cpp).
 #pragma once
 

@@ -15,7 +15,7 @@ void add_device_option(CLI::App& app, DeviceChoice* device) {
 
 void add_precision_option(CLI::App& app, Precision* precision) {
   add_choice(app, "--precision", precision,
-             "Arithmetic of the frozen base: fp32, tf32 (GPU; fp32 on the CPU) or bf16 (GPU, and CPUs with "
+             "Arithmetic of the VGG16 base: fp32, tf32 (GPU; fp32 on the CPU) or bf16 (GPU, and CPUs with "
              "AVX512-BF16 or AMX)");
 }
 

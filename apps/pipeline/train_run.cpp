@@ -127,9 +127,10 @@ int run_training(TrainOptions opt, const std::set<std::string>& given, const std
   const Precision precision = base_precision(opt.precision, device);  // exits 2 for bf16 without CPU support
   if (device.is_cpu() && opt.precision == Precision::TF32 && given.count("precision"))
     log_info("--precision tf32 applies to the GPU; the CPU runs fp32");
-  if (device.is_cpu() && precision == Precision::BF16 && !convs_from(opt.trainable_from).empty())
-    throw InputError("--precision bf16 with --trainable-from on the CPU: the trained convolutions have no bf16 "
-                     "backward on the CPU yet; use --precision fp32");
+  // The CPU trains its convolutions in bf16 (layers/conv2d.h); the GPU's backward is fp32 only.
+  if (device.is_cuda() && precision == Precision::BF16 && !convs_from(opt.trainable_from).empty())
+    throw InputError("--precision bf16 with --trainable-from on the GPU: the trained convolutions have no bf16 "
+                     "backward on the GPU; use --precision tf32 or fp32 (or bf16 on the CPU)");
 
   RunModel rm = build_run_model(opt, static_cast<int64_t>(classes.size()), device, base, resumed.has_value());
   times.weights = clock.seconds();

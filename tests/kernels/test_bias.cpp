@@ -1,6 +1,6 @@
 // Bias add (+ fused ReLU) and its column-sum gradient: hand-computed values, float against
-// double, the CUDA per-thread functions and the gradient's block program swept over their whole
-// launch grid, GPU against CPU.
+// double, the f32 gradient of a bf16 dy against double, the CUDA per-thread functions and the
+// gradient's block program swept over their whole launch grid, GPU against CPU.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -52,6 +52,21 @@ TEST(BiasCpu, FloatMatchesDouble) {
   bias_grad_cpu(dbd.data(), xd.data(), rows, cols);
   // Sums in double on both: only the final rounding to float differs.
   EXPECT_TRUE(test::within(test::compare(db.data(), dbd.data(), cols), 1e-6));
+}
+
+// f32 db from a bf16 dy (the CPU's bf16 fine-tuning), through the tensor-level dispatch: the
+// same bf16 values summed in double, so only the final rounding to float differs.
+TEST(BiasCpu, GradOfBf16MatchesDouble) {
+  const int64_t rows = 391, cols = 13;
+  const std::vector<float> x = test::random_floats(rows * cols, 3);
+  Tensor dy = Tensor::empty({rows, cols}, DType::BF16), db = Tensor::empty({cols}, DType::F32);
+  std::vector<double> want(cols, 0.0);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    dy.data<bf16>()[i] = float_to_bf16(x[i]);
+    want[i % cols] += bf16_to_float(dy.data<bf16>()[i]);
+  }
+  bias_grad(db, dy);
+  EXPECT_TRUE(test::within(test::compare(db.data<float>(), want.data(), cols), 1e-6));
 }
 
 // The CUDA threads' work, run on the CPU over the exact launch grid of bias_add_cuda, must

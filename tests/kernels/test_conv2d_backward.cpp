@@ -2,8 +2,9 @@
 // against central differences of the forward oracle in double at awkward sizes (odd H and W,
 // C = 3, K = 5, N = 1..3); oneDNN's backward-data and backward-weights against the oracle (within
 // 1e-5 of the RMS of the expected values: f32 products summed in f32 over at most a few hundred
-// terms stay near 1e-7 relative), with weights changed between calls; cuDNN against the oracle
-// and bit-identical run to run (Gpu suite).
+// terms stay near 1e-7 relative), with weights changed between calls; oneDNN's bf16 backward
+// (mixed precision, where the CPU has bf16) against the oracle on the same bf16-rounded operands
+// and on the unrounded ones; cuDNN against the oracle and bit-identical run to run (Gpu suite).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "kernels/bias.h"
 #include "kernels/conv2d.h"
 #include "kernels/convert.h"
+#include "kernels/cpu_backend.h"
 #include "support/random_cases.h"
 #include "test_util.h"
 
@@ -120,6 +122,77 @@ TEST(Conv2dBackward, OnednnMatchesOracleAtAwkwardSizes) {
           << "dw " << s.n << "x" << s.h << "x" << s.w << "x" << s.c << "->" << s.k << " " << conv.implementation();
     }
   }
+}
+
+std::vector<bf16> bf16_copy(const std::vector<float>& v) {
+  std::vector<bf16> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = float_to_bf16(v[i]);
+  return out;
+}
+
+BackwardCase bf16_rounded(BackwardCase c) {
+  for (std::vector<float>* v : {&c.x, &c.w, &c.dy})
+    for (float& e : *v) e = bf16_to_float(float_to_bf16(e));
+  return c;
+}
+
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double e : v) m = std::max(m, std::abs(e));
+  return m;
+}
+
+// bf16 x, dy and dx, f32 master weights (rounded to bf16 by the primitive's reorder), f32 dw.
+// Against the oracle on the same bf16-rounded operands, what is left: dx's own rounding to bf16
+// (2^-9 of each value, allowed 2^-8) and f32 accumulation (allowed 1e-5 of the largest value); dw
+// the f32 accumulation of exact bf16 products only (1e-5 of the largest). Against the oracle on the
+// unrounded operands, the measure: max abs error over max abs value <= 1e-2.
+TEST(Conv2dBackward, OnednnBf16MatchesOracleAtAwkwardSizes) {
+  if (!cpu_has_bf16()) GTEST_SKIP() << "no bf16 convolution on this CPU: " << cpu_bf16_unsupported_reason();
+  const Conv2dShape shapes[] = {{1, 5, 7, 3, 5}, {3, 5, 7, 3, 5}, {1, 1, 1, 2, 3}, {2, 9, 6, 16, 8},
+                                {2, 14, 14, 64, 32}, {2, 7, 7, 512, 48}};
+  uint64_t seed = 500;
+  for (const Conv2dShape& s : shapes) {
+    Conv2dOnednnBackward conv(s.c, s.k, DType::BF16);
+    for (int change = 0; change < 2; ++change) {  // the second round: new weights, same object
+      const BackwardCase c = random_backward_case(s, seed += 3);
+      const Grads exact = oracle(c), want = oracle(bf16_rounded(c));
+      const std::vector<bf16> x = bf16_copy(c.x), dy = bf16_copy(c.dy);
+      std::vector<bf16> dx16(c.x.size(), float_to_bf16(std::nanf("")));
+      std::vector<float> dw(c.w.size(), std::nanf(""));
+      conv.backward_data(dx16.data(), dy.data(), s.n, s.h, s.w, c.w.data());
+      conv.backward_weights(dw.data(), x.data(), dy.data(), s.n, s.h, s.w);
+      std::vector<float> dx(dx16.size());
+      for (size_t i = 0; i < dx.size(); ++i) dx[i] = bf16_to_float(dx16[i]);
+      const std::string what = std::to_string(s.n) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w) + "x" +
+                               std::to_string(s.c) + "->" + std::to_string(s.k) + " " + conv.implementation();
+      auto check = [&](const std::vector<float>& got, const std::vector<double>& rounded_want,
+                       const std::vector<double>& exact_want, double own_rounding, const char* name) {
+        const double top = max_abs(rounded_want), exact_top = max_abs(exact_want);
+        double excess = 0, err = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_TRUE(std::isfinite(got[i])) << name << " " << i << " not written: " << what;
+          const double d = std::abs(got[i] - rounded_want[i]);
+          excess = test::worst_error(excess, d - (own_rounding * std::abs(rounded_want[i]) + 1e-5 * top));
+          err = test::worst_error(err, std::abs(got[i] - exact_want[i]));
+        }
+        EXPECT_LE(excess, 0.0) << name << " against the rounded oracle: " << what;
+        EXPECT_LE(err, 1e-2 * exact_top) << name << ": max error " << err << " of " << exact_top << ", " << what;
+      };
+      check(dx, want.dx, exact.dx, std::ldexp(1.0, -8), "dx");
+      check(dw, want.dw, exact.dw, 0.0, "dw");
+    }
+  }
+}
+
+// The bf16 and f32 objects are not interchangeable: each refuses the other's data.
+TEST(Conv2dBackward, OnednnBf16RefusesF32Data) {
+  if (!cpu_has_bf16()) GTEST_SKIP() << "no bf16 convolution on this CPU: " << cpu_bf16_unsupported_reason();
+  Conv2dOnednnBackward conv16(2, 3, DType::BF16), conv32(2, 3);
+  std::vector<float> f(27, 0.f);
+  std::vector<bf16> b(27, bf16{0});
+  EXPECT_NE(test::error_of([&] { conv16.backward_data(f.data(), f.data(), 1, 3, 3, f.data()); }), "(no error)");
+  EXPECT_NE(test::error_of([&] { conv32.backward_data(b.data(), b.data(), 1, 3, 3, f.data()); }), "(no error)");
 }
 
 #if VGGTL_HAVE_CUDA

@@ -2,8 +2,8 @@
 // column), the CPU twin against a plain loop at awkward sizes, NaN propagation, the per-thread
 // function swept over its launch grid, and the GPU twin equal to the CPU one. Backward: the tie
 // rule (first maximum in row-major window order) and NaN windows by hand, zeros in the dropped
-// row and column, central differences in double, the per-thread function against the spec, and
-// the GPU equal to the CPU bit for bit.
+// row and column, central differences in double, the CPU's bf16 twin equal to the f32 one, the
+// per-thread function against the spec, and the GPU equal to the CPU bit for bit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -204,6 +204,36 @@ TEST(MaxPool2dBackward, MatchesCentralDifferencesInDouble) {
       worst = test::worst_error(worst, std::fabs((plus - minus) / (2 * step) - dx[i]));
     }
     EXPECT_LT(worst, 1e-8) << n << "x" << h << "x" << w << "x" << c;
+  }
+}
+
+// The CPU's bf16 backward (bf16 fine-tuning) against the f32 twin on the same values: the same
+// bits (selection is exact), ties and NaN windows included, through the tensor-level dispatch.
+TEST(MaxPool2dBackward, Bf16MatchesF32TwinAtOddSizes) {
+  uint64_t seed = 80;
+  for (auto [n, h, w, c] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 2, 2, 1}, {3, 7, 5, 3}, {2, 9, 14, 64},
+                            {2, 28, 27, 33}}) {
+    const int64_t total = n * h * w * c, outs = n * (h / 2) * (w / 2) * c;
+    // Values on a coarse grid, so that many windows tie; one NaN.
+    std::vector<float> xf = test::random_floats(static_cast<size_t>(total), seed++, -2.f, 2.f);
+    for (float& v : xf) v = std::round(v * 2.f) / 2.f;
+    if (total > 5 * c) xf[static_cast<size_t>(5 * c)] = std::nanf("");
+    std::vector<float> dyf = test::random_floats(static_cast<size_t>(outs), seed++);
+    Tensor x = Tensor::empty({n, h, w, c}, DType::BF16), dy = Tensor::empty({n, h / 2, w / 2, c}, DType::BF16);
+    for (int64_t i = 0; i < total; ++i) x.data<bf16>()[i] = float_to_bf16(xf[static_cast<size_t>(i)]);
+    for (int64_t i = 0; i < outs; ++i) {
+      dy.data<bf16>()[i] = float_to_bf16(dyf[static_cast<size_t>(i)]);
+      dyf[static_cast<size_t>(i)] = bf16_to_float(dy.data<bf16>()[i]);
+    }
+    std::vector<float> want(static_cast<size_t>(total));
+    maxpool2d_backward_cpu(want.data(), dyf.data(), xf.data(), n, h, w, c);
+    Tensor dx = Tensor::empty({n, h, w, c}, DType::BF16);
+    std::memset(dx.raw(), 0xee, dx.nbytes());
+    maxpool2d_backward(dx, dy, x);
+    std::vector<float> got(static_cast<size_t>(total));
+    for (int64_t i = 0; i < total; ++i) got[static_cast<size_t>(i)] = bf16_to_float(dx.data<bf16>()[i]);
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << n << "x" << h << "x" << w
+                                                                                      << "x" << c;
   }
 }
 

@@ -1,5 +1,6 @@
 // ReLU forward/backward: hand values (the gradient at 0 is 0, NaN propagates), float against
-// double, the CUDA thread functions swept over the grid, GPU against CPU (exact).
+// double, the CPU's bf16 backward against the f32 one (exact), the CUDA thread functions swept
+// over the grid, GPU against CPU (exact).
 #include <cmath>
 #include <vector>
 
@@ -51,6 +52,27 @@ TEST(ReluCpu, FloatMatchesDoubleAndThreadSweep) {
   }
   EXPECT_TRUE(test::within(test::compare(ys.data(), y.data(), n), 0.0));
   EXPECT_TRUE(test::within(test::compare(dxs.data(), dx.data(), n), 0.0));
+}
+
+// bf16 (the CPU's bf16 fine-tuning) through the tensor-level dispatch: the f32 twin's bits on
+// the same values, zeros, negative zeros and NaN in y included.
+TEST(ReluCpu, Bf16BackwardMatchesF32) {
+  const int64_t n = 1003;
+  std::vector<float> y = test::random_floats(n, 9), dy = test::random_floats(n, 10);
+  y[0] = 0.f, y[1] = -0.f, y[2] = std::nanf("");
+  Tensor y16 = Tensor::empty({n}, DType::BF16), dy16 = Tensor::empty({n}, DType::BF16);
+  Tensor dx16 = Tensor::empty({n}, DType::BF16);
+  for (int64_t i = 0; i < n; ++i) {
+    y16.data<bf16>()[i] = float_to_bf16(y[i]);
+    dy16.data<bf16>()[i] = float_to_bf16(dy[i]);
+    y[i] = bf16_to_float(y16.data<bf16>()[i]);
+    dy[i] = bf16_to_float(dy16.data<bf16>()[i]);
+  }
+  std::vector<float> want(n), got(n);
+  relu_backward_cpu(want.data(), dy.data(), y.data(), n);
+  relu_backward(dx16, dy16, y16);
+  for (int64_t i = 0; i < n; ++i) got[i] = bf16_to_float(dx16.data<bf16>()[i]);
+  EXPECT_TRUE(test::within(test::compare(got.data(), want.data(), n), 0.0));
 }
 
 TEST(ReluGpu, MatchesCpuExactly) {
