@@ -38,7 +38,8 @@ const CublasLibrary& cublas_library();
 // "cuBLAS status N" where it cannot be opened.
 std::string cublas_status_text(cublasStatus_t status);
 
-// "major.minor.patch" of the library opened (opening it), or "?" when it cannot be.
-std::string cublas_version_text();
+// "major.minor.patch" of the library, opening it when `open`; "?" when it cannot be opened, "not
+// loaded" when it is not open and `open` is false.
+std::string cublas_version_text(bool open);
 
 }  // namespace vggtl

@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 
 #include "engine/error.h"
 
@@ -63,8 +64,14 @@ Opened open_cublas() {
   return o;
 }
 
+std::atomic<bool> opened_yet{false};
+
 const Opened& opened() {
-  static const Opened o = open_cublas();  // once, thread-safe
+  static const Opened o = [] {  // once, thread-safe
+    Opened first = open_cublas();
+    opened_yet.store(true);
+    return first;
+  }();
   return o;
 }
 
@@ -82,7 +89,8 @@ std::string cublas_status_text(cublasStatus_t status) {
   return "cuBLAS status " + std::to_string(static_cast<int>(status));
 }
 
-std::string cublas_version_text() {
+std::string cublas_version_text(bool open) {
+  if (!open && !opened_yet.load()) return "not loaded";
   const Opened& o = opened();
   int v[3] = {0, 0, 0};
   if (!o.error.empty() || o.lib.get_property(MAJOR_VERSION, &v[0]) != CUBLAS_STATUS_SUCCESS ||

@@ -101,7 +101,7 @@ Device select_device(DeviceChoice choice, std::string* note) {
   return Device::cpu();
 }
 
-std::string version_report() {
+std::string version_report(OpenLibraries open) {
   const CudaRuntimeInfo& info = cuda_runtime_info();
   std::ostringstream os;
   os << "vggtl " << VGGTL_VERSION << " (" << VGGTL_BUILD_TYPE << ", " << VGGTL_CXX_COMPILER;
@@ -115,7 +115,7 @@ std::string version_report() {
        << (info.driver_version ? version_triplet(info.driver_version, 1000, 10) : std::string("none"))
        << ", cuDNN " << (info.cudnn_version ? version_triplet(static_cast<long>(info.cudnn_version), 10000, 100)
                                              : std::string("?"))
-       << ", cuBLAS " << cublas_version_text() << "\n";
+       << ", cuBLAS " << cublas_version_text(open == OpenLibraries::All) << "\n";
   }
   if (info.usable) {
     for (const CudaDeviceInfo& d : info.devices)

@@ -61,8 +61,12 @@ enum class DeviceChoice : uint8_t { Auto, Cuda, Cpu };
 // is there but unusable, "this build has no CUDA backend; using the CPU" in a CPU-only build.
 Device select_device(DeviceChoice choice, std::string* note = nullptr);
 
+// Which libraries a version report may open to ask their version: all (--version), or only those
+// the process has already loaded (a run's metrics.json: a CPU run never opens cuBLAS for it).
+enum class OpenLibraries : uint8_t { All, AlreadyLoaded };
+
 // Build options, CUDA library versions and devices found, several lines, for --version
 // (the libraries above the engine add their own lines).
-std::string version_report();
+std::string version_report(OpenLibraries open = OpenLibraries::All);
 
 }  // namespace vggtl

@@ -7,6 +7,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
+          ccache  # the test command's compiler cache (scripts/test.sh)
           libhdf5-dev libjpeg62-turbo-dev libpng-dev libtiff-dev libssl-dev
           libdnnl-dev libgtest-dev libcli11-dev nlohmann-json3-dev
           libzip-dev  # .keras archives (io/keras3/)

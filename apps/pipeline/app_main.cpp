@@ -23,8 +23,8 @@
 
 namespace vggtl {
 
-std::string full_version_report() {
-  return version_report() + "cpu backend: " + cpu_backend_version() + "\nfiles: " +
+std::string full_version_report(OpenLibraries open) {
+  return version_report(open) + "cpu backend: " + cpu_backend_version() + "\nfiles: " +
          io_library_versions() + "\n";
 }
 
@@ -81,7 +81,7 @@ std::string unknown_option(const CLI::App& app, int argc, char** argv, std::vect
 int parse_command_line(CLI::App& app, int argc, char** argv) {
   // Before the checks of required options, so that `vggtl_eval --version` needs no --model.
   if (app.get_option_no_throw("--version") == nullptr)
-    app.set_version_flag("--version", full_version_report,
+    app.set_version_flag("--version", [] { return full_version_report(); },
                          "Print version, build options, libraries and devices, then exit");
   std::string name = argv[0];
   name = name.substr(name.find_last_of('/') + 1);

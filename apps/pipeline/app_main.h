@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/device.h"
 #include "io/hdf5/hdf5_precheck.h"
 
 namespace CLI {
@@ -46,6 +47,6 @@ void check_output_file(const std::string& path, const std::string& option);
 void check_output_folder(const std::string& path, const std::string& option);
 
 // Everything --version prints: build, CUDA libraries, devices, CPU backend, file libraries.
-std::string full_version_report();
+std::string full_version_report(OpenLibraries open = OpenLibraries::All);
 
 }  // namespace vggtl

@@ -826,7 +826,7 @@ void write_run_folder(const RunSummary& s) {
   metrics["feature_cache"] = s.inputs->cache;
   metrics["seed"] = opt.seed;
   metrics["base_weights"] = {{"file", s.base.random ? "none" : s.base.path}, {"sha256", s.base.sha256.get()}};
-  metrics["versions"] = full_version_report();
+  metrics["versions"] = full_version_report(OpenLibraries::AlreadyLoaded);
   metrics["command_line"] = s.command_line;
   metrics["options"] = opt.to_json();
   write_text_atomically(s.out + "/metrics.json", metrics.dump(2) + "\n");

@@ -442,7 +442,7 @@ NB_MODULE(_vggtl, m) {
   m.doc() = "vggtl's engine: the tools' pipeline functions (see the vggtl package for the documented API)";
   m.attr("__version__") = VGGTL_VERSION;
   m.def("devices", &devices, "Devices the engine can run on: 'cpu', then 'cuda:0', ... for each usable GPU.");
-  m.def("version_report", &full_version_report, "What the tools' --version prints.");
+  m.def("version_report", [] { return full_version_report(); }, "What the tools' --version prints.");
   m.def("_option_table", &option_table, "tool"_a);
   m.def("_train", &train, "args"_a, "on_start"_a.none(), "on_epoch_end"_a.none(), "progress"_a.none(), "quiet"_a);
   m.def("_extract", &extract, "args"_a, "progress"_a.none(), "quiet"_a);

@@ -11,7 +11,10 @@
 #include <cctype>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "apps/pipeline/progress.h"
 #include "engine/device.h"
@@ -302,17 +305,18 @@ TEST_F(UserRun, NoGpuIsSaidOnceAfterTheArgumentsAreChecked) {
 }
 
 // cuBLAS (about 200 MB mapped and 0.1 s of system time when a process starts linked to it) is
-// opened only by what uses it: a CPU run never loads it (the loader's own account, LD_DEBUG), and
-// --version of a CUDA build opens it to name its version.
+// opened only by what uses it: a CPU run never loads it (the loader's own account, LD_DEBUG), its
+// metrics.json says so, and --version of a CUDA build opens it to name its version.
 TEST_F(UserRun, ACpuRunNeverLoadsCublas) {
-  RunResult r = run_tool({"vggtl_extract", "--weights", weights(), "--data", data() + "/valid", "--out",
-                          out("no_cublas.h5"), "--image-size", "32", "--device", "cpu"},
-                         {"LD_DEBUG=files"});
+  RunResult r = run_tool(train_args(out("no_cublas")), {"LD_DEBUG=files"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("libdnnl"), std::string::npos) << "LD_DEBUG had no effect:\n" << r.err.substr(0, 2000);
   const size_t cublas = r.err.find("libcublas");
   EXPECT_EQ(cublas, std::string::npos) << r.err.substr(cublas > 300 ? cublas - 300 : 0, 600);
   if (!cuda_runtime_info().built) return;
+  std::ifstream metrics(out("no_cublas") + "/metrics.json");
+  const std::string versions = nlohmann::json::parse(metrics)["versions"];
+  EXPECT_NE(versions.find("cuBLAS not loaded"), std::string::npos) << versions;
   RunResult v = run_tool({"vggtl_train", "--version"});
   ASSERT_EQ(v.status, 0) << v.err;
   const size_t at = v.out.find("cuBLAS ");
