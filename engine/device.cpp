@@ -107,6 +107,11 @@ std::string version_report(OpenLibraries open) {
   os << "vggtl " << VGGTL_VERSION << " (" << VGGTL_BUILD_TYPE << ", " << VGGTL_CXX_COMPILER;
   if (std::string(VGGTL_SANITIZERS) == "ON") os << ", sanitizers";
   os << ")\n";
+#if VGGTL_HAVE_CUDA
+  const std::string cublas = cublas_version_text(open == OpenLibraries::All);
+#else
+  const std::string cublas = "?";  // not reached: the line below is for CUDA builds
+#endif
   if (!info.built) {
     os << "cuda backend: not built\n";
   } else {
@@ -115,7 +120,7 @@ std::string version_report(OpenLibraries open) {
        << (info.driver_version ? version_triplet(info.driver_version, 1000, 10) : std::string("none"))
        << ", cuDNN " << (info.cudnn_version ? version_triplet(static_cast<long>(info.cudnn_version), 10000, 100)
                                              : std::string("?"))
-       << ", cuBLAS " << cublas_version_text(open == OpenLibraries::All) << "\n";
+       << ", cuBLAS " << cublas << "\n";
   }
   if (info.usable) {
     for (const CudaDeviceInfo& d : info.devices)

@@ -72,6 +72,7 @@ stamp
 echo "== default configuration (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON >/dev/null
 cmake --build build -j "$jobs"
+stamp
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 stamp
 echo "== the Python package (python/tests: module in build/, and a wheel in a clean venv)"
@@ -87,6 +88,7 @@ if [[ $asan -eq 1 ]]; then
         -DCMAKE_C_FLAGS_DEBUG="-O0 -g1" -DVGGTL_COMPUTE_FLAGS=-O1 -DVGGTL_CUDA=OFF -DVGGTL_SANITIZE=ON \
         -DVGGTL_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j "$jobs"
+  stamp
   # Every test but those a sanitizer adds nothing to, which the default tree runs: the cross-checks
   # against Keras and PyTorch (what they add is agreement with another program's numbers), and 12
   # of the 14 mpiexec tests (225 s of this tree's 790 test seconds), whose MPI code paths the two
