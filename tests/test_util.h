@@ -66,6 +66,13 @@ inline double worst_error(double worst, double error) {
   return std::isnan(worst) || std::isnan(error) ? NAN : std::max(worst, error);
 }
 
+// The largest |v[i]|, NaN when any element is NaN (the scale of a relative error, which then fails).
+inline double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double e : v) m = worst_error(m, std::abs(e));
+  return m;
+}
+
 // Largest |numeric - analytic| over the largest |analytic| (at least 1e-3, so that all-zero
 // gradients are compared absolutely). Infinite when either side holds a NaN or an infinity or
 // the sizes differ, so that a broken gradient never passes EXPECT_LT(relative_error(...), tol).

@@ -136,12 +136,6 @@ BackwardCase bf16_rounded(BackwardCase c) {
   return c;
 }
 
-double max_abs(const std::vector<double>& v) {
-  double m = 0;
-  for (double e : v) m = std::max(m, std::abs(e));
-  return m;
-}
-
 // bf16 x, dy and dx, f32 master weights (rounded to bf16 by the primitive's reorder), f32 dw.
 // Against the oracle on the same bf16-rounded operands, what is left: dx's own rounding to bf16
 // (2^-9 of each value, allowed 2^-8) and f32 accumulation (allowed 1e-5 of the largest value); dw
@@ -168,7 +162,7 @@ TEST(Conv2dBackward, OnednnBf16MatchesOracleAtAwkwardSizes) {
                                std::to_string(s.c) + "->" + std::to_string(s.k) + " " + conv.implementation();
       auto check = [&](const std::vector<float>& got, const std::vector<double>& rounded_want,
                        const std::vector<double>& exact_want, double own_rounding, const char* name) {
-        const double top = max_abs(rounded_want), exact_top = max_abs(exact_want);
+        const double top = test::max_abs(rounded_want), exact_top = test::max_abs(exact_want);
         double excess = 0, err = 0;
         for (size_t i = 0; i < got.size(); ++i) {
           ASSERT_TRUE(std::isfinite(got[i])) << name << " " << i << " not written: " << what;

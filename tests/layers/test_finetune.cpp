@@ -308,12 +308,6 @@ std::unique_ptr<Model> two_conv_model(Precision precision, bool pools = true) {
   return m;
 }
 
-double max_abs_of(const std::vector<double>& v) {
-  double m = 0;
-  for (double e : v) m = std::max(m, std::abs(e));
-  return m;
-}
-
 // 30 Adam steps (lr 1e-3) on 4 fixed batches from the same weights: the bf16 loss history within
 // the 2e-2 of the fp32 one at every step; the weights, their gradients and the optimizer
 // stay f32 (the arena's dtype). The first step's gradients of each trainable weight within 2e-1
@@ -364,7 +358,7 @@ TEST(FineTune, Bf16ConvPoolConvTrainingFollowsFp32) {
           const double rel = std::sqrt(diff2 / norm2);
           EXPECT_LE(rel, 2e-1) << layer << "/" << name;
           std::printf("bf16 first-step gradient %s/%s: relative L2 %.2e, max error %.2e of the largest\n", layer,
-                      name, rel, err / max_abs_of(g32));
+                      name, rel, err / test::max_abs(g32));
         }
     }
     a32.step();
